@@ -1,0 +1,132 @@
+"""nbdurable: durable execution for Jupyter notebooks.
+
+Steps of a workflow are checkpointed to a local journal (SQLite); run the
+workflow again after a crash or kernel restart and finished steps replay from the
+journal while the rest runs. ``%load_ext nbdurable`` adds the ``%%durable`` cell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._context import Context
+from ._duration import parse_duration
+from ._engine import Engine, configure, get_engine
+from ._errors import (
+    ConfigError,
+    ExpressionError,
+    FunctionNotFoundError,
+    InvokeTimeoutError,
+    JournalBusyError,
+    JournalError,
+    JournalVersionError,
+    NbDurableError,
+    NonDeterminismError,
+    NonRetriableError,
+    ReplayDeterminismWarning,
+    RetryAfterError,
+    RunCancelledError,
+    RunFailedError,
+    RunInterruptedError,
+    RunOwnedElsewhereError,
+    SerializationError,
+    StepError,
+)
+from ._events import Event
+from ._function import Function, function
+from ._journal import EventRecord, Journal, RunRecord, StepRecord
+from ._memory import MemoryJournal
+from ._run import RunHandle, StepView
+from ._runstate import StepInfo, current_step
+from ._sqlite import SQLiteJournal
+from ._step import Step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "Context",
+    "Engine",
+    "Event",
+    "EventRecord",
+    "ExpressionError",
+    "Function",
+    "FunctionNotFoundError",
+    "InvokeTimeoutError",
+    "Journal",
+    "JournalBusyError",
+    "JournalError",
+    "JournalVersionError",
+    "MemoryJournal",
+    "NbDurableError",
+    "NonDeterminismError",
+    "NonRetriableError",
+    "ReplayDeterminismWarning",
+    "RetryAfterError",
+    "RunCancelledError",
+    "RunFailedError",
+    "RunHandle",
+    "RunInterruptedError",
+    "RunOwnedElsewhereError",
+    "RunRecord",
+    "SQLiteJournal",
+    "SerializationError",
+    "Step",
+    "StepError",
+    "StepInfo",
+    "StepRecord",
+    "StepView",
+    "__version__",
+    "configure",
+    "current_step",
+    "function",
+    "get_engine",
+    "get_run",
+    "parse_duration",
+    "runs",
+    "send",
+]
+
+
+async def send(name: str, data: dict[str, Any] | None = None, *, id: str | None = None) -> list[RunHandle[Any]]:
+    """Send an event: it is journaled, starts a run of each function it triggers, and answers waits.
+
+    Sending the same ``id`` twice starts runs once; the second call returns the
+    handles of the runs the first one started.
+    """
+    return await get_engine().send(name, data, id=id)
+
+
+def runs(*, status: str | None = None, function_id: str | None = None, limit: int | None = 100) -> list[RunHandle[Any]]:
+    """Runs in the journal, newest first, optionally filtered by status or function id."""
+    return get_engine().runs(status=status, function_id=function_id, limit=limit)
+
+
+def get_run(run_id: str) -> RunHandle[Any]:
+    """The handle of one run from the journal (ConfigError if there is none with that id)."""
+    return get_engine().handle(run_id)
+
+
+def __getattr__(name: str) -> Any:
+    # Heavier optional parts load on first use so `import nbdurable` stays fast.
+    if name in ("ai", "agent", "testing"):
+        import importlib
+
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'nbdurable' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbdurable``: register the magics."""
+    from ._magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext nbdurable``: remove what ``%load_ext`` added."""
+    from ._magics import unload_ipython_extension as unload
+
+    unload(ipython)

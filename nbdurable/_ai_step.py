@@ -1,0 +1,120 @@
+"""``step.ai``: LLM calls as steps, journaled with what they cost and said.
+
+An AI step is a ``step.run`` of kind "ai": memoized by name, retried (429 and 5xx
+honour Retry-After through RetryAfterError), never paid for twice after a
+restart. Its metadata (model, redacted request, tokens, latency, cost) goes to
+the journal and the timeline; credentials never do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._redact import redact_text
+
+if TYPE_CHECKING:
+    from ._ai import Model
+    from ._step import Step
+
+__all__ = ["AIStep"]
+
+T = TypeVar("T")
+
+
+def _ai_meta(call: Any, *, drop_response: bool) -> dict[str, Any]:
+    info = dataclasses.asdict(call) if dataclasses.is_dataclass(call) and not isinstance(call, type) else dict(call)
+    if drop_response:
+        # The response is the step's output already; storing it twice would double the journal's size.
+        info.pop("response", None)
+    return {"ai": info}
+
+
+class AIStep:
+    """``step.ai.infer`` (nbdurable makes the HTTP call) and ``step.ai.wrap`` (any SDK call)."""
+
+    def __init__(self, step: Step) -> None:
+        self._step = step
+
+    async def infer(
+        self,
+        name: str,
+        *,
+        model: Model,
+        body: dict[str, Any],
+        stream: bool = False,
+        retries: int | None = None,
+        timeout: float = 600.0,
+    ) -> dict[str, Any]:
+        """Call the model's HTTP API once for this run and return the provider's JSON response.
+
+        ``body`` is the provider's request body (``messages``, ``tools``,
+        ``max_tokens``...); the model name comes from ``model``. With
+        ``stream=True`` tokens show on the timeline as they arrive and the journal
+        keeps the assembled final response.
+        """
+        from . import _ai
+
+        st = self._step._state
+        step_id, position = st.next_id(name)
+        holder: dict[str, Any] = {}
+
+        def on_delta(text: str) -> None:
+            st.engine.notify("stream", st.run_id, step_id, redact_text(text))
+
+        async def call() -> Any:
+            result = await _ai.infer(model, body, stream=stream, on_delta=on_delta if stream else None, timeout=timeout)
+            holder["call"] = result
+            return result.response
+
+        value: dict[str, Any] = await self._step._run(
+            step_id,
+            name,
+            position,
+            "ai",
+            call,
+            (),
+            {"model": model.model, "provider": model.provider, "body": body},
+            None,
+            "json",
+            retries,
+            lambda _v: _ai_meta(holder["call"], drop_response=True),
+        )
+        return value
+
+    async def wrap(self, name: str, fn: Callable[..., Awaitable[T]] | Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run an existing SDK call (``client.chat.completions.create``, ``client.messages.create``...) as a step.
+
+        The response is journaled (pydantic SDK objects come back as the same
+        class on replay when its module is imported) and model, tokens and finish
+        reason are read from it for the timeline.
+        """
+        from . import _ai
+
+        st = self._step._state
+        step_id, position = st.next_id(name)
+        started: dict[str, float] = {}
+
+        async def call() -> Any:
+            started["t"] = time.perf_counter()
+            out = fn(*args, **kwargs)
+            if hasattr(out, "__await__"):
+                out = await out
+            started["latency"] = time.perf_counter() - started["t"]
+            return out
+
+        def meta_of(value: Any) -> dict[str, Any]:
+            info = _ai.extract(value)
+            info_dict = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(info)  # type: ignore[arg-type]
+            info_dict.pop("response", None)
+            request = {k: v for k, v in kwargs.items() if k not in ("extra_headers", "api_key", "timeout")}
+            info_dict["request"] = _ai.redact(request)
+            info_dict["latency"] = started.get("latency")
+            return {"ai": info_dict}
+
+        value: T = await self._step._run(
+            step_id, name, position, "ai", call, args, kwargs, None, "json", None, meta_of
+        )
+        return value

@@ -1,0 +1,634 @@
+"""The engine: starts, replays and resumes runs over one journal.
+
+It owns the write queue (group commit: every write made in one turn of the event
+loop lands in one transaction, in order), the runs executing in this process,
+durable sleeps and waits, event delivery, and the change feed. It never blocks
+the loop for long: a write that finds the journal locked by another process is
+retried later from the loop, not waited for in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    ConfigError,
+    FunctionNotFoundError,
+    JournalBusyError,
+    JournalError,
+    RunCancelledError,
+    RunOwnedElsewhereError,
+    StepError,
+)
+from ._events import Event
+from ._feed import ChangeFeed, Notice
+from ._journal import ACTIVE_STATUSES, FINAL_STATUSES, EventRecord, Journal, RunRecord, StepRecord, Write
+from ._owner import describe_owner, is_alive, this_owner
+from ._runstate import RunState, current_run_var
+from ._serde import encode
+from ._step import Step, error_info
+
+if TYPE_CHECKING:
+    from ._expr import Expression
+    from ._function import Function
+    from ._run import RunHandle
+
+__all__ = ["Engine", "configure", "effective_status", "get_engine"]
+
+_log = logging.getLogger("nbdurable")
+
+
+def effective_status(rec: RunRecord, engine: Engine | None = None) -> str:
+    """The run's status as a reader should see it: an active run whose process died is "interrupted"."""
+    if rec.status in ACTIVE_STATUSES or (rec.status == "queued" and rec.owner):
+        if rec.owner == this_owner():
+            if engine is not None and rec.run_id in engine.active:
+                return rec.status
+            return "interrupted" if rec.status != "queued" else rec.status
+        if not is_alive(rec.owner):
+            return "interrupted"
+    return rec.status
+
+
+def _running_loop(what: str) -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            f"{what} needs a running asyncio event loop: call it from async code or a notebook cell "
+            "(top-level await works there), or from a script use asyncio.run(fn.run(...))."
+        ) from None
+
+
+class _RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """``ctx.logger``: muted while the run replays, so a resume does not repeat old log lines."""
+
+    def __init__(self, state: RunState) -> None:
+        super().__init__(logging.getLogger("nbdurable.run"), {"run_id": state.run_id})
+        self._state = state
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
+        return not self._state.replaying and super().isEnabledFor(level)
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"[{self._state.run_id}] {msg}", kwargs
+
+
+class Engine:
+    """Executes workflows against one journal; usually one per process (``nd.configure``)."""
+
+    def __init__(self, journal: Journal, *, poll_interval: float = 0.2, busy_timeout: float = 30.0) -> None:
+        self.journal = journal
+        self.feed = ChangeFeed()
+        self.active: dict[str, RunState] = {}
+        self.poll_interval = poll_interval
+        self.busy_timeout = busy_timeout
+        self._pending: list[Write] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flush_scheduled = False
+        self._busy_since: float | None = None
+
+    def __repr__(self) -> str:
+        return f"Engine({self.journal!r})"
+
+    # -- change feed --------------------------------------------------------------------------------
+
+    def notify(self, kind: str, run_id: str, step_id: str | None = None, text: str | None = None) -> None:
+        if self.feed:
+            self.feed.publish(Notice(kind, run_id, step_id, text))
+
+    def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
+        """Observe every change to runs executing in this process; returns an unsubscribe function."""
+        return self.feed.subscribe(callback)
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    def _enqueue(self, write: Write) -> asyncio.Future[None] | None:
+        self._pending.append(write)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush_now()
+            return None
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return waiter
+
+    def enqueue(self, record: StepRecord) -> None:
+        """Queue a step record without waiting for its commit (it commits before any later write)."""
+        self._enqueue(Write("step", step=record))
+
+    async def commit(self, record: StepRecord, *, run_status: str | None = None) -> None:
+        """Queue a step record (and the run's new status) and wait until it is durable."""
+        waiter = self._enqueue(Write("step", step=record))
+        if run_status is not None:
+            state = self.active.get(record.run_id)
+            if state is not None:
+                state.status = run_status
+            waiter = self._enqueue(Write("run_update", run_id=record.run_id, fields={"status": run_status}))
+            self.notify("run_status", record.run_id)
+        if waiter is not None:
+            await waiter
+
+    async def write(self, *writes: Write) -> None:
+        waiter = None
+        for w in writes:
+            waiter = self._enqueue(w)
+        if waiter is not None:
+            await waiter
+
+    async def set_status(self, state: RunState, status: str) -> None:
+        state.status = status
+        self.notify("run_status", state.run_id)
+        await self.write(Write("run_update", run_id=state.run_id, fields={"status": status}))
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, waiters = self._pending, self._waiters
+        self._pending, self._waiters = [], []
+        if not batch:
+            return
+        try:
+            self.journal.write(batch)
+        except JournalBusyError as exc:
+            now = time.monotonic()
+            if self._busy_since is None:
+                self._busy_since = now
+            if now - self._busy_since > self.busy_timeout:
+                self._busy_since = None
+                err = JournalBusyError(
+                    f"{exc}; gave up after {self.busy_timeout:g}s. Another process keeps the journal locked: "
+                    "find it (a stuck kernel or CLI) and stop it, then resume the run."
+                )
+                for w in waiters:
+                    if not w.done():
+                        w.set_exception(err)
+                return
+            # Put the batch back in front so order is kept, and try again from the loop.
+            self._pending = batch + self._pending
+            self._waiters = waiters + self._waiters
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_later(0.005 + 0.02 * (now - self._busy_since), self._flush)
+            return
+        except Exception as exc:
+            self._busy_since = None
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(exc)
+            return
+        self._busy_since = None
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def flush_now(self) -> None:
+        """Write everything queued now, blocking (used outside a loop and on the way out)."""
+        deadline = time.monotonic() + self.busy_timeout
+        while self._pending:
+            batch, waiters = self._pending, self._waiters
+            self._pending, self._waiters = [], []
+            try:
+                self.journal.write(batch)
+            except JournalBusyError:
+                if time.monotonic() > deadline:
+                    raise
+                self._pending = batch + self._pending
+                self._waiters = waiters + self._waiters
+                time.sleep(0.01)
+                continue
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+
+    # -- starting and resuming ----------------------------------------------------------------------
+
+    def start(
+        self,
+        function: Function[Any],
+        *,
+        data: dict[str, Any] | None = None,
+        event: Event | None = None,
+        run_id: str | None = None,
+        parent_run_id: str | None = None,
+        resume_failed: bool = False,
+        kind: str = "function",
+        source: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> RunHandle[Any]:
+        """Start (or resume, or look up) a run and return its handle at once."""
+        from ._run import RunHandle
+
+        loop = _running_loop(f"starting a run of {function.id!r}")
+        if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
+            raise ConfigError(f"run_id must be a non-empty string, got {run_id!r}")
+        run_id = run_id or uuid.uuid4().hex
+        state = self.active.get(run_id)
+        if state is not None:
+            return RunHandle(self, run_id, state)
+        rec = self.journal.get_run(run_id)
+        if rec is not None:
+            if rec.function_id != function.id:
+                raise ConfigError(
+                    f"run {run_id!r} belongs to function {rec.function_id!r}, not {function.id!r}: choose another "
+                    "run_id, or resume it with the function it belongs to."
+                )
+            if rec.status in FINAL_STATUSES and not (resume_failed and rec.status == "failed"):
+                return RunHandle(self, run_id, None, record=rec)
+            if rec.owner and rec.owner != this_owner() and effective_status(rec) != "interrupted":
+                raise RunOwnedElsewhereError(
+                    f"run {run_id!r} is being executed by {describe_owner(rec.owner)}; it cannot run in two "
+                    "processes at once. Wait for it, cancel it there, or stop that process and resume it here."
+                )
+        if event is None:
+            if data is not None and not isinstance(data, dict):
+                raise ConfigError(f"data must be a dict (the event's data), got {type(data).__name__}")
+            event = Event(
+                name=function.first_trigger or f"{function.id}/run", data=data or {}, id=run_id, ts=time.time()
+            )
+        state = RunState(self, run_id, function, determinism=function.determinism, retries=function.retries)
+        state.done = loop.create_future()
+        self.active[run_id] = state
+        state.task = loop.create_task(
+            self._execute(state, rec, event, parent_run_id, kind, source, options), name=f"nbdurable:{run_id}"
+        )
+        self.notify("run_started", run_id)
+        return RunHandle(self, run_id, state)
+
+    def resume(self, run_id: str) -> RunHandle[Any]:
+        """Resume an interrupted (or failed) run with the function registered under its id."""
+        from ._function import registry
+
+        rec = self.journal.get_run(run_id)
+        if rec is None:
+            raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
+        function = registry().get(rec.function_id)
+        if function is None:
+            raise FunctionNotFoundError(
+                f"run {run_id!r} needs function {rec.function_id!r}, which is not defined in this process: run the "
+                "cell or import the module that defines it (with @nd.function(id=...)), then resume again."
+            )
+        return self.start(function, run_id=run_id, resume_failed=True)
+
+    async def _execute(
+        self,
+        st: RunState,
+        existing: RunRecord | None,
+        event: Event,
+        parent_run_id: str | None,
+        kind: str,
+        source: str | None,
+        options: dict[str, Any] | None,
+    ) -> None:
+        function = st.function
+        assert function is not None
+        owner = this_owner()
+        now = time.time()
+        token = current_run_var.set(st)
+        try:
+            if existing is None:
+                rec = RunRecord(
+                    st.run_id,
+                    function.id,
+                    "running",
+                    event.to_dict(),
+                    code_hash=function.code_hash,
+                    kind=kind,
+                    source=source,
+                    options=options,
+                    parent_run_id=parent_run_id,
+                    owner=owner,
+                    attempt=1,
+                    event_seq=self.journal.last_event_seq(),
+                    created_at=now,
+                    updated_at=now,
+                )
+                st.load(rec, [])
+                await self.write(Write("run", run=rec))
+            else:
+                if existing.owner != owner and not self.journal.claim_run(st.run_id, owner, expected=existing.owner):
+                    raise RunOwnedElsewhereError(
+                        f"run {st.run_id!r} was claimed by another process just now; it cannot run in two "
+                        "processes at once."
+                    )
+                st.load(existing, self.journal.load_steps(st.run_id))
+                existing.attempt += 1
+                existing.owner = owner
+                fields: dict[str, Any] = {"status": "running", "attempt": existing.attempt, "status_reason": None}
+                if source is not None:
+                    fields["source"] = source
+                await self.write(Write("run_update", run_id=st.run_id, fields=fields))
+            st.status = "running"
+            self.notify("run_status", st.run_id)
+            from ._context import Context
+
+            assert st.record is not None
+            ctx = Context(
+                event=Event.from_dict(st.record.event or event.to_dict()),
+                step=Step(st),
+                run_id=st.run_id,
+                attempt=st.record.attempt - 1,
+                logger=_RunLogger(st),
+            )
+            value = await function.func(ctx)
+            st.check_unreached()
+            if st.changed_code:
+                st.diverged(
+                    f"the code of {len(st.changed_code)} replayed step(s) changed since they ran "
+                    f"({', '.join(repr(s) for s in st.changed_code[:5])}); their journaled results were used. "
+                    f"To run them again: nd.rerun({st.run_id!r}, from_step={st.changed_code[0]!r})",
+                    None,
+                )
+            payload, tag = (None, None) if value is None else encode(value, where=st.where())
+        except asyncio.CancelledError:
+            if st.cancel_requested:
+                self._finish(st, "cancelled", reason=st.cancel_reason)
+                return
+            self._finish(st, "interrupted", sync=True)
+            raise
+        except KeyboardInterrupt:
+            self._finish(st, "interrupted", sync=True)
+            raise
+        except RunCancelledError as exc:
+            self._finish(st, "cancelled", reason=exc.reason)
+        except StepError as exc:
+            self._finish(
+                st,
+                "failed",
+                error={
+                    "type": exc.error_type,
+                    "message": exc.error_message,
+                    "traceback": exc.traceback,
+                    "step_id": exc.step_id,
+                },
+                exc=exc,
+            )
+        except Exception as exc:
+            self._finish(st, "failed", error=error_info(exc), exc=exc)
+        else:
+            self._finish(st, "completed", value=value, payload=payload, tag=tag)
+        finally:
+            current_run_var.reset(token)
+
+    def _finish(
+        self,
+        st: RunState,
+        status: str,
+        *,
+        value: Any = None,
+        payload: str | None = None,
+        tag: str | None = None,
+        error: dict[str, Any] | None = None,
+        reason: str = "",
+        exc: BaseException | None = None,
+        sync: bool = False,
+    ) -> None:
+        now = time.time()
+        fields: dict[str, Any] = {"status": status, "updated_at": now, "warnings": st.warnings or None}
+        if status in FINAL_STATUSES:
+            fields["ended_at"] = now
+        if status == "completed":
+            fields.update(result=payload, result_tag=tag, error=None)
+        elif status == "failed":
+            fields["error"] = error
+        elif status == "cancelled":
+            fields["status_reason"] = reason or None
+        if status != "interrupted":
+            # A cancel written by another process wins over the result we were about to store.
+            rec = self.journal.get_run(st.run_id)
+            if rec is not None and rec.status == "cancelled" and status != "cancelled":
+                status, fields = "cancelled", {"status": "cancelled", "ended_at": now}
+                reason = rec.status_reason or ""
+        self._pending.append(Write("run_update", run_id=st.run_id, fields=fields))
+        try:
+            self.flush_now()
+        except JournalError:
+            _log.exception("nbdurable: could not journal the end of run %s", st.run_id)
+        st.status = status
+        st.ended_at = now
+        st.outcome = (status, value, error, reason, exc)
+        self.active.pop(st.run_id, None)
+        if st.done is not None and not st.done.done():
+            st.done.set_result(None)
+        self.notify("run_finished", st.run_id)
+
+    # -- cancellation, sleeping, waiting ------------------------------------------------------------
+
+    def cancel(self, run_id: str, reason: str = "") -> bool:
+        """Ask a run to stop; a step in flight finishes, nothing after it runs. False if it already ended."""
+        st = self.active.get(run_id)
+        if st is not None:
+            st.cancel_requested = True
+            st.cancel_reason = reason
+            self._pulse(st)
+            if st.task is not None and st.status in ("queued",):
+                st.task.cancel()
+            return True
+        rec = self.journal.get_run(run_id)
+        if rec is None:
+            raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
+        if rec.status in FINAL_STATUSES:
+            return False
+        self._pending.append(
+            Write(
+                "run_update",
+                run_id=run_id,
+                fields={"status": "cancelled", "status_reason": reason or None, "ended_at": time.time()},
+            )
+        )
+        self.flush_now()
+        self.notify("run_finished", run_id)
+        return True
+
+    def _pulse(self, st: RunState) -> None:
+        """Wake everything in ``st`` that waits (sleeps, waits), each re-checks its condition."""
+        old = st.wake
+        st.wake = asyncio.Event()
+        old.set()
+
+    def _poll_cancel(self, st: RunState) -> None:
+        token = self.journal.change_token()
+        if token != st.change_token:
+            st.change_token = token
+            rec = self.journal.get_run(st.run_id)
+            if rec is not None and rec.status == "cancelled":
+                st.cancel_requested = True
+                st.cancel_reason = rec.status_reason or "cancelled from another process"
+        st.check_cancelled()
+
+    async def sleep_until(self, st: RunState, deadline: float) -> None:
+        while True:
+            st.check_cancelled()
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                return
+            wake = st.wake
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=min(remaining, 1.0))
+            except asyncio.TimeoutError:
+                pass
+            self._poll_cancel(st)
+
+    async def wait_for_event(
+        self, st: RunState, name: str, expression: Expression | None, trigger: dict[str, Any], deadline: float
+    ) -> EventRecord | None:
+        scanned = st.record.event_seq if st.record is not None else 0
+        while True:
+            st.check_cancelled()
+            wake = st.wake
+            while True:
+                batch = self.journal.events_after(name, scanned, limit=200)
+                for cand in batch:
+                    scanned = cand.seq
+                    if cand.seq in st.consumed_seqs:
+                        continue
+                    if expression is None or expression.matches(
+                        {
+                            "event": trigger,
+                            "async": {"name": cand.name, "data": cand.data, "id": cand.event_id, "ts": cand.ts},
+                        }
+                    ):
+                        return cand
+                if len(batch) < 200:
+                    break
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=min(remaining, self.poll_interval))
+            except asyncio.TimeoutError:
+                pass
+            self._poll_cancel(st)
+
+    # -- events -------------------------------------------------------------------------------------
+
+    async def send(
+        self, name: str, data: dict[str, Any] | None = None, *, id: str | None = None
+    ) -> list[RunHandle[Any]]:
+        """Store an event, start a run of each function it triggers, and wake matching waits."""
+        from ._function import registry
+        from ._run import RunHandle
+
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"an event needs a non-empty string name, got {name!r}")
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise ConfigError(f"event {name!r}: data must be a dict, got {type(data).__name__}")
+        try:
+            json.dumps(data)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"event {name!r}: data must be JSON-serializable ({exc})") from exc
+        event_id = id or uuid.uuid4().hex
+        ts = time.time()
+        self.flush_now()
+        rec = self.journal.add_event(event_id, name, data, ts)
+        handles: list[RunHandle[Any]] = []
+        if rec is None:
+            for _fid, run_id in self.journal.runs_for_event(event_id):
+                st = self.active.get(run_id)
+                handles.append(RunHandle(self, run_id, st, record=None if st else self.journal.get_run(run_id)))
+            return handles
+        for st in list(self.active.values()):
+            self._pulse(st)
+        self.notify("event", "", None, name)
+        event = Event(name, data, event_id, ts)
+        for function in registry().values():
+            if not function.triggered_by(name):
+                continue
+            run_id = uuid.uuid4().hex
+            queued = RunRecord(
+                run_id,
+                function.id,
+                "queued",
+                event.to_dict(),
+                code_hash=function.code_hash,
+                event_seq=rec.seq,
+                created_at=ts,
+                updated_at=ts,
+            )
+            await self.write(
+                Write("run", run=queued), Write("trigger", run_id=run_id, event_id=event_id, function_id=function.id)
+            )
+            handles.append(self.start(function, run_id=run_id, event=event))
+        return handles
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def handle(self, run_id: str) -> RunHandle[Any]:
+        from ._run import RunHandle
+
+        st = self.active.get(run_id)
+        if st is not None:
+            return RunHandle(self, run_id, st)
+        rec = self.journal.get_run(run_id)
+        if rec is None:
+            raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
+        return RunHandle(self, run_id, None, record=rec)
+
+    def runs(
+        self, *, status: str | None = None, function_id: str | None = None, limit: int | None = 100
+    ) -> list[RunHandle[Any]]:
+        from ._run import RunHandle
+
+        stored = self.journal.list_runs(function_id=function_id, limit=None if status else limit)
+        out: list[RunHandle[Any]] = []
+        for rec in stored:
+            st = self.active.get(rec.run_id)
+            handle: RunHandle[Any] = RunHandle(self, rec.run_id, st, record=rec)
+            if status is not None and handle.status != status:
+                continue
+            out.append(handle)
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+
+_default: Engine | None = None
+
+
+def get_engine() -> Engine:
+    """The process's engine, opening the default journal on first use."""
+    global _default
+    if _default is None:
+        from ._sqlite import SQLiteJournal
+
+        _default = Engine(SQLiteJournal())
+    return _default
+
+
+def configure(
+    journal: Journal | str | Any | None = None,
+    *,
+    durability: str = "normal",
+    poll_interval: float = 0.2,
+) -> Engine:
+    """Choose the journal this process uses (a path, a Journal, or None for the default path).
+
+    ``durability="normal"`` (default) survives a killed process or kernel; a power
+    cut may lose the last commits. ``durability="full"`` syncs every commit to disk.
+    """
+    global _default
+    from ._journal import Journal as JournalProtocol
+    from ._sqlite import SQLiteJournal
+
+    if _default is not None and _default.active:
+        raise ConfigError(
+            f"{len(_default.active)} run(s) are executing on the current journal; wait for them or cancel them "
+            "before switching journals."
+        )
+    if isinstance(journal, JournalProtocol) and not isinstance(journal, (str, bytes)):
+        j: Journal = journal
+    else:
+        j = SQLiteJournal(journal, durability=durability)  # type: ignore[arg-type]
+    if _default is not None:
+        _default.journal.close()
+    _default = Engine(j, poll_interval=poll_interval)
+    return _default

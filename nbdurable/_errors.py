@@ -1,0 +1,200 @@
+"""The exceptions and warnings nbdurable raises.
+
+One root, :class:`NbDurableError`, so ``except nd.NbDurableError`` catches every
+failure that comes from the library itself (not from user code inside a step).
+Every message says what happened, where (run id, step id) and what to do next.
+
+The tree::
+
+    NbDurableError
+    ├── ConfigError                 bad option, bad duration, bad argument
+    │   └── ExpressionError         an ``if_exp`` that does not parse or evaluate
+    ├── JournalError                the journal cannot be opened, read or written
+    │   ├── JournalVersionError     written by a newer nbdurable
+    │   └── JournalBusyError        locked by another process for too long
+    ├── SerializationError          a step result that cannot be stored
+    ├── FunctionNotFoundError       resuming a run whose code is not defined here
+    ├── RunOwnedElsewhereError      the run is being executed by another live process
+    ├── StepError                   a step failed after its retries (original type kept)
+    ├── RunFailedError              awaiting the result of a failed run
+    ├── RunCancelledError           awaiting the result of a cancelled run
+    ├── RunInterruptedError         awaiting a run whose process stopped part-way
+    ├── InvokeTimeoutError          ``step.invoke`` timed out
+    ├── NonDeterminismError         replay diverged and ``determinism="strict"``
+    ├── NonRetriableError           raised by user code: fail the step at once
+    └── RetryAfterError             raised by user code: retry after a delay
+
+    UserWarning
+    └── ReplayDeterminismWarning    replay may differ from the original run
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+__all__ = [
+    "ConfigError",
+    "ExpressionError",
+    "FunctionNotFoundError",
+    "InvokeTimeoutError",
+    "JournalBusyError",
+    "JournalError",
+    "JournalVersionError",
+    "NbDurableError",
+    "NonDeterminismError",
+    "NonRetriableError",
+    "ReplayDeterminismWarning",
+    "RetryAfterError",
+    "RunCancelledError",
+    "RunFailedError",
+    "RunInterruptedError",
+    "RunOwnedElsewhereError",
+    "SerializationError",
+    "StepError",
+]
+
+
+class NbDurableError(Exception):
+    """Root of every exception nbdurable raises itself."""
+
+
+class ConfigError(NbDurableError, ValueError):
+    """An option, argument or duration is not valid.
+
+    Also a ValueError so code that validates input generically still catches it.
+    """
+
+
+class ExpressionError(ConfigError):
+    """An ``if_exp`` expression that cannot be parsed or evaluated.
+
+    Carries the expression and the 0-based character position of the problem so
+    the message can point at it with a caret.
+    """
+
+    def __init__(self, message: str, *, expression: str = "", position: int | None = None) -> None:
+        self.expression = expression
+        self.position = position
+        if expression and position is not None:
+            caret = " " * position + "^"
+            message = f"{message}\n  {expression}\n  {caret}"
+        super().__init__(message)
+
+
+class JournalError(NbDurableError):
+    """The journal cannot be opened, read or written."""
+
+
+class JournalVersionError(JournalError):
+    """The journal was written by a newer release of nbdurable than this one."""
+
+
+class JournalBusyError(JournalError):
+    """Another process held the journal's write lock for longer than the busy timeout."""
+
+
+class SerializationError(NbDurableError, TypeError):
+    """A value cannot be stored in, or restored from, the journal."""
+
+
+class FunctionNotFoundError(NbDurableError, LookupError):
+    """A run cannot resume because its workflow function is not defined in this process."""
+
+
+class RunOwnedElsewhereError(NbDurableError):
+    """The run is being executed by another live process; two executors would race."""
+
+
+class StepError(NbDurableError):
+    """A step failed for good (after its retries).
+
+    Raised into the workflow both on the first run and on replay, so code that
+    catches it behaves the same either way. The original exception is kept as
+    ``__cause__`` when it happened in this process; its type name, message and
+    traceback text are always available, also after a restart.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_id: str = "",
+        step_id: str = "",
+        error_type: str = "",
+        error_message: str = "",
+        traceback: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.step_id = step_id
+        self.error_type = error_type
+        self.error_message = error_message
+        self.traceback = traceback
+
+
+class RunFailedError(NbDurableError):
+    """The run failed; the original exception's type name, message and traceback are kept."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_id: str = "",
+        error_type: str = "",
+        error_message: str = "",
+        traceback: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.error_type = error_type
+        self.error_message = error_message
+        self.traceback = traceback
+
+
+class RunCancelledError(NbDurableError):
+    """The run was cancelled before it finished."""
+
+    def __init__(self, message: str, *, run_id: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.reason = reason
+
+
+class RunInterruptedError(NbDurableError):
+    """The run's process stopped part-way (kill, kernel restart, Ctrl-C); it can be resumed."""
+
+    def __init__(self, message: str, *, run_id: str = "") -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class InvokeTimeoutError(NbDurableError, TimeoutError):
+    """A child run started by ``step.invoke`` did not finish within its timeout."""
+
+
+class NonDeterminismError(NbDurableError):
+    """Replay took another path than the journal, and the run asked for ``determinism="strict"``."""
+
+
+class NonRetriableError(NbDurableError):
+    """Raise from a step to fail it at once, without using its remaining retries."""
+
+
+class RetryAfterError(NbDurableError):
+    """Raise from a step to retry it after ``delay`` instead of the usual backoff.
+
+    ``delay`` is seconds, a timedelta, a duration string ("30s", "2m") or an aware
+    datetime to retry at.
+    """
+
+    def __init__(
+        self, message: str, delay: float | str | _dt.timedelta | _dt.datetime, *, cause: BaseException | None = None
+    ) -> None:
+        super().__init__(message)
+        self.delay = delay
+        if cause is not None:
+            self.__cause__ = cause
+
+
+class ReplayDeterminismWarning(UserWarning):
+    """Code outside steps did something that will differ on replay, or replay already differed."""

@@ -1,0 +1,56 @@
+"""The change feed: how surfaces (widget, magics, server) observe runs.
+
+Subscribers get small immutable notices synchronously from the engine; they must
+be quick and never raise (a failing subscriber is dropped with a log record, it
+cannot break a run). Nothing is built when nobody listens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+__all__ = ["ChangeFeed", "Notice"]
+
+_log = logging.getLogger("nbdurable")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Notice:
+    """Something changed: ``kind`` is run_started, run_status, run_finished, step_started, step_finished,
+    step_retrying, step_replayed, warning or stream."""
+
+    kind: str
+    run_id: str
+    step_id: str | None = None
+    text: str | None = None
+
+
+class ChangeFeed:
+    """A list of subscribers; ``publish`` is a no-op when there are none."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[Notice], None]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._subscribers)
+
+    def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
+        """Add ``callback``; returns a function that removes it."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def publish(self, notice: Notice) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(notice)
+            except Exception:
+                _log.exception("nbdurable: a change-feed subscriber failed and was removed")
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)

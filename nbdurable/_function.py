@@ -1,0 +1,150 @@
+"""``@nd.function``: turn ``async def f(ctx)`` into a durable workflow.
+
+Functions register themselves by id so events can start them and interrupted
+runs can find their code again after a restart. Re-running the defining cell in
+a notebook replaces the registered function, which is what a user expects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+
+from ._errors import ConfigError
+from ._events import trigger_matches
+from ._step import callable_hash
+
+if TYPE_CHECKING:
+    from ._context import Context
+    from ._engine import Engine
+    from ._run import RunHandle
+
+__all__ = ["Function", "function", "registry"]
+
+R = TypeVar("R")
+Determinism = Literal["warn", "strict"]
+
+_registry: dict[str, Function[Any]] = {}
+
+
+def registry() -> dict[str, Function[Any]]:
+    """Functions defined in this process, by id."""
+    return _registry
+
+
+def _source_hash(func: Callable[..., Any]) -> str:
+    try:
+        text = inspect.getsource(func)
+    except (OSError, TypeError):
+        return callable_hash(func)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+class Function(Generic[R]):
+    """A durable workflow: ``start`` it, ``run`` it, or let an event trigger it."""
+
+    def __init__(
+        self,
+        func: Callable[[Context], Awaitable[R]],
+        *,
+        id: str,
+        trigger: str | Sequence[str] | None = None,
+        retries: int = 3,
+        determinism: Determinism = "warn",
+        engine: Engine | None = None,
+    ) -> None:
+        if not inspect.iscoroutinefunction(func):
+            raise ConfigError(
+                f"@nd.function(id={id!r}) needs an async function (async def {getattr(func, '__name__', 'f')}(ctx))"
+            )
+        if not isinstance(id, str) or not id.strip():
+            raise ConfigError(f"@nd.function needs a non-empty string id, got {id!r}")
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise ConfigError(f"@nd.function(id={id!r}): retries must be an integer >= 0, got {retries!r}")
+        if determinism not in ("warn", "strict"):
+            raise ConfigError(f"@nd.function(id={id!r}): determinism must be 'warn' or 'strict', got {determinism!r}")
+        if trigger is None:
+            triggers: tuple[str, ...] = ()
+        elif isinstance(trigger, str):
+            triggers = (trigger,)
+        else:
+            triggers = tuple(trigger)
+        for t in triggers:
+            if not isinstance(t, str) or not t:
+                raise ConfigError(f"@nd.function(id={id!r}): each trigger must be an event name, got {t!r}")
+        self.func = func
+        self.id = id
+        self.triggers = triggers
+        self.retries = retries
+        self.determinism: Determinism = determinism
+        self._engine = engine
+        self.code_hash = _source_hash(func)
+        self.__doc__ = func.__doc__
+        self.__name__ = getattr(func, "__name__", id)
+        self.__wrapped__ = func
+
+    def __repr__(self) -> str:
+        return f"<nd.function {self.id!r}>"
+
+    @property
+    def first_trigger(self) -> str | None:
+        return self.triggers[0] if self.triggers else None
+
+    def triggered_by(self, event_name: str) -> bool:
+        return any(trigger_matches(t, event_name) for t in self.triggers)
+
+    @property
+    def engine(self) -> Engine:
+        from ._engine import get_engine
+
+        return self._engine if self._engine is not None else get_engine()
+
+    def start(self, data: dict[str, Any] | None = None, *, run_id: str | None = None) -> RunHandle[R]:
+        """Start a run (or resume the one with ``run_id``) as a task; returns its handle at once."""
+        return self.engine.start(self, data=data, run_id=run_id)
+
+    async def run(self, data: dict[str, Any] | None = None, *, run_id: str | None = None) -> R:
+        """Start (or resume) a run and return its result; raises RunFailedError if it fails."""
+        return await self.start(data, run_id=run_id).result()
+
+
+@overload
+def function(func: Callable[[Context], Awaitable[R]], /) -> Function[R]: ...
+
+
+@overload
+def function(
+    *,
+    id: str | None = None,
+    trigger: str | Sequence[str] | None = None,
+    retries: int = 3,
+    determinism: Determinism = "warn",
+) -> Callable[[Callable[[Context], Awaitable[R]]], Function[R]]: ...
+
+
+def function(
+    func: Callable[[Context], Awaitable[R]] | None = None,
+    /,
+    *,
+    id: str | None = None,
+    trigger: str | Sequence[str] | None = None,
+    retries: int = 3,
+    determinism: Determinism = "warn",
+) -> Function[R] | Callable[[Callable[[Context], Awaitable[R]]], Function[R]]:
+    """Declare a durable workflow: ``@nd.function(id="...", trigger="app/event", retries=3)``.
+
+    ``retries`` is the default number of retries of each step (a step may set its
+    own); ``determinism="strict"`` makes replay divergence an error instead of a
+    warning.
+    """
+
+    def wrap(f: Callable[[Context], Awaitable[R]]) -> Function[R]:
+        fn = Function(f, id=id or f.__name__, trigger=trigger, retries=retries, determinism=determinism)
+        _registry[fn.id] = fn
+        return fn
+
+    if func is not None:
+        return wrap(func)
+    return wrap

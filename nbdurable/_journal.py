@@ -1,0 +1,159 @@
+"""The journal's storage interface and the records it keeps.
+
+The engine talks to storage only through :class:`Journal`, a small synchronous
+protocol: SQLite (the embedded default, ``_sqlite.py``) and memory (tests,
+``_memory.py``) implement it, and a server database can later. It is synchronous
+on purpose: the engine batches writes itself (group commit) and one in-thread
+SQLite commit costs less than a single hop to a worker thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FINAL_STATUSES",
+    "EventRecord",
+    "Journal",
+    "RunRecord",
+    "RunStatus",
+    "StepRecord",
+    "StepStatus",
+    "Write",
+]
+
+RunStatus = Literal["queued", "running", "sleeping", "waiting", "completed", "failed", "cancelled", "interrupted"]
+StepStatus = Literal["completed", "failed", "retrying", "sleeping", "waiting"]
+FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+ACTIVE_STATUSES: frozenset[str] = frozenset({"running", "sleeping", "waiting"})
+
+
+@dataclasses.dataclass(slots=True)
+class RunRecord:
+    """One run of a workflow: what started it, where it stands, how it ended."""
+
+    run_id: str
+    function_id: str
+    status: str = "queued"
+    event: dict[str, Any] | None = None  # the trigger event as {"name", "data", "id", "ts"}
+    result: str | None = None  # encoded payload
+    result_tag: str | None = None
+    error: dict[str, Any] | None = None  # {"type", "message", "traceback"}
+    code_hash: str = ""
+    kind: str = "function"  # "function" or "cell"
+    source: str | None = None  # the cell source for %%durable runs, so they resume without the cell
+    options: dict[str, Any] | None = None
+    parent_run_id: str | None = None
+    owner: str | None = None  # "host:pid:start" of the process executing it
+    attempt: int = 0  # how many times it has been started or resumed
+    event_seq: int = 0  # last event seq when the run was created: later events can satisfy waits
+    status_reason: str | None = None
+    warnings: list[dict[str, Any]] | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    ended_at: float | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class StepRecord:
+    """What the journal knows of one step of one run."""
+
+    run_id: str
+    step_id: str
+    name: str
+    position: int
+    kind: str = "run"  # run, sleep, wait, invoke, send, ai, value
+    status: str = "completed"
+    attempt: int = 0
+    input_hash: str = ""
+    output: str | None = None
+    output_tag: str | None = None
+    error: dict[str, Any] | None = None
+    started_at: float = 0.0
+    ended_at: float | None = None
+    next_at: float | None = None  # sleep deadline, wait timeout, next retry
+    meta: dict[str, Any] | None = None  # tokens, AI call, wait details, input preview, consumed event seq
+    code_hash: str = ""
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class EventRecord:
+    """One event as stored: a sequence number gives a total order across processes."""
+
+    seq: int
+    event_id: str
+    name: str
+    data: dict[str, Any]
+    ts: float
+
+
+@dataclasses.dataclass(slots=True)
+class Write:
+    """One change in a batch: ``op`` is "run" (insert or replace), "run_update", "step" or "trigger"."""
+
+    op: Literal["run", "run_update", "step", "trigger"]
+    run: RunRecord | None = None
+    step: StepRecord | None = None
+    run_id: str = ""
+    fields: dict[str, Any] | None = None
+    event_id: str = ""
+    function_id: str = ""
+
+
+@runtime_checkable
+class Journal(Protocol):
+    """Durable storage for runs, steps and events; every method is short and synchronous."""
+
+    @property
+    def location(self) -> str:
+        """Where the journal lives, for messages (a path, or ":memory:")."""
+        ...
+
+    def write(self, batch: Sequence[Write]) -> None:
+        """Apply ``batch`` in one transaction: all of it is durable, or none of it."""
+        ...
+
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    def list_runs(
+        self, *, statuses: Sequence[str] | None = None, function_id: str | None = None, limit: int | None = None
+    ) -> list[RunRecord]:
+        """Runs, newest first."""
+        ...
+
+    def load_steps(self, run_id: str) -> list[StepRecord]:
+        """All steps of a run in the order they were first reached (one query: replay is lookups)."""
+        ...
+
+    def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """Completed step counts per run, for listings."""
+        ...
+
+    def add_event(self, event_id: str, name: str, data: dict[str, Any], ts: float) -> EventRecord | None:
+        """Store an event; None if an event with this id is already stored (sending is idempotent)."""
+        ...
+
+    def get_event(self, event_id: str) -> EventRecord | None: ...
+
+    def events_after(self, name: str, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
+        """Events named ``name`` with seq greater than ``after_seq``, oldest first."""
+        ...
+
+    def last_event_seq(self) -> int: ...
+
+    def runs_for_event(self, event_id: str) -> list[tuple[str, str]]:
+        """(function_id, run_id) pairs started by an event."""
+        ...
+
+    def claim_run(self, run_id: str, owner: str, *, expected: str | None) -> bool:
+        """Set the run's owner if it is still ``expected``: two processes never both resume a run."""
+        ...
+
+    def change_token(self) -> int:
+        """A number that changes whenever another connection commits; cheap enough to poll."""
+        ...
+
+    def close(self) -> None: ...

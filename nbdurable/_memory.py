@@ -1,0 +1,152 @@
+"""A journal that lives in memory: the same protocol as SQLite, for fast tests.
+
+Records are copied in and out so callers cannot mutate stored state by accident,
+which keeps its behaviour honest against the SQLite journal.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ._errors import JournalError
+from ._journal import EventRecord, RunRecord, StepRecord, Write
+
+__all__ = ["MemoryJournal"]
+
+
+class MemoryJournal:
+    """An in-memory :class:`~nbdurable._journal.Journal`; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        self._order: list[str] = []
+        self._steps: dict[str, dict[str, StepRecord]] = {}
+        self._events: list[EventRecord] = []
+        self._event_ids: dict[str, EventRecord] = {}
+        self._triggers: dict[tuple[str, str], str] = {}
+        self._version = 0
+        self._lock = threading.RLock()
+
+    @property
+    def location(self) -> str:
+        return ":memory:"
+
+    def __repr__(self) -> str:
+        return "MemoryJournal()"
+
+    def write(self, batch: Sequence[Write]) -> None:
+        with self._lock:
+            # Validate the whole batch first so it applies all or nothing, like a transaction.
+            known = set(self._runs)
+            for w in batch:
+                if w.op == "run" and w.run is not None:
+                    known.add(w.run.run_id)
+                elif w.op == "step" and w.step is not None and w.step.run_id not in known:
+                    raise JournalError(f"run {w.step.run_id!r} is not in the journal")
+            for w in batch:
+                if w.op == "run":
+                    assert w.run is not None
+                    old = self._runs.get(w.run.run_id)
+                    new = copy.deepcopy(w.run)
+                    if old is not None:
+                        for name in ("status", "owner", "attempt", "updated_at", "code_hash", "source", "options"):
+                            setattr(old, name, getattr(new, name))
+                    else:
+                        self._runs[new.run_id] = new
+                        self._order.append(new.run_id)
+                        self._steps[new.run_id] = {}
+                elif w.op == "run_update":
+                    run = self._runs.get(w.run_id)
+                    if run is not None:
+                        fields = copy.deepcopy(w.fields or {})
+                        fields.setdefault("updated_at", time.time())
+                        for key, value in fields.items():
+                            if not hasattr(run, key):
+                                raise JournalError(f"unknown run field {key!r}")
+                            setattr(run, key, value)
+                elif w.op == "step":
+                    assert w.step is not None
+                    self._steps[w.step.run_id][w.step.step_id] = copy.deepcopy(w.step)
+                elif w.op == "trigger":
+                    self._triggers.setdefault((w.event_id, w.function_id), w.run_id)
+            self._version += 1
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._lock:
+            run = self._runs.get(run_id)
+            return copy.deepcopy(run) if run is not None else None
+
+    def list_runs(
+        self, *, statuses: Sequence[str] | None = None, function_id: str | None = None, limit: int | None = None
+    ) -> list[RunRecord]:
+        with self._lock:
+            out = []
+            for run_id in reversed(self._order):
+                run = self._runs[run_id]
+                if statuses and run.status not in statuses:
+                    continue
+                if function_id is not None and run.function_id != function_id:
+                    continue
+                out.append(copy.deepcopy(run))
+                if limit is not None and len(out) >= limit:
+                    break
+            return out
+
+    def load_steps(self, run_id: str) -> list[StepRecord]:
+        with self._lock:
+            steps = list(self._steps.get(run_id, {}).values())
+            return [dataclasses.replace(s) for s in sorted(steps, key=lambda s: s.position)]
+
+    def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        with self._lock:
+            return {
+                r: sum(1 for s in self._steps.get(r, {}).values() if s.status == "completed")
+                for r in run_ids
+                if r in self._runs
+            }
+
+    def add_event(self, event_id: str, name: str, data: dict[str, Any], ts: float) -> EventRecord | None:
+        with self._lock:
+            if event_id in self._event_ids:
+                return None
+            record = EventRecord(len(self._events) + 1, event_id, name, copy.deepcopy(data), ts)
+            self._events.append(record)
+            self._event_ids[event_id] = record
+            self._version += 1
+            return record
+
+    def get_event(self, event_id: str) -> EventRecord | None:
+        with self._lock:
+            return self._event_ids.get(event_id)
+
+    def events_after(self, name: str, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
+        with self._lock:
+            return [e for e in self._events[after_seq:] if e.name == name][:limit]
+
+    def last_event_seq(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    def runs_for_event(self, event_id: str) -> list[tuple[str, str]]:
+        with self._lock:
+            return sorted((f, r) for (e, f), r in self._triggers.items() if e == event_id)
+
+    def claim_run(self, run_id: str, owner: str, *, expected: str | None) -> bool:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run.owner != expected:
+                return False
+            run.owner = owner
+            self._version += 1
+            return True
+
+    def change_token(self) -> int:
+        return self._version
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,202 @@
+"""Run handles: look at a run, wait for its result, cancel it.
+
+A handle works the same for a run executing in this process (it follows the live
+state) and for one known only from the journal (it reads and, when waiting,
+polls the journal), so a notebook can watch a run started by another kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ._errors import RunCancelledError, RunFailedError, RunInterruptedError
+from ._journal import RunRecord
+from ._serde import decode
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._runstate import RunState
+
+__all__ = ["RunHandle", "StepView"]
+
+R = TypeVar("R")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepView:
+    """One step of a run as a reader sees it."""
+
+    step_id: str
+    name: str
+    kind: str
+    status: str
+    position: int
+    attempt: int
+    started_at: float
+    ended_at: float | None
+    replayed: bool
+    error: dict[str, Any] | None
+    meta: dict[str, Any] | None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+
+class RunHandle(Generic[R]):
+    """A run: ``run_id``, ``status``, ``await result()``, ``cancel()``, ``steps()``."""
+
+    def __init__(self, engine: Engine, run_id: str, state: RunState | None, *, record: RunRecord | None = None) -> None:
+        self._engine = engine
+        self.run_id = run_id
+        self._state = state
+        self._record = record
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.run_id!r} {self.function_id!r} {self.status}>"
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def _rec(self) -> RunRecord | None:
+        if self._record is None or self._record.status not in ("completed", "failed", "cancelled"):
+            fresh = self._engine.journal.get_run(self.run_id)
+            if fresh is not None:
+                self._record = fresh
+        return self._record
+
+    @property
+    def function_id(self) -> str:
+        if self._state is not None and self._state.function is not None:
+            return self._state.function.id
+        rec = self._record or self._rec()
+        return rec.function_id if rec is not None else "?"
+
+    @property
+    def status(self) -> str:
+        """queued, running, sleeping, waiting, completed, failed, cancelled or interrupted."""
+        from ._engine import effective_status
+
+        st = self._state
+        if st is not None and (st.outcome is not None or st.run_id in self._engine.active):
+            return st.status
+        rec = self._rec()
+        return effective_status(rec, self._engine) if rec is not None else "unknown"
+
+    @property
+    def record(self) -> RunRecord | None:
+        """The run as journaled (None before its first write)."""
+        return self._rec()
+
+    def steps(self) -> list[StepView]:
+        """The run's steps in the order first reached: journaled ones, plus live ones in this process."""
+        out: dict[str, StepView] = {}
+        for s in self._engine.journal.load_steps(self.run_id):
+            out[s.step_id] = StepView(
+                s.step_id,
+                s.name,
+                s.kind,
+                s.status,
+                s.position,
+                s.attempt,
+                s.started_at,
+                s.ended_at,
+                False,
+                s.error,
+                s.meta,
+            )
+        if self._state is not None:
+            for live in self._state.live.values():
+                out[live.step_id] = StepView(
+                    live.step_id,
+                    live.name,
+                    live.kind,
+                    live.status,
+                    live.position,
+                    live.attempt,
+                    live.started_at,
+                    live.ended_at,
+                    live.replayed,
+                    live.error,
+                    live.meta,
+                )
+        return sorted(out.values(), key=lambda v: v.position)
+
+    # -- waiting ------------------------------------------------------------------------------------
+
+    async def result(self, *, timeout: float | None = None) -> R:
+        """Wait for the run to end and return its result.
+
+        Raises RunFailedError (with the original error's type name, message and
+        traceback), RunCancelledError, or RunInterruptedError when the process
+        running it stopped part-way.
+        """
+        st = self._state
+        if st is not None and st.done is not None:
+            if timeout is None:
+                await asyncio.shield(st.done)
+            else:
+                await asyncio.wait_for(asyncio.shield(st.done), timeout)
+            assert st.outcome is not None
+            status, value, error, reason, exc = st.outcome
+            if status == "completed":
+                return value  # type: ignore[no-any-return]
+            self._raise(status, error, reason, exc)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            rec = self._rec()
+            status = self.status
+            if rec is None:
+                raise RunInterruptedError(f"run {self.run_id!r} is not in the journal", run_id=self.run_id)
+            if status == "completed":
+                if rec.result is None:
+                    return None  # type: ignore[return-value]
+                from ._function import registry
+                from ._step import _return_type
+
+                fn = registry().get(rec.function_id)
+                out_type = _return_type(fn.func) if fn is not None else None
+                stored: R = decode(rec.result, rec.result_tag, output_type=out_type, where=f"run {self.run_id!r}")
+                return stored
+            if status in ("failed", "cancelled", "interrupted"):
+                self._raise(status, rec.error, rec.status_reason or "", None)
+            if status == "queued" and rec.owner is None and not self._engine.active.get(self.run_id):
+                self._raise("interrupted", None, "", None)
+            if deadline is not None and time.monotonic() > deadline:
+                raise asyncio.TimeoutError(f"run {self.run_id!r} is still {status} after {timeout}s")
+            await asyncio.sleep(self._engine.poll_interval)
+
+    def _raise(self, status: str, error: dict[str, Any] | None, reason: str, exc: BaseException | None) -> Any:
+        if status == "failed":
+            info = error or {}
+            where = f" in step {info['step_id']!r}" if info.get("step_id") else ""
+            raise RunFailedError(
+                f"run {self.run_id!r} failed{where}: {info.get('type', 'Error')}: {info.get('message', '')}. Its "
+                f"completed steps are journaled; fix the cause and resume it (nd.get_run({self.run_id!r}).resume() "
+                "or %durable resume) to run only what is left.",
+                run_id=self.run_id,
+                error_type=str(info.get("type", "")),
+                error_message=str(info.get("message", "")),
+                traceback=str(info.get("traceback", "")),
+            ) from exc
+        if status == "cancelled":
+            raise RunCancelledError(
+                f"run {self.run_id!r} was cancelled{': ' + reason if reason else ''}", run_id=self.run_id, reason=reason
+            )
+        raise RunInterruptedError(
+            f"run {self.run_id!r} was interrupted: the process running it stopped part-way. Resume it with "
+            f"nd.get_run({self.run_id!r}).resume() (its function must be defined) or %durable resume {self.run_id}.",
+            run_id=self.run_id,
+        )
+
+    # -- acting -------------------------------------------------------------------------------------
+
+    def cancel(self, reason: str = "") -> bool:
+        """Cancel the run: a step in flight finishes, nothing after it runs. False if it had already ended."""
+        return self._engine.cancel(self.run_id, reason)
+
+    def resume(self) -> RunHandle[R]:
+        """Resume this run here (interrupted or failed): completed steps replay, the rest run."""
+        return self._engine.resume(self.run_id)

@@ -1,0 +1,200 @@
+"""The in-process state of one executing run: its journal view, step ids and live steps.
+
+Replay is a dictionary lookup: the run's journaled steps are loaded with one query
+when it starts, and every step call checks here first. This is also where replay
+divergence is noticed (another path, other inputs, changed code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import time
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from ._errors import NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
+from ._journal import RunRecord, StepRecord
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._function import Function
+
+__all__ = ["LiveStep", "RunState", "StepInfo", "current_run", "current_run_var", "current_step", "current_step_var"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepInfo:
+    """What a step's own code can learn about the step running it (``nd.current_step()``).
+
+    ``idempotency_key`` is stable across retries and restarts: pass it to payment
+    APIs and the like so an at-least-once step has an exactly-once effect.
+    """
+
+    run_id: str
+    step_id: str
+    attempt: int
+    idempotency_key: str
+
+
+@dataclasses.dataclass(slots=True)
+class LiveStep:
+    """A step this process has reached in this run (what the timeline shows)."""
+
+    step_id: str
+    name: str
+    kind: str
+    position: int
+    status: str
+    replayed: bool
+    started_at: float
+    ended_at: float | None = None
+    attempt: int = 0
+    max_attempts: int = 1
+    next_at: float | None = None
+    input_preview: str | None = None
+    error: dict[str, Any] | None = None
+    meta: dict[str, Any] | None = None
+    output_preview: str | None = None
+    output_size: int | None = None
+
+
+current_run_var: contextvars.ContextVar[RunState | None] = contextvars.ContextVar("nbdurable_run", default=None)
+current_step_var: contextvars.ContextVar[StepInfo | None] = contextvars.ContextVar("nbdurable_step", default=None)
+
+
+def current_run() -> RunState | None:
+    return current_run_var.get()
+
+
+def current_step() -> StepInfo | None:
+    """The step whose code is running now, or None outside a step."""
+    return current_step_var.get()
+
+
+class RunState:
+    """One run executing in this process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        run_id: str,
+        function: Function[Any] | None,
+        *,
+        determinism: str = "warn",
+        retries: int = 3,
+    ) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.function = function
+        self.determinism = determinism
+        self.retries = retries
+        self.record: RunRecord | None = None
+        self.journaled: dict[str, StepRecord] = {}
+        self.by_position: dict[int, StepRecord] = {}
+        self.counters: dict[str, int] = {}
+        self.position = 0
+        self.reached: set[str] = set()
+        self.live: dict[str, LiveStep] = {}
+        self.status = "queued"
+        self.started_at = time.time()
+        self.ended_at: float | None = None
+        self.warnings: list[dict[str, Any]] = []
+        self.cancel_requested = False
+        self.cancel_reason = ""
+        self.retry_failed = False
+        self.consumed_seqs: set[int] = set()
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[Any] | None = None
+        self.done: asyncio.Future[Any] | None = None
+        self.replaying = False
+        self.changed_code: list[str] = []
+        self.change_token = -1
+        # (status, value, error, reason, exception) once the run has ended in this process.
+        self.outcome: tuple[str, Any, dict[str, Any] | None, str, BaseException | None] | None = None
+
+    # -- loading ------------------------------------------------------------------------------------
+
+    def load(self, record: RunRecord, steps: list[StepRecord]) -> None:
+        self.record = record
+        self.retry_failed = record.status == "failed"
+        for s in steps:
+            self.journaled[s.step_id] = s
+            if s.kind in ("run", "ai", "invoke", "send", "value", "sleep", "wait"):
+                self.by_position.setdefault(s.position, s)
+            if s.meta and "event_seq" in s.meta and s.status == "completed":
+                self.consumed_seqs.add(int(s.meta["event_seq"]))
+        self.replaying = any(s.status == "completed" for s in steps)
+
+    # -- step identity ------------------------------------------------------------------------------
+
+    def next_id(self, name: str) -> tuple[str, int]:
+        """The stable id of the next step called ``name`` (``name``, ``name:1``...) and its position."""
+        n = self.counters.get(name, 0)
+        self.counters[name] = n + 1
+        step_id = name if n == 0 else f"{name}:{n}"
+        position = self.position
+        self.position += 1
+        self.reached.add(step_id)
+        return step_id, position
+
+    def where(self, step_id: str | None = None) -> str:
+        if step_id is None:
+            return f"run {self.run_id!r}"
+        return f"run {self.run_id!r}, step {step_id!r}"
+
+    def check_cancelled(self) -> None:
+        if self.cancel_requested:
+            raise RunCancelledError(
+                f"run {self.run_id!r} was cancelled{': ' + self.cancel_reason if self.cancel_reason else ''}",
+                run_id=self.run_id,
+                reason=self.cancel_reason,
+            )
+
+    # -- divergence ---------------------------------------------------------------------------------
+
+    def diverged(self, message: str, step_id: str | None) -> None:
+        """Report a replay that differs from the journal: a warning, or an error when strict."""
+        text = f"{self.where(step_id)}: {message}"
+        self.warnings.append({"message": text, "step_id": step_id})
+        self.engine.notify("warning", self.run_id, step_id, text)
+        if self.determinism == "strict":
+            raise NonDeterminismError(
+                text + " (determinism='strict' stops here; use determinism='warn' to keep going with the journal)"
+            )
+        warnings.warn(ReplayDeterminismWarning(text), stacklevel=4)
+
+    def check_replayed(self, rec: StepRecord, position: int, input_hash: str, preview: str | None) -> None:
+        if rec.input_hash and input_hash and rec.input_hash != input_hash:
+            before = (rec.meta or {}).get("input", "?")
+            self.diverged(
+                f"reached with other inputs than journaled (journaled {before}, now {preview}); the journaled "
+                f"result is used. If the inputs should differ, rerun from this step: nd.rerun({self.run_id!r}, "
+                f"from_step={rec.step_id!r})",
+                rec.step_id,
+            )
+
+    def check_new(self, step_id: str, position: int) -> None:
+        other = self.by_position.get(position)
+        if other is not None and other.step_id != step_id and other.status == "completed":
+            self.diverged(
+                f"new step {step_id!r} reached where the journal has {other.step_id!r} (position {position}); "
+                "the workflow took another path than when the journal was written. Look for code outside steps "
+                "that reads the clock, random numbers, files or the environment.",
+                step_id,
+            )
+
+    def check_unreached(self) -> None:
+        missing = [
+            s.step_id
+            for s in self.journaled.values()
+            if s.step_id not in self.reached and s.status == "completed" and s.kind != "value"
+        ]
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            self.diverged(
+                f"{len(missing)} journaled step(s) were never reached on replay: {shown}. The workflow took "
+                "another path than when the journal was written.",
+                None,
+            )

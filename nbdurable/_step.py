@@ -1,0 +1,694 @@
+"""The step API (``ctx.step`` / ``step`` in a ``%%durable`` cell): the units that are journaled.
+
+Each method assigns the step's id and position synchronously, at call time, so
+steps started together under ``asyncio.gather`` get the same ids in every replay
+whatever order they finish in. A completed step is returned from the journal and
+never runs again; a new one runs, and its result is committed before the
+workflow moves past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import inspect
+import random as _random
+import time
+import traceback
+import typing
+import uuid as _uuid
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._duration import Duration, parse_deadline, parse_duration
+from ._errors import (
+    InvokeTimeoutError,
+    NonRetriableError,
+    RetryAfterError,
+    SerializationError,
+    StepError,
+)
+from ._events import Event, coerce_event
+from ._journal import StepRecord
+from ._redact import redact_text
+from ._runstate import LiveStep, RunState, StepInfo, current_step_var
+from ._serde import Serializer, decode, encode, hash_inputs
+
+if TYPE_CHECKING:
+    from ._ai_step import AIStep
+    from ._function import Function
+
+__all__ = ["Step", "backoff_delay", "callable_hash", "error_info"]
+
+T = TypeVar("T")
+
+_BACKOFF_BASE = 1.0
+_BACKOFF_CAP = 300.0
+_jitter = _random.Random()
+
+
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: about 1s, 2s, 4s... capped at 5 minutes."""
+    base: float = min(_BACKOFF_CAP, _BACKOFF_BASE * (2.0**attempt))
+    return base * (0.5 + _jitter.random() * 0.5)
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """The parts of an exception that survive a restart: type name, message, traceback text."""
+    cls = type(exc)
+    name = cls.__qualname__ if cls.__module__ in ("builtins", "__main__") else f"{cls.__module__}.{cls.__qualname__}"
+    return {
+        "type": name,
+        "message": redact_text(str(exc)),
+        "traceback": redact_text("".join(traceback.format_exception(cls, exc, exc.__traceback__))),
+    }
+
+
+_code_hashes: dict[Any, str] = {}
+
+
+def _hash_code(code: Any, h: Any) -> None:
+    h.update(code.co_code)
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            _hash_code(const, h)
+        else:
+            h.update(repr(const).encode("utf-8", "replace"))
+    h.update(repr(code.co_names).encode())
+
+
+def callable_hash(fn: Any) -> str:
+    """A hash of a callable's code, to notice a step whose code changed since it ran."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    if code is None:
+        return ""
+    cached = _code_hashes.get(code)
+    if cached is None:
+        h = hashlib.blake2b(digest_size=8)
+        _hash_code(code, h)
+        cached = _code_hashes[code] = h.hexdigest()
+    return cached
+
+
+_annotations: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_NO_TYPE = object()
+
+
+def _return_type(fn: Any) -> Any:
+    """The callable's return annotation, resolved once per function (None when there is none)."""
+    target = getattr(fn, "__func__", fn)
+    try:
+        found = _annotations.get(target, _NO_TYPE)
+    except TypeError:
+        return None
+    if found is _NO_TYPE:
+        try:
+            found = typing.get_type_hints(target).get("return")
+        except Exception:
+            found = None
+        if found is type(None) or found is Any:
+            found = None
+        if inspect.iscoroutinefunction(target) and found is not None:
+            origin = typing.get_origin(found)
+            if origin in (Coroutine, Awaitable):
+                found = typing.get_args(found)[-1]
+        try:
+            _annotations[target] = found
+        except TypeError:
+            pass
+    return found
+
+
+class Step:
+    """The step API bound to one run."""
+
+    def __init__(self, state: RunState) -> None:
+        self._state = state
+        self._ai: AIStep | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self._state.run_id
+
+    @property
+    def ai(self) -> AIStep:
+        """LLM calls as steps: ``step.ai.infer(...)`` and ``step.ai.wrap(...)``."""
+        if self._ai is None:
+            from ._ai_step import AIStep
+
+            self._ai = AIStep(self)
+        return self._ai
+
+    # -- run ----------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        name: str,
+        fn: Callable[..., Awaitable[T]] | Callable[..., T],
+        *args: Any,
+        output_type: Any = None,
+        serializer: Serializer = "json",
+        retries: int | None = None,
+        **kwargs: Any,
+    ) -> Coroutine[Any, Any, T]:
+        """Run ``fn(*args, **kwargs)`` once for this run, or return its journaled result.
+
+        ``fn`` may be sync or async. ``output_type`` (default: ``fn``'s return
+        annotation) is what the journaled value is rebuilt as on replay. The names
+        ``output_type``, ``serializer`` and ``retries`` are taken by the step; wrap
+        ``fn`` in a lambda if it has parameters of the same names.
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"step.run needs a non-empty string name first, got {name!r}")
+        if not callable(fn):
+            raise TypeError(f"step.run({name!r}, fn): fn must be callable, got {type(fn).__name__}")
+        step_id, position = self._state.next_id(name)
+        return self._run(step_id, name, position, "run", fn, args, kwargs, output_type, serializer, retries, None)
+
+    async def _run(
+        self,
+        step_id: str,
+        name: str,
+        position: int,
+        kind: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        output_type: Any,
+        serializer: Serializer,
+        retries: int | None,
+        meta_of: Callable[[Any], dict[str, Any] | None] | None,
+    ) -> Any:
+        st = self._state
+        st.check_cancelled()
+        input_hash = hash_inputs(args, kwargs)
+        rec = st.journaled.get(step_id)
+        if rec is not None:
+            if rec.status == "completed":
+                preview = _preview(args, kwargs) if rec.input_hash != input_hash and rec.input_hash else None
+                st.check_replayed(rec, position, input_hash, preview)
+                self._note_replayed(rec, position, fn)
+                where = st.where(step_id)
+                if rec.output is None:
+                    return None
+                return decode(
+                    rec.output,
+                    rec.output_tag,
+                    output_type=output_type if output_type is not None else _return_type(fn),
+                    serializer=serializer,
+                    where=where,
+                )
+            if rec.status == "failed" and not st.retry_failed:
+                self._note_replayed(rec, position, fn)
+                raise self._step_error(step_id, rec.error or {}, rec.attempt + 1)
+        else:
+            st.check_new(step_id, position)
+        st.replaying = False
+        max_attempts = 1 + (st.retries if retries is None else retries)
+        attempt = rec.attempt if rec is not None and rec.status == "retrying" else 0
+        next_at = rec.next_at if rec is not None and rec.status == "retrying" else None
+        preview = _preview(args, kwargs)
+        code_hash = callable_hash(fn)
+        first_started = time.time()
+        live = LiveStep(
+            step_id,
+            name,
+            kind,
+            position,
+            "running",
+            False,
+            first_started,
+            attempt=attempt,
+            max_attempts=max_attempts,
+            input_preview=preview,
+        )
+        st.live[step_id] = live
+        engine = st.engine
+        while True:
+            if next_at is not None:
+                live.status, live.next_at = "retrying", next_at
+                engine.notify("step_retrying", st.run_id, step_id)
+                await engine.sleep_until(st, next_at)
+                live.status, live.next_at = "running", None
+            started = time.time()
+            live.attempt = attempt
+            engine.notify("step_started", st.run_id, step_id)
+            token = current_step_var.set(StepInfo(st.run_id, step_id, attempt, f"{st.run_id}/{step_id}"))
+            try:
+                value = fn(*args, **kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+                payload, tag = (
+                    (None, None) if value is None else encode(value, serializer=serializer, where=st.where(step_id))
+                )
+            except (NonRetriableError, SerializationError) as exc:
+                await self._fail(live, exc, attempt, started, code_hash, preview, input_hash)
+                raise self._step_error(step_id, error_info(exc), attempt + 1) from exc
+            except Exception as exc:
+                if attempt + 1 >= max_attempts:
+                    await self._fail(live, exc, attempt, started, code_hash, preview, input_hash)
+                    raise self._step_error(step_id, error_info(exc), attempt + 1) from exc
+                if isinstance(exc, RetryAfterError):
+                    d = exc.delay
+                    next_at = parse_deadline(d) if isinstance(d, dt.datetime) else time.time() + parse_duration(d)
+                else:
+                    next_at = time.time() + backoff_delay(attempt)
+                attempt += 1
+                live.error = error_info(exc)
+                await engine.commit(
+                    StepRecord(
+                        st.run_id,
+                        step_id,
+                        name,
+                        position,
+                        kind,
+                        "retrying",
+                        attempt,
+                        input_hash,
+                        None,
+                        None,
+                        live.error,
+                        started,
+                        time.time(),
+                        next_at,
+                        _meta(preview),
+                        code_hash,
+                    )
+                )
+                continue
+            finally:
+                current_step_var.reset(token)
+            ended = time.time()
+            meta = meta_of(value) if meta_of is not None else None
+            if preview:
+                meta = {**(meta or {}), "input": preview}
+            await engine.commit(
+                StepRecord(
+                    st.run_id,
+                    step_id,
+                    name,
+                    position,
+                    kind,
+                    "completed",
+                    attempt,
+                    input_hash,
+                    payload,
+                    tag,
+                    None,
+                    started,
+                    ended,
+                    None,
+                    meta,
+                    code_hash,
+                )
+            )
+            live.status, live.ended_at, live.meta, live.error = "completed", ended, meta, None
+            if payload is not None:
+                live.output_size = len(payload)
+                live.output_preview = payload[:300]
+            engine.notify("step_finished", st.run_id, step_id)
+            return value
+
+    async def _fail(
+        self,
+        live: LiveStep,
+        exc: BaseException,
+        attempt: int,
+        started: float,
+        code_hash: str,
+        preview: str | None,
+        input_hash: str,
+    ) -> None:
+        st = self._state
+        info = error_info(exc)
+        ended = time.time()
+        await st.engine.commit(
+            StepRecord(
+                st.run_id,
+                live.step_id,
+                live.name,
+                live.position,
+                live.kind,
+                "failed",
+                attempt,
+                input_hash,
+                None,
+                None,
+                info,
+                started,
+                ended,
+                None,
+                _meta(preview),
+                code_hash,
+            )
+        )
+        live.status, live.ended_at, live.error = "failed", ended, info
+        st.engine.notify("step_finished", st.run_id, live.step_id)
+
+    def _step_error(self, step_id: str, info: dict[str, Any], attempts: int) -> StepError:
+        st = self._state
+        return StepError(
+            f"{st.where(step_id)} failed after {attempts} attempt(s): {info.get('type')}: {info.get('message')}. "
+            "Catch nd.StepError in the workflow to handle it, or fix the step and resume the run; completed "
+            "steps will not run again.",
+            run_id=st.run_id,
+            step_id=step_id,
+            error_type=str(info.get("type", "")),
+            error_message=str(info.get("message", "")),
+            traceback=str(info.get("traceback", "")),
+        )
+
+    def _note_replayed(self, rec: StepRecord, position: int, fn: Any) -> None:
+        st = self._state
+        if fn is not None and rec.code_hash:
+            now_hash = callable_hash(fn)
+            if now_hash and now_hash != rec.code_hash:
+                st.changed_code.append(rec.step_id)
+        st.live[rec.step_id] = LiveStep(
+            rec.step_id,
+            rec.name,
+            rec.kind,
+            position,
+            rec.status,
+            True,
+            rec.started_at,
+            rec.ended_at,
+            rec.attempt,
+            rec.attempt + 1,
+            None,
+            (rec.meta or {}).get("input"),
+            rec.error,
+            rec.meta,
+            None if rec.output is None else rec.output[:300],
+            None if rec.output is None else len(rec.output),
+        )
+        if st.engine.feed:
+            st.engine.notify("step_replayed", st.run_id, rec.step_id)
+
+    # -- durable time -------------------------------------------------------------------------------
+
+    async def sleep(self, name: str, duration: Duration) -> None:
+        """Sleep durably: the deadline is journaled, so after a restart only the rest is slept."""
+        seconds = parse_duration(duration, what=f"step.sleep({name!r}) duration")
+        step_id, position = self._state.next_id(name)
+        await self._sleep(step_id, name, position, lambda: time.time() + seconds)
+
+    async def sleep_until(self, name: str, when: dt.datetime | float | str) -> None:
+        """Sleep durably until an aware datetime (or epoch seconds, or an ISO string)."""
+        deadline = parse_deadline(when, what=f"step.sleep_until({name!r})")
+        step_id, position = self._state.next_id(name)
+        await self._sleep(step_id, name, position, lambda: deadline)
+
+    async def _sleep(self, step_id: str, name: str, position: int, deadline_of: Callable[[], float]) -> None:
+        st = self._state
+        engine = st.engine
+        st.check_cancelled()
+        rec = st.journaled.get(step_id)
+        if rec is not None and rec.status == "completed":
+            self._note_replayed(rec, position, None)
+            return
+        if rec is None:
+            st.check_new(step_id, position)
+        st.replaying = False
+        started = rec.started_at if rec is not None else time.time()
+        deadline = rec.next_at if rec is not None and rec.next_at is not None else deadline_of()
+        live = LiveStep(step_id, name, "sleep", position, "sleeping", False, started, next_at=deadline)
+        st.live[step_id] = live
+        if rec is None:
+            await engine.commit(
+                StepRecord(
+                    st.run_id,
+                    step_id,
+                    name,
+                    position,
+                    "sleep",
+                    "sleeping",
+                    0,
+                    "",
+                    None,
+                    None,
+                    None,
+                    started,
+                    None,
+                    deadline,
+                    None,
+                    "",
+                ),
+                run_status="sleeping",
+            )
+        else:
+            await engine.set_status(st, "sleeping")
+        engine.notify("step_started", st.run_id, step_id)
+        await engine.sleep_until(st, deadline)
+        ended = time.time()
+        await engine.commit(
+            StepRecord(
+                st.run_id,
+                step_id,
+                name,
+                position,
+                "sleep",
+                "completed",
+                0,
+                "",
+                None,
+                None,
+                None,
+                started,
+                ended,
+                deadline,
+                None,
+                "",
+            ),
+            run_status="running",
+        )
+        live.status, live.ended_at = "completed", ended
+        engine.notify("step_finished", st.run_id, step_id)
+
+    # -- events -------------------------------------------------------------------------------------
+
+    async def wait_for_event(
+        self,
+        name: str,
+        *,
+        event: str,
+        timeout: Duration,
+        if_exp: str | None = None,
+    ) -> Event | None:
+        """Wait durably for an event named ``event``; None when ``timeout`` passes first.
+
+        ``if_exp`` is an expression over ``event`` (this run's trigger) and ``async``
+        (the candidate), e.g. ``"async.data.ticket_id == event.data.ticket_id"``.
+        Events sent after the run started count even if they came before the wait
+        began, and one event satisfies at most one wait of a run.
+        """
+        seconds = parse_duration(timeout, what=f"step.wait_for_event({name!r}) timeout")
+        expression = None
+        if if_exp is not None:
+            from ._expr import compile_expression
+
+            expression = compile_expression(if_exp)
+        step_id, position = self._state.next_id(name)
+        st = self._state
+        engine = st.engine
+        st.check_cancelled()
+        rec = st.journaled.get(step_id)
+        if rec is not None and rec.status == "completed":
+            self._note_replayed(rec, position, None)
+            return None if rec.output is None else Event.from_dict(decode(rec.output, rec.output_tag))
+        if rec is None:
+            st.check_new(step_id, position)
+        st.replaying = False
+        started = rec.started_at if rec is not None else time.time()
+        deadline = rec.next_at if rec is not None and rec.next_at is not None else started + seconds
+        meta: dict[str, Any] = {"event": event, "if_exp": if_exp}
+        live = LiveStep(step_id, name, "wait", position, "waiting", False, started, next_at=deadline, meta=meta)
+        st.live[step_id] = live
+        if rec is None:
+            await engine.commit(
+                StepRecord(
+                    st.run_id,
+                    step_id,
+                    name,
+                    position,
+                    "wait",
+                    "waiting",
+                    0,
+                    "",
+                    None,
+                    None,
+                    None,
+                    started,
+                    None,
+                    deadline,
+                    meta,
+                    "",
+                ),
+                run_status="waiting",
+            )
+        else:
+            await engine.set_status(st, "waiting")
+        engine.notify("step_started", st.run_id, step_id)
+        trigger = st.record.event if st.record is not None and st.record.event else {}
+        found = await engine.wait_for_event(st, event, expression, trigger, deadline)
+        ended = time.time()
+        if found is None:
+            payload, tag, done_meta = None, None, meta
+        else:
+            st.consumed_seqs.add(found.seq)
+            ev = Event(found.name, found.data, found.event_id, found.ts)
+            payload, tag = encode(ev.to_dict())
+            done_meta = {**meta, "event_seq": found.seq, "event_id": found.event_id}
+        await engine.commit(
+            StepRecord(
+                st.run_id,
+                step_id,
+                name,
+                position,
+                "wait",
+                "completed",
+                0,
+                "",
+                payload,
+                tag,
+                None,
+                started,
+                ended,
+                deadline,
+                done_meta,
+                "",
+            ),
+            run_status="running",
+        )
+        live.status, live.ended_at, live.meta = "completed", ended, done_meta
+        engine.notify("step_finished", st.run_id, step_id)
+        return None if found is None else Event(found.name, found.data, found.event_id, found.ts)
+
+    async def send_event(
+        self, name: str, events: Event | dict[str, Any] | Sequence[Event | dict[str, Any]]
+    ) -> list[str]:
+        """Send events from the workflow, once: on replay the same event ids are reused, so nothing is sent twice."""
+        items = [events] if isinstance(events, (Event, dict)) else list(events)
+        parsed = [coerce_event(e, where=f"step.send_event({name!r})") for e in items]
+        step_id, position = self._state.next_id(name)
+        st = self._state
+        base = f"{st.run_id}/{step_id}"
+
+        async def deliver() -> list[str]:
+            ids = []
+            for i, ev in enumerate(parsed):
+                event_id = ev.id or f"{base}/{i}"
+                await st.engine.send(ev.name, data=ev.data, id=event_id)
+                ids.append(event_id)
+            return ids
+
+        result: list[str] = await self._run(step_id, name, position, "send", deliver, (), {}, None, "json", None, None)
+        return result
+
+    async def invoke(
+        self,
+        name: str,
+        *,
+        function: Function[T],
+        data: dict[str, Any] | None = None,
+        timeout: Duration | None = None,
+    ) -> T:
+        """Run another function as a child run and return its result (journaled like any step).
+
+        The child's run id is derived from this step, so after a restart the same
+        child is resumed (or its result read), never started twice.
+        """
+        seconds = None if timeout is None else parse_duration(timeout, what=f"step.invoke({name!r}) timeout")
+        step_id, position = self._state.next_id(name)
+        st = self._state
+        child_id = f"{st.run_id}.{step_id}"
+
+        async def call() -> Any:
+            handle = st.engine.start(function, data=data, run_id=child_id, parent_run_id=st.run_id, resume_failed=True)
+            if seconds is None:
+                return await handle.result()
+            try:
+                return await asyncio.wait_for(asyncio.shield(handle.result()), seconds)
+            except asyncio.TimeoutError:
+                raise InvokeTimeoutError(
+                    f"{st.where(step_id)}: invoked run {child_id!r} did not finish within {seconds:g}s; it goes on "
+                    "running. Give a longer timeout, or read its result later with nd.get_run()."
+                ) from None
+
+        value: T = await self._run(
+            step_id,
+            name,
+            position,
+            "invoke",
+            call,
+            (),
+            {"function": function.id, "data": data},
+            None,
+            "json",
+            0,
+            lambda _v: {"child_run_id": child_id},
+        )
+        return value
+
+    # -- journaled values ---------------------------------------------------------------------------
+
+    def _value(self, name: str, make: Callable[[], Any], tag_type: Any) -> Any:
+        st = self._state
+        step_id, position = st.next_id(name)
+        rec = st.journaled.get(step_id)
+        if rec is not None and rec.status == "completed" and rec.output is not None:
+            return decode(rec.output, rec.output_tag, output_type=tag_type)
+        if rec is None:
+            st.check_new(step_id, position)
+        value = make()
+        payload, tag = encode(value)
+        now = time.time()
+        # Not awaited: later writes commit after it (one ordered queue), so a step that used
+        # this value can never be journaled without it.
+        st.engine.enqueue(
+            StepRecord(
+                st.run_id,
+                step_id,
+                name,
+                position,
+                "value",
+                "completed",
+                0,
+                "",
+                payload,
+                tag,
+                None,
+                now,
+                now,
+                None,
+                None,
+                "",
+            )
+        )
+        return value
+
+    def now(self) -> dt.datetime:
+        """The current time (UTC, aware), journaled: the same value on every replay."""
+        return typing.cast(dt.datetime, self._value("nd.now", lambda: dt.datetime.now(dt.timezone.utc), None))
+
+    def uuid(self) -> _uuid.UUID:
+        """A random UUID (version 4), journaled: the same value on every replay."""
+        return typing.cast(_uuid.UUID, self._value("nd.uuid", _uuid.uuid4, None))
+
+    def random(self) -> float:
+        """A random float in [0, 1), journaled: the same value on every replay."""
+        return typing.cast(float, self._value("nd.random", _random.random, None))
+
+
+def _preview(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    if not args and not kwargs:
+        return None
+    from ._serde import preview
+
+    return redact_text(preview(args, kwargs))
+
+
+def _meta(preview: str | None) -> dict[str, Any] | None:
+    return {"input": preview} if preview else None
