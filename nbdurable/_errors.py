@@ -76,8 +76,12 @@ class ExpressionError(ConfigError):
         self.expression = expression
         self.position = position
         if expression and position is not None:
-            caret = " " * position + "^"
-            message = f"{message}\n  {expression}\n  {caret}"
+            # Show the line holding the problem with a caret under it (expressions may span lines).
+            start = expression.rfind("\n", 0, position) + 1
+            end = expression.find("\n", position)
+            line = expression[start : end if end != -1 else len(expression)]
+            caret = " " * (position - start) + "^"
+            message = f"{message}\n  {line}\n  {caret}"
         super().__init__(message)
 
 
