@@ -93,6 +93,8 @@ class Engine:
         self._waiters: list[asyncio.Future[None]] = []
         self._flush_scheduled = False
         self._busy_since: float | None = None
+        # Rebuilds a %%durable cell's workflow from a run record; set by the notebook integration.
+        self.cell_loader: Callable[[RunRecord], Function[Any]] | None = None
 
     def __repr__(self) -> str:
         return f"Engine({self.journal!r})"
@@ -223,8 +225,14 @@ class Engine:
         kind: str = "function",
         source: str | None = None,
         options: dict[str, Any] | None = None,
+        reexecute: bool = False,
     ) -> RunHandle[Any]:
-        """Start (or resume, or look up) a run and return its handle at once."""
+        """Start (or resume, or look up) a run and return its handle at once.
+
+        An ended run is not executed again (its handle gives its result) unless
+        ``resume_failed`` (a failed run runs its failed steps again) or
+        ``reexecute`` (a notebook cell run again: every step replays, new ones run).
+        """
         from ._run import RunHandle
 
         loop = _running_loop(f"starting a run of {function.id!r}")
@@ -241,9 +249,15 @@ class Engine:
                     f"run {run_id!r} belongs to function {rec.function_id!r}, not {function.id!r}: choose another "
                     "run_id, or resume it with the function it belongs to."
                 )
-            if rec.status in FINAL_STATUSES and not (resume_failed and rec.status == "failed"):
+            again = (resume_failed and rec.status == "failed") or (reexecute and rec.status != "cancelled")
+            if rec.status in FINAL_STATUSES and not again:
                 return RunHandle(self, run_id, None, record=rec)
-            if rec.owner and rec.owner != this_owner() and effective_status(rec) != "interrupted":
+            if (
+                rec.status not in FINAL_STATUSES
+                and rec.owner
+                and rec.owner != this_owner()
+                and effective_status(rec) != "interrupted"
+            ):
                 raise RunOwnedElsewhereError(
                     f"run {run_id!r} is being executed by {describe_owner(rec.owner)}; it cannot run in two "
                     "processes at once. Wait for it, cancel it there, or stop that process and resume it here."
@@ -264,12 +278,21 @@ class Engine:
         return RunHandle(self, run_id, state)
 
     def resume(self, run_id: str) -> RunHandle[Any]:
-        """Resume an interrupted (or failed) run with the function registered under its id."""
+        """Resume an interrupted (or failed, or queued) run with the function registered under its id.
+
+        Notebook-cell runs are rebuilt from the cell source kept in the journal
+        (through ``cell_loader``, set by ``%load_ext nbdurable``).
+        """
         from ._function import registry
 
         rec = self.journal.get_run(run_id)
         if rec is None:
             raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
+        if rec.status == "completed":
+            return RunHandle(self, run_id, None, record=rec)
+        if rec.kind == "cell" and self.cell_loader is not None and rec.source is not None:
+            loaded = self.cell_loader(rec)
+            return self.start(loaded, run_id=run_id, resume_failed=True, kind="cell", source=rec.source)
         function = registry().get(rec.function_id)
         if function is None:
             raise FunctionNotFoundError(
@@ -448,6 +471,74 @@ class Engine:
         self.notify("run_finished", run_id)
         return True
 
+    def interrupt(self, run_id: str) -> bool:
+        """Stop a run executing here as if its process had stopped: it is left interrupted and resumable."""
+        st = self.active.get(run_id)
+        if st is None or st.task is None or st.task.done():
+            return False
+        st.task.cancel()
+        return True
+
+    def fork(self, run_id: str, from_step: str) -> str:
+        """Copy a run's journal up to (not including) ``from_step`` into a new run; returns its id.
+
+        The old run is left as it is (time travel, like DBOS's fork_workflow).
+        """
+        rec = self.journal.get_run(run_id)
+        if rec is None:
+            raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
+        steps = self.journal.load_steps(run_id)
+        target = next((s for s in steps if s.step_id == from_step), None)
+        if target is None:
+            known = ", ".join(repr(s.step_id) for s in steps[:20]) or "none"
+            raise ConfigError(
+                f"run {run_id!r} has no step {from_step!r}; its steps are: {known}. Pass one of them to from_step."
+            )
+        base = rec.run_id.split("~", 1)[0]
+        n = 1
+        while self.journal.get_run(f"{base}~{n}") is not None:
+            n += 1
+        new_id = f"{base}~{n}"
+        now = time.time()
+        options = {**(rec.options or {}), "rerun_of": run_id, "from_step": from_step}
+        fresh = RunRecord(
+            new_id,
+            rec.function_id,
+            "queued",
+            rec.event,
+            code_hash=rec.code_hash,
+            kind=rec.kind,
+            source=rec.source,
+            options=options,
+            parent_run_id=rec.parent_run_id,
+            event_seq=rec.event_seq,
+            created_at=now,
+            updated_at=now,
+        )
+        writes = [Write("run", run=fresh)]
+        for s in steps:
+            if s.position < target.position and s.status == "completed":
+                s.run_id = new_id
+                writes.append(Write("step", step=s))
+        self._pending.extend(writes)
+        self.flush_now()
+        return new_id
+
+    def rerun(self, run_id: str, from_step: str) -> RunHandle[Any]:
+        """A new run that reuses ``run_id``'s journal before ``from_step`` and runs that step and the rest again."""
+        return self.resume(self.fork(run_id, from_step))
+
+    def resumable(self) -> list[RunRecord]:
+        """Runs that stopped part-way (their process died) or were queued and never started."""
+        out = []
+        for rec in self.journal.list_runs(statuses=["queued", "running", "sleeping", "waiting", "interrupted"]):
+            if rec.run_id in self.active:
+                continue
+            status = effective_status(rec, self)
+            if status == "interrupted" or (status == "queued" and rec.owner is None):
+                out.append(rec)
+        return out
+
     def _pulse(self, st: RunState) -> None:
         """Wake everything in ``st`` that waits (sleeps, waits), each re-checks its condition."""
         old = st.wake
@@ -514,6 +605,12 @@ class Engine:
         self, name: str, data: dict[str, Any] | None = None, *, id: str | None = None
     ) -> list[RunHandle[Any]]:
         """Store an event, start a run of each function it triggers, and wake matching waits."""
+        return self.send_nowait(name, data, id=id)
+
+    def send_nowait(
+        self, name: str, data: dict[str, Any] | None = None, *, id: str | None = None
+    ) -> list[RunHandle[Any]]:
+        """``send`` for synchronous callers (magics, widget buttons): the event is durable when it returns."""
         from ._function import registry
         from ._run import RunHandle
 
@@ -554,10 +651,14 @@ class Engine:
                 created_at=ts,
                 updated_at=ts,
             )
-            await self.write(
-                Write("run", run=queued), Write("trigger", run_id=run_id, event_id=event_id, function_id=function.id)
-            )
-            handles.append(self.start(function, run_id=run_id, event=event))
+            self._pending.append(Write("run", run=queued))
+            self._pending.append(Write("trigger", run_id=run_id, event_id=event_id, function_id=function.id))
+            self.flush_now()
+            try:
+                handles.append(self.start(function, run_id=run_id, event=event))
+            except RuntimeError:
+                # No event loop here (a plain script or the CLI): the run stays queued for a process to resume.
+                handles.append(RunHandle(self, run_id, None, record=queued))
         return handles
 
     # -- reading ------------------------------------------------------------------------------------

@@ -76,9 +76,7 @@ def check_resumed(rig: CrashRig, reference: dict[str, Any], committed: set[str],
 
 @pytest.mark.parametrize("phase", ["before", "after"])
 @pytest.mark.parametrize("op", range(1, STEP_EXECUTIONS + 1))
-def test_kill_at_each_step_boundary_then_resume(
-    tmp_path: Path, reference: dict[str, Any], op: int, phase: str
-) -> None:
+def test_kill_at_each_step_boundary_then_resume(tmp_path: Path, reference: dict[str, Any], op: int, phase: str) -> None:
     rig = CrashRig(tmp_path, WORKFLOW)
     assert rig.run({"op": op, "phase": phase}) < 0, "the worker killed itself"
     committed = rig.completed_steps()

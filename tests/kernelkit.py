@@ -1,0 +1,115 @@
+"""Real Jupyter kernels for tests: start one in a folder, run cells, kill it with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import KernelManager
+
+
+@dataclass
+class CellResult:
+    """What a cell produced, as a frontend would see it."""
+
+    stdout: str = ""
+    stderr: str = ""
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    status: str = ""
+
+    @property
+    def text(self) -> str:
+        parts = [self.stdout, self.stderr]
+        for out in self.outputs:
+            data = out.get("data", {})
+            if "text/plain" in data:
+                parts.append(data["text/plain"])
+        if self.error:
+            parts.append(f"{self.error['ename']}: {self.error['evalue']}")
+        return "\n".join(p for p in parts if p)
+
+
+class Kernel:
+    """One real ipykernel process with its working directory set to ``cwd``."""
+
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.cwd = cwd
+        self.km = KernelManager(kernel_name="python3")
+        kernel_env = {**os.environ, **(env or {})}
+        kernel_env.pop("NBDURABLE_JOURNAL", None)
+        kernel_env.update(env or {})
+        self.km.start_kernel(cwd=str(cwd), env=kernel_env)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    @property
+    def pid(self) -> int:
+        provisioner = self.km.provisioner
+        assert provisioner is not None
+        return int(provisioner.process.pid)  # type: ignore[attr-defined]
+
+    def execute(self, code: str, *, timeout: float = 60, wait: bool = True) -> CellResult:
+        msg_id = self.kc.execute(code)
+        if not wait:
+            return CellResult()
+        return self.collect(msg_id, timeout=timeout)
+
+    def collect(self, msg_id: str, *, timeout: float = 60) -> CellResult:
+        result = CellResult()
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"cell did not finish in {timeout}s; so far: {result}")
+            try:
+                msg = self.kc.get_iopub_msg(timeout=remaining)
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                if content["name"] == "stdout":
+                    result.stdout += content["text"]
+                else:
+                    result.stderr += content["text"]
+            elif kind in ("display_data", "execute_result", "update_display_data"):
+                result.outputs.append(content)
+            elif kind == "error":
+                result.error = content
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        reply = self.kc.get_shell_msg(timeout=10)
+        result.status = reply["content"]["status"]
+        return result
+
+    def run(self, code: str, *, timeout: float = 60) -> CellResult:
+        """Execute and fail loudly on an error (for set-up cells)."""
+        result = self.execute(code, timeout=timeout)
+        if result.error is not None:
+            raise AssertionError(f"cell failed: {result.error['ename']}: {result.error['evalue']}\n{result.text}")
+        return result
+
+    def kill(self) -> None:
+        """SIGKILL the kernel process, as a crash would."""
+        os.kill(self.pid, signal.SIGKILL)
+        self.km.provisioner.process.wait()  # type: ignore[union-attr]
+        self.close()
+
+    def interrupt(self) -> None:
+        self.km.interrupt_kernel()
+
+    def close(self) -> None:
+        try:
+            self.kc.stop_channels()
+        finally:
+            if self.km.is_alive():
+                self.km.shutdown_kernel(now=True)
+            self.km.cleanup_resources()
