@@ -64,7 +64,7 @@ class AIStep:
         def on_delta(text: str) -> None:
             st.engine.notify("stream", st.run_id, step_id, redact_text(text))
 
-        async def call() -> Any:
+        async def call(**_inputs: Any) -> Any:  # the inputs are hashed by the step; the call closes over them
             result = await _ai.infer(model, body, stream=stream, on_delta=on_delta if stream else None, timeout=timeout)
             holder["call"] = result
             return result.response
@@ -97,7 +97,7 @@ class AIStep:
         step_id, position = st.next_id(name)
         started: dict[str, float] = {}
 
-        async def call() -> Any:
+        async def call(*_args: Any, **_kwargs: Any) -> Any:  # same values as args/kwargs, closed over
             started["t"] = time.perf_counter()
             out = fn(*args, **kwargs)
             if hasattr(out, "__await__"):

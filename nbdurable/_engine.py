@@ -87,6 +87,8 @@ class Engine:
         self.journal = journal
         self.feed = ChangeFeed()
         self.active: dict[str, RunState] = {}
+        # Runs that ended here lately, so handles and timelines still know which steps replayed.
+        self.finished: dict[str, RunState] = {}
         self.poll_interval = poll_interval
         self.busy_timeout = busy_timeout
         self._pending: list[Write] = []
@@ -439,6 +441,10 @@ class Engine:
         st.ended_at = now
         st.outcome = (status, value, error, reason, exc)
         self.active.pop(st.run_id, None)
+        self.finished.pop(st.run_id, None)
+        self.finished[st.run_id] = st
+        while len(self.finished) > 64:
+            self.finished.pop(next(iter(self.finished)))
         if st.done is not None and not st.done.done():
             st.done.set_result(None)
         self.notify("run_finished", st.run_id)
@@ -672,7 +678,7 @@ class Engine:
         rec = self.journal.get_run(run_id)
         if rec is None:
             raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
-        return RunHandle(self, run_id, None, record=rec)
+        return RunHandle(self, run_id, self.finished.get(run_id), record=rec)
 
     def runs(
         self, *, status: str | None = None, function_id: str | None = None, limit: int | None = 100

@@ -81,7 +81,12 @@ def _hash_code(code: Any, h: Any) -> None:
 
 def callable_hash(fn: Any) -> str:
     """A hash of a callable's code, to notice a step whose code changed since it ran."""
-    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    target = getattr(fn, "__func__", fn)
+    try:
+        target = inspect.unwrap(target)
+    except ValueError:
+        pass
+    code = getattr(target, "__code__", None)
     if code is None:
         return ""
     cached = _code_hashes.get(code)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import nbdurable as nd
-from tests.kernelkit import Kernel
+from nbdurable.testing import Kernel
 
 pytestmark = pytest.mark.kernel
 

@@ -1,4 +1,4 @@
-"""Real Jupyter kernels for tests: start one in a folder, run cells, kill it with SIGKILL."""
+"""A real Jupyter kernel for tests: start one in a folder, run cells, kill it with SIGKILL."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ class Kernel:
 
     def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
         self.cwd = cwd
+        # TCP on 127.0.0.1 (jupyter_client's default); the kernel warns that it is unencrypted, which is
+        # fine on loopback in tests.
         self.km = KernelManager(kernel_name="python3")
         kernel_env = {**os.environ, **(env or {})}
         kernel_env.pop("NBDURABLE_JOURNAL", None)
@@ -89,6 +91,24 @@ class Kernel:
         reply = self.kc.get_shell_msg(timeout=10)
         result.status = reply["content"]["status"]
         return result
+
+    def drain(self, msg_id: str, into: CellResult, *, seconds: float) -> None:
+        """Collect output of a cell still running into ``into`` for up to ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=remaining)
+            except queue.Empty:
+                return
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                if msg["content"]["name"] == "stdout":
+                    into.stdout += msg["content"]["text"]
+                else:
+                    into.stderr += msg["content"]["text"]
+            elif msg["msg_type"] in ("display_data", "update_display_data"):
+                into.outputs.append(msg["content"])
 
     def run(self, code: str, *, timeout: float = 60) -> CellResult:
         """Execute and fail loudly on an error (for set-up cells)."""
