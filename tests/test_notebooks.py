@@ -28,3 +28,24 @@ def test_quickstart_survives_a_kernel_kill(tmp_path: Path) -> None:
         assert f"fetching page {step.split('-')[1]} " not in durable_out
     assert "done: 6 pages, 855 words" in durable_out
     assert any("'6 pages, 855 words'" in r.text for r in report.second)
+
+
+def test_agent_experiment_resumes_without_repeating_model_or_tool_calls(tmp_path: Path) -> None:
+    # 14 completed steps: the 12-ticket fan-out, the first model turn and the fast tool; the slow tool is in flight.
+    report = run_notebook_with_crash(
+        NOTEBOOKS / "agent_experiment.ipynb",
+        workdir=tmp_path,
+        run_id="triage",
+        kill_after_steps=14,
+        env={"OPENAI_API_KEY": ""},
+    )
+    assert report.status == "completed"
+    assert [f"classify-{i}" for i in range(12)] == report.replayed[:12]
+    assert "turn-0" in report.replayed, "the model call completed before the kill was not sent again"
+    assert {"turn-1", "turn-2", "tool-1-refund-0"} <= set(report.ran)
+    final = "\n".join(r.text for r in report.second)
+    assert "Refunded 39.00 EUR for order A-17" in final
+    # The second kernel's server saw only the turns the first kernel had not finished.
+    assert "model calls sent by this kernel: 2" in final
+    # Classification was flaky and retried: some step needed more than one attempt.
+    assert "attempt 2" in final
