@@ -7,7 +7,7 @@ journal while the rest runs. ``%load_ext nbdurable`` adds the ``%%durable`` cell
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._context import Context
 from ._duration import parse_duration
@@ -20,6 +20,7 @@ from ._errors import (
     JournalBusyError,
     JournalError,
     JournalVersionError,
+    LintError,
     NbDurableError,
     NonDeterminismError,
     NonRetriableError,
@@ -50,6 +51,7 @@ __all__ = [
     "Event",
     "EventRecord",
     "ExpressionError",
+    "Finding",
     "Function",
     "FunctionNotFoundError",
     "InvokeTimeoutError",
@@ -57,6 +59,7 @@ __all__ = [
     "JournalBusyError",
     "JournalError",
     "JournalVersionError",
+    "LintError",
     "MemoryJournal",
     "NbDurableError",
     "NonDeterminismError",
@@ -82,7 +85,9 @@ __all__ = [
     "function",
     "get_engine",
     "get_run",
+    "lint",
     "parse_duration",
+    "rerun",
     "runs",
     "send",
 ]
@@ -107,8 +112,26 @@ def get_run(run_id: str) -> RunHandle[Any]:
     return get_engine().handle(run_id)
 
 
+def rerun(run_id: str, *, from_step: str) -> RunHandle[Any]:
+    """A new run that reuses ``run_id``'s journal before ``from_step`` and runs that step and the rest again.
+
+    The old run stays in the journal untouched (time travel). Needs a running event
+    loop (a notebook cell or async code) and the run's function defined here.
+    """
+    return get_engine().rerun(run_id, from_step)
+
+
+_LAZY = {"Finding": "._lint", "lint": "._lint"}
+
+
 def __getattr__(name: str) -> Any:
-    # Heavier optional parts load on first use so `import nbdurable` stays fast.
+    # Heavier parts load on first use so `import nbdurable` (run at every %load_ext) stays fast.
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     if name in ("ai", "agent", "testing"):
         import importlib
 
@@ -116,6 +139,14 @@ def __getattr__(name: str) -> Any:
         globals()[name] = module
         return module
     raise AttributeError(f"module 'nbdurable' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | {"ai", "agent", "testing"})
+
+
+if TYPE_CHECKING:
+    from ._lint import Finding, lint
 
 
 def load_ipython_extension(ipython: Any) -> None:

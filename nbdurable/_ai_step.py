@@ -107,14 +107,12 @@ class AIStep:
 
         def meta_of(value: Any) -> dict[str, Any]:
             info = _ai.extract(value)
-            info_dict = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(info)  # type: ignore[arg-type]
+            info_dict = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(info)
             info_dict.pop("response", None)
             request = {k: v for k, v in kwargs.items() if k not in ("extra_headers", "api_key", "timeout")}
             info_dict["request"] = _ai.redact(request)
             info_dict["latency"] = started.get("latency")
             return {"ai": info_dict}
 
-        value: T = await self._step._run(
-            step_id, name, position, "ai", call, args, kwargs, None, "json", None, meta_of
-        )
+        value: T = await self._step._run(step_id, name, position, "ai", call, args, kwargs, None, "json", None, meta_of)
         return value

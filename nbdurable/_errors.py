@@ -9,6 +9,7 @@ The tree::
     NbDurableError
     ├── ConfigError                 bad option, bad duration, bad argument
     │   └── ExpressionError         an ``if_exp`` that does not parse or evaluate
+    ├── LintError                   source the determinism linter cannot read or parse
     ├── JournalError                the journal cannot be opened, read or written
     │   ├── JournalVersionError     written by a newer nbdurable
     │   └── JournalBusyError        locked by another process for too long
@@ -40,6 +41,7 @@ __all__ = [
     "JournalBusyError",
     "JournalError",
     "JournalVersionError",
+    "LintError",
     "NbDurableError",
     "NonDeterminismError",
     "NonRetriableError",
@@ -83,6 +85,15 @@ class ExpressionError(ConfigError):
             caret = " " * (position - start) + "^"
             message = f"{message}\n  {line}\n  {caret}"
         super().__init__(message)
+
+
+class LintError(NbDurableError, ValueError):
+    """The input cannot be linted: missing or unreadable file, bad notebook JSON, syntax error."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
 
 
 class JournalError(NbDurableError):

@@ -1,0 +1,101 @@
+"""The command line: ``python -m nbdurable`` (or ``nbdurable``) COMMAND.
+
+``lint PATH...`` checks workflows for code that replays differently; ``list``,
+``show``, ``send`` and ``cancel`` read and act on a journal from outside any
+kernel (a kernel and the CLI share one journal safely).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nbdurable", description="Durable execution for notebooks.")
+    p.add_argument(
+        "--journal", metavar="PATH", help="journal file (default: $NBDURABLE_JOURNAL or .nbdurable/journal.db)"
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    sub.add_parser("lint", help="static determinism check of .py files and notebooks", add_help=False)
+    ls = sub.add_parser("list", help="runs with status, progress and age")
+    ls.add_argument("--status")
+    ls.add_argument("--limit", type=int, default=50)
+    show = sub.add_parser("show", help="the steps of a run")
+    show.add_argument("run")
+    send = sub.add_parser("send", help="send an event (answers waits; runs start where their function is defined)")
+    send.add_argument("event")
+    send.add_argument("data", nargs="?", default="{}", help="JSON object")
+    send.add_argument("--id")
+    cancel = sub.add_parser("cancel", help="cancel a run")
+    cancel.add_argument("run")
+    cancel.add_argument("--reason", default="cancelled from the command line")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["lint"]:
+        from ._lint_cli import main as lint_main
+
+        return lint_main(args_list[1:])
+    try:
+        args = _parser().parse_args(args_list)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    from ._engine import Engine
+    from ._errors import NbDurableError
+    from ._magics import _age
+    from ._sqlite import SQLiteJournal
+
+    try:
+        engine = Engine(SQLiteJournal(args.journal))
+    except NbDurableError as exc:
+        print(f"nbdurable: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "list":
+            handles = engine.runs(status=args.status, limit=args.limit)
+            counts = engine.journal.step_counts([h.run_id for h in handles])
+            for h in handles:
+                rec = h.record
+                age = _age(rec.updated_at) if rec else ""
+                print(f"{h.run_id}\t{h.function_id}\t{h.status}\t{counts.get(h.run_id, 0)} steps\t{age}")
+        elif args.command == "show":
+            handle = engine.handle(args.run)
+            print(f"run {args.run} ({handle.function_id}): {handle.status}")
+            for s in handle.steps():
+                took = f"{s.duration * 1000:.1f} ms" if s.duration is not None else ""
+                print(f"  {s.position:>4}  {s.step_id:<30} {s.kind:<7} {s.status:<10} {took}")
+        elif args.command == "send":
+            try:
+                data = json.loads(args.data)
+            except json.JSONDecodeError as exc:
+                print(
+                    f"nbdurable send: the payload is not valid JSON ({exc.msg} at character {exc.pos})", file=sys.stderr
+                )
+                return 2
+            if not isinstance(data, dict):
+                print("nbdurable send: the payload must be a JSON object", file=sys.stderr)
+                return 2
+            engine.send_nowait(args.event, data, id=args.id)
+            print(f"sent {args.event} at {time.strftime('%H:%M:%S')}")
+        elif args.command == "cancel":
+            changed = engine.cancel(args.run, args.reason)
+            print(f"run {args.run} cancelled" if changed else f"run {args.run} had already ended; nothing changed")
+    except NbDurableError as exc:
+        print(f"nbdurable: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.journal.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
