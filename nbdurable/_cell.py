@@ -143,6 +143,7 @@ def make_cell_function(
     engine: Engine,
     retries: int,
     determinism: str = "warn",
+    on_change: str = "warn",
     on_locals: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> Function[None]:
     """A Function whose workflow is the cell; its assigned names go to ``on_locals(run_id, names)``."""
@@ -160,6 +161,8 @@ def make_cell_function(
         id=cell_function_id(name),
         retries=retries,
         determinism=determinism,  # type: ignore[arg-type]
+        on_change=on_change,  # type: ignore[arg-type]
+        lint="off",  # cells are linted by the magic, with the cell's own line numbers
         engine=engine,
     )
     function.code_hash = source_hash(body)

@@ -14,7 +14,9 @@ import json
 import logging
 import time
 import uuid
+import warnings
 from collections.abc import Callable
+from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
@@ -22,6 +24,9 @@ from ._errors import (
     FunctionNotFoundError,
     JournalBusyError,
     JournalError,
+    NbDurableError,
+    NonDeterminismError,
+    ReplayDeterminismWarning,
     RunCancelledError,
     RunOwnedElsewhereError,
     StepError,
@@ -30,7 +35,7 @@ from ._events import Event
 from ._feed import ChangeFeed, Notice
 from ._journal import ACTIVE_STATUSES, FINAL_STATUSES, EventRecord, Journal, RunRecord, StepRecord, Write
 from ._owner import describe_owner, is_alive, this_owner
-from ._runstate import RunState, current_run_var
+from ._runstate import RerunFrom, RunState, current_run_var
 from ._serde import encode
 from ._step import Step, error_info
 
@@ -238,6 +243,10 @@ class Engine:
         from ._run import RunHandle
 
         loop = _running_loop(f"starting a run of {function.id!r}")
+        if function.determinism != "off":
+            from ._determinism import install
+
+            install()
         if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
             raise ConfigError(f"run_id must be a non-empty string, got {run_id!r}")
         run_id = run_id or uuid.uuid4().hex
@@ -267,10 +276,15 @@ class Engine:
         if event is None:
             if data is not None and not isinstance(data, dict):
                 raise ConfigError(f"data must be a dict (the event's data), got {type(data).__name__}")
-            event = Event(
-                name=function.first_trigger or f"{function.id}/run", data=data or {}, id=run_id, ts=time.time()
-            )
-        state = RunState(self, run_id, function, determinism=function.determinism, retries=function.retries)
+            event = Event(name=function.first_trigger or f"{function.id}/run", data=data or {}, id=run_id, ts=_clock())
+        state = RunState(
+            self,
+            run_id,
+            function,
+            determinism=function.determinism,
+            retries=function.retries,
+            on_change=function.on_change,
+        )
         state.done = loop.create_future()
         self.active[run_id] = state
         state.task = loop.create_task(
@@ -316,7 +330,7 @@ class Engine:
         function = st.function
         assert function is not None
         owner = this_owner()
-        now = time.time()
+        now = _clock()
         token = current_run_var.set(st)
         try:
             if existing is None:
@@ -353,6 +367,17 @@ class Engine:
                 await self.write(Write("run_update", run_id=st.run_id, fields=fields))
             st.status = "running"
             self.notify("run_status", st.run_id)
+            if existing is not None and existing.code_hash and existing.code_hash != function.code_hash:
+                if function.on_change == "error":
+                    raise NonDeterminismError(
+                        f"run {st.run_id!r}: the workflow's code changed since the run started (on_change='error'). "
+                        "Restore the code, start a new run, or use nd.rerun() from the first step to redo."
+                    )
+                st.diverged(
+                    "the workflow's code changed since the run started; completed steps replay from the journal "
+                    "and the new code runs from the first unfinished step.",
+                    None,
+                )
             from ._context import Context
 
             assert st.record is not None
@@ -373,6 +398,8 @@ class Engine:
                     None,
                 )
             payload, tag = (None, None) if value is None else encode(value, where=st.where())
+        except RerunFrom as rerun:
+            await self._supersede(st, rerun.step_id)
         except asyncio.CancelledError:
             if st.cancel_requested:
                 self._finish(st, "cancelled", reason=st.cancel_reason)
@@ -403,6 +430,28 @@ class Engine:
         finally:
             current_run_var.reset(token)
 
+    async def _supersede(self, st: RunState, step_id: str) -> None:
+        """on_change="rerun": redo the run from the first changed step as a new run; this one points to it."""
+        new_id = self.fork(st.run_id, step_id)
+        text = (
+            f"run {st.run_id!r}: the code of step {step_id!r} changed since it ran; on_change='rerun' continues as "
+            f"new run {new_id!r} from that step (the old run stays in the journal)."
+        )
+        st.warnings.append({"message": text, "step_id": step_id})
+        warnings.warn(ReplayDeterminismWarning(text), stacklevel=2)
+        assert st.function is not None
+        handle = self.start(st.function, run_id=new_id)
+        reason = f"superseded by {new_id} (code of step {step_id!r} changed)"
+        try:
+            value = await handle.result()
+        except NbDurableError as exc:
+            self._finish(st, "cancelled", reason=reason, exc=exc)
+            if st.outcome is not None:
+                st.outcome = ("failed", None, {"type": type(exc).__name__, "message": str(exc)}, reason, exc)
+            return
+        self._finish(st, "cancelled", reason=reason)
+        st.outcome = ("completed", value, None, reason, None)
+
     def _finish(
         self,
         st: RunState,
@@ -416,7 +465,7 @@ class Engine:
         exc: BaseException | None = None,
         sync: bool = False,
     ) -> None:
-        now = time.time()
+        now = _clock()
         fields: dict[str, Any] = {"status": status, "updated_at": now, "warnings": st.warnings or None}
         if status in FINAL_STATUSES:
             fields["ended_at"] = now
@@ -470,7 +519,7 @@ class Engine:
             Write(
                 "run_update",
                 run_id=run_id,
-                fields={"status": "cancelled", "status_reason": reason or None, "ended_at": time.time()},
+                fields={"status": "cancelled", "status_reason": reason or None, "ended_at": _clock()},
             )
         )
         self.flush_now()
@@ -505,7 +554,7 @@ class Engine:
         while self.journal.get_run(f"{base}~{n}") is not None:
             n += 1
         new_id = f"{base}~{n}"
-        now = time.time()
+        now = _clock()
         options = {**(rec.options or {}), "rerun_of": run_id, "from_step": from_step}
         fresh = RunRecord(
             new_id,
@@ -564,7 +613,7 @@ class Engine:
     async def sleep_until(self, st: RunState, deadline: float) -> None:
         while True:
             st.check_cancelled()
-            remaining = deadline - time.time()
+            remaining = deadline - _clock()
             if remaining <= 0:
                 return
             wake = st.wake
@@ -596,7 +645,7 @@ class Engine:
                         return cand
                 if len(batch) < 200:
                     break
-            remaining = deadline - time.time()
+            remaining = deadline - _clock()
             if remaining <= 0:
                 return None
             try:
@@ -630,7 +679,7 @@ class Engine:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"event {name!r}: data must be JSON-serializable ({exc})") from exc
         event_id = id or uuid.uuid4().hex
-        ts = time.time()
+        ts = _clock()
         self.flush_now()
         rec = self.journal.add_event(event_id, name, data, ts)
         handles: list[RunHandle[Any]] = []

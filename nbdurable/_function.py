@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["Function", "function", "registry"]
 
 R = TypeVar("R")
-Determinism = Literal["warn", "strict"]
+Determinism = Literal["warn", "strict", "off"]
+OnChange = Literal["warn", "rerun", "error"]
+LintMode = Literal["warn", "off", "error"]
 
 _registry: dict[str, Function[Any]] = {}
 
@@ -42,6 +44,40 @@ def _source_hash(func: Callable[..., Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
+def _lint_function(func: Callable[..., Any], id: str, mode: str) -> None:
+    """Check the workflow's source for code that replays differently; warn (or raise) at the offending lines."""
+    import textwrap
+    import warnings
+
+    from ._errors import LintError, NonDeterminismError, ReplayDeterminismWarning
+
+    try:
+        lines, first = inspect.getsourcelines(func)
+        filename = inspect.getsourcefile(func) or "<unknown>"
+    except (OSError, TypeError):
+        return
+    from ._lint import lint
+
+    try:
+        findings = lint(textwrap.dedent("".join(lines)), filename=filename)
+    except LintError:
+        return
+    if not findings:
+        return
+    if mode == "error":
+        listed = "; ".join(f"line {f.line + first - 1} {f.code}: {f.message}" for f in findings)
+        raise NonDeterminismError(
+            f"@nd.function(id={id!r}) has code that replays differently ({listed}). Fix it, or pass lint='warn'."
+        )
+    for f in findings:
+        warnings.warn_explicit(
+            ReplayDeterminismWarning(f"@nd.function(id={id!r}): {f.code} {f.message} Fix: {f.hint}"),
+            ReplayDeterminismWarning,
+            filename,
+            f.line + first - 1,
+        )
+
+
 class Function(Generic[R]):
     """A durable workflow: ``start`` it, ``run`` it, or let an event trigger it."""
 
@@ -53,6 +89,8 @@ class Function(Generic[R]):
         trigger: str | Sequence[str] | None = None,
         retries: int = 3,
         determinism: Determinism = "warn",
+        on_change: OnChange = "warn",
+        lint: LintMode = "warn",
         engine: Engine | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(func):
@@ -63,14 +101,22 @@ class Function(Generic[R]):
             raise ConfigError(f"@nd.function needs a non-empty string id, got {id!r}")
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise ConfigError(f"@nd.function(id={id!r}): retries must be an integer >= 0, got {retries!r}")
-        if determinism not in ("warn", "strict"):
-            raise ConfigError(f"@nd.function(id={id!r}): determinism must be 'warn' or 'strict', got {determinism!r}")
+        if determinism not in ("warn", "strict", "off"):
+            raise ConfigError(
+                f"@nd.function(id={id!r}): determinism must be 'warn', 'strict' or 'off', got {determinism!r}"
+            )
         if trigger is None:
             triggers: tuple[str, ...] = ()
         elif isinstance(trigger, str):
             triggers = (trigger,)
         else:
             triggers = tuple(trigger)
+        if on_change not in ("warn", "rerun", "error"):
+            raise ConfigError(
+                f"@nd.function(id={id!r}): on_change must be 'warn', 'rerun' or 'error', got {on_change!r}"
+            )
+        if lint not in ("warn", "off", "error"):
+            raise ConfigError(f"@nd.function(id={id!r}): lint must be 'warn', 'off' or 'error', got {lint!r}")
         for t in triggers:
             if not isinstance(t, str) or not t:
                 raise ConfigError(f"@nd.function(id={id!r}): each trigger must be an event name, got {t!r}")
@@ -79,11 +125,14 @@ class Function(Generic[R]):
         self.triggers = triggers
         self.retries = retries
         self.determinism: Determinism = determinism
+        self.on_change: OnChange = on_change
         self._engine = engine
         self.code_hash = _source_hash(func)
         self.__doc__ = func.__doc__
         self.__name__ = getattr(func, "__name__", id)
         self.__wrapped__ = func
+        if lint != "off":
+            _lint_function(func, id, lint)
 
     def __repr__(self) -> str:
         return f"<nd.function {self.id!r}>"
@@ -121,6 +170,8 @@ def function(
     trigger: str | Sequence[str] | None = None,
     retries: int = 3,
     determinism: Determinism = "warn",
+    on_change: OnChange = "warn",
+    lint: LintMode = "warn",
 ) -> Callable[[Callable[[Context], Awaitable[R]]], Function[R]]: ...
 
 
@@ -132,16 +183,29 @@ def function(
     trigger: str | Sequence[str] | None = None,
     retries: int = 3,
     determinism: Determinism = "warn",
+    on_change: OnChange = "warn",
+    lint: LintMode = "warn",
 ) -> Function[R] | Callable[[Callable[[Context], Awaitable[R]]], Function[R]]:
     """Declare a durable workflow: ``@nd.function(id="...", trigger="app/event", retries=3)``.
 
     ``retries`` is the default number of retries of each step (a step may set its
-    own); ``determinism="strict"`` makes replay divergence an error instead of a
-    warning.
+    own). ``determinism``: "warn" reports replay divergence and nondeterministic
+    calls outside steps, "strict" makes divergence an error, "off" is silent.
+    ``on_change`` says what a resume does when a completed step's code changed:
+    "warn" keeps the journaled result, "rerun" redoes from that step in a new run,
+    "error" stops. ``lint`` checks the source at definition ("warn", "off", "error").
     """
 
     def wrap(f: Callable[[Context], Awaitable[R]]) -> Function[R]:
-        fn = Function(f, id=id or f.__name__, trigger=trigger, retries=retries, determinism=determinism)
+        fn = Function(
+            f,
+            id=id or f.__name__,
+            trigger=trigger,
+            retries=retries,
+            determinism=determinism,
+            on_change=on_change,
+            lint=lint,
+        )
         _registry[fn.id] = fn
         return fn
 

@@ -83,7 +83,14 @@ def _cell_parser() -> _Parser:
     p.add_argument("--background", action="store_true", help="start the run as a task and return at once")
     p.add_argument("--new", action="store_true", help="start a fresh run under NAME, keeping the old one")
     p.add_argument("--lint", choices=["warn", "off", "error"], default="warn", help="static determinism check")
-    p.add_argument("--determinism", choices=["warn", "strict"], default="warn", help="replay divergence policy")
+    p.add_argument("--determinism", choices=["warn", "strict", "off"], default="warn", help="replay divergence policy")
+    p.add_argument(
+        "--on-change",
+        dest="on_change",
+        choices=["warn", "rerun", "error"],
+        default="warn",
+        help="when a completed step's code changed: keep its result, redo from it in a new run, or stop",
+    )
     return p
 
 
@@ -155,6 +162,7 @@ def _cell_loader(engine: Engine, namespace: dict[str, Any]) -> Any:
             engine=engine,
             retries=int(options.get("retries", 0)),
             determinism=str(options.get("determinism", "warn")),
+            on_change=str(options.get("on_change", "warn")),
             on_locals=lambda _run_id, names: namespace.update(names),
         )
 
@@ -237,6 +245,7 @@ async def _run_cell(line: str, body: str, namespace: dict[str, Any], *, backgrou
             engine=engine,
             retries=args.retries,
             determinism=args.determinism,
+            on_change=args.on_change,
             on_locals=lambda _run_id, names: namespace.update(names),
         )
     except ConfigError as exc:
@@ -245,7 +254,7 @@ async def _run_cell(line: str, body: str, namespace: dict[str, Any], *, backgrou
 
     registry()[function.id] = function
     run_id = _pick_run_id(engine, name, args.new)
-    options = {"cell": name, "retries": args.retries, "determinism": args.determinism}
+    options = {"cell": name, "retries": args.retries, "determinism": args.determinism, "on_change": args.on_change}
     handle = engine.start(function, run_id=run_id, kind="cell", source=body, options=options, reexecute=True)
     _show(handle)
     if args.background or background:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import time
 import warnings
+from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
 from ._errors import NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
@@ -21,7 +21,16 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from ._function import Function
 
-__all__ = ["LiveStep", "RunState", "StepInfo", "current_run", "current_run_var", "current_step", "current_step_var"]
+__all__ = [
+    "LiveStep",
+    "RerunFrom",
+    "RunState",
+    "StepInfo",
+    "current_run",
+    "current_run_var",
+    "current_step",
+    "current_step_var",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,6 +82,17 @@ def current_step() -> StepInfo | None:
     return current_step_var.get()
 
 
+class RerunFrom(BaseException):
+    """Raised through the workflow when on_change="rerun" meets a step whose code changed.
+
+    A BaseException so a workflow's ``except Exception`` cannot swallow it.
+    """
+
+    def __init__(self, step_id: str) -> None:
+        super().__init__(step_id)
+        self.step_id = step_id
+
+
 class RunState:
     """One run executing in this process."""
 
@@ -84,11 +104,13 @@ class RunState:
         *,
         determinism: str = "warn",
         retries: int = 3,
+        on_change: str = "warn",
     ) -> None:
         self.engine = engine
         self.run_id = run_id
         self.function = function
         self.determinism = determinism
+        self.on_change = on_change
         self.retries = retries
         self.record: RunRecord | None = None
         self.journaled: dict[str, StepRecord] = {}
@@ -98,7 +120,7 @@ class RunState:
         self.reached: set[str] = set()
         self.live: dict[str, LiveStep] = {}
         self.status = "queued"
-        self.started_at = time.time()
+        self.started_at = _clock()
         self.ended_at: float | None = None
         self.warnings: list[dict[str, Any]] = []
         self.cancel_requested = False
@@ -111,6 +133,7 @@ class RunState:
         self.replaying = False
         self.changed_code: list[str] = []
         self.change_token = -1
+        self.reported_sites: set[tuple[str, int, str]] = set()
         # (status, value, error, reason, exception) once the run has ended in this process.
         self.outcome: tuple[str, Any, dict[str, Any] | None, str, BaseException | None] | None = None
 
@@ -159,6 +182,8 @@ class RunState:
         text = f"{self.where(step_id)}: {message}"
         self.warnings.append({"message": text, "step_id": step_id})
         self.engine.notify("warning", self.run_id, step_id, text)
+        if self.determinism == "off":
+            return
         if self.determinism == "strict":
             raise NonDeterminismError(
                 text + " (determinism='strict' stops here; use determinism='warn' to keep going with the journal)"

@@ -424,8 +424,7 @@ class SQLiteJournal:
 
     def load_steps(self, run_id: str) -> list[StepRecord]:
         rows = self._read(
-            f"SELECT {_STEP_COLS} FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?) "
-            "ORDER BY position, rowid",
+            f"SELECT {_STEP_COLS} FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?) ORDER BY position, rowid",
             (run_id,),
         )
         out: list[StepRecord] = []

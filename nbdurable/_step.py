@@ -14,17 +14,18 @@ import datetime as dt
 import hashlib
 import inspect
 import random as _random
-import time
 import traceback
 import typing
 import uuid as _uuid
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from time import time as _clock
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._duration import Duration, parse_deadline, parse_duration
 from ._errors import (
     InvokeTimeoutError,
+    NonDeterminismError,
     NonRetriableError,
     RetryAfterError,
     SerializationError,
@@ -33,7 +34,7 @@ from ._errors import (
 from ._events import Event, coerce_event
 from ._journal import StepRecord
 from ._redact import redact_text
-from ._runstate import LiveStep, RunState, StepInfo, current_step_var
+from ._runstate import LiveStep, RerunFrom, RunState, StepInfo, current_step_var
 from ._serde import Serializer, decode, encode, hash_inputs
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ class Step:
         next_at = rec.next_at if rec is not None and rec.status == "retrying" else None
         preview = _preview(args, kwargs)
         code_hash = callable_hash(fn)
-        first_started = time.time()
+        first_started = _clock()
         live = LiveStep(
             step_id,
             name,
@@ -237,7 +238,7 @@ class Step:
                 engine.notify("step_retrying", st.run_id, step_id)
                 await engine.sleep_until(st, next_at)
                 live.status, live.next_at = "running", None
-            started = time.time()
+            started = _clock()
             live.attempt = attempt
             engine.notify("step_started", st.run_id, step_id)
             token = current_step_var.set(StepInfo(st.run_id, step_id, attempt, f"{st.run_id}/{step_id}"))
@@ -257,9 +258,9 @@ class Step:
                     raise self._step_error(step_id, error_info(exc), attempt + 1) from exc
                 if isinstance(exc, RetryAfterError):
                     d = exc.delay
-                    next_at = parse_deadline(d) if isinstance(d, dt.datetime) else time.time() + parse_duration(d)
+                    next_at = parse_deadline(d) if isinstance(d, dt.datetime) else _clock() + parse_duration(d)
                 else:
-                    next_at = time.time() + backoff_delay(attempt)
+                    next_at = _clock() + backoff_delay(attempt)
                 attempt += 1
                 live.error = error_info(exc)
                 await engine.commit(
@@ -276,7 +277,7 @@ class Step:
                         None,
                         live.error,
                         started,
-                        time.time(),
+                        _clock(),
                         next_at,
                         _meta(preview),
                         code_hash,
@@ -285,7 +286,7 @@ class Step:
                 continue
             finally:
                 current_step_var.reset(token)
-            ended = time.time()
+            ended = _clock()
             meta = meta_of(value) if meta_of is not None else None
             if preview:
                 meta = {**(meta or {}), "input": preview}
@@ -328,7 +329,7 @@ class Step:
     ) -> None:
         st = self._state
         info = error_info(exc)
-        ended = time.time()
+        ended = _clock()
         await st.engine.commit(
             StepRecord(
                 st.run_id,
@@ -371,6 +372,14 @@ class Step:
             now_hash = callable_hash(fn)
             if now_hash and now_hash != rec.code_hash:
                 st.changed_code.append(rec.step_id)
+                if st.on_change == "rerun":
+                    raise RerunFrom(rec.step_id)
+                if st.on_change == "error":
+                    raise NonDeterminismError(
+                        f"{st.where(rec.step_id)}: the step's code changed since it ran (on_change='error'). "
+                        f"Rerun from it with nd.rerun({st.run_id!r}, from_step={rec.step_id!r}), or use "
+                        "on_change='warn' to keep its journaled result."
+                    )
         st.live[rec.step_id] = LiveStep(
             rec.step_id,
             rec.name,
@@ -398,7 +407,7 @@ class Step:
         """Sleep durably: the deadline is journaled, so after a restart only the rest is slept."""
         seconds = parse_duration(duration, what=f"step.sleep({name!r}) duration")
         step_id, position = self._state.next_id(name)
-        await self._sleep(step_id, name, position, lambda: time.time() + seconds)
+        await self._sleep(step_id, name, position, lambda: _clock() + seconds)
 
     async def sleep_until(self, name: str, when: dt.datetime | float | str) -> None:
         """Sleep durably until an aware datetime (or epoch seconds, or an ISO string)."""
@@ -417,7 +426,7 @@ class Step:
         if rec is None:
             st.check_new(step_id, position)
         st.replaying = False
-        started = rec.started_at if rec is not None else time.time()
+        started = rec.started_at if rec is not None else _clock()
         deadline = rec.next_at if rec is not None and rec.next_at is not None else deadline_of()
         live = LiveStep(step_id, name, "sleep", position, "sleeping", False, started, next_at=deadline)
         st.live[step_id] = live
@@ -447,7 +456,7 @@ class Step:
             await engine.set_status(st, "sleeping")
         engine.notify("step_started", st.run_id, step_id)
         await engine.sleep_until(st, deadline)
-        ended = time.time()
+        ended = _clock()
         await engine.commit(
             StepRecord(
                 st.run_id,
@@ -506,7 +515,7 @@ class Step:
         if rec is None:
             st.check_new(step_id, position)
         st.replaying = False
-        started = rec.started_at if rec is not None else time.time()
+        started = rec.started_at if rec is not None else _clock()
         deadline = rec.next_at if rec is not None and rec.next_at is not None else started + seconds
         meta: dict[str, Any] = {"event": event, "if_exp": if_exp}
         live = LiveStep(step_id, name, "wait", position, "waiting", False, started, next_at=deadline, meta=meta)
@@ -538,7 +547,7 @@ class Step:
         engine.notify("step_started", st.run_id, step_id)
         trigger = st.record.event if st.record is not None and st.record.event else {}
         found = await engine.wait_for_event(st, event, expression, trigger, deadline)
-        ended = time.time()
+        ended = _clock()
         if found is None:
             payload, tag, done_meta = None, None, meta
         else:
@@ -649,7 +658,7 @@ class Step:
             st.check_new(step_id, position)
         value = make()
         payload, tag = encode(value)
-        now = time.time()
+        now = _clock()
         # Not awaited: later writes commit after it (one ordered queue), so a step that used
         # this value can never be journaled without it.
         st.engine.enqueue(

@@ -1,0 +1,367 @@
+"""The live timeline widget, and the display that leaves a static timeline in the saved notebook.
+
+``TimelineWidget`` is an anywidget, so it runs in JupyterLab, Notebook 7, VS Code and
+Colab without a frontend extension. Saved widget state is unreliable (a reopened
+notebook shows "model not found"), so ``TimelineDisplay`` shows the widget while a
+run goes on and, when it ends, replaces the same output with the final snapshot,
+static HTML and text, which every viewer can show with no kernel.
+
+This module imports anywidget and ipywidgets; ``import nbdurable`` must not import
+it, so loading the library stays cheap outside notebooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+import anywidget
+import traitlets
+from IPython import get_ipython
+from IPython.display import DisplayHandle, display
+
+from nbdurable._timeline import bound_snapshot, is_terminal, json_safe, timeline_mimebundle
+
+__all__ = [
+    "ActionCallback",
+    "SnapshotSource",
+    "TimelineAction",
+    "TimelineDisplay",
+    "TimelineWidget",
+    "widget_assets_available",
+]
+
+_log = logging.getLogger(__name__)
+
+_ESM_PATH = Path(__file__).resolve().parent / "static" / "widget.js"
+
+# Shown in place of the timeline when the package was installed without its built
+# front end (a source checkout where `npm run build` was never run).
+_MISSING_ESM = """
+export default {
+  render({ el }) {
+    el.textContent = "nbdurable: the timeline widget's JavaScript (nbdurable/static/widget.js) is missing. "
+      + "Install nbdurable from a wheel, or run `npm ci && npm run build` in labextension/.";
+  }
+};
+"""
+
+
+def widget_assets_available() -> bool:
+    """True when the built widget bundle is inside the package."""
+    return _ESM_PATH.is_file()
+
+
+class TimelineAction(TypedDict, total=False):
+    """A request from the timeline's buttons, as given to ``on_action`` callbacks.
+
+    ``action`` is always set; ``event`` and ``data`` come with "send_event", and
+    ``step_id`` with "rerun" (and with "send_event" when the wait is a step).
+    """
+
+    action: Literal["send_event", "cancel", "rerun"]
+    event: str
+    data: Any
+    step_id: str | None
+
+
+ActionCallback = Callable[[TimelineAction], Awaitable[object] | object]
+"""Called with each action; may be a coroutine function. An exception is shown to the user."""
+
+SnapshotSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+"""A snapshot, or a function that builds one; the function is called only when an update is sent."""
+
+
+def _parse_action(content: object) -> TimelineAction:
+    """Check a message from the front end; raise ValueError saying what is wrong with it."""
+    if not isinstance(content, Mapping):
+        raise ValueError(f"an action message must be a JSON object, got {type(content).__name__}")
+    action = content.get("action")
+    if action == "cancel":
+        return {"action": "cancel"}
+    if action == "rerun":
+        step_id = content.get("step_id")
+        if not isinstance(step_id, str) or not step_id:
+            raise ValueError("a rerun action needs the step_id of the step to rerun from")
+        return {"action": "rerun", "step_id": step_id}
+    if action == "send_event":
+        event = content.get("event")
+        if not isinstance(event, str) or not event:
+            raise ValueError("a send_event action needs the name of the event to send")
+        step_id = content.get("step_id")
+        return {
+            "action": "send_event",
+            "event": event,
+            "data": content.get("data", {}),
+            "step_id": step_id if isinstance(step_id, str) else None,
+        }
+    raise ValueError(f"unknown action {action!r}; expected send_event, cancel or rerun")
+
+
+def _success_message(action: TimelineAction) -> str:
+    if action["action"] == "send_event":
+        return f"Sent {action.get('event', 'the event')}."
+    if action["action"] == "rerun":
+        return f"Rerun from {action.get('step_id', 'the step')} requested."
+    return "Cancel requested."
+
+
+class TimelineWidget(anywidget.AnyWidget):
+    """A run's timeline, live: the snapshot syncs to the front end, actions come back.
+
+    Updates are coalesced: ``push`` sends at most one snapshot per ``min_interval``
+    seconds (4 a second by default) using a timer on the running asyncio loop, and
+    the last snapshot pushed is always sent. The widget keeps at most ``max_steps``
+    steps, so its state stays bounded however long the run.
+    """
+
+    _esm = _ESM_PATH if _ESM_PATH.is_file() else _MISSING_ESM
+    snapshot = traitlets.Dict().tag(sync=True)
+
+    def __init__(
+        self,
+        snapshot: Mapping[str, Any] | None = None,
+        *,
+        max_steps: int = 200,
+        min_interval: float = 0.25,
+        **kwargs: Any,
+    ) -> None:
+        self._max_steps = max_steps
+        self._min_interval = min_interval
+        self._callbacks: list[ActionCallback] = []
+        self._pending: SnapshotSource | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_sent = -math.inf
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.sent_count = 0
+        """How many snapshots were sent to the front end (for tests and benchmarks)."""
+        initial = self._prepare(snapshot) if snapshot is not None else {}
+        super().__init__(snapshot=initial, **kwargs)
+        self.on_msg(self._on_custom_msg)
+
+    # ------------------------------------------------------------------ updates
+
+    def _prepare(self, snapshot: Mapping[str, Any]) -> dict[str, Any]:
+        bounded = json_safe(bound_snapshot(snapshot, max_steps=self._max_steps))
+        assert isinstance(bounded, dict)
+        return bounded
+
+    def push(self, snapshot: SnapshotSource) -> None:
+        """Queue a snapshot; it is sent now if the last send is old enough, else by a timer.
+
+        Without a running event loop there is no timer to send the last one later, so
+        the snapshot is sent at once.
+        """
+        self._pending = snapshot
+        if self._timer is not None:
+            return
+        wait = self._last_sent + self._min_interval - time.monotonic()
+        if wait <= 0:
+            self.flush()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._timer = loop.call_later(wait, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Send the queued snapshot now, if there is one."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        source = self._pending
+        self._pending = None
+        if source is None:
+            return
+        snapshot = source() if callable(source) else source
+        self.snapshot = self._prepare(snapshot)
+        self._last_sent = time.monotonic()
+        self.sent_count += 1
+
+    @property
+    def pending(self) -> bool:
+        """True while a pushed snapshot waits for its timer."""
+        return self._pending is not None
+
+    # ------------------------------------------------------------------ actions
+
+    def on_action(self, callback: ActionCallback) -> ActionCallback:
+        """Call ``callback(action)`` when the user presses approve, cancel or rerun.
+
+        Returns the callback, so this also works as a decorator.
+        """
+        self._callbacks.append(callback)
+        return callback
+
+    def _reply(self, action: str, ok: bool, message: str) -> None:
+        self.send({"type": "action_result", "action": action, "ok": ok, "message": message})
+
+    def _on_custom_msg(self, _widget: object, content: object, _buffers: object) -> None:
+        name = str(content.get("action")) if isinstance(content, Mapping) else "?"
+        try:
+            action = _parse_action(content)
+        except ValueError as exc:
+            self._reply(name, False, f"The timeline sent an invalid action: {exc}.")
+            return
+        if not self._callbacks:
+            self._reply(
+                action["action"],
+                False,
+                "Nothing in this kernel handles timeline actions for this run; re-run the cell that started it.",
+            )
+            return
+        awaitables: list[Awaitable[object]] = []
+        for callback in self._callbacks:
+            try:
+                result = callback(action)
+            except Exception as exc:  # the user sees it in the widget, not as a kernel error
+                _log.warning("timeline action %s failed", action["action"], exc_info=True)
+                self._reply(action["action"], False, f"{action['action']} failed: {type(exc).__name__}: {exc}")
+                return
+            if inspect.isawaitable(result):
+                awaitables.append(result)
+        if not awaitables:
+            self._reply(action["action"], True, _success_message(action))
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._reply(action["action"], False, f"{action['action']} needs a running event loop in the kernel.")
+            return
+        task = loop.create_task(self._finish_action(action, awaitables))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _finish_action(self, action: TimelineAction, awaitables: list[Awaitable[object]]) -> None:
+        try:
+            for awaitable in awaitables:
+                await awaitable
+        except Exception as exc:  # reported to the user in the widget, not as a kernel error
+            _log.warning("timeline action %s failed", action["action"], exc_info=True)
+            self._reply(action["action"], False, f"{action['action']} failed: {type(exc).__name__}: {exc}")
+            return
+        self._reply(action["action"], True, _success_message(action))
+
+    # ------------------------------------------------------------------ display
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The widget view plus the snapshot, static HTML and text, for viewers without widgets."""
+        result = super()._repr_mimebundle_(**kwargs)
+        if result is None:
+            return None
+        data, metadata = result
+        return {**data, **timeline_mimebundle(self.snapshot)}, metadata
+
+    def close(self) -> None:
+        """Stop the update timer and close the widget's comm."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._pending = None
+        super().close()
+
+
+def _kernel_with_widgets() -> bool:
+    """True inside a Jupyter kernel (where widgets can talk to a front end) with the widget built."""
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None and widget_assets_available()
+
+
+class TimelineDisplay:
+    """One run's timeline in one output: the live widget while the run goes on, a static view once it ends.
+
+    ``show()`` displays the widget (whose bundle also carries the snapshot, HTML and
+    text); ``update()`` streams snapshots to it; ``finish()`` replaces the output, in
+    place, with the final snapshot, HTML and text and closes the widget, so the saved
+    notebook shows the timeline with no kernel. Outside a kernel (or with ``live=False``)
+    only the static view is shown, updated at ``finish()``.
+    """
+
+    def __init__(
+        self,
+        snapshot: Mapping[str, Any],
+        *,
+        on_action: ActionCallback | None = None,
+        max_steps: int = 200,
+        min_interval: float = 0.25,
+        live: bool | None = None,
+    ) -> None:
+        self._max_steps = max_steps
+        self._latest: SnapshotSource = snapshot
+        self._handle: DisplayHandle | None = None
+        self._finished = False
+        self._live = _kernel_with_widgets() if live is None else live
+        self._widget: TimelineWidget | None = None
+        if self._live:
+            self._widget = TimelineWidget(snapshot, max_steps=max_steps, min_interval=min_interval)
+            if on_action is not None:
+                self._widget.on_action(on_action)
+
+    @property
+    def widget(self) -> TimelineWidget | None:
+        """The live widget, or None when showing only the static view (or after finish)."""
+        return self._widget
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def _static_bundle(self, snapshot: Mapping[str, Any]) -> dict[str, Any]:
+        return timeline_mimebundle(bound_snapshot(snapshot, max_steps=self._max_steps))
+
+    def show(self) -> None:
+        """Display the timeline in the current cell's output (once)."""
+        if self._handle is not None:
+            return
+        if self._widget is not None:
+            handle = display(self._widget, display_id=True)  # type: ignore[no-untyped-call]
+        else:
+            bundle = self._static_bundle(self._resolve(self._latest))
+            handle = display(bundle, raw=True, display_id=True)  # type: ignore[no-untyped-call]
+        assert isinstance(handle, DisplayHandle)
+        self._handle = handle
+
+    def _ipython_display_(self) -> None:
+        self.show()
+
+    @staticmethod
+    def _resolve(source: SnapshotSource) -> Mapping[str, Any]:
+        return source() if callable(source) else source
+
+    def update(self, snapshot: SnapshotSource) -> None:
+        """Send a newer snapshot (coalesced); a snapshot of an ended run finishes the display."""
+        if self._finished:
+            return
+        self._latest = snapshot
+        if isinstance(snapshot, Mapping) and is_terminal(snapshot):
+            self.finish(snapshot)
+            return
+        if self._widget is not None:
+            self._widget.push(snapshot)
+
+    def finish(self, snapshot: Mapping[str, Any] | None = None) -> None:
+        """Replace the output with the final static timeline and close the widget."""
+        if self._finished:
+            return
+        self._finished = True
+        final = self._resolve(self._latest) if snapshot is None else snapshot
+        bundle = self._static_bundle(final)
+        if self._handle is None:
+            self._handle = display(bundle, raw=True, display_id=True)  # type: ignore[no-untyped-call]
+        else:
+            self._handle.update(bundle, raw=True)  # type: ignore[no-untyped-call]
+        if self._widget is not None:
+            self._widget.close()
+            self._widget = None
