@@ -99,7 +99,12 @@ async def send(name: str, data: dict[str, Any] | None = None, *, id: str | None 
     Sending the same ``id`` twice starts runs once; the second call returns the
     handles of the runs the first one started.
     """
-    return await get_engine().send(name, data, id=id)
+    handles = await get_engine().send(name, data, id=id)
+    from ._display import maybe_display
+
+    for handle in handles:
+        maybe_display(handle)
+    return handles
 
 
 def runs(*, status: str | None = None, function_id: str | None = None, limit: int | None = 100) -> list[RunHandle[Any]]:

@@ -365,6 +365,7 @@ class Engine:
                 if source is not None:
                     fields["source"] = source
                 await self.write(Write("run_update", run_id=st.run_id, fields=fields))
+            st.check_cancelled()  # cancelled before it began
             st.status = "running"
             self.notify("run_status", st.run_id)
             if existing is not None and existing.code_hash and existing.code_hash != function.code_hash:
@@ -507,8 +508,6 @@ class Engine:
             st.cancel_requested = True
             st.cancel_reason = reason
             self._pulse(st)
-            if st.task is not None and st.status in ("queued",):
-                st.task.cancel()
             return True
         rec = self.journal.get_run(run_id)
         if rec is None:

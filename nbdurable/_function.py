@@ -152,7 +152,11 @@ class Function(Generic[R]):
 
     def start(self, data: dict[str, Any] | None = None, *, run_id: str | None = None) -> RunHandle[R]:
         """Start a run (or resume the one with ``run_id``) as a task; returns its handle at once."""
-        return self.engine.start(self, data=data, run_id=run_id)
+        handle = self.engine.start(self, data=data, run_id=run_id)
+        from ._display import maybe_display
+
+        maybe_display(handle)
+        return handle
 
     async def run(self, data: dict[str, Any] | None = None, *, run_id: str | None = None) -> R:
         """Start (or resume) a run and return its result; raises RunFailedError if it fails."""

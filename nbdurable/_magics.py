@@ -184,12 +184,12 @@ def _pick_run_id(engine: Engine, name: str, new: bool) -> str:
 def _show(handle: RunHandle[Any]) -> None:
     """Display a run's live timeline (or a one-line status where widgets are not available)."""
     try:
-        from . import _widget
+        from ._display import display_run
 
-        _widget.display_run(handle)  # type: ignore[attr-defined]
+        display_run(handle)
         return
-    except Exception:  # noqa: S110 - the timeline is a view; the run must go on without it
-        pass
+    except ImportError:
+        pass  # the notebook extra (anywidget) is not installed: a line of text instead
     print(f"nbdurable: run {handle.run_id!r} {handle.status}")
 
 

@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# The tests: set up everything on a fresh machine, then lint, type-check and run the suite.
+# The tests: set up everything on a fresh machine, then lint, type-check and run the whole suite.
+# Needs: Python 3.10+ with venv, Node.js with npm (for the timeline's TypeScript), root or sudo for apt
+# (Debian's Chromium for the browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "== installing Debian's Chromium for the browser tests"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
+echo "== installing nbdurable with the test extras (builds the JupyterLab extension with npm)"
 .venv/bin/python -m pip install --quiet -e ".[test]"
+
 echo "== ruff"
 .venv/bin/ruff check nbdurable tests bench examples
 .venv/bin/ruff format --check nbdurable tests bench examples
 echo "== mypy (strict)"
 .venv/bin/mypy
+echo "== timeline renderer (TypeScript unit tests)"
+(cd labextension && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test)
 echo "== unit tests"
-.venv/bin/python -m pytest -m "not kernel and not crash and not browser" -q
-echo "== crash and real-kernel tests"
-.venv/bin/python -m pytest -m "kernel or crash" -q
+.venv/bin/python -m pytest -m "not kernel and not crash and not browser"
+echo "== real kernels, crashes, and JupyterLab in headless Chromium"
+.venv/bin/python -m pytest -m "kernel or crash or browser"

@@ -1,0 +1,6 @@
+/** Public surface of the timeline package: the renderer, its formatting, and the snapshot types. */
+
+export * from './format';
+export * from './renderer';
+export * from './style';
+export * from './types';

@@ -1,0 +1,572 @@
+/**
+ * The timeline renderer shared by the live widget and the JupyterLab MIME renderer.
+ *
+ * One class draws a run snapshot into a DOM node and updates it in place, so a
+ * step the user opened stays open and a payload being typed is not lost while
+ * updates stream in. Text is only ever set with textContent: step names,
+ * previews and tracebacks come from user code and are never parsed as HTML.
+ */
+
+import {
+  barGeometry,
+  formatBytes,
+  formatClock,
+  formatCost,
+  formatDuration,
+  formatInt,
+  formatPayload,
+  formatRelative,
+  isTerminal,
+  num,
+  runElapsed,
+  runStatusLabel,
+  snapshotNow,
+  stepDuration,
+  stepStatusLabel,
+  str,
+  timeAxis,
+  utf8Length,
+} from './format';
+import { ensureStyles } from './style';
+import type { ActionMessage, ErrorInfo, RunInfo, Snapshot, StepInfo } from './types';
+
+export interface TimelineOptions {
+  /** Where the view lives ("widget", "mime"); set as data-host for styling and tests. */
+  host?: string;
+  /** Called when the user asks for an action; without it no action buttons are shown. */
+  onAction?: (message: ActionMessage) => void;
+  /** Keep elapsed times moving between snapshots while the run is not finished. */
+  live?: boolean;
+  /** Current time in epoch seconds; tests pass a fixed clock. */
+  clock?: () => number;
+}
+
+type Child = Node | string | null | undefined | false;
+
+/** Create an element with attributes and children; strings become text nodes, never markup. */
+export function h(
+  doc: Document,
+  tag: string,
+  attrs: Record<string, string | boolean | undefined> = {},
+  children: Child[] = [],
+): HTMLElement {
+  const node = doc.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) {
+      continue;
+    }
+    node.setAttribute(key, value === true ? '' : value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) {
+      continue;
+    }
+    node.appendChild(typeof child === 'string' ? doc.createTextNode(child) : child);
+  }
+  return node;
+}
+
+interface RowState {
+  step: HTMLElement;
+  row: HTMLButtonElement;
+  detail: HTMLElement;
+  detailKey: string;
+}
+
+let viewCounter = 0;
+
+/** A run's timeline drawn into a node and kept up to date with `update`. */
+export class TimelineView {
+  readonly node: HTMLElement;
+  private readonly doc: Document;
+  private readonly options: TimelineOptions;
+  private readonly id: string;
+  private snapshot: Snapshot = {};
+  private receivedAt = 0;
+  private readonly open = new Set<string>();
+  private readonly rows = new Map<string, RowState>();
+  private readonly headerEl: HTMLElement;
+  private readonly actionsEl: HTMLElement;
+  private readonly noticeEl: HTMLElement;
+  private readonly axisEl: HTMLElement;
+  private readonly omittedEl: HTMLElement;
+  private readonly rowsEl: HTMLElement;
+  private actionsKey: string | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private disposed = false;
+
+  constructor(parent: HTMLElement, options: TimelineOptions = {}) {
+    this.doc = parent.ownerDocument;
+    this.options = options;
+    this.id = `nbd-${++viewCounter}`;
+    ensureStyles(this.doc);
+    const d = this.doc;
+    this.headerEl = h(d, 'div', { class: 'nbd-header' });
+    this.actionsEl = h(d, 'div', { class: 'nbd-actions' });
+    this.noticeEl = h(d, 'div', { class: 'nbd-notice', role: 'status', hidden: true });
+    this.axisEl = h(d, 'div', { class: 'nbd-axis nbd-grid', 'aria-hidden': 'true' });
+    this.omittedEl = h(d, 'div', { class: 'nbd-omitted', hidden: true });
+    this.rowsEl = h(d, 'div', { class: 'nbd-rows', role: 'list' });
+    this.node = h(d, 'div', { class: 'nbd-timeline', 'data-host': options.host ?? 'view' }, [
+      this.headerEl,
+      this.actionsEl,
+      this.noticeEl,
+      this.axisEl,
+      this.omittedEl,
+      this.rowsEl,
+    ]);
+    parent.appendChild(this.node);
+  }
+
+  /** Draw a new snapshot, keeping open steps open. */
+  update(snapshot: Snapshot | null | undefined): void {
+    if (this.disposed) {
+      return;
+    }
+    this.snapshot = snapshot && typeof snapshot === 'object' ? snapshot : {};
+    this.receivedAt = this.clock();
+    this.render();
+    this.syncTimer();
+  }
+
+  /** Show the outcome of an action (from the Python side, or a local validation error). */
+  setNotice(text: string, kind: 'ok' | 'error' | 'info' = 'info'): void {
+    this.noticeEl.textContent = text;
+    this.noticeEl.setAttribute('data-kind', kind);
+    this.noticeEl.hidden = text === '';
+    if (kind !== 'info') {
+      for (const button of Array.from(this.actionsEl.querySelectorAll('button'))) {
+        (button as HTMLButtonElement).disabled = false;
+      }
+    }
+  }
+
+  /** Stop the clock and remove the node. */
+  dispose(): void {
+    this.disposed = true;
+    if (this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+    this.node.remove();
+  }
+
+  private clock(): number {
+    return this.options.clock ? this.options.clock() : Date.now() / 1000;
+  }
+
+  /** The time the view shows: the snapshot's own `now`, advanced by the local clock while live. */
+  private now(): number | null {
+    const run = this.snapshot.run ?? {};
+    const base = snapshotNow(run);
+    if (base === null || !this.options.live || isTerminal(this.snapshot) || num(run.now) === null) {
+      return base;
+    }
+    return base + Math.max(0, this.clock() - this.receivedAt);
+  }
+
+  private syncTimer(): void {
+    const wantTimer = Boolean(this.options.live) && !isTerminal(this.snapshot);
+    if (wantTimer && this.timer === null) {
+      this.timer = setInterval(() => this.render(), 1000);
+    } else if (!wantTimer && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private render(): void {
+    const run = this.snapshot.run ?? {};
+    const now = this.now();
+    this.node.setAttribute('data-status', runStatusLabel(run));
+    this.renderHeader(run, now);
+    this.renderActions(run);
+    this.renderAxis();
+    const omitted = num(this.snapshot.steps_omitted) ?? 0;
+    this.omittedEl.hidden = omitted <= 0;
+    this.omittedEl.textContent =
+      omitted > 0 ? `… ${formatInt(omitted)} earlier step${omitted === 1 ? '' : 's'} not shown` : '';
+    this.renderRows(now);
+  }
+
+  private renderHeader(run: RunInfo, now: number | null): void {
+    const d = this.doc;
+    const status = runStatusLabel(run);
+    const stat = (label: string, value: string): HTMLElement =>
+      h(d, 'span', { class: 'nbd-stat' }, [`${label} `, h(d, 'b', {}, [value])]);
+    const done = num(run.steps_done) ?? 0;
+    const total = num(run.steps_total) ?? done;
+    const children: Child[] = [
+      h(d, 'span', { class: 'nbd-fn' }, [str(run.function_id) ?? 'run']),
+      h(d, 'span', { class: 'nbd-runid', title: 'run id' }, [str(run.run_id) ?? '']),
+      h(d, 'span', { class: 'nbd-badge', 'data-status': status }, [status]),
+      h(d, 'div', { class: 'nbd-stats' }, [
+        stat('elapsed', formatDuration(runElapsed(run, now)) || '-'),
+        stat('steps', `${formatInt(done)} / ${formatInt(total)}`),
+        stat('tokens', `${formatInt(num(run.tokens_in))} in / ${formatInt(num(run.tokens_out))} out`),
+        stat('cost', formatCost(num(run.cost))),
+        num(run.started_at) !== null ? stat('started', formatClock(num(run.started_at), now)) : null,
+      ]),
+    ];
+    const reason = str(run.status_reason);
+    if (reason) {
+      children.push(h(d, 'div', { class: 'nbd-reason' }, [reason]));
+    }
+    const waiting = run.waiting_for;
+    if (waiting && !(this.options.onAction && this.snapshot.actions?.send_event)) {
+      children.push(h(d, 'div', { class: 'nbd-reason' }, [waitingText(waiting.event, waiting.if_exp, waiting.timeout_at, now)]));
+    }
+    const warnings = Array.isArray(run.warnings) ? run.warnings : [];
+    if (warnings.length > 0) {
+      children.push(
+        h(
+          d,
+          'ul',
+          { class: 'nbd-warnings', 'aria-label': 'determinism warnings' },
+          warnings.map(w => {
+            const step = str(w?.step_id);
+            return h(d, 'li', {}, [`⚠ ${str(w?.message) ?? ''}`, step ? h(d, 'span', { class: 'nbd-note' }, [` (step ${step})`]) : null]);
+          }),
+        ),
+      );
+    }
+    if (run.error) {
+      children.push(h(d, 'div', { class: 'nbd-run-error' }, errorBlock(d, run.error)));
+    }
+    this.headerEl.replaceChildren(...children.filter((c): c is Node => c instanceof Node));
+  }
+
+  private renderActions(run: RunInfo): void {
+    const onAction = this.options.onAction;
+    const actions = this.snapshot.actions ?? {};
+    const waiting = run.waiting_for ?? null;
+    const key = JSON.stringify([Boolean(onAction), actions, waiting, run.status]);
+    if (key === this.actionsKey) {
+      return;
+    }
+    this.actionsKey = key;
+    const d = this.doc;
+    const parts: HTMLElement[] = [];
+    if (onAction && waiting && actions.send_event) {
+      const event = str(waiting.event) ?? '';
+      const textareaId = `${this.id}-payload`;
+      const textarea = h(d, 'textarea', {
+        id: textareaId,
+        class: 'nbd-payload',
+        spellcheck: 'false',
+        'aria-label': `JSON payload for ${event}`,
+      }) as HTMLTextAreaElement;
+      textarea.value = '{}';
+      const fieldError = h(d, 'div', { class: 'nbd-field-error', hidden: true });
+      const send = h(d, 'button', { class: 'nbd-btn nbd-btn-primary nbd-send', type: 'button' }, [
+        `Approve: send ${event}`,
+      ]) as HTMLButtonElement;
+      send.addEventListener('click', () => {
+        let data: unknown;
+        try {
+          data = textarea.value.trim() === '' ? {} : JSON.parse(textarea.value);
+        } catch (err) {
+          fieldError.textContent = `The payload is not valid JSON: ${(err as Error).message}`;
+          fieldError.hidden = false;
+          return;
+        }
+        fieldError.hidden = true;
+        send.disabled = true;
+        this.setNotice(`Sending ${event}…`, 'info');
+        onAction({ action: 'send_event', event, data, step_id: str(waiting.step_id) });
+      });
+      parts.push(
+        h(d, 'div', { class: 'nbd-wait' }, [
+          h(d, 'div', { class: 'nbd-wait-title' }, [
+            waitingText(waiting.event, waiting.if_exp, waiting.timeout_at, snapshotNow(run), false),
+          ]),
+          h(d, 'label', { for: textareaId, class: 'nbd-note' }, ['Event data (JSON)']),
+          textarea,
+          fieldError,
+          send,
+        ]),
+      );
+    }
+    if (onAction && actions.cancel) {
+      const cancel = h(d, 'button', { class: 'nbd-btn nbd-btn-danger nbd-cancel', type: 'button' }, [
+        'Cancel run',
+      ]) as HTMLButtonElement;
+      cancel.addEventListener('click', () => {
+        cancel.disabled = true;
+        this.setNotice('Cancelling…', 'info');
+        onAction({ action: 'cancel' });
+      });
+      parts.push(cancel);
+    }
+    this.actionsEl.replaceChildren(...parts);
+  }
+
+  private renderAxis(): void {
+    const d = this.doc;
+    const axis = timeAxis(this.snapshot);
+    if (axis === null || (this.snapshot.steps ?? []).length === 0) {
+      this.axisEl.hidden = true;
+      return;
+    }
+    this.axisEl.hidden = false;
+    const ticks = [0, 0.25, 0.5, 0.75, 1].map(f => {
+      // The start's wall-clock time is in the header ("started"); offsets keep the ticks short.
+      const label = f === 0 ? '0' : `+${formatDuration(axis.span * f)}`;
+      return h(d, 'span', { class: 'nbd-tick', style: `left:${f * 100}%` }, [label]);
+    });
+    this.axisEl.replaceChildren(
+      h(d, 'span', { class: 'nbd-pos' }, ['#']),
+      h(d, 'span', {}, ['step']),
+      h(d, 'span', {}, ['kind']),
+      h(d, 'span', {}, ['status']),
+      h(d, 'span', { class: 'nbd-dur' }, ['duration']),
+      h(d, 'div', { class: 'nbd-ticks' }, ticks),
+    );
+  }
+
+  private renderRows(now: number | null): void {
+    const d = this.doc;
+    const steps = Array.isArray(this.snapshot.steps) ? this.snapshot.steps : [];
+    const axis = timeAxis(this.snapshot);
+    const canRerun = Boolean(this.options.onAction && this.snapshot.actions?.rerun);
+    const seen = new Set<string>();
+    const ordered: HTMLElement[] = [];
+    steps.forEach((raw, index) => {
+      const step: StepInfo = raw && typeof raw === 'object' ? raw : {};
+      let key = str(step.step_id) ?? `#${index}`;
+      if (seen.has(key)) {
+        key = `${key}#${index}`;
+      }
+      seen.add(key);
+      const state = this.rows.get(key) ?? this.createRow(key);
+      this.rows.set(key, state);
+      this.fillRow(state, key, step, index, axis, now, canRerun);
+      ordered.push(state.step);
+    });
+    for (const [key, state] of this.rows) {
+      if (!seen.has(key)) {
+        state.step.remove();
+        this.rows.delete(key);
+      }
+    }
+    // Move nodes only when out of place, so a focused row keeps its focus.
+    ordered.forEach((node, i) => {
+      if (this.rowsEl.children[i] !== node) {
+        this.rowsEl.insertBefore(node, this.rowsEl.children[i] ?? null);
+      }
+    });
+    if (steps.length === 0) {
+      this.rowsEl.replaceChildren(h(d, 'div', { class: 'nbd-empty' }, ['No steps yet.']));
+    } else {
+      for (const extra of Array.from(this.rowsEl.children).slice(ordered.length)) {
+        extra.remove();
+      }
+    }
+  }
+
+  private createRow(key: string): RowState {
+    const d = this.doc;
+    const detailId = `${this.id}-d-${this.rows.size}-${Math.random().toString(36).slice(2, 8)}`;
+    const row = h(d, 'button', {
+      class: 'nbd-row nbd-grid',
+      type: 'button',
+      'aria-expanded': 'false',
+      'aria-controls': detailId,
+    }) as HTMLButtonElement;
+    const detail = h(d, 'div', { class: 'nbd-detail', id: detailId, hidden: true });
+    const step = h(d, 'div', { class: 'nbd-step', role: 'listitem' }, [row, detail]);
+    const state: RowState = { step, row, detail, detailKey: '' };
+    row.addEventListener('click', () => {
+      if (this.open.has(key)) {
+        this.open.delete(key);
+      } else {
+        this.open.add(key);
+      }
+      this.render();
+    });
+    return state;
+  }
+
+  private fillRow(
+    state: RowState,
+    key: string,
+    step: StepInfo,
+    index: number,
+    axis: { start: number; span: number } | null,
+    now: number | null,
+    canRerun: boolean,
+  ): void {
+    const d = this.doc;
+    const status = str(step.status) ?? 'unknown';
+    const replayed = Boolean(step.replayed);
+    const name = str(step.name) ?? str(step.step_id) ?? `step ${index + 1}`;
+    const label = stepStatusLabel(step, now);
+    const position = num(step.position);
+    state.step.setAttribute('data-status', status);
+    state.step.setAttribute('data-replayed', String(replayed));
+    state.step.setAttribute('data-step-id', str(step.step_id) ?? '');
+    const bar = barGeometry(step, axis, now);
+    const open = this.open.has(key);
+    state.step.setAttribute('data-open', String(open));
+    state.row.setAttribute('aria-expanded', String(open));
+    state.row.title = `${name}: ${label}`;
+    state.row.replaceChildren(
+      h(d, 'span', { class: 'nbd-pos' }, [String(position !== null ? position + 1 : index + 1)]),
+      h(d, 'span', { class: 'nbd-name' }, [
+        replayed
+          ? h(d, 'span', { class: 'nbd-replayed-mark', title: 'replayed from the journal', 'aria-label': 'replayed' }, ['↺'])
+          : null,
+        name,
+      ]),
+      h(d, 'span', { class: 'nbd-kind' }, [str(step.kind) ?? '']),
+      h(d, 'span', { class: 'nbd-status' }, [label]),
+      h(d, 'span', { class: 'nbd-dur' }, [formatDuration(stepDuration(step, now))]),
+      h(d, 'span', { class: 'nbd-track' }, [
+        bar ? h(d, 'span', { class: 'nbd-bar', style: `left:${bar.left}%;width:${bar.width}%` }) : null,
+      ]),
+    );
+    state.detail.hidden = !open;
+    if (!open) {
+      return;
+    }
+    const detailKey = JSON.stringify([step, canRerun]);
+    if (detailKey === state.detailKey) {
+      return;
+    }
+    state.detailKey = detailKey;
+    state.detail.replaceChildren(...this.buildDetail(step, canRerun));
+  }
+
+  private buildDetail(step: StepInfo, canRerun: boolean): HTMLElement[] {
+    const d = this.doc;
+    const now = snapshotNow(this.snapshot.run ?? {});
+    const rows: Array<[string, Node | string]> = [];
+    const add = (label: string, value: Node | string | null): void => {
+      if (value !== null && value !== '') {
+        rows.push([label, value]);
+      }
+    };
+    add('step id', h(d, 'code', {}, [str(step.step_id) ?? '']));
+    add('kind', str(step.kind));
+    add('status', stepStatusLabel(step, now) + (step.replayed ? ' (from the journal)' : ''));
+    const attempt = num(step.attempt);
+    const max = num(step.max_attempts);
+    if (attempt !== null) {
+      add('attempts', max !== null ? `${attempt} of ${max}` : String(attempt));
+    }
+    add('started', formatClock(num(step.started_at), now));
+    add('ended', formatClock(num(step.ended_at), now));
+    if (num(step.ended_at) !== null) {
+      add('duration', formatDuration(stepDuration(step, now)));
+    }
+    add('next attempt', formatClock(num(step.next_attempt_at), now));
+    add('sleeps until', formatClock(num(step.sleep_until), now));
+    add('waits for', str(step.wait_event));
+    add('idempotency key', step.idempotency_key ? h(d, 'code', { class: 'nbd-idem' }, [str(step.idempotency_key) ?? '']) : null);
+    const parts: HTMLElement[] = [
+      h(
+        d,
+        'dl',
+        {},
+        rows.flatMap(([label, value]) => [h(d, 'dt', {}, [label]), h(d, 'dd', {}, [value])]),
+      ),
+    ];
+    const input = str(step.input_preview);
+    if (input !== null && input !== '') {
+      parts.push(h(d, 'div', { class: 'nbd-section-title' }, ['Input']), h(d, 'pre', { class: 'nbd-input' }, [input]));
+    }
+    const output = str(step.output_preview);
+    if (output !== null) {
+      const size = num(step.output_size);
+      const shown = utf8Length(output);
+      let note = '';
+      if (size !== null && size > shown) {
+        note = ` (truncated: first ${formatBytes(shown)} of ${formatBytes(size)})`;
+      } else if (size !== null) {
+        note = ` (${formatBytes(size)})`;
+      }
+      parts.push(
+        h(d, 'div', { class: 'nbd-section-title' }, ['Output', h(d, 'span', { class: 'nbd-note' }, [note])]),
+        h(d, 'pre', { class: 'nbd-output' }, [output]),
+      );
+    }
+    if (step.error) {
+      parts.push(h(d, 'div', { class: 'nbd-step-error' }, errorBlock(d, step.error)));
+    }
+    const ai = step.ai;
+    if (ai && typeof ai === 'object') {
+      const aiRows: Array<[string, string]> = [
+        ['model', [str(ai.model), str(ai.provider) ? `(${str(ai.provider)})` : null].filter(Boolean).join(' ')],
+        ['tokens', `${formatInt(num(ai.tokens_in))} in / ${formatInt(num(ai.tokens_out))} out`],
+        ['latency', formatDuration(num(ai.latency))],
+        ['cost', formatCost(num(ai.cost))],
+      ];
+      parts.push(
+        h(d, 'div', { class: 'nbd-section-title' }, ['AI call']),
+        h(
+          d,
+          'dl',
+          { class: 'nbd-ai' },
+          aiRows.filter(([, v]) => v !== '').flatMap(([k, v]) => [h(d, 'dt', {}, [k]), h(d, 'dd', {}, [v])]),
+        ),
+      );
+      const prompt = formatPayload(ai.request);
+      if (prompt) {
+        parts.push(h(d, 'div', { class: 'nbd-section-title' }, ['Prompt']), h(d, 'pre', { class: 'nbd-ai-request' }, [prompt]));
+      }
+      const response = formatPayload(ai.response);
+      if (response) {
+        parts.push(
+          h(d, 'div', { class: 'nbd-section-title' }, ['Response']),
+          h(d, 'pre', { class: 'nbd-ai-response' }, [response]),
+        );
+      }
+    }
+    const stepId = str(step.step_id);
+    const onAction = this.options.onAction;
+    if (canRerun && onAction && stepId) {
+      const rerun = h(d, 'button', { class: 'nbd-btn nbd-rerun', type: 'button' }, ['Rerun from this step']) as HTMLButtonElement;
+      rerun.addEventListener('click', () => {
+        rerun.disabled = true;
+        this.setNotice(`Rerunning from ${stepId}…`, 'info');
+        onAction({ action: 'rerun', step_id: stepId });
+      });
+      parts.push(h(d, 'div', {}, [rerun]));
+    }
+    return parts;
+  }
+}
+
+function waitingText(
+  event: string | null | undefined,
+  ifExp: string | null | undefined,
+  timeoutAt: number | null | undefined,
+  now: number | null,
+  withRelative = true,
+): string {
+  let text = `Waiting for event ${str(event) ?? '?'}`;
+  const cond = str(ifExp);
+  if (cond) {
+    text += ` where ${cond}`;
+  }
+  const timeout = num(timeoutAt);
+  if (timeout !== null) {
+    text += `, times out ${formatClock(timeout, now)}`;
+    const rel = withRelative ? formatRelative(timeout, now) : '';
+    if (rel) {
+      text += ` (${rel})`;
+    }
+  }
+  return text;
+}
+
+function errorBlock(d: Document, error: ErrorInfo): Node[] {
+  const type = str(error.type) ?? 'Error';
+  const message = str(error.message) ?? '';
+  const nodes: Node[] = [h(d, 'div', { class: 'nbd-error-title' }, [message ? `${type}: ${message}` : type])];
+  const tb = str(error.traceback);
+  if (tb) {
+    nodes.push(h(d, 'pre', { class: 'nbd-traceback' }, [tb]));
+  }
+  return nodes;
+}

@@ -1,0 +1,124 @@
+/**
+ * The snapshot a run's timeline is drawn from (version 1).
+ *
+ * The engine produces it (`engine.snapshot(run_id)`), the widget syncs it, the
+ * MIME bundle stores it under `application/vnd.nbdurable.timeline+json`. Every
+ * field may be missing or null in a snapshot from an older or newer writer, so
+ * the renderer reads it defensively.
+ */
+
+export const MIME_TYPE = 'application/vnd.nbdurable.timeline+json';
+
+/** DOM event (bubbling, detail = snapshot) the live widget fires on each update, for its JupyterLab host. */
+export const LIVE_SNAPSHOT_EVENT = 'nbdurable:snapshot';
+
+export type RunStatus =
+  | 'running'
+  | 'sleeping'
+  | 'waiting'
+  | 'queued'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | 'interrupted';
+
+export type StepStatus = 'running' | 'completed' | 'failed' | 'retrying' | 'sleeping' | 'waiting' | 'cancelled';
+
+export type StepKind = 'run' | 'sleep' | 'wait' | 'invoke' | 'send' | 'ai' | 'value';
+
+export interface ErrorInfo {
+  type?: string | null;
+  message?: string | null;
+  traceback?: string | null;
+}
+
+export interface Warning {
+  message?: string | null;
+  step_id?: string | null;
+}
+
+export interface WaitingFor {
+  step_id?: string | null;
+  event?: string | null;
+  if_exp?: string | null;
+  timeout_at?: number | null;
+}
+
+export interface AiInfo {
+  model?: string | null;
+  provider?: string | null;
+  request?: unknown;
+  response?: unknown;
+  tokens_in?: number | null;
+  tokens_out?: number | null;
+  latency?: number | null;
+  cost?: number | null;
+}
+
+export interface RunInfo {
+  run_id?: string | null;
+  function_id?: string | null;
+  status?: RunStatus | string | null;
+  started_at?: number | null;
+  ended_at?: number | null;
+  now?: number | null;
+  steps_done?: number | null;
+  steps_total?: number | null;
+  tokens_in?: number | null;
+  tokens_out?: number | null;
+  cost?: number | null;
+  warnings?: Warning[] | null;
+  error?: ErrorInfo | null;
+  status_reason?: string | null;
+  waiting_for?: WaitingFor | null;
+}
+
+export interface StepInfo {
+  step_id?: string | null;
+  name?: string | null;
+  kind?: StepKind | string | null;
+  status?: StepStatus | string | null;
+  replayed?: boolean | null;
+  position?: number | null;
+  attempt?: number | null;
+  max_attempts?: number | null;
+  started_at?: number | null;
+  ended_at?: number | null;
+  next_attempt_at?: number | null;
+  sleep_until?: number | null;
+  wait_event?: string | null;
+  input_preview?: string | null;
+  output_preview?: string | null;
+  output_size?: number | null;
+  error?: ErrorInfo | null;
+  idempotency_key?: string | null;
+  ai?: AiInfo | null;
+}
+
+export interface Actions {
+  send_event?: boolean | null;
+  cancel?: boolean | null;
+  rerun?: boolean | null;
+}
+
+export interface Snapshot {
+  version?: number;
+  run?: RunInfo | null;
+  steps?: StepInfo[] | null;
+  steps_omitted?: number | null;
+  actions?: Actions | null;
+}
+
+/** A request from the timeline to the Python side; the widget sends it as a custom message. */
+export type ActionMessage =
+  | { action: 'send_event'; event: string; data: unknown; step_id: string | null }
+  | { action: 'cancel' }
+  | { action: 'rerun'; step_id: string };
+
+/** The Python side's answer to an action, shown as a notice under the header. */
+export interface ActionResult {
+  type: 'action_result';
+  action: string;
+  ok: boolean;
+  message: string;
+}

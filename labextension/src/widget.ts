@@ -1,0 +1,62 @@
+/**
+ * The anywidget front end of `nbdurable.TimelineWidget`.
+ *
+ * anywidget loads this ES module from the widget's `_esm` trait, so it runs in
+ * JupyterLab, Notebook 7, VS Code and Colab without a frontend extension. The
+ * Python side syncs the `snapshot` trait; actions go back as custom messages.
+ */
+
+import { TimelineView } from './renderer';
+import { LIVE_SNAPSHOT_EVENT, type ActionMessage, type ActionResult, type Snapshot } from './types';
+
+/** The part of anywidget's model API this module uses. */
+export interface WidgetModel {
+  get(name: 'snapshot'): Snapshot;
+  on(event: string, callback: (...args: unknown[]) => void): void;
+  off(event: string, callback: (...args: unknown[]) => void): void;
+  send(content: ActionMessage): void;
+}
+
+export interface RenderContext {
+  model: WidgetModel;
+  el: HTMLElement;
+}
+
+function isActionResult(value: unknown): value is ActionResult {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { type?: unknown }).type === 'action_result' &&
+    typeof (value as { message?: unknown }).message === 'string'
+  );
+}
+
+/** Draw the timeline in `el` and follow the model until the view is removed. */
+export function render({ model, el }: RenderContext): () => void {
+  const view = new TimelineView(el, {
+    host: 'widget',
+    live: true,
+    onAction: message => model.send(message),
+  });
+  const onChange = (): void => {
+    const snapshot = model.get('snapshot');
+    view.update(snapshot);
+    // Lets nbdurable's JupyterLab renderer, when it hosts this view, save the latest state with the notebook.
+    el.dispatchEvent(new CustomEvent(LIVE_SNAPSHOT_EVENT, { bubbles: true, detail: snapshot }));
+  };
+  const onMessage = (content: unknown): void => {
+    if (isActionResult(content)) {
+      view.setNotice(content.message, content.ok ? 'ok' : 'error');
+    }
+  };
+  model.on('change:snapshot', onChange);
+  model.on('msg:custom', onMessage);
+  onChange();
+  return () => {
+    model.off('change:snapshot', onChange);
+    model.off('msg:custom', onMessage);
+    view.dispose();
+  };
+}
+
+export default { render };

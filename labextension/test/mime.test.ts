@@ -1,0 +1,175 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { Panel, Widget } from '@lumino/widgets';
+
+import extension, { STORE_INTERVAL_MS, TimelineRenderer, WIDGET_VIEW_MIME_TYPE, rendererFactory } from '../src/mime';
+import { LIVE_SNAPSHOT_EVENT, MIME_TYPE, type Snapshot } from '../src/types';
+import { sampleSnapshot } from './fixtures';
+
+type Mode = 'live' | 'gone' | 'loading';
+
+/** Stands in for ipywidgets' WidgetRenderer: a Panel that shows a view, an error, or keeps loading. */
+class FakeWidgetRenderer extends Panel implements IRenderMime.IRenderer {
+  static created = 0;
+  constructor(private readonly mode: Mode) {
+    super();
+    FakeWidgetRenderer.created += 1;
+  }
+  async renderModel(): Promise<void> {
+    this.node.textContent = 'Loading widget...';
+    if (this.mode === 'live') {
+      this.node.textContent = '';
+      const view = new Widget();
+      view.node.className = 'fake-widget-view';
+      this.addWidget(view);
+    } else if (this.mode === 'gone') {
+      this.node.textContent = 'Error displaying widget: model not found';
+    }
+  }
+}
+
+/** Stands in for JupyterLab's OutputArea: a parent widget that owns a rendermime registry. */
+class FakeOutputArea extends Panel {
+  readonly rendermime: { getFactory(mimeType: string): IRenderMime.IRendererFactory | undefined };
+  constructor(mode: Mode | null) {
+    super();
+    this.rendermime = {
+      getFactory: (mimeType: string) =>
+        mode !== null && mimeType === WIDGET_VIEW_MIME_TYPE
+          ? { safe: false, mimeTypes: [mimeType], createRenderer: () => new FakeWidgetRenderer(mode) }
+          : undefined,
+    };
+  }
+}
+
+interface FakeModel extends IRenderMime.IMimeModel {
+  setData: ReturnType<typeof vi.fn>;
+}
+
+function mimeModel(snapshot: Snapshot, options: { widget: boolean; trusted: boolean }): FakeModel {
+  const data: Record<string, unknown> = { [MIME_TYPE]: snapshot };
+  if (options.widget) {
+    data[WIDGET_VIEW_MIME_TYPE] = { version_major: 2, version_minor: 0, model_id: 'abc' };
+  }
+  return { data, metadata: {}, trusted: options.trusted, setData: vi.fn() } as unknown as FakeModel;
+}
+
+const areas: Panel[] = [];
+
+async function mount(mode: Mode | null, model: IRenderMime.IMimeModel): Promise<TimelineRenderer> {
+  const area = new FakeOutputArea(mode);
+  areas.push(area);
+  Widget.attach(area, document.body);
+  const renderer = rendererFactory.createRenderer({ mimeType: MIME_TYPE } as IRenderMime.IRendererOptions) as TimelineRenderer;
+  await renderer.renderModel(model); // JupyterLab renders first, then adds the renderer to the output area
+  area.addWidget(renderer);
+  await new Promise(resolve => setTimeout(resolve, 0));
+  return renderer;
+}
+
+function staticHidden(renderer: TimelineRenderer): boolean {
+  return renderer.node.querySelector('.nbd-mime-static')!.classList.contains('lm-mod-hidden');
+}
+
+afterEach(() => {
+  while (areas.length > 0) {
+    areas.pop()!.dispose();
+  }
+  vi.useRealTimers();
+});
+
+describe('JupyterLab MIME renderer', () => {
+  it('registers a safe renderer ranked above the widget renderer', () => {
+    expect(extension.id).toBe('nbdurable:timeline-renderer');
+    expect(rendererFactory.mimeTypes).toEqual([MIME_TYPE]);
+    expect(rendererFactory.safe).toBe(true);
+    expect(rendererFactory.defaultRank).toBeLessThan(-10);
+    expect(extension.dataType).toBe('json');
+  });
+
+  it('draws a saved snapshot with expandable steps and no actions', async () => {
+    const renderer = await mount(null, mimeModel(sampleSnapshot(), { widget: false, trusted: false }));
+    const node = renderer.node;
+    expect(node.querySelector('.nbd-timeline')!.getAttribute('data-host')).toBe('mime');
+    const steps = node.querySelectorAll<HTMLElement>('.nbd-step');
+    expect(steps).toHaveLength(4);
+    steps[1].querySelector<HTMLButtonElement>('button.nbd-row')!.click();
+    expect(steps[1].querySelector<HTMLElement>('.nbd-detail')!.hidden).toBe(false);
+    expect(node.querySelectorAll('button.nbd-send, button.nbd-cancel, button.nbd-rerun')).toHaveLength(0);
+    expect(node.textContent).toContain('Waiting for event support/ticket.approved');
+    expect(renderer.widgetState).toBe('none');
+    expect(staticHidden(renderer)).toBe(false);
+    renderer.dispose();
+    expect(renderer.isDisposed).toBe(true);
+  });
+
+  it('hands a live output to the widget renderer and hides the snapshot', async () => {
+    const renderer = await mount('live', mimeModel(sampleSnapshot(), { widget: true, trusted: true }));
+    expect(renderer.widgetState).toBe('live');
+    expect(renderer.node.querySelector('.fake-widget-view')).not.toBeNull();
+    expect(staticHidden(renderer)).toBe(true);
+  });
+
+  it('shows the saved snapshot when the widget model is gone', async () => {
+    const renderer = await mount('gone', mimeModel(sampleSnapshot(), { widget: true, trusted: true }));
+    expect(renderer.widgetState).toBe('gone');
+    expect(staticHidden(renderer)).toBe(false);
+    expect(renderer.node.textContent).not.toContain('Error displaying widget');
+    expect(renderer.node.querySelectorAll('.nbd-step')).toHaveLength(4);
+  });
+
+  it('shows the snapshot while the widget keeps loading', async () => {
+    vi.useFakeTimers();
+    const area = new FakeOutputArea('loading');
+    areas.push(area);
+    Widget.attach(area, document.body);
+    const renderer = rendererFactory.createRenderer({ mimeType: MIME_TYPE } as IRenderMime.IRendererOptions) as TimelineRenderer;
+    await renderer.renderModel(mimeModel(sampleSnapshot(), { widget: true, trusted: true }));
+    area.addWidget(renderer);
+    expect(staticHidden(renderer)).toBe(true);
+    vi.advanceTimersByTime(1000);
+    expect(renderer.widgetState).toBe('pending');
+    expect(staticHidden(renderer)).toBe(false);
+  });
+
+  it('never hands an untrusted output to the widget renderer', async () => {
+    const before = FakeWidgetRenderer.created;
+    const renderer = await mount('live', mimeModel(sampleSnapshot(), { widget: true, trusted: false }));
+    expect(FakeWidgetRenderer.created).toBe(before);
+    expect(renderer.widgetState).toBe('none');
+    expect(staticHidden(renderer)).toBe(false);
+  });
+
+  it('writes the live widget snapshot into the output, coalesced', async () => {
+    const model = mimeModel(sampleSnapshot(), { widget: true, trusted: true });
+    const renderer = await mount('live', model);
+    vi.useFakeTimers();
+    const view = renderer.node.querySelector('.fake-widget-view')!;
+    const later = sampleSnapshot();
+    later.run!.steps_done = 5;
+    const latest = sampleSnapshot();
+    latest.run!.steps_done = 6;
+    view.dispatchEvent(new CustomEvent(LIVE_SNAPSHOT_EVENT, { bubbles: true, detail: later }));
+    view.dispatchEvent(new CustomEvent(LIVE_SNAPSHOT_EVENT, { bubbles: true, detail: latest }));
+    expect(model.setData).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(STORE_INTERVAL_MS);
+    expect(model.setData).toHaveBeenCalledTimes(1);
+    const stored = model.setData.mock.calls[0][0].data;
+    expect(stored[MIME_TYPE].run.steps_done).toBe(6);
+    expect(stored[WIDGET_VIEW_MIME_TYPE]).toEqual(model.data[WIDGET_VIEW_MIME_TYPE]);
+    // the same snapshot again is not written twice
+    view.dispatchEvent(new CustomEvent(LIVE_SNAPSHOT_EVENT, { bubbles: true, detail: sampleSnapshot() }));
+    vi.advanceTimersByTime(STORE_INTERVAL_MS);
+    expect(model.setData).toHaveBeenCalledTimes(1);
+  });
+
+  it('falls back to the snapshot when the live view is closed', async () => {
+    const renderer = await mount('live', mimeModel(sampleSnapshot(), { widget: true, trusted: true }));
+    expect(renderer.widgetState).toBe('live');
+    const widgetRenderer = renderer.widgets[1] as Panel;
+    widgetRenderer.widgets[0].dispose();
+    await new Promise(resolve => setTimeout(resolve, 0));
+    expect(renderer.widgetState).toBe('gone');
+    expect(staticHidden(renderer)).toBe(false);
+  });
+});

@@ -1,0 +1,4 @@
+// jsdom has no DragEvent, which @lumino/dragdrop subclasses at import time.
+if (!('DragEvent' in globalThis)) {
+  (globalThis as unknown as { DragEvent: typeof MouseEvent }).DragEvent = class DragEvent extends MouseEvent {};
+}
