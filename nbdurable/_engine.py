@@ -300,6 +300,7 @@ class Engine:
         (through ``cell_loader``, set by ``%load_ext nbdurable``).
         """
         from ._function import registry
+        from ._run import RunHandle
 
         rec = self.journal.get_run(run_id)
         if rec is None:
@@ -608,6 +609,13 @@ class Engine:
                 st.cancel_requested = True
                 st.cancel_reason = rec.status_reason or "cancelled from another process"
         st.check_cancelled()
+
+    def poll_cancel_now_and_then(self, st: RunState) -> None:
+        """Before a new step: notice a cancel written by another process.
+
+        One cheap pragma; the run is re-read only when another connection committed.
+        """
+        self._poll_cancel(st)
 
     async def sleep_until(self, st: RunState, deadline: float) -> None:
         while True:

@@ -153,7 +153,10 @@ class Journal(Protocol):
         ...
 
     def change_token(self) -> int:
-        """A number that changes whenever another connection commits; cheap enough to poll."""
+        """A number that changes whenever another connection (process, engine) commits.
+
+        Cheap enough to poll before every step; this journal's own writes may leave it unchanged.
+        """
         ...
 
     def close(self) -> None: ...

@@ -43,11 +43,16 @@ class MemoryJournal:
         with self._lock:
             # Validate the whole batch first so it applies all or nothing, like a transaction.
             known = set(self._runs)
+            fields_known = {f.name for f in dataclasses.fields(RunRecord)}
             for w in batch:
                 if w.op == "run" and w.run is not None:
                     known.add(w.run.run_id)
                 elif w.op == "step" and w.step is not None and w.step.run_id not in known:
                     raise JournalError(f"run {w.step.run_id!r} is not in the journal")
+                elif w.op == "run_update":
+                    bad = set(w.fields or {}) - fields_known
+                    if bad:
+                        raise JournalError(f"unknown run fields {sorted(bad)}")
             for w in batch:
                 if w.op == "run":
                     assert w.run is not None
@@ -85,7 +90,9 @@ class MemoryJournal:
         self, *, statuses: Sequence[str] | None = None, function_id: str | None = None, limit: int | None = None
     ) -> list[RunRecord]:
         with self._lock:
-            out = []
+            out: list[RunRecord] = []
+            if limit is not None and limit <= 0:
+                return out
             for run_id in reversed(self._order):
                 run = self._runs[run_id]
                 if statuses and run.status not in statuses:
@@ -100,7 +107,7 @@ class MemoryJournal:
     def load_steps(self, run_id: str) -> list[StepRecord]:
         with self._lock:
             steps = list(self._steps.get(run_id, {}).values())
-            return [dataclasses.replace(s) for s in sorted(steps, key=lambda s: s.position)]
+            return [copy.deepcopy(s) for s in sorted(steps, key=lambda s: s.position)]
 
     def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
         with self._lock:
@@ -122,11 +129,12 @@ class MemoryJournal:
 
     def get_event(self, event_id: str) -> EventRecord | None:
         with self._lock:
-            return self._event_ids.get(event_id)
+            found = self._event_ids.get(event_id)
+            return copy.deepcopy(found) if found is not None else None
 
     def events_after(self, name: str, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
         with self._lock:
-            return [e for e in self._events[after_seq:] if e.name == name][:limit]
+            return [copy.deepcopy(e) for e in self._events[after_seq:] if e.name == name][:limit]
 
     def last_event_seq(self) -> int:
         with self._lock:

@@ -189,9 +189,16 @@ def decode(
         # The class is not defined in this process (yet): give the JSON form rather
         # than importing anything the journal names.
         return raw
-    if kind == "enum":
-        return cls(raw)
-    return _adapter(cls).validate_python(raw)
+    try:
+        if kind == "enum":
+            return cls(raw)
+        return _adapter(cls).validate_python(raw)
+    except Exception as exc:
+        raise SerializationError(
+            f"{where}: the journaled {path.replace(':', '.')} no longer fits its class as defined now ({exc}). "
+            "If the class changed since the step ran, rerun from this step (nd.rerun or %durable rerun), or pass "
+            "output_type= to read it as another type."
+        ) from exc
 
 
 def _hash_default(value: Any) -> Any:

@@ -159,6 +159,7 @@ class SQLiteJournal:
         self._lock = threading.RLock()
         try:
             _prepare_file(self._path)
+            self._check_foreign()
             self._writer = self._connect(timeout=0.05)
             self._reader = self._connect(timeout=busy_timeout)
             self._migrate()
@@ -177,6 +178,32 @@ class SQLiteJournal:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=" + ("FULL" if self.durability == "full" else "NORMAL"))
         return conn
+
+    def _check_foreign(self) -> None:
+        """Refuse another application's SQLite file before touching it (no WAL switch, no schema)."""
+        conn = sqlite3.connect(self._path, timeout=self.busy_timeout)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+        finally:
+            conn.close()
+        if app_id not in (0, _APP_ID):
+            raise JournalError(
+                f"{self._path} belongs to another application (SQLite application_id {app_id:#x}); nothing was "
+                "changed. Use another path for the journal."
+            )
+        if version == 0 and tables:
+            raise JournalError(
+                f"{self._path} is an SQLite database but not an nbdurable journal (it has tables but no journal "
+                "version); nothing was changed. Use another path for the journal."
+            )
+        if version > SCHEMA_VERSION:
+            raise JournalVersionError(
+                f"the journal at {self._path} has schema version {version}, written by a newer nbdurable; this "
+                f"release reads up to version {SCHEMA_VERSION}. Upgrade nbdurable (pip install -U nbdurable) to "
+                "open it; nothing was changed."
+            )
 
     def _migrate(self) -> None:
         conn = self._writer
@@ -482,8 +509,13 @@ class SQLiteJournal:
         return [(r[0], r[1]) for r in rows]
 
     def change_token(self) -> int:
-        # data_version moves when any *other* connection commits; the writer is another connection.
-        return int(self._read("PRAGMA data_version")[0][0])
+        # Asked of the writer: its data_version moves only when *another* connection commits, so this
+        # process's own step commits never make a poller re-read the journal.
+        with self._lock:
+            try:
+                return int(self._writer.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise JournalError(f"cannot read the journal at {self._path}: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:

@@ -20,7 +20,7 @@ import uuid as _uuid
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from time import time as _clock
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ._duration import Duration, parse_deadline, parse_duration
 from ._errors import (
@@ -149,16 +149,40 @@ class Step:
 
     # -- run ----------------------------------------------------------------------------------------
 
+    @overload
     def run(
         self,
         name: str,
-        fn: Callable[..., Awaitable[T]] | Callable[..., T],
+        fn: Callable[..., Awaitable[T]],
         *args: Any,
         output_type: Any = None,
         serializer: Serializer = "json",
         retries: int | None = None,
         **kwargs: Any,
-    ) -> Coroutine[Any, Any, T]:
+    ) -> Coroutine[Any, Any, T]: ...
+
+    @overload
+    def run(
+        self,
+        name: str,
+        fn: Callable[..., T],
+        *args: Any,
+        output_type: Any = None,
+        serializer: Serializer = "json",
+        retries: int | None = None,
+        **kwargs: Any,
+    ) -> Coroutine[Any, Any, T]: ...
+
+    def run(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        output_type: Any = None,
+        serializer: Serializer = "json",
+        retries: int | None = None,
+        **kwargs: Any,
+    ) -> Coroutine[Any, Any, Any]:
         """Run ``fn(*args, **kwargs)`` once for this run, or return its journaled result.
 
         ``fn`` may be sync or async. ``output_type`` (default: ``fn``'s return
@@ -212,6 +236,7 @@ class Step:
         else:
             st.check_new(step_id, position)
         st.replaying = False
+        st.engine.poll_cancel_now_and_then(st)
         max_attempts = 1 + (st.retries if retries is None else retries)
         attempt = rec.attempt if rec is not None and rec.status == "retrying" else 0
         next_at = rec.next_at if rec is not None and rec.status == "retrying" else None
@@ -619,7 +644,7 @@ class Step:
         st = self._state
         child_id = f"{st.run_id}.{step_id}"
 
-        async def call() -> Any:
+        async def call(**_inputs: Any) -> Any:  # the inputs are hashed by the step; the call closes over them
             handle = st.engine.start(function, data=data, run_id=child_id, parent_run_id=st.run_id, resume_failed=True)
             if seconds is None:
                 return await handle.result()

@@ -1,0 +1,467 @@
+"""The Journal protocol, tested the same way against SQLite (a real file) and memory.
+
+Both implementations must behave alike: the engine only talks to the protocol, and
+the memory journal is only useful for tests if it is an honest stand-in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import nbdurable as nd
+from nbdurable._journal import Write
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[nd.Journal]:
+    j: nd.Journal = nd.SQLiteJournal(tmp_path / "journal.db") if request.param == "sqlite" else nd.MemoryJournal()
+    yield j
+    j.close()
+
+
+def run(run_id: str = "r1", function_id: str = "fn", **fields: object) -> nd.RunRecord:
+    return nd.RunRecord(run_id, function_id, **fields)  # type: ignore[arg-type]
+
+
+def step(run_id: str, step_id: str, position: int, **fields: object) -> nd.StepRecord:
+    return nd.StepRecord(run_id, step_id, fields.pop("name", step_id), position, **fields)  # type: ignore[arg-type]
+
+
+def add_run(j: nd.Journal, record: nd.RunRecord) -> None:
+    j.write([Write("run", run=record)])
+
+
+# -- basics -----------------------------------------------------------------------------------------
+
+
+def test_implements_the_protocol(journal: nd.Journal) -> None:
+    assert isinstance(journal, nd.Journal)
+    assert isinstance(journal.location, str) and journal.location
+
+
+def test_location(tmp_path: Path) -> None:
+    sq = nd.SQLiteJournal(tmp_path / "j.db")
+    try:
+        assert sq.location == str(tmp_path / "j.db")
+    finally:
+        sq.close()
+    assert nd.MemoryJournal().location == ":memory:"
+
+
+def test_empty_journal(journal: nd.Journal) -> None:
+    assert journal.get_run("nope") is None
+    assert journal.list_runs() == []
+    assert journal.load_steps("nope") == []
+    assert journal.step_counts([]) == {}
+    assert journal.step_counts(["nope"]) == {}
+    assert journal.get_event("nope") is None
+    assert journal.events_after("x", 0) == []
+    assert journal.last_event_seq() == 0
+    assert journal.runs_for_event("nope") == []
+    assert journal.claim_run("nope", "me", expected=None) is False
+
+
+# -- runs -------------------------------------------------------------------------------------------
+
+
+def test_run_round_trip_keeps_every_field(journal: nd.Journal) -> None:
+    record = run(
+        "r1",
+        "resolve-ticket",
+        status="running",
+        event={"name": "support/ticket.created", "data": {"id": 7, "body": "ünïcode ✓"}, "id": "e1", "ts": 1.5},
+        result='{"ok":true}',
+        result_tag="model:x:Y",
+        error={"type": "ValueError", "message": "bad", "traceback": "Traceback..."},
+        code_hash="abc123",
+        kind="cell",
+        source="x = await step.run('a', f)",
+        options={"retries": 2},
+        parent_run_id="parent",
+        owner="host:1:2",
+        attempt=3,
+        event_seq=42,
+        status_reason="because",
+        warnings=[{"message": "w", "step_id": None}],
+        created_at=100.0,
+        updated_at=101.0,
+        ended_at=102.0,
+    )
+    add_run(journal, record)
+    assert journal.get_run("r1") == record
+
+
+def test_writing_an_existing_run_updates_only_what_a_resume_changes(journal: nd.Journal) -> None:
+    add_run(journal, run(status="failed", event={"name": "a", "data": {}}, created_at=1.0, updated_at=1.0, attempt=1))
+    journal.write([Write("run_update", run_id="r1", fields={"result": "1", "error": {"type": "E"}})])
+    again = run(
+        status="running",
+        event={"name": "other", "data": {"x": 1}},
+        owner="me",
+        attempt=2,
+        code_hash="new",
+        source="src",
+        options={"o": 1},
+        created_at=5.0,
+        updated_at=5.0,
+    )
+    add_run(journal, again)
+    got = journal.get_run("r1")
+    assert got is not None
+    # Updated:
+    assert (got.status, got.owner, got.attempt, got.code_hash, got.source, got.options, got.updated_at) == (
+        "running",
+        "me",
+        2,
+        "new",
+        "src",
+        {"o": 1},
+        5.0,
+    )
+    # Kept: what started the run, when, and what it already produced.
+    assert got.event == {"name": "a", "data": {}}
+    assert got.created_at == 1.0
+    assert got.result == "1"
+    assert got.error == {"type": "E"}
+    assert len(journal.list_runs()) == 1
+
+
+def test_run_update(journal: nd.Journal) -> None:
+    add_run(journal, run(status="running", updated_at=1.0))
+    journal.write(
+        [
+            Write(
+                "run_update",
+                run_id="r1",
+                fields={"status": "failed", "error": {"type": "X", "message": "m"}, "warnings": [{"message": "w"}]},
+            )
+        ]
+    )
+    got = journal.get_run("r1")
+    assert got is not None
+    assert got.status == "failed"
+    assert got.error == {"type": "X", "message": "m"}
+    assert got.warnings == [{"message": "w"}]
+    # updated_at moves by itself when not given.
+    assert got.updated_at > 1.0
+    journal.write([Write("run_update", run_id="r1", fields={"updated_at": 7.0, "ended_at": 8.0})])
+    got = journal.get_run("r1")
+    assert got is not None and (got.updated_at, got.ended_at) == (7.0, 8.0)
+
+
+def test_run_update_of_a_missing_run_changes_nothing(journal: nd.Journal) -> None:
+    journal.write([Write("run_update", run_id="ghost", fields={"status": "failed"})])
+    assert journal.get_run("ghost") is None
+    assert journal.list_runs() == []
+
+
+def test_run_update_with_an_unknown_field_fails_and_applies_nothing(journal: nd.Journal) -> None:
+    add_run(journal, run(status="running"))
+    with pytest.raises(nd.JournalError, match="bogus"):
+        journal.write(
+            [
+                Write("step", step=step("r1", "a", 0)),
+                Write("run_update", run_id="r1", fields={"status": "failed", "bogus": 1}),
+            ]
+        )
+    # A batch is one transaction: nothing of it may be applied.
+    assert journal.load_steps("r1") == []
+    got = journal.get_run("r1")
+    assert got is not None and got.status == "running"
+
+
+def test_list_runs_newest_first_with_filters(journal: nd.Journal) -> None:
+    for i, (fid, status) in enumerate(
+        [("a", "completed"), ("b", "failed"), ("a", "running"), ("a", "completed"), ("b", "completed")]
+    ):
+        add_run(journal, run(f"r{i}", fid, status=status, created_at=float(i), updated_at=float(i)))
+    assert [r.run_id for r in journal.list_runs()] == ["r4", "r3", "r2", "r1", "r0"]
+    assert [r.run_id for r in journal.list_runs(limit=2)] == ["r4", "r3"]
+    assert [r.run_id for r in journal.list_runs(function_id="a")] == ["r3", "r2", "r0"]
+    assert [r.run_id for r in journal.list_runs(statuses=["completed"])] == ["r4", "r3", "r0"]
+    assert [r.run_id for r in journal.list_runs(statuses=["failed", "running"])] == ["r2", "r1"]
+    assert [r.run_id for r in journal.list_runs(statuses=["completed"], function_id="a", limit=1)] == ["r3"]
+    assert journal.list_runs(function_id="zzz") == []
+
+
+def test_list_runs_limit_zero_lists_nothing(journal: nd.Journal) -> None:
+    add_run(journal, run("r0"))
+    assert journal.list_runs(limit=0) == []
+
+
+# -- steps ------------------------------------------------------------------------------------------
+
+
+def test_step_round_trip_keeps_every_field(journal: nd.Journal) -> None:
+    add_run(journal, run())
+    a = step(
+        "r1",
+        "fetch:1",
+        name="fetch",
+        position=3,
+        kind="ai",
+        status="failed",
+        attempt=2,
+        input_hash="h1",
+        output='"out"',
+        output_tag="datetime",
+        error={"type": "KeyError", "message": "'k'", "traceback": "tb"},
+        started_at=1.0,
+        ended_at=2.0,
+        next_at=3.0,
+        meta={"tokens": {"in": 3, "out": 5}, "input": "[1]"},
+        code_hash="c1",
+    )
+    b = step("r1", "plain", 4)  # name equal to id, empty hashes, no output
+    journal.write([Write("step", step=a), Write("step", step=b)])
+    assert journal.load_steps("r1") == [a, b]
+
+
+def test_steps_come_back_in_the_order_first_reached(journal: nd.Journal) -> None:
+    add_run(journal, run())
+    # Written in completion order (as under gather), loaded in position order.
+    journal.write([Write("step", step=step("r1", "c", 2)), Write("step", step=step("r1", "a", 0))])
+    journal.write([Write("step", step=step("r1", "b", 1))])
+    assert [s.step_id for s in journal.load_steps("r1")] == ["a", "b", "c"]
+
+
+def test_a_step_written_again_replaces_the_old_record(journal: nd.Journal) -> None:
+    add_run(journal, run())
+    journal.write([Write("step", step=step("r1", "a", 0, status="retrying", attempt=1, next_at=9.0))])
+    journal.write([Write("step", step=step("r1", "a", 0, status="completed", attempt=1, output="5"))])
+    (only,) = journal.load_steps("r1")
+    assert (only.status, only.attempt, only.output, only.next_at) == ("completed", 1, "5", None)
+
+
+def test_steps_are_per_run(journal: nd.Journal) -> None:
+    add_run(journal, run("r1"))
+    add_run(journal, run("r2"))
+    journal.write([Write("step", step=step("r1", "a", 0)), Write("step", step=step("r2", "a", 0, output="2"))])
+    assert [s.run_id for s in journal.load_steps("r1")] == ["r1"]
+    assert journal.load_steps("r2")[0].output == "2"
+
+
+def test_a_step_of_an_unknown_run_fails_the_whole_batch(journal: nd.Journal) -> None:
+    with pytest.raises(nd.JournalError, match="ghost"):
+        journal.write([Write("run", run=run("r1")), Write("step", step=step("ghost", "a", 0))])
+    assert journal.get_run("r1") is None
+
+
+def test_run_and_its_steps_in_one_batch(journal: nd.Journal) -> None:
+    journal.write([Write("run", run=run("r1")), Write("step", step=step("r1", "a", 0))])
+    assert [s.step_id for s in journal.load_steps("r1")] == ["a"]
+
+
+def test_large_and_unicode_outputs(journal: nd.Journal) -> None:
+    add_run(journal, run())
+    big = '"' + "x" * 2_000_000 + '"'
+    text = '"日本語 ✓ \\u0000 emoji 🎉"'
+    journal.write(
+        [Write("step", step=step("r1", "big", 0, output=big)), Write("step", step=step("r1", "u", 1, output=text))]
+    )
+    steps = journal.load_steps("r1")
+    assert steps[0].output == big
+    assert steps[1].output == text
+
+
+def test_step_counts_count_completed_steps(journal: nd.Journal) -> None:
+    add_run(journal, run("r1"))
+    add_run(journal, run("r2"))
+    journal.write(
+        [
+            Write("step", step=step("r1", "a", 0)),
+            Write("step", step=step("r1", "b", 1)),
+            Write("step", step=step("r1", "c", 2, status="failed")),
+            Write("step", step=step("r1", "d", 3, status="sleeping")),
+        ]
+    )
+    assert journal.step_counts(["r1", "r2", "ghost"]) == {"r1": 2, "r2": 0}
+
+
+def test_records_read_are_copies(journal: nd.Journal) -> None:
+    """Mutating what a read returned must not change what is stored."""
+    add_run(journal, run(event={"name": "a", "data": {"k": 1}}, options={"o": 1}))
+    journal.write([Write("step", step=step("r1", "a", 0, meta={"tokens": 1}, error={"type": "E"}))])
+    journal.add_event("e1", "n", {"k": 1}, 1.0)
+
+    got = journal.get_run("r1")
+    assert got is not None and got.event is not None and got.options is not None
+    got.status = "tampered"
+    got.event["data"]["k"] = 99
+    got.options["o"] = 99
+    (s,) = journal.load_steps("r1")
+    assert s.meta is not None and s.error is not None
+    s.status = "tampered"
+    s.meta["tokens"] = 99
+    s.error["type"] = "tampered"
+    ev = journal.get_event("e1")
+    assert ev is not None
+    ev.data["k"] = 99
+    (listed,) = journal.list_runs()
+    listed.status = "tampered"
+
+    fresh = journal.get_run("r1")
+    assert fresh is not None
+    assert fresh.status == "queued"
+    assert fresh.event == {"name": "a", "data": {"k": 1}}
+    assert fresh.options == {"o": 1}
+    (fresh_step,) = journal.load_steps("r1")
+    assert fresh_step.status == "completed"
+    assert fresh_step.meta == {"tokens": 1}
+    assert fresh_step.error == {"type": "E"}
+    fresh_event = journal.get_event("e1")
+    assert fresh_event is not None and fresh_event.data == {"k": 1}
+    assert journal.events_after("n", 0)[0].data == {"k": 1}
+
+
+def test_records_written_are_copied(journal: nd.Journal) -> None:
+    """Mutating a record after writing it must not change what is stored."""
+    record = run(options={"o": 1})
+    add_run(journal, record)
+    s = step("r1", "a", 0, meta={"m": 1})
+    journal.write([Write("step", step=s)])
+    data = {"k": 1}
+    journal.add_event("e1", "n", data, 1.0)
+    record.status = "tampered"
+    assert record.options is not None and s.meta is not None
+    record.options["o"] = 2
+    s.meta["m"] = 2
+    data["k"] = 2
+    got = journal.get_run("r1")
+    assert got is not None and got.status == "queued" and got.options == {"o": 1}
+    assert journal.load_steps("r1")[0].meta == {"m": 1}
+    ev = journal.get_event("e1")
+    assert ev is not None and ev.data == {"k": 1}
+
+
+# -- events -----------------------------------------------------------------------------------------
+
+
+def test_events_get_increasing_sequence_numbers(journal: nd.Journal) -> None:
+    a = journal.add_event("e1", "app/a", {"i": 1}, 1.0)
+    b = journal.add_event("e2", "app/b", {"i": 2}, 2.0)
+    c = journal.add_event("e3", "app/a", {"i": 3}, 3.0)
+    assert a is not None and b is not None and c is not None
+    assert a.seq < b.seq < c.seq
+    assert journal.last_event_seq() == c.seq
+    assert a == nd.EventRecord(a.seq, "e1", "app/a", {"i": 1}, 1.0)
+    assert journal.get_event("e2") == b
+
+
+def test_an_event_id_is_stored_once(journal: nd.Journal) -> None:
+    first = journal.add_event("e1", "app/a", {"i": 1}, 1.0)
+    assert first is not None
+    assert journal.add_event("e1", "app/a", {"i": 2}, 2.0) is None
+    assert journal.add_event("e1", "app/other", {}, 3.0) is None
+    assert journal.get_event("e1") == first
+    assert journal.last_event_seq() == first.seq
+    assert len(journal.events_after("app/a", 0)) == 1
+
+
+def test_events_after(journal: nd.Journal) -> None:
+    seqs = []
+    for i in range(10):
+        rec = journal.add_event(f"e{i}", "app/even" if i % 2 == 0 else "app/odd", {"i": i}, float(i))
+        assert rec is not None
+        seqs.append(rec.seq)
+    assert [e.data["i"] for e in journal.events_after("app/even", 0)] == [0, 2, 4, 6, 8]
+    assert [e.data["i"] for e in journal.events_after("app/even", seqs[4])] == [6, 8]
+    assert [e.data["i"] for e in journal.events_after("app/odd", seqs[4], limit=2)] == [5, 7]
+    assert journal.events_after("app/even", seqs[-1]) == []
+    assert journal.events_after("app/none", 0) == []
+
+
+def test_event_data_round_trip(journal: nd.Journal) -> None:
+    data = {"text": "ünïcode ✓ 🎉", "nested": {"list": [1, 2.5, None, True]}, "empty": {}}
+    journal.add_event("e1", "n", data, 1.0)
+    ev = journal.get_event("e1")
+    assert ev is not None and ev.data == data
+
+
+def test_triggers(journal: nd.Journal) -> None:
+    journal.write(
+        [
+            Write("run", run=run("r-b", "fn-b")),
+            Write("run", run=run("r-a", "fn-a")),
+            Write("trigger", event_id="e1", function_id="fn-b", run_id="r-b"),
+            Write("trigger", event_id="e1", function_id="fn-a", run_id="r-a"),
+        ]
+    )
+    # A second trigger for the same (event, function) keeps the first run.
+    journal.write([Write("trigger", event_id="e1", function_id="fn-a", run_id="r-other")])
+    assert journal.runs_for_event("e1") == [("fn-a", "r-a"), ("fn-b", "r-b")]
+    assert journal.runs_for_event("e2") == []
+
+
+# -- ownership and change tokens --------------------------------------------------------------------
+
+
+def test_claim_run_is_compare_and_set(journal: nd.Journal) -> None:
+    add_run(journal, run())
+    assert journal.claim_run("r1", "host:1:1", expected=None) is True
+    assert journal.claim_run("r1", "host:2:2", expected=None) is False
+    assert journal.claim_run("r1", "host:2:2", expected="host:9:9") is False
+    got = journal.get_run("r1")
+    assert got is not None and got.owner == "host:1:1"
+    assert journal.claim_run("r1", "host:2:2", expected="host:1:1") is True
+    got = journal.get_run("r1")
+    assert got is not None and got.owner == "host:2:2"
+
+
+def test_reading_does_not_move_the_change_token(journal: nd.Journal) -> None:
+    add_run(journal, run())
+    journal.add_event("e1", "n", {}, 1.0)
+    token = journal.change_token()
+    journal.get_run("r1")
+    journal.load_steps("r1")
+    journal.list_runs()
+    journal.events_after("n", 0)
+    journal.step_counts(["r1"])
+    assert journal.change_token() == token
+
+
+def test_memory_change_token_moves_on_every_kind_of_change() -> None:
+    journal = nd.MemoryJournal()
+    tokens = [journal.change_token()]
+    add_run(journal, run())
+    tokens.append(journal.change_token())
+    journal.add_event("e1", "n", {}, 1.0)
+    tokens.append(journal.change_token())
+    journal.claim_run("r1", "me", expected=None)
+    tokens.append(journal.change_token())
+    journal.write([Write("run_update", run_id="r1", fields={"status": "running"})])
+    tokens.append(journal.change_token())
+    assert len(set(tokens)) == len(tokens), tokens
+
+
+def test_sqlite_change_token_moves_when_another_connection_commits(tmp_path: Path) -> None:
+    """What another process does (a cancel from the CLI, an event, a claim) is what a poller must notice."""
+    a = nd.SQLiteJournal(tmp_path / "j.db")
+    b = nd.SQLiteJournal(tmp_path / "j.db")
+    try:
+        tokens = [a.change_token()]
+        add_run(b, run())
+        tokens.append(a.change_token())
+        b.add_event("e1", "n", {}, 1.0)
+        tokens.append(a.change_token())
+        b.claim_run("r1", "me", expected=None)
+        tokens.append(a.change_token())
+        b.write([Write("run_update", run_id="r1", fields={"status": "cancelled"})])
+        tokens.append(a.change_token())
+        assert len(set(tokens)) == len(tokens), tokens
+        got = a.get_run("r1")
+        assert got is not None and got.status == "cancelled" and got.owner == "me"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_timestamps_are_floats(journal: nd.Journal) -> None:
+    now = time.time()
+    add_run(journal, run(created_at=now, updated_at=now))
+    got = journal.get_run("r1")
+    assert got is not None and got.created_at == now

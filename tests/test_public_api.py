@@ -1,0 +1,166 @@
+"""The public surface of ``import nbdurable as nd``: what ``__all__`` promises, and that importing stays light.
+
+The rule for ``__all__``: it is sorted, has no duplicates, and equals exactly the
+*public names of the module*, which are
+
+* every name ``dir(nbdurable)`` lists (this includes names loaded lazily through the
+  module's ``__getattr__``) that does not start with an underscore,
+* except submodules (``nd.ai``, ``nd.agent``, ``nd.testing``: reached as attributes,
+  not exported by ``from nbdurable import *``),
+* except helpers imported from ``typing`` or ``__future__`` (``Any``,
+  ``TYPE_CHECKING``, ``annotations``), which are implementation details,
+* except IPython's extension hooks (``load_ipython_extension``,
+  ``unload_ipython_extension``): IPython looks them up by name for ``%load_ext``;
+  they are a protocol, not API to call,
+* plus ``__version__``, the one dunder a user reads.
+"""
+
+from __future__ import annotations
+import __future__
+
+import inspect
+import json
+import subprocess
+import sys
+import types
+import typing
+from pathlib import Path
+
+import pytest
+
+import nbdurable as nd
+from nbdurable import _errors
+
+REPO = Path(__file__).resolve().parent.parent
+IPYTHON_HOOKS = frozenset({"load_ipython_extension", "unload_ipython_extension"})
+_MISSING = object()
+
+
+def public_names() -> set[str]:
+    names = {"__version__"}
+    for name in dir(nd):
+        if name.startswith("_") or name in IPYTHON_HOOKS:
+            continue
+        value = getattr(nd, name)
+        if isinstance(value, types.ModuleType):
+            continue
+        if any(getattr(helpers, name, _MISSING) is value for helpers in (typing, __future__)):
+            continue
+        names.add(name)
+    return names
+
+
+def test_all_is_sorted_and_unique() -> None:
+    assert list(nd.__all__) == sorted(nd.__all__)
+    assert len(set(nd.__all__)) == len(nd.__all__)
+
+
+def test_all_equals_the_public_names() -> None:
+    exported = set(nd.__all__)
+    public = public_names()
+    assert exported - public == set(), "in __all__ but not a public name of the module"
+    assert public - exported == set(), "public names missing from __all__"
+
+
+def test_every_exported_name_resolves() -> None:
+    for name in nd.__all__:
+        assert getattr(nd, name) is not None, name
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from nbdurable import *", namespace)
+    namespace.pop("__builtins__", None)
+    assert set(namespace) == set(nd.__all__)
+
+
+def test_the_core_api_is_there() -> None:
+    for name in (
+        "function",
+        "Function",
+        "Context",
+        "Step",
+        "Event",
+        "send",
+        "runs",
+        "get_run",
+        "configure",
+        "RunHandle",
+        "StepView",
+        "current_step",
+        "StepInfo",
+        "Journal",
+        "SQLiteJournal",
+        "MemoryJournal",
+        "parse_duration",
+    ):
+        assert name in nd.__all__, name
+
+
+def test_every_library_error_is_exported_and_shares_one_root() -> None:
+    for name in _errors.__all__:
+        assert name in nd.__all__, name
+        cls = getattr(nd, name)
+        assert cls is getattr(_errors, name)
+        if name == "ReplayDeterminismWarning":
+            assert issubclass(cls, UserWarning)
+        else:
+            assert issubclass(cls, nd.NbDurableError), name
+    # And nothing else exported is an exception outside the tree.
+    for name in nd.__all__:
+        value = getattr(nd, name)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            assert issubclass(value, (nd.NbDurableError, nd.ReplayDeterminismWarning)), name
+
+
+def test_exported_classes_and_functions_have_docstrings() -> None:
+    for name in nd.__all__:
+        value = getattr(nd, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            assert (value.__doc__ or "").strip(), f"nd.{name} has no docstring"
+
+
+def test_version() -> None:
+    assert isinstance(nd.__version__, str)
+    parts = nd.__version__.split(".")
+    assert len(parts) >= 2 and all(p.isdigit() for p in parts[:2])
+
+
+def test_unknown_attributes_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        nd.no_such_thing  # noqa: B018
+
+
+def test_import_is_light() -> None:
+    """``import nbdurable`` runs at every %load_ext: heavy or optional parts load only when used."""
+    code = "import sys, json, nbdurable\nprint(json.dumps(sorted(m for m in sys.modules)))\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    loaded = set(json.loads(out))
+    heavy = {
+        "pydantic",
+        "pydantic_core",
+        "httpx",
+        "openai",
+        "anthropic",
+        "IPython",
+        "ipywidgets",
+        "anywidget",
+        "aiosqlite",
+        "celpy",
+        "nbdurable.agent",
+        "nbdurable.ai",
+        "nbdurable.testing",
+        "nbdurable._lint",
+        "nbdurable._expr",
+        "nbdurable._ai",
+        "nbdurable._widget",
+        "nbdurable._magics",
+    }
+    assert loaded & heavy == set()
