@@ -206,6 +206,13 @@ class RetryAfterError(NbDurableError):
         self, message: str, delay: float | str | _dt.timedelta | _dt.datetime, *, cause: BaseException | None = None
     ) -> None:
         super().__init__(message)
+        # Checked here so a bad delay points at the raise, not at the engine's retry loop.
+        from ._duration import parse_deadline, parse_duration
+
+        if isinstance(delay, _dt.datetime):
+            parse_deadline(delay, what="RetryAfterError delay")
+        else:
+            parse_duration(delay, what="RetryAfterError delay")
         self.delay = delay
         if cause is not None:
             self.__cause__ = cause

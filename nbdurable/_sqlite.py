@@ -158,8 +158,9 @@ class SQLiteJournal:
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         try:
+            if self._path.exists():
+                self._check_foreign()
             _prepare_file(self._path)
-            self._check_foreign()
             self._writer = self._connect(timeout=0.05)
             self._reader = self._connect(timeout=busy_timeout)
             self._migrate()

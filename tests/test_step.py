@@ -472,6 +472,23 @@ async def test_retry_after_error_without_retries_left_fails(journal_path: Path) 
     assert info.value.error_type.endswith("RetryAfterError")
 
 
+@pytest.mark.asyncio
+async def test_retry_after_error_with_a_bad_delay_fails_the_step_clearly(journal_path: Path) -> None:
+    def impatient() -> None:
+        raise nd.RetryAfterError("later", "soon")
+
+    @nd.function(id="step-retry-after-bad-delay", retries=2)
+    async def wf(ctx: nd.Context) -> None:
+        await ctx.step.run("call", impatient)
+
+    with pytest.raises(nd.RunFailedError) as info:
+        await wf.run(run_id="bad-delay")
+    assert "'soon'" in info.value.error_message
+    assert "step 'call'" in str(info.value)  # says where
+    rec = steps_of("bad-delay").get("call")
+    assert rec is not None and rec.status == "failed"  # journaled like any failed step
+
+
 def _raise(exc: BaseException) -> None:
     raise exc
 
