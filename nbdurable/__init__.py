@@ -154,6 +154,11 @@ if TYPE_CHECKING:
     from ._lint import Finding, lint
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension is, for ``jupyter labextension develop``."""
+    return [{"src": "labextension", "dest": "nbdurable"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbdurable``: register the magics."""
     from ._magics import load_ipython_extension as load

@@ -29,7 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--limit", type=int, default=50)
     show = sub.add_parser("show", help="the steps of a run")
     show.add_argument("run")
-    send = sub.add_parser("send", help="send an event (answers waits; runs start where their function is defined)")
+    send = sub.add_parser(
+        "send",
+        help="send an event: answers waiting runs (runs it triggers start in a process that defines their function)",
+    )
     send.add_argument("event")
     send.add_argument("data", nargs="?", default="{}", help="JSON object")
     send.add_argument("--id")

@@ -52,7 +52,8 @@ def _step_from_record(s: StepRecord, max_attempts: int) -> dict[str, Any]:
         "status": s.status,
         "replayed": False,
         "position": s.position,
-        "attempt": s.attempt,
+        # The renderer counts attempts from 1; the journal counts failed attempts from 0.
+        "attempt": s.attempt + 1,
         "max_attempts": max(max_attempts, s.attempt + 1),
         "started_at": s.started_at,
         "ended_at": s.ended_at,
@@ -66,6 +67,7 @@ def _step_from_record(s: StepRecord, max_attempts: int) -> dict[str, Any]:
         "idempotency_key": f"{s.run_id}/{s.step_id}",
         "ai": _ai(meta, s.output),
         "_if_exp": meta.get("if_exp"),
+        "_timeout_at": s.next_at if s.kind == "wait" else None,
     }
 
 
@@ -73,7 +75,7 @@ def _merge_live(step: dict[str, Any], live: LiveStep) -> None:
     step.update(
         status=live.status,
         replayed=live.replayed,
-        attempt=live.attempt,
+        attempt=live.attempt + 1,
         max_attempts=max(live.max_attempts, step.get("max_attempts") or 1),
         started_at=live.started_at,
         ended_at=live.ended_at,
@@ -90,6 +92,7 @@ def _merge_live(step: dict[str, Any], live: LiveStep) -> None:
     if live.kind == "wait" and live.meta:
         step["wait_event"] = live.meta.get("event")
         step["_if_exp"] = live.meta.get("if_exp")
+        step["_timeout_at"] = live.next_at
         if live.status == "waiting":
             step["sleep_until"] = None
     if live.meta and live.meta.get("ai") and not step.get("ai"):
@@ -129,6 +132,7 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
                     "wait_event": None,
                     "sleep_until": None,
                     "next_attempt_at": None,
+                    "started_at": live.started_at,
                 }
             _merge_live(step, live)
     ordered = sorted(steps.values(), key=lambda s: (s["position"], s["started_at"] or 0))
@@ -143,12 +147,13 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
     waiting_for = None
     for step in ordered:
         if_exp = step.pop("_if_exp", None)
+        timeout_at = step.pop("_timeout_at", None)
         if step["kind"] == "wait" and step["status"] == "waiting" and waiting_for is None:
             waiting_for = {
                 "step_id": step["step_id"],
                 "event": step.get("wait_event"),
                 "if_exp": if_exp,
-                "timeout_at": None,
+                "timeout_at": timeout_at,
             }
     done = sum(1 for s in steps.values() if s["status"] == "completed")
     tokens_in = sum(int((s.get("ai") or {}).get("tokens_in") or 0) for s in steps.values())
