@@ -172,8 +172,9 @@ class RunHandle(Generic[R]):
         if status == "failed":
             info = error or {}
             where = f" in step {info['step_id']!r}" if info.get("step_id") else ""
+            said = str(info.get("message", "")).rstrip(".")
             raise RunFailedError(
-                f"run {self.run_id!r} failed{where}: {info.get('type', 'Error')}: {str(info.get('message', '')).rstrip('.')}. Its "
+                f"run {self.run_id!r} failed{where}: {info.get('type', 'Error')}: {said}. Its "
                 f"completed steps are journaled; fix the cause and resume it (nd.get_run({self.run_id!r}).resume() "
                 "or %durable resume) to run only what is left.",
                 run_id=self.run_id,
