@@ -29,6 +29,7 @@ __all__ = ["Serializer", "decode", "encode", "hash_inputs", "preview"]
 Serializer = Literal["json", "pickle"]
 
 _PLAIN = (str, int, float, bool, type(None))
+_PLAIN_TYPES = frozenset({str, int, float, bool, dict, list})
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -152,6 +153,11 @@ def decode(
         import pickle
 
         return pickle.loads(base64.b64decode(payload))  # noqa: S301 - the step asked for pickle explicitly
+    if tag is None and output_type in _PLAIN_TYPES:
+        # Fast path for the common annotations (-> str, -> dict...): no pydantic on replay.
+        raw = json.loads(payload)
+        if isinstance(raw, output_type) and not (output_type is int and isinstance(raw, bool)):
+            return raw
     if output_type is not None and output_type is not Any:
         try:
             return _adapter(output_type).validate_json(payload)

@@ -157,6 +157,8 @@ class SQLiteJournal:
         self.durability: Durability = durability
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
+        # run_id -> rowid; rows are never deleted, so this stays true for the journal's lifetime.
+        self._rn_cache: dict[str, int] = {}
         try:
             if self._path.exists():
                 self._check_foreign()
@@ -274,12 +276,12 @@ class SQLiteJournal:
                     raise JournalBusyError(f"the journal at {self._path} is locked by another process") from exc
                 raise JournalError(f"cannot write the journal at {self._path}: {exc}") from exc
             try:
-                rn_cache: dict[str, int] = {}
                 for w in batch:
-                    self._apply(conn, w, rn_cache)
+                    self._apply(conn, w, self._rn_cache)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 conn.execute("ROLLBACK")
+                self._rn_cache.clear()  # a rolled-back insert may have cached a run number
                 if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
                     raise JournalBusyError(f"the journal at {self._path} is locked by another process") from exc
                 if isinstance(exc, sqlite3.Error):

@@ -83,10 +83,11 @@ def _hash_code(code: Any, h: Any) -> None:
 def callable_hash(fn: Any) -> str:
     """A hash of a callable's code, to notice a step whose code changed since it ran."""
     target = getattr(fn, "__func__", fn)
-    try:
-        target = inspect.unwrap(target)
-    except ValueError:
-        pass
+    if hasattr(target, "__wrapped__"):
+        try:
+            target = inspect.unwrap(target)
+        except ValueError:
+            pass
     code = getattr(target, "__code__", None)
     if code is None:
         return ""

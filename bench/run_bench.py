@@ -1,0 +1,565 @@
+"""Measure nbdurable against the sqlite3 floor, aiosqlite, DBOS and LangGraph, and write docs/benchmarks.md.
+
+Why one script: the numbers only mean something side by side, on one machine, in
+one sitting. Every measurement runs in a fresh worker process under bench/.venv
+(created by bench/setup.sh on first use; the peers live only there), repeated
+``--reps`` times; the tables show medians (min to max in brackets). The results
+block of docs/benchmarks.md, between its markers, is replaced; the rest of that
+file is prose kept by hand.
+
+    python bench/run_bench.py            # everything, 3 to 5 minutes on 2 cores
+    python bench/run_bench.py --quick    # 2 repetitions, 200-step peers: a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from _common import checkpointed_size
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENV_PY = HERE / ".venv" / "bin" / "python"
+DOC = ROOT / "docs" / "benchmarks.md"
+OUT = HERE / ".out"
+BEGIN = "<!-- bench:results:begin (written by bench/run_bench.py; edits here are overwritten) -->"
+END = "<!-- bench:results:end -->"
+
+# The targets of issue 2, as (label, unit, limit or callable of results).
+FLOOR_FACTOR = 3.0
+REPLAY_US = 5.0
+RESUME_MS = 10.0
+BYTES_PER_STEP = 300.0
+GATHER_US = 30.0
+IMPORT_MS = 150.0
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Runner:
+    """Starts workers in bench/.venv and collects what they report."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.counter = 0
+
+    def db(self, name: str) -> Path:
+        """A fresh database path (the folder is emptied between uses)."""
+        self.counter += 1
+        folder = self.work / f"{self.counter:04d}-{name}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        return folder / "journal.db"
+
+    def worker(self, script: str, *args: object, killed: bool = False, timeout: float = 300) -> dict[str, Any]:
+        cmd = [str(VENV_PY), str(HERE / script), *map(str, args)]
+        proc = subprocess.run(cmd, cwd=self.work, capture_output=True, text=True, timeout=timeout, check=False)
+        expected = -9 if killed else 0
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        if proc.returncode != expected or not lines:
+            raise RuntimeError(
+                f"worker {' '.join(cmd[1:])} exited {proc.returncode} (expected {expected}):\n"
+                f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+            )
+        result: dict[str, Any] = json.loads(lines[-1])
+        return result
+
+    def python(self, code: str) -> str:
+        proc = subprocess.run(
+            [str(VENV_PY), "-c", code], cwd=self.work, capture_output=True, text=True, timeout=120, check=True
+        )
+        return proc.stdout.strip()
+
+
+# -- statistics and formatting ---------------------------------------------------------------------
+
+
+class Sample:
+    """Repeated measurements of one quantity."""
+
+    def __init__(self, values: Sequence[float]) -> None:
+        self.values = list(values)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def fmt(self, digits: int = 1, scale: float = 1.0) -> str:
+        med = self.median * scale
+        if len(self.values) == 1:
+            return f"{med:,.{digits}f}"
+        lo, hi = min(self.values) * scale, max(self.values) * scale
+        return f"{med:,.{digits}f} ({lo:,.{digits}f}–{hi:,.{digits}f})"
+
+
+def repeat(reps: int, fn: Callable[[], dict[str, Any]]) -> list[dict[str, Any]]:
+    return [fn() for _ in range(reps)]
+
+
+def sample(rows: list[dict[str, Any]], key: str) -> Sample:
+    return Sample([float(r[key]) for r in rows])
+
+
+def met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+# -- the measurements --------------------------------------------------------------------------------
+
+
+def import_times(r: Runner, reps: int) -> dict[str, dict[str, Sample]]:
+    """``import X`` in a fresh interpreter, start-up excluded, wall-clock and CPU time.
+
+    One untimed import first writes the bytecode; then the targets take turns, so a
+    burst of other work on the machine does not land on one of them only.
+    """
+    targets = {
+        "nbdurable": "import nbdurable",
+        "dbos": "from dbos import DBOS",
+        "langgraph": "from langgraph.graph import StateGraph; from langgraph.checkpoint.sqlite import SqliteSaver",
+    }
+    codes = {
+        name: f"import time; t, c = time.perf_counter(), time.process_time(); {stmt}; "
+        "print(time.perf_counter() - t, time.process_time() - c)"
+        for name, stmt in targets.items()
+    }
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
+    for code in codes.values():
+        r.python(code)
+    for _ in range(reps):
+        for name, code in codes.items():
+            wall, cpu = r.python(code).split()
+            runs[name].append((float(wall), float(cpu)))
+    out = {
+        name: {"wall": Sample([w for w, _ in got]), "cpu": Sample([c for _, c in got])} for name, got in runs.items()
+    }
+    for name, got in out.items():
+        log(f"import {name}: {got['wall'].fmt(1, 1e3)} ms, CPU {got['cpu'].fmt(1, 1e3)} ms")
+    return out
+
+
+def floor_bytes(r: Runner) -> float:
+    empty = r.worker("_floor_bench.py", "sqlite3", "--n", 0, "--db", r.db("floor-empty"))["size"]
+    full = r.worker("_floor_bench.py", "sqlite3", "--n", 1000, "--db", r.db("floor-bytes"))["size"]
+    return float(full - empty) / 1000
+
+
+def sequential(r: Runner, reps: int, n: int, *extra: str, with_floor: bool = True) -> dict[str, Any]:
+    """Per repetition: the sqlite3 floor, aiosqlite, then nbdurable's first run and its resume.
+
+    Interleaving them means a burst of other work on the machine hits all of them in
+    the same repetition, so the ratio to the floor (taken per repetition) stays fair.
+    nbdurable's first run dies by SIGKILL as step N+1 starts; a new process resumes it.
+    """
+    floor, aio, first, resume = [], [], [], []
+    for _ in range(reps):
+        if with_floor:
+            floor.append(r.worker("_floor_bench.py", "sqlite3", "--n", n, "--db", r.db("sqlite3")))
+            aio.append(r.worker("_floor_bench.py", "aiosqlite", "--n", n, "--db", r.db("aiosqlite")))
+        db = r.db(f"nbd-seq-{n}")
+        first.append(r.worker("_nbd_bench.py", "first", "--n", n, "--db", db, "--kill", *extra, killed=True))
+        resume.append(r.worker("_nbd_bench.py", "resume", "--n", n, "--db", db, *extra))
+    out: dict[str, Any] = {
+        "first_us": sample(first, "first_run_us_per_step"),
+        "replay_us": sample(resume, "replay_us_per_step"),
+        "resume_s": sample(resume, "resume_s"),
+        "open_s": sample(resume, "open_s"),
+    }
+    if with_floor:
+        out["floor_us"] = sample(floor, "us_per_step")
+        out["aiosqlite_us"] = sample(aio, "us_per_step")
+        pairs = list(zip(first, floor, strict=True))
+        out["ratio"] = Sample([f["first_run_us_per_step"] / s["us_per_step"] for f, s in pairs])
+        out["cpu_ratio"] = Sample([f["first_run_cpu_us_per_step"] / s["cpu_us_per_step"] for f, s in pairs])
+        out["first_cpu_us"] = sample(first, "first_run_cpu_us_per_step")
+        out["floor_cpu_us"] = sample(floor, "cpu_us_per_step")
+    log(
+        f"N={n} {' '.join(extra)}: nbdurable first {out['first_us'].fmt()} µs/step, replay {out['replay_us'].fmt()}"
+        + (f"; floor {out['floor_us'].fmt()}, aiosqlite {out['aiosqlite_us'].fmt()}" if with_floor else "")
+    )
+    return out
+
+
+def nbdurable_other(r: Runner, reps: int) -> dict[str, Any]:
+    gather = repeat(reps, lambda: r.worker("_nbd_bench.py", "gather", "--n", 1000, "--db", r.db("nbd-gather")))
+    empty = r.worker("_nbd_bench.py", "bytes", "--n", 0, "--db", r.db("nbd-bytes0"))["size"]
+    full = r.worker("_nbd_bench.py", "bytes", "--n", 1000, "--db", r.db("nbd-bytes"))["size"]
+    out = {"gather_us": sample(gather, "us_per_step"), "bytes": (full - empty) / 1000, "empty_size": empty}
+    log(f"nbdurable gather: {out['gather_us'].fmt()} µs/step; {out['bytes']:.0f} bytes/step")
+    return out
+
+
+def peer(r: Runner, reps: int, n: int, script: str, variant: Sequence[str], label: str) -> dict[str, Any]:
+    first, resume = [], []
+    for _ in range(reps):
+        db = r.db(label)
+        first.append(r.worker(script, "first", "--n", n, "--db", db, "--kill", *variant, killed=True))
+        resume.append(r.worker(script, "resume", "--n", n, "--db", db, *variant))
+    empty_db, full_db = r.db(label + "-bytes0"), r.db(label + "-bytes")
+    r.worker(script, "first", "--n", 0, "--db", empty_db, *variant)
+    r.worker(script, "first", "--n", n, "--db", full_db, *variant)
+    out: dict[str, Any] = {
+        "first_us": sample(first, "first_run_us_per_step"),
+        "resume_s": sample(resume, "resume_s"),
+        "bytes": (checkpointed_size(full_db) - checkpointed_size(empty_db)) / n,
+    }
+    if "replay_us_per_step" in resume[0]:
+        out["replay_us"] = sample(resume, "replay_us_per_step")
+    log(f"{label} N={n}: first {out['first_us'].fmt()} µs/step, resume {out['resume_s'].fmt(1, 1e3)} ms")
+    return out
+
+
+def widget_feed(r: Runner, reps: int, n: int) -> dict[str, Any] | None:
+    probe = (
+        "import inspect\n"
+        "try:\n"
+        "    from nbdurable._snapshot import build_snapshot\n"
+        "    from nbdurable._widget import TimelineWidget\n"
+        "except ImportError:\n"
+        "    print('no')\n"
+        "else:\n"
+        "    print('yes' if 'snapshot' in inspect.signature(TimelineWidget.push).parameters else 'no')\n"
+    )
+    if r.python(probe) != "yes":
+        log("TimelineWidget.push or build_snapshot is not there: widget benchmark skipped")
+        return None
+    without, with_widget = [], []
+    for _ in range(reps):
+        without.append(r.worker("_nbd_bench.py", "feed", "--n", n, "--db", r.db("nbd-feed")))
+        with_widget.append(r.worker("_nbd_bench.py", "feed", "--n", n, "--db", r.db("nbd-feed-w"), "--widget"))
+    out = {
+        "without": sample(without, "us_per_step"),
+        "with": sample(with_widget, "us_per_step"),
+        "sent": Sample([float(x["sent"]) for x in with_widget]),
+        "build_ms_max": Sample([float(x["build_ms_max"]) for x in with_widget]),
+        "build_ms_total": Sample([float(x["build_ms_total"]) for x in with_widget]),
+    }
+    log(f"widget feed N={n}: without {out['without'].fmt()} µs/step, with {out['with'].fmt()}")
+    return out
+
+
+# Functions whose cumulative time the profile section singles out, as (label, file suffix, function name).
+SELECTED = (
+    ("importing modules during the run (importlib)", "<frozen importlib._bootstrap>", "_find_and_load"),
+    ("building pydantic TypeAdapters (`_serde._adapter`)", "nbdurable/_serde.py", "_adapter"),
+    ("decoding journaled results (`_serde.decode`)", "nbdurable/_serde.py", "decode"),
+    ("encoding results (`_serde.encode`)", "nbdurable/_serde.py", "encode"),
+    ("hashing step inputs (`_serde.hash_inputs`)", "nbdurable/_serde.py", "hash_inputs"),
+    ("loading the run's steps (`SQLiteJournal.load_steps`)", "nbdurable/_sqlite.py", "load_steps"),
+    ("noting replayed steps (`Step._note_replayed`)", "nbdurable/_step.py", "_note_replayed"),
+    ("hashing step code (`callable_hash`)", "nbdurable/_step.py", "callable_hash"),
+    ("journal writes (`SQLiteJournal.write`, SQL included)", "nbdurable/_sqlite.py", "write"),
+    ("run-number look-up per write (`SQLiteJournal._rn`)", "nbdurable/_sqlite.py", "_rn"),
+    ("asking the OS for I/O events, once per loop turn (`selectors.select`)", "selectors.py", "select"),
+)
+
+
+def profiles(r: Runner, n: int) -> dict[str, dict[str, Any]]:
+    """cProfile of the N-step first run, of its replay, and of 1,000 gathered steps."""
+    db = r.db("nbd-profile")
+    out: dict[str, dict[str, Any]] = {}
+    OUT.mkdir(exist_ok=True)
+    for phase in ("first", "resume", "gather"):
+        steps = 1000 if phase == "gather" else n
+        prof = OUT / f"profile-{phase}-{steps}.prof"
+        extra = ["--kill"] if phase == "first" else []
+        target = r.db("nbd-profile-gather") if phase == "gather" else db
+        r.worker(
+            "_nbd_bench.py", phase, "--n", steps, "--db", target, "--profile", prof, *extra, killed=phase == "first"
+        )
+        stats = pstats.Stats(str(prof))
+        with open(prof.with_suffix(".txt"), "w") as fh:
+            stats.stream = fh  # type: ignore[attr-defined]
+            stats.sort_stats("tottime").print_stats(40)
+            stats.sort_stats("cumulative").print_stats(40)
+        rows = []
+        selected: dict[str, tuple[float, int]] = {}
+        for (filename, line, func), (_cc, ncalls, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+            where = filename.replace(str(ROOT) + "/", "")
+            if "site-packages/" in where:
+                where = where.split("site-packages/", 1)[1]
+            elif "/lib/python3" in where:
+                where = "stdlib/" + where.split("/lib/python3", 1)[1].split("/", 1)[1]
+            rows.append((f"{where}:{line}({func})", tottime / steps, cumtime / steps, ncalls))
+            for label, suffix, name in SELECTED:
+                if func == name and filename.endswith(suffix):
+                    total, calls = selected.get(label, (0.0, 0))
+                    selected[label] = (total + cumtime / steps, calls + ncalls)
+        rows.sort(key=lambda x: -x[1])
+        out[phase] = {
+            "top": rows[:15],
+            "selected": [(label, *selected[label]) for label, _, _ in SELECTED if label in selected],
+        }
+    return out
+
+
+# -- the document ----------------------------------------------------------------------------------------
+
+
+def machine(r: Runner) -> dict[str, str]:
+    def sh(cmd: str) -> str:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False).stdout.strip()
+
+    versions = r.python(
+        "import importlib.metadata as m, sqlite3\n"
+        "for p in ('nbdurable', 'dbos', 'langgraph', 'langgraph-checkpoint-sqlite', 'aiosqlite', 'SQLAlchemy'):\n"
+        "    print(f'{p} {m.version(p)}', end=', ')\n"
+        "print(f'SQLite {sqlite3.sqlite_version}')"
+    )
+    return {
+        "nproc": sh("nproc"),
+        "cpu": sh("lscpu | sed -n 's/^Model name: *//p'") or platform.processor(),
+        "memory": sh('free -h | awk \'/^Mem:/ {print $2 " total, " $7 " available"}\''),
+        "python": r.python("import sys; print(sys.version.split()[0])"),
+        "os": sh("uname -sr"),
+        "filesystem": sh(f"df -T {r.work} | awk 'NR==2 {{print $2}}'"),
+        "versions": versions,
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_before": "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg()),
+    }
+
+
+def render(res: dict[str, Any], args: argparse.Namespace) -> str:
+    m = res["machine"]
+    s1, s10 = res["nbd"][1000], res["nbd"][10000]
+    other = res["nbd_other"]
+    imp = res["imports"]
+    pn = args.peer_n
+    lines = [
+        BEGIN,
+        "",
+        f"Measured {m['date']} with `python bench/run_bench.py"
+        + (" --quick`" if args.quick else f" --reps {args.reps} --peer-n {args.peer_n}`")
+        + ".",
+        "",
+        f"- Machine: {m['nproc']} cores (`nproc`), {m['cpu']} (`lscpu`), memory {m['memory']} (`free -h`), "
+        f"{m['os']}, journals on {m['filesystem']}.",
+        f"- Python {m['python']}; {m['versions']}.",
+        f"- Load average (1, 5, 15 min) when the run started: {m['load_before']}; when it ended: {m['load_after']}. "
+        "Other work on the machine shows up as spread between min and max.",
+        f"- Every figure is the median of {args.reps} runs, each in a fresh process; brackets give min–max. "
+        "µs per step are wall-clock time divided by steps.",
+        "",
+        "### Targets (issue 2)",
+        "",
+        "| what | measured | target | met |",
+        "| --- | --- | --- | --- |",
+    ]
+    for n, s in ((1000, s1), (10000, s10)):
+        ratio = s["ratio"]
+        lines.append(
+            f"| sequential step, first run, N={n:,} (µs; × the sqlite3 floor run in the same repetition) | "
+            f"{s['first_us'].fmt()} vs floor {s['floor_us'].fmt()}: **{ratio.median:.2f}×** wall-clock "
+            f"({ratio.fmt(2)}), {s['cpu_ratio'].median:.2f}× in CPU time ({s['first_cpu_us'].median:.1f} vs "
+            f"{s['floor_cpu_us'].median:.1f} µs) | ≤ {FLOOR_FACTOR:g}× floor | {met(ratio.median <= FLOOR_FACTOR)} |"
+        )
+    for n, s in ((1000, s1), (10000, s10)):
+        lines.append(
+            f"| replayed step on resume, N={n:,} (µs) | {s['replay_us'].fmt(2)} | ≤ {REPLAY_US:g} | "
+            f"{met(s['replay_us'].median <= REPLAY_US)} |"
+        )
+    lines += [
+        f"| resume of a 1,000-step run to the first unfinished step (ms) | {s1['resume_s'].fmt(2, 1e3)} | "
+        f"≤ {RESUME_MS:g} | {met(s1['resume_s'].median * 1e3 <= RESUME_MS)} |",
+        f"| journal bytes per step, 200-byte result | {other['bytes']:.0f} | ≤ {BYTES_PER_STEP:g} | "
+        f"{met(other['bytes'] <= BYTES_PER_STEP)} |",
+        f"| 1,000 steps under asyncio.gather (µs per step) | {other['gather_us'].fmt()} | ≤ {GATHER_US:g} | "
+        f"{met(other['gather_us'].median <= GATHER_US)} |",
+        f"| `import nbdurable` in a fresh process (ms) | {imp['nbdurable']['wall'].fmt(1, 1e3)}; CPU time "
+        f"{imp['nbdurable']['cpu'].fmt(1, 1e3)} | ≤ {IMPORT_MS:g} | "
+        f"{met(imp['nbdurable']['wall'].median * 1e3 <= IMPORT_MS)} |",
+        "",
+        "Also measured for nbdurable:",
+        "",
+    ]
+    slope = (s10["resume_s"].median - s1["resume_s"].median) / 9000 * 1e6
+    untyped = res["nbd_untyped"]
+    lines += [
+        f"- Marginal replay cost per step, (resume(10,000) − resume(1,000)) / 9,000: {slope:.2f} µs.",
+        f"- Resume of the 1,000-step run when the step function has no return annotation (replay then skips "
+        f"pydantic): {untyped['resume_s'].fmt(2, 1e3)} ms, {untyped['replay_us'].fmt(2)} µs per replayed step; "
+        f"its first run {untyped['first_us'].fmt()} µs per step.",
+        f"- Opening the journal (`nd.configure(path)`) in the resuming process: {s1['open_s'].fmt(2, 1e3)} ms "
+        "(not included in the resume time above).",
+        f"- Empty journal after a 0-step run, checkpointed: {other['empty_size']:,} bytes.",
+        "",
+        "### Side by side",
+        "",
+        f"nbdurable and the floor at N = 1,000 and 10,000; DBOS and LangGraph at N = {pn:,} "
+        "(each of their runs takes seconds; the resume column is for a run with that many completed steps).",
+        "",
+        "| system | durability | first run, µs/step | resume to first unfinished step, ms | replay, µs/step | "
+        "bytes/step | import, ms |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| sqlite3 floor, N=1,000 / 10,000 | WAL, NORMAL | {s1['floor_us'].fmt()} / {s10['floor_us'].fmt()} "
+        f"| – | – | {res['floor_bytes']:.0f} | – |",
+        f"| aiosqlite, N=1,000 / 10,000 | WAL, NORMAL | {s1['aiosqlite_us'].fmt()} / "
+        f"{s10['aiosqlite_us'].fmt()} | – | – | – | – |",
+        f"| **nbdurable**, N=1,000 / 10,000 | WAL, NORMAL | {s1['first_us'].fmt()} / {s10['first_us'].fmt()} | "
+        f"{s1['resume_s'].fmt(2, 1e3)} / {s10['resume_s'].fmt(2, 1e3)} | {s1['replay_us'].fmt(2)} / "
+        f"{s10['replay_us'].fmt(2)} | {other['bytes']:.0f} | {imp['nbdurable']['wall'].fmt(1, 1e3)} |",
+    ]
+    for key, label, durability in (
+        ("dbos", "DBOS, defaults", "rollback journal, FULL"),
+        ("dbos_wal", "DBOS, WAL engine", "WAL, NORMAL"),
+        ("lg", "LangGraph SqliteSaver", "WAL, NORMAL"),
+        ("lg_full", "LangGraph SqliteSaver", "WAL, FULL"),
+    ):
+        p = res["peers"][key]
+        replay = p["replay_us"].fmt(1) if "replay_us" in p else "none: restores the last checkpoint"
+        name = "dbos" if key.startswith("dbos") else "langgraph"
+        lines.append(
+            f"| {label}, N={pn:,} | {durability} | {p['first_us'].fmt()} | {p['resume_s'].fmt(1, 1e3)} | {replay} | "
+            f"{p['bytes']:.0f} | {imp[name]['wall'].fmt(1, 1e3)} |"
+        )
+    lines += ["", "### Widget feed", ""]
+    wf = res["widget"]
+    if wf is None:
+        lines += [
+            "**TODO**: `nbdurable._widget.TimelineWidget.push` or `nbdurable._snapshot.build_snapshot` was not "
+            "found when this ran; the widget-feed benchmark was skipped.",
+        ]
+    else:
+        over = wf["with"].median - wf["without"].median
+        lines += [
+            f"A complete {args.widget_n:,}-step run (two notices per step on the change feed), without a subscriber "
+            "and with one that calls `TimelineWidget.push` with the engine's snapshot (`build_snapshot`, called only "
+            "when the widget sends), as the notebook display does. No kernel: the widget's comm goes nowhere, so "
+            "this is the Python side of the cost.",
+            "",
+            "| | µs per step | snapshots sent | slowest snapshot build, ms | all builds, ms |",
+            "| --- | --- | --- | --- | --- |",
+            f"| no subscriber | {wf['without'].fmt()} | – | – | – |",
+            f"| TimelineWidget subscriber | {wf['with'].fmt()} | {wf['sent'].fmt(0)} | {wf['build_ms_max'].fmt(1)} "
+            f"| {wf['build_ms_total'].fmt(1)} |",
+            f"| overhead | {over:.1f} µs per step ({over / wf['without'].median * 100:.0f}%) | | | |",
+        ]
+    lines += [
+        "",
+        "### Where the time goes (cProfile)",
+        "",
+        "Self time of the top functions, per step (the profiler itself adds overhead; compare rows, not totals). "
+        "Full listings: `bench/.out/profile-*.txt`.",
+        "",
+    ]
+    for phase, title in (
+        ("first", f"first run, N={args.profile_n:,}"),
+        ("resume", f"replay on resume, N={args.profile_n:,}"),
+        ("gather", "1,000 steps under asyncio.gather"),
+    ):
+        lines += [
+            f"{title}:",
+            "",
+            "| function | calls | self µs/step | cumulative µs/step |",
+            "| --- | --- | --- | --- |",
+        ]
+        for where, tottime, cumtime, ncalls in res["profiles"][phase]["top"][:12]:
+            lines.append(f"| `{where}` | {ncalls:,} | {tottime * 1e6:.2f} | {cumtime * 1e6:.2f} |")
+        lines += ["", "| selected, cumulative | calls | µs/step |", "| --- | --- | --- |"]
+        for label, cumtime, ncalls in res["profiles"][phase]["selected"]:
+            lines.append(f"| {label} | {ncalls:,} | {cumtime * 1e6:.2f} |")
+        lines.append("")
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+TEMPLATE = """# Benchmarks
+
+Run `python bench/run_bench.py` (it creates `bench/.venv` with the peers on first use).
+
+## Results
+
+{block}
+"""
+
+
+def write_doc(block: str) -> None:
+    if DOC.exists():
+        text = DOC.read_text()
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            tail = rest.split(END, 1)[1]
+            DOC.write_text(head + block.rstrip("\n") + tail)
+            return
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(TEMPLATE.format(block=block))
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Sample):
+        return {"median": value.median, "values": value.values}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=7, help="repetitions of each measurement (default 7)")
+    parser.add_argument("--peer-n", type=int, default=1000, help="steps per DBOS/LangGraph run (default 1,000)")
+    parser.add_argument("--widget-n", type=int, default=10000, help="steps of the widget-feed run")
+    parser.add_argument("--profile-n", type=int, default=10000, help="steps of the profiled runs")
+    parser.add_argument("--quick", action="store_true", help="2 repetitions, 200-step peers: a smoke test")
+    parser.add_argument("--no-setup", action="store_true", help="do not create bench/.venv if it is missing")
+    parser.add_argument("--no-doc", action="store_true", help="print the results block instead of writing the doc")
+    args = parser.parse_args()
+    if args.quick:
+        args.reps, args.peer_n = 2, 200
+    if not VENV_PY.exists():
+        if args.no_setup:
+            raise SystemExit(f"{VENV_PY} is missing: run bench/setup.sh first")
+        log("creating bench/.venv (bench/setup.sh)")
+        subprocess.run(["bash", str(HERE / "setup.sh")], check=True)
+    started = time.monotonic()
+    work = OUT / "work"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    r = Runner(work)
+    res: dict[str, Any] = {"machine": machine(r)}
+    res["imports"] = import_times(r, 10)
+    res["floor_bytes"] = floor_bytes(r)
+    res["nbd"] = {n: sequential(r, args.reps, n) for n in (1000, 10000)}
+    res["nbd_untyped"] = sequential(r, args.reps, 1000, "--untyped", with_floor=False)
+    res["nbd_other"] = nbdurable_other(r, args.reps)
+    res["peers"] = {
+        "dbos": peer(r, args.reps, args.peer_n, "_dbos_bench.py", [], "dbos"),
+        "dbos_wal": peer(r, args.reps, args.peer_n, "_dbos_bench.py", ["--wal"], "dbos-wal"),
+        "lg": peer(r, args.reps, args.peer_n, "_langgraph_bench.py", ["--sync", "normal"], "langgraph"),
+        "lg_full": peer(r, args.reps, args.peer_n, "_langgraph_bench.py", ["--sync", "full"], "langgraph-full"),
+    }
+    res["widget"] = widget_feed(r, args.reps, args.widget_n)
+    res["profiles"] = profiles(r, args.profile_n)
+    res["machine"]["load_after"] = "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
+    block = render(res, args)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(jsonable(res), indent=1))
+    shutil.rmtree(work)
+    if args.no_doc:
+        print(block)
+    else:
+        write_doc(block)
+        log(f"wrote {DOC.relative_to(ROOT)}")
+    log(f"done in {time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
