@@ -61,8 +61,19 @@ class AIStep:
         step_id, position = st.next_id(name)
         holder: dict[str, Any] = {}
 
+        streamed: list[str] = []
+
         def on_delta(text: str) -> None:
-            st.engine.notify("stream", st.run_id, step_id, redact_text(text))
+            # Tokens show on the timeline as they arrive (the step's output preview); the journal
+            # keeps only the assembled final response.
+            text = redact_text(text)
+            streamed.append(text)
+            live = st.live.get(step_id)
+            if live is not None:
+                joined = "".join(streamed)
+                live.output_preview = joined[-2000:]
+                live.output_size = len(joined)
+            st.engine.notify("stream", st.run_id, step_id, text)
 
         async def call(**_inputs: Any) -> Any:  # the inputs are hashed by the step; the call closes over them
             result = await _ai.infer(model, body, stream=stream, on_delta=on_delta if stream else None, timeout=timeout)

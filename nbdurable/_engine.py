@@ -613,7 +613,8 @@ class Engine:
     def poll_cancel_now_and_then(self, st: RunState) -> None:
         """Before a new step: notice a cancel written by another process.
 
-        One cheap pragma; the run is re-read only when another connection committed.
+        One ``PRAGMA data_version`` (about a microsecond); the run is re-read only when another
+        connection committed. Timing tricks to skip it proved unreliable on fast machines.
         """
         self._poll_cancel(st)
 

@@ -119,6 +119,7 @@ class RunState:
         self.position = 0
         self.reached: set[str] = set()
         self.live: dict[str, LiveStep] = {}
+        self.replayed: dict[str, int] = {}  # step id -> position, for steps answered from the journal
         self.status = "queued"
         self.started_at = _clock()
         self.ended_at: float | None = None

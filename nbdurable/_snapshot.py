@@ -12,7 +12,7 @@ import json
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
-from ._journal import StepRecord
+from ._journal import RunRecord, StepRecord
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -99,45 +99,98 @@ def _merge_live(step: dict[str, Any], live: LiveStep) -> None:
         step["ai"] = _ai(live.meta, None)
 
 
+def _blank(run_id: str, live: LiveStep) -> dict[str, Any]:
+    return {
+        "step_id": live.step_id,
+        "name": live.name,
+        "kind": live.kind,
+        "position": live.position,
+        "idempotency_key": f"{run_id}/{live.step_id}",
+        "input_preview": None,
+        "output_preview": None,
+        "output_size": None,
+        "error": None,
+        "ai": None,
+        "wait_event": None,
+        "sleep_until": None,
+        "next_attempt_at": None,
+        "started_at": live.started_at,
+    }
+
+
+def _suggested_data(if_exp: str | None) -> dict[str, Any] | None:
+    """For an agent's approval wait, the payload that approves it (so the button works as is)."""
+    if not if_exp:
+        return None
+    from .agent import approval_call_id
+
+    call_id = approval_call_id(if_exp)
+    return {"call_id": call_id, "approved": True} if call_id else None
+
+
 def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict[str, Any]:
-    """The run's timeline as a JSON-safe dict (at most ``max_steps`` most recent steps)."""
+    """The run's timeline as a JSON-safe dict (at most ``max_steps`` most recent steps).
+
+    For a run executing here nothing is read from the journal: the records loaded when
+    it started plus its live steps say everything, and only the rows shown are built,
+    so the widget's few updates a second stay cheap however long the run is.
+    """
     from ._engine import effective_status
 
     now = _clock()
     state = engine.active.get(run_id) or engine.finished.get(run_id)
-    rec = engine.journal.get_run(run_id)
+    rec: RunRecord | None
+    if state is not None and run_id in engine.active and state.record is not None:
+        rec = state.record
+        records = state.journaled
+    else:
+        rec = engine.journal.get_run(run_id)
+        records = {r.step_id: r for r in engine.journal.load_steps(run_id)}
     retries = state.retries if state is not None else int((rec.options or {}).get("retries", 0)) if rec else 0
-    steps: dict[str, dict[str, Any]] = {}
-    for s in engine.journal.load_steps(run_id):
-        if s.kind == "value":
+    live_steps = dict(state.live) if state is not None else {}
+    replayed = state.replayed if state is not None else {}
+    # (position, started, step id) of every step, to pick the rows to show without building them all.
+    keys: list[tuple[int, float, str]] = []
+    done = 0
+    tokens_in = tokens_out = 0
+    costs: list[float | None] = []
+    for step_id, r in records.items():
+        if r.kind == "value" or step_id in live_steps:
             continue
-        steps[s.step_id] = _step_from_record(s, retries + 1)
-    if state is not None:
-        for live in list(state.live.values()):
-            if live.kind == "value":
-                continue
-            step = steps.get(live.step_id)
-            if step is None:
-                step = steps[live.step_id] = {
-                    "step_id": live.step_id,
-                    "name": live.name,
-                    "kind": live.kind,
-                    "position": live.position,
-                    "idempotency_key": f"{run_id}/{live.step_id}",
-                    "input_preview": None,
-                    "output_preview": None,
-                    "output_size": None,
-                    "error": None,
-                    "ai": None,
-                    "wait_event": None,
-                    "sleep_until": None,
-                    "next_attempt_at": None,
-                    "started_at": live.started_at,
-                }
-            _merge_live(step, live)
-    ordered = sorted(steps.values(), key=lambda s: (s["position"], s["started_at"] or 0))
-    omitted = max(0, len(ordered) - max_steps)
-    ordered = ordered[omitted:]
+        keys.append((r.position, r.started_at, step_id))
+        done += r.status == "completed"
+        info = (r.meta or {}).get("ai") if r.meta else None
+        if isinstance(info, dict):
+            tokens_in += int(info.get("tokens_in") or 0)
+            tokens_out += int(info.get("tokens_out") or 0)
+            costs.append(info.get("cost"))
+    for step_id, live in live_steps.items():
+        if live.kind == "value":
+            continue
+        keys.append((live.position, live.started_at, step_id))
+        done += live.status == "completed"
+        info = (live.meta or {}).get("ai") if live.meta else None
+        if isinstance(info, dict):
+            tokens_in += int(info.get("tokens_in") or 0)
+            tokens_out += int(info.get("tokens_out") or 0)
+            costs.append(info.get("cost"))
+    keys.sort()
+    total = len(keys)
+    omitted = max(0, total - max_steps)
+    ordered: list[dict[str, Any]] = []
+    for _pos, _started, step_id in keys[omitted:]:
+        record = records.get(step_id)
+        live_step = live_steps.get(step_id)
+        if record is not None:
+            step = _step_from_record(record, retries + 1)
+            if step_id in replayed:
+                step["replayed"] = True
+        else:
+            assert live_step is not None
+            step = _blank(run_id, live_step)
+        if live_step is not None:
+            _merge_live(step, live_step)
+        ordered.append(step)
     if state is not None and (state.outcome is not None or run_id in engine.active):
         status = state.status
     elif rec is not None:
@@ -154,11 +207,8 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
                 "event": step.get("wait_event"),
                 "if_exp": if_exp,
                 "timeout_at": timeout_at,
+                "suggested_data": _suggested_data(if_exp),
             }
-    done = sum(1 for s in steps.values() if s["status"] == "completed")
-    tokens_in = sum(int((s.get("ai") or {}).get("tokens_in") or 0) for s in steps.values())
-    tokens_out = sum(int((s.get("ai") or {}).get("tokens_out") or 0) for s in steps.values())
-    costs: list[float | None] = [(s.get("ai") or {}).get("cost") for s in steps.values() if s.get("ai")]
     cost = None if not costs or any(c is None for c in costs) else float(sum(c or 0.0 for c in costs))
     warnings_list = list(state.warnings) if state is not None else list((rec.warnings if rec else None) or [])
     error = None
@@ -179,7 +229,7 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
             else None,
             "now": now,
             "steps_done": done,
-            "steps_total": len(steps),
+            "steps_total": total,
             "tokens_in": tokens_in,
             "tokens_out": tokens_out,
             "cost": cost,
@@ -190,5 +240,5 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
         },
         "steps": ordered,
         "steps_omitted": omitted,
-        "actions": {"send_event": waiting_for is not None, "cancel": not final, "rerun": bool(steps)},
+        "actions": {"send_event": waiting_for is not None, "cancel": not final, "rerun": total > 0},
     }

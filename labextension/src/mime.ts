@@ -79,6 +79,9 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
     this.view.update(model.data[MIME_TYPE] as Snapshot);
     const wantsWidget = Boolean(model.trusted && model.data[WIDGET_VIEW_MIME_TYPE]);
     if (!wantsWidget) {
+      // The run ended and the kernel sent the final bundle: a live copy queued earlier must not
+      // overwrite it (JupyterLab reuses this renderer for the update).
+      this.cancelLiveStore();
       this.showStatic();
       return Promise.resolve();
     }
@@ -116,6 +119,14 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
     }
   };
 
+  private cancelLiveStore(): void {
+    if (this.storeTimer !== null) {
+      clearTimeout(this.storeTimer);
+      this.storeTimer = null;
+    }
+    this.liveSnapshot = null;
+  }
+
   private storeLiveSnapshot(): void {
     this.storeTimer = null;
     const model = this.model;
@@ -123,6 +134,9 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
     this.liveSnapshot = null;
     if (model === null || snapshot === null || this.isDisposed) {
       return;
+    }
+    if (!model.data[WIDGET_VIEW_MIME_TYPE]) {
+      return; // the output is final (no widget any more): never write a live copy over it
     }
     if (JSON.stringify(model.data[MIME_TYPE]) === JSON.stringify(snapshot)) {
       return;

@@ -256,7 +256,7 @@ export class TimelineView {
         spellcheck: 'false',
         'aria-label': `JSON payload for ${event}`,
       }) as HTMLTextAreaElement;
-      textarea.value = '{}';
+      textarea.value = waiting.suggested_data ? JSON.stringify(waiting.suggested_data) : '{}';
       const fieldError = h(d, 'div', { class: 'nbd-field-error', hidden: true });
       const send = h(d, 'button', { class: 'nbd-btn nbd-btn-primary nbd-send', type: 'button' }, [
         `Approve: send ${event}`,

@@ -42,6 +42,8 @@ export interface WaitingFor {
   event?: string | null;
   if_exp?: string | null;
   timeout_at?: number | null;
+  /** A payload that satisfies the wait's condition where the engine can tell (agent approvals). */
+  suggested_data?: Record<string, unknown> | null;
 }
 
 export interface AiInfo {

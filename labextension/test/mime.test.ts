@@ -163,6 +163,25 @@ describe('JupyterLab MIME renderer', () => {
     expect(model.setData).toHaveBeenCalledTimes(1);
   });
 
+  it('never writes a queued live snapshot over the final output of an ended run', async () => {
+    const model = mimeModel(sampleSnapshot(), { widget: true, trusted: true });
+    const renderer = await mount('live', model);
+    vi.useFakeTimers();
+    const view = renderer.node.querySelector('.fake-widget-view')!;
+    const stale = sampleSnapshot();
+    stale.run!.status = 'running';
+    view.dispatchEvent(new CustomEvent(LIVE_SNAPSHOT_EVENT, { bubbles: true, detail: stale }));
+    // The kernel replaces the output with the final bundle (no widget view); JupyterLab reuses the renderer.
+    const done = sampleSnapshot();
+    done.run!.status = 'completed';
+    const final = mimeModel(done, { widget: false, trusted: true });
+    await renderer.renderModel(final);
+    vi.advanceTimersByTime(STORE_INTERVAL_MS * 2);
+    expect(model.setData).not.toHaveBeenCalled();
+    expect(final.setData).not.toHaveBeenCalled();
+    expect(renderer.node.textContent).toContain('completed');
+  });
+
   it('falls back to the snapshot when the live view is closed', async () => {
     const renderer = await mount('live', mimeModel(sampleSnapshot(), { widget: true, trusted: true }));
     expect(renderer.widgetState).toBe('live');
