@@ -34,6 +34,7 @@ from ._errors import (
     StepError,
 )
 from ._events import Event
+from ._flow import CancelOn, Concurrency, Debounce, Limit, Priority, RateLimit, Throttle, Timeouts
 from ._function import Function, function
 from ._journal import EventRecord, Journal, RunRecord, StepRecord
 from ._memory import MemoryJournal
@@ -45,8 +46,11 @@ from ._step import Step
 __version__ = "0.1.0"
 
 __all__ = [
+    "CancelOn",
+    "Concurrency",
     "ConfigError",
     "Context",
+    "Debounce",
     "Engine",
     "Event",
     "EventRecord",
@@ -59,11 +63,14 @@ __all__ = [
     "JournalBusyError",
     "JournalError",
     "JournalVersionError",
+    "Limit",
     "LintError",
     "MemoryJournal",
     "NbDurableError",
     "NonDeterminismError",
     "NonRetriableError",
+    "Priority",
+    "RateLimit",
     "ReplayDeterminismWarning",
     "RetryAfterError",
     "RunCancelledError",
@@ -79,6 +86,8 @@ __all__ = [
     "StepInfo",
     "StepRecord",
     "StepView",
+    "Throttle",
+    "Timeouts",
     "__version__",
     "configure",
     "current_step",

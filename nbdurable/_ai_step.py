@@ -17,6 +17,7 @@ from ._redact import redact_text
 
 if TYPE_CHECKING:
     from ._ai import Model
+    from ._flow import Limit
     from ._step import Step
 
 __all__ = ["AIStep"]
@@ -30,6 +31,29 @@ def _ai_meta(call: Any, *, drop_response: bool) -> dict[str, Any]:
         # The response is the step's output already; storing it twice would double the journal's size.
         info.pop("response", None)
     return {"ai": info}
+
+
+def _limit_for(explicit: str | Limit | None, provider: str | None) -> Limit | None:
+    """The shared nd.Limit an AI step waits for: the one named, else the one named after its provider."""
+    from ._flow import Limit, limits
+
+    if isinstance(explicit, Limit):
+        return explicit
+    if explicit is not None:
+        if explicit not in limits():
+            from ._errors import ConfigError
+
+            raise ConfigError(f"no nd.Limit named {explicit!r}; define it with nd.Limit({explicit!r}, ...)")
+        return limits()[explicit]
+    return limits().get(provider) if provider else None
+
+
+def _provider_of(fn: Any) -> str | None:
+    module = getattr(getattr(fn, "__self__", None), "__module__", "") or getattr(fn, "__module__", "") or ""
+    for provider in ("openai", "anthropic"):
+        if module.startswith(provider):
+            return provider
+    return None
 
 
 class AIStep:
@@ -47,6 +71,7 @@ class AIStep:
         stream: bool = False,
         retries: int | None = None,
         timeout: float = 600.0,
+        limit: str | Limit | None = None,
     ) -> dict[str, Any]:
         """Call the model's HTTP API once for this run and return the provider's JSON response.
 
@@ -92,6 +117,7 @@ class AIStep:
             "json",
             retries,
             lambda _v: _ai_meta(holder["call"], drop_response=True),
+            _limit_for(limit, model.provider),
         )
         return value
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
+from ._duration import parse_duration
 from ._errors import (
     ConfigError,
     FunctionNotFoundError,
@@ -100,6 +101,9 @@ class Engine:
         self._waiters: list[asyncio.Future[None]] = []
         self._flush_scheduled = False
         self._busy_since: float | None = None
+        from ._flow import FlowController
+
+        self.flow = FlowController(self)
         # Rebuilds a %%durable cell's workflow from a run record; set by the notebook integration.
         self.cell_loader: Callable[[RunRecord], Function[Any]] | None = None
 
@@ -335,10 +339,14 @@ class Engine:
         token = current_run_var.set(st)
         try:
             if existing is None:
+                if function.cancel_on:
+                    from ._flow import cancel_on_options
+
+                    options = {**(options or {}), "cancel_on": cancel_on_options(function.cancel_on, now)}
                 rec = RunRecord(
                     st.run_id,
                     function.id,
-                    "running",
+                    "queued" if function.has_flow_control else "running",
                     event.to_dict(),
                     code_hash=function.code_hash,
                     kind=kind,
@@ -362,11 +370,26 @@ class Engine:
                 st.load(existing, self.journal.load_steps(st.run_id))
                 existing.attempt += 1
                 existing.owner = owner
-                fields: dict[str, Any] = {"status": "running", "attempt": existing.attempt, "status_reason": None}
+                fields: dict[str, Any] = {"attempt": existing.attempt, "status_reason": None}
+                fields["status"] = "queued" if function.has_flow_control else "running"
+                if function.cancel_on and not (existing.options or {}).get("cancel_on"):
+                    from ._flow import cancel_on_options
+
+                    existing.options = {
+                        **(existing.options or {}),
+                        "cancel_on": cancel_on_options(function.cancel_on, existing.created_at),
+                    }
+                    fields["options"] = existing.options
                 if source is not None:
                     fields["source"] = source
                 await self.write(Write("run_update", run_id=st.run_id, fields=fields))
+                self._cancelled_while_down(st)
             st.check_cancelled()  # cancelled before it began
+            if function.has_flow_control:
+                st.status = "queued"
+                if not await self.flow.admit(st, function):
+                    return
+                await self.write(Write("run_update", run_id=st.run_id, fields={"status": "running"}))
             st.status = "running"
             self.notify("run_status", st.run_id)
             if existing is not None and existing.code_hash and existing.code_hash != function.code_hash:
@@ -432,6 +455,32 @@ class Engine:
         finally:
             current_run_var.reset(token)
 
+    def skip(self, st: RunState, reason: str) -> None:
+        """End a run that a rate limit did not let start: journaled as "skipped", never lost."""
+        self._finish(st, "skipped", reason=reason)
+
+    def _cancelled_while_down(self, st: RunState) -> None:
+        """Apply cancel_on events sent while no process ran this run."""
+        rec = st.record
+        specs = (rec.options or {}).get("cancel_on") if rec is not None else None
+        if not specs or rec is None:
+            return
+        from ._expr import compile_expression
+
+        for spec in specs:
+            for ev in self.journal.events_after(spec["event"], rec.event_seq, limit=1000):
+                if spec.get("deadline") is not None and ev.ts > float(spec["deadline"]):
+                    continue
+                if ev.ts < rec.created_at:
+                    continue
+                if spec.get("if_exp"):
+                    candidate = {"name": ev.name, "data": ev.data, "id": ev.event_id, "ts": ev.ts}
+                    if not compile_expression(spec["if_exp"]).matches({"event": rec.event or {}, "async": candidate}):
+                        continue
+                st.cancel_requested = True
+                st.cancel_reason = f"cancelled by event {spec['event']!r} sent while the run was stopped"
+                return
+
     async def _supersede(self, st: RunState, step_id: str) -> None:
         """on_change="rerun": redo the run from the first changed step as a new run; this one points to it."""
         new_id = self.fork(st.run_id, step_id)
@@ -475,7 +524,7 @@ class Engine:
             fields.update(result=payload, result_tag=tag, error=None)
         elif status == "failed":
             fields["error"] = error
-        elif status == "cancelled":
+        elif status in ("cancelled", "skipped"):
             fields["status_reason"] = reason or None
         if status != "interrupted":
             # A cancel written by another process wins over the result we were about to store.
@@ -491,6 +540,7 @@ class Engine:
         st.status = status
         st.ended_at = now
         st.outcome = (status, value, error, reason, exc)
+        self.flow.release(st.run_id)
         self.active.pop(st.run_id, None)
         self.finished.pop(st.run_id, None)
         self.finished[st.run_id] = st
@@ -601,6 +651,9 @@ class Engine:
         old.set()
 
     def _poll_cancel(self, st: RunState) -> None:
+        if st.finish_deadline is not None and _clock() > st.finish_deadline and not st.cancel_requested:
+            st.cancel_requested = True
+            st.cancel_reason = st.finish_reason
         token = self.journal.change_token()
         if token != st.change_token:
             st.change_token = token
@@ -699,10 +752,16 @@ class Engine:
         for st in list(self.active.values()):
             self._pulse(st)
         self.notify("event", "", None, name)
+        self.flow.cancel_matching(name, data, event_id, ts)
         event = Event(name, data, event_id, ts)
         for function in registry().values():
             if not function.triggered_by(name):
                 continue
+            if function.debounce is not None:
+                pushed = self._debounce(function, event, event_id)
+                if pushed is not None:
+                    handles.append(pushed)
+                    continue
             run_id = uuid.uuid4().hex
             queued = RunRecord(
                 run_id,
@@ -714,6 +773,13 @@ class Engine:
                 created_at=ts,
                 updated_at=ts,
             )
+            if function.debounce is not None:
+                from ._flow import _key
+
+                queued.options = {
+                    "debounce_key": _key(function.debounce.key, event.to_dict()),
+                    "debounce_until": ts + parse_duration(function.debounce.period),
+                }
             self._pending.append(Write("run", run=queued))
             self._pending.append(Write("trigger", run_id=run_id, event_id=event_id, function_id=function.id))
             self.flush_now()
@@ -723,6 +789,27 @@ class Engine:
                 # No event loop here (a plain script or the CLI): the run stays queued for a process to resume.
                 handles.append(RunHandle(self, run_id, None, record=queued))
         return handles
+
+    def _debounce(self, function: Function[Any], event: Event, event_id: str) -> RunHandle[Any] | None:
+        """Push back the pending debounced run for this key (giving it this event); None if there is none."""
+        from ._flow import _key
+        from ._run import RunHandle
+
+        assert function.debounce is not None
+        key = _key(function.debounce.key, event.to_dict())
+        for rec in self.journal.list_runs(statuses=["queued"], function_id=function.id, limit=200):
+            options = rec.options or {}
+            if options.get("debounce_key") != key or "started_running_at" in options:
+                continue
+            options = {**options, "debounce_until": event.ts + parse_duration(function.debounce.period)}
+            self._pending.append(
+                Write("run_update", run_id=rec.run_id, fields={"event": event.to_dict(), "options": options})
+            )
+            self._pending.append(Write("trigger", run_id=rec.run_id, event_id=event_id, function_id=function.id))
+            self.flush_now()
+            st = self.active.get(rec.run_id)
+            return RunHandle(self, rec.run_id, st, record=None if st else self.journal.get_run(rec.run_id))
+        return None
 
     # -- reading ------------------------------------------------------------------------------------
 

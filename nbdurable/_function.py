@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from ._errors import ConfigError
 from ._events import trigger_matches
+from ._flow import CancelOn, Concurrency, Debounce, Priority, RateLimit, Throttle, Timeouts
 from ._step import callable_hash
 
 if TYPE_CHECKING:
@@ -78,6 +79,24 @@ def _lint_function(func: Callable[..., Any], id: str, mode: str) -> None:
         )
 
 
+T = TypeVar("T")
+
+
+def _one_of(value: Any, cls: type[T], fn_id: str, name: str) -> T | None:
+    if value is not None and not isinstance(value, cls):
+        raise ConfigError(f"@nd.function(id={fn_id!r}): {name}= takes nd.{cls.__name__}(...), got {value!r}")
+    return value
+
+
+def _tuple_of(value: Any, cls: type[T], fn_id: str, name: str) -> tuple[T, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, cls) else list(value)
+    for item in items:
+        _one_of(item, cls, fn_id, name)
+    return tuple(items)
+
+
 class Function(Generic[R]):
     """A durable workflow: ``start`` it, ``run`` it, or let an event trigger it."""
 
@@ -92,6 +111,13 @@ class Function(Generic[R]):
         on_change: OnChange = "warn",
         lint: LintMode = "warn",
         engine: Engine | None = None,
+        concurrency: Concurrency | Sequence[Concurrency] | None = None,
+        throttle: Throttle | None = None,
+        rate_limit: RateLimit | None = None,
+        timeouts: Timeouts | None = None,
+        cancel_on: CancelOn | Sequence[CancelOn] | None = None,
+        debounce: Debounce | None = None,
+        priority: Priority | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(func):
             raise ConfigError(
@@ -120,6 +146,13 @@ class Function(Generic[R]):
         for t in triggers:
             if not isinstance(t, str) or not t:
                 raise ConfigError(f"@nd.function(id={id!r}): each trigger must be an event name, got {t!r}")
+        self.concurrency: tuple[Concurrency, ...] = _tuple_of(concurrency, Concurrency, id, "concurrency")
+        self.throttle = _one_of(throttle, Throttle, id, "throttle")
+        self.rate_limit = _one_of(rate_limit, RateLimit, id, "rate_limit")
+        self.timeouts = _one_of(timeouts, Timeouts, id, "timeouts")
+        self.cancel_on: tuple[CancelOn, ...] = _tuple_of(cancel_on, CancelOn, id, "cancel_on")
+        self.debounce = _one_of(debounce, Debounce, id, "debounce")
+        self.priority = _one_of(priority, Priority, id, "priority")
         self.func = func
         self.id = id
         self.triggers = triggers
@@ -136,6 +169,10 @@ class Function(Generic[R]):
 
     def __repr__(self) -> str:
         return f"<nd.function {self.id!r}>"
+
+    @property
+    def has_flow_control(self) -> bool:
+        return bool(self.concurrency or self.throttle or self.rate_limit or self.timeouts or self.debounce)
 
     @property
     def first_trigger(self) -> str | None:
@@ -176,6 +213,13 @@ def function(
     determinism: Determinism = "warn",
     on_change: OnChange = "warn",
     lint: LintMode = "warn",
+    concurrency: Concurrency | Sequence[Concurrency] | None = None,
+    throttle: Throttle | None = None,
+    rate_limit: RateLimit | None = None,
+    timeouts: Timeouts | None = None,
+    cancel_on: CancelOn | Sequence[CancelOn] | None = None,
+    debounce: Debounce | None = None,
+    priority: Priority | None = None,
 ) -> Callable[[Callable[[Context], Awaitable[R]]], Function[R]]: ...
 
 
@@ -189,6 +233,13 @@ def function(
     determinism: Determinism = "warn",
     on_change: OnChange = "warn",
     lint: LintMode = "warn",
+    concurrency: Concurrency | Sequence[Concurrency] | None = None,
+    throttle: Throttle | None = None,
+    rate_limit: RateLimit | None = None,
+    timeouts: Timeouts | None = None,
+    cancel_on: CancelOn | Sequence[CancelOn] | None = None,
+    debounce: Debounce | None = None,
+    priority: Priority | None = None,
 ) -> Function[R] | Callable[[Callable[[Context], Awaitable[R]]], Function[R]]:
     """Declare a durable workflow: ``@nd.function(id="...", trigger="app/event", retries=3)``.
 
@@ -198,6 +249,10 @@ def function(
     ``on_change`` says what a resume does when a completed step's code changed:
     "warn" keeps the journaled result, "rerun" redoes from that step in a new run,
     "error" stops. ``lint`` checks the source at definition ("warn", "off", "error").
+
+    Flow control, shared by every process on the journal: ``concurrency``
+    (nd.Concurrency, one or several), ``throttle``, ``rate_limit``, ``timeouts``,
+    ``cancel_on`` (nd.CancelOn, one or several), ``debounce`` and ``priority``.
     """
 
     def wrap(f: Callable[[Context], Awaitable[R]]) -> Function[R]:
@@ -209,6 +264,13 @@ def function(
             determinism=determinism,
             on_change=on_change,
             lint=lint,
+            concurrency=concurrency,
+            throttle=throttle,
+            rate_limit=rate_limit,
+            timeouts=timeouts,
+            cancel_on=cancel_on,
+            debounce=debounce,
+            priority=priority,
         )
         _registry[fn.id] = fn
         return fn

@@ -25,9 +25,11 @@ __all__ = [
     "Write",
 ]
 
-RunStatus = Literal["queued", "running", "sleeping", "waiting", "completed", "failed", "cancelled", "interrupted"]
+RunStatus = Literal[
+    "queued", "running", "sleeping", "waiting", "completed", "failed", "cancelled", "skipped", "interrupted"
+]
 StepStatus = Literal["completed", "failed", "retrying", "sleeping", "waiting"]
-FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "skipped"})
 ACTIVE_STATUSES: frozenset[str] = frozenset({"running", "sleeping", "waiting"})
 
 
@@ -158,5 +160,48 @@ class Journal(Protocol):
         Cheap enough to poll before every step; this journal's own writes may leave it unchanged.
         """
         ...
+
+    # -- flow control: concurrency slots, and windows of marks for throttles and rate limits --------
+
+    def acquire_slot(
+        self, scope: str, key: str, run_id: str, holder: str, *, limit: int, rank: float, expires_at: float, now: float
+    ) -> tuple[bool, int, int]:
+        """Take one of ``limit`` slots for (scope, key), fairly: waiters go in ``rank`` order.
+
+        Atomic. Expired leases are dropped first; a run that holds a slot renews it.
+        Returns (acquired, slots busy, waiters ahead of this run).
+        """
+        ...
+
+    def release_slot(self, scope: str, key: str, run_id: str) -> None:
+        """Give back the run's slot (and its place in the queue)."""
+        ...
+
+    def slot_holders(self, scope: str, key: str) -> list[str]:
+        """Owners holding slots for (scope, key), to give back slots of processes that died."""
+        ...
+
+    def drop_holder(self, holder: str) -> int:
+        """Remove every lease held by ``holder`` (a process found dead); returns how many."""
+        ...
+
+    def renew_leases(self, holder: str, expires_at: float) -> None: ...
+
+    def take_mark(
+        self,
+        scope: str,
+        key: str,
+        *,
+        now: float,
+        since: float,
+        max_count: int | None,
+        max_weight: int | None,
+        weight: int,
+    ) -> tuple[bool, float | None]:
+        """Atomically add a mark at ``now`` if the window since ``since`` holds fewer than ``max_count`` marks
+        and less than ``max_weight`` weight; else return (False, oldest mark's time) to retry after."""
+        ...
+
+    def add_mark(self, scope: str, key: str, ts: float, weight: int) -> None: ...
 
     def close(self) -> None: ...

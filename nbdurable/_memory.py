@@ -31,6 +31,9 @@ class MemoryJournal:
         self._triggers: dict[tuple[str, str], str] = {}
         self._version = 0
         self._lock = threading.RLock()
+        self._leases: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._waiters: dict[tuple[str, str, str], float] = {}
+        self._marks: dict[tuple[str, str], list[tuple[float, int]]] = {}
 
     @property
     def location(self) -> str:
@@ -152,6 +155,76 @@ class MemoryJournal:
             run.owner = owner
             self._version += 1
             return True
+
+    def acquire_slot(
+        self, scope: str, key: str, run_id: str, holder: str, *, limit: int, rank: float, expires_at: float, now: float
+    ) -> tuple[bool, int, int]:
+        with self._lock:
+            for k in [k for k, (_h, exp) in self._leases.items() if k[:2] == (scope, key) and exp < now]:
+                del self._leases[k]
+            me = (scope, key, run_id)
+            busy = sum(1 for k in self._leases if k[:2] == (scope, key))
+            if me in self._leases:
+                self._leases[me] = (holder, expires_at)
+                return True, busy, 0
+            my_rank = self._waiters.setdefault(me, rank)
+            ahead = sum(
+                1
+                for (s, k, r), rk in self._waiters.items()
+                if (s, k) == (scope, key) and (rk < my_rank or (rk == my_rank and r < run_id))
+            )
+            if busy + ahead < limit:
+                self._leases[me] = (holder, expires_at)
+                del self._waiters[me]
+                return True, busy + 1, 0
+            return False, busy, ahead
+
+    def release_slot(self, scope: str, key: str, run_id: str) -> None:
+        with self._lock:
+            self._leases.pop((scope, key, run_id), None)
+            self._waiters.pop((scope, key, run_id), None)
+
+    def slot_holders(self, scope: str, key: str) -> list[str]:
+        with self._lock:
+            return sorted({h for k, (h, _e) in self._leases.items() if k[:2] == (scope, key)})
+
+    def drop_holder(self, holder: str) -> int:
+        with self._lock:
+            gone = [k for k, (h, _e) in self._leases.items() if h == holder]
+            for k in gone:
+                del self._leases[k]
+            return len(gone)
+
+    def renew_leases(self, holder: str, expires_at: float) -> None:
+        with self._lock:
+            for k, (h, _e) in list(self._leases.items()):
+                if h == holder:
+                    self._leases[k] = (h, expires_at)
+
+    def take_mark(
+        self,
+        scope: str,
+        key: str,
+        *,
+        now: float,
+        since: float,
+        max_count: int | None,
+        max_weight: int | None,
+        weight: int,
+    ) -> tuple[bool, float | None]:
+        with self._lock:
+            marks = self._marks.setdefault((scope, key), [])
+            marks[:] = [m for m in marks if m[0] >= now - 86400]
+            window = [m for m in marks if m[0] >= since]
+            total = sum(w for _t, w in window)
+            if (max_count is not None and len(window) >= max_count) or (max_weight is not None and total >= max_weight):
+                return False, min(t for t, _w in window) if window else None
+            marks.append((now, weight))
+            return True, None
+
+    def add_mark(self, scope: str, key: str, ts: float, weight: int) -> None:
+        with self._lock:
+            self._marks.setdefault((scope, key), []).append((ts, weight))
 
     def change_token(self) -> int:
         return self._version

@@ -161,7 +161,7 @@ class RunHandle(Generic[R]):
                 out_type = _return_type(fn.func) if fn is not None else None
                 stored: R = decode(rec.result, rec.result_tag, output_type=out_type, where=f"run {self.run_id!r}")
                 return stored
-            if status in ("failed", "cancelled", "interrupted"):
+            if status in ("failed", "cancelled", "skipped", "interrupted"):
                 self._raise(status, rec.error, rec.status_reason or "", None)
             if status == "queued" and rec.owner is None and not self._engine.active.get(self.run_id):
                 self._raise("interrupted", None, "", None)
@@ -183,6 +183,12 @@ class RunHandle(Generic[R]):
                 error_message=str(info.get("message", "")),
                 traceback=str(info.get("traceback", "")),
             ) from exc
+        if status == "skipped":
+            raise RunCancelledError(
+                f"run {self.run_id!r} was {reason or 'skipped'}; it never started. It stays in the journal.",
+                run_id=self.run_id,
+                reason=reason,
+            )
         if status == "cancelled":
             raise RunCancelledError(
                 f"run {self.run_id!r} was cancelled{': ' + reason if reason else ''}", run_id=self.run_id, reason=reason

@@ -119,7 +119,10 @@ class RunState:
         self.position = 0
         self.reached: set[str] = set()
         self.live: dict[str, LiveStep] = {}
-        self.replayed: dict[str, int] = {}  # step id -> position, for steps answered from the journal
+        self.replayed: dict[str, int] = {}
+        self.status_reason: str | None = None
+        self.finish_deadline: float | None = None  # Timeouts(finish=...), from the journaled first start
+        self.finish_reason = ""  # step id -> position, for steps answered from the journal
         self.status = "queued"
         self.started_at = _clock()
         self.ended_at: float | None = None

@@ -235,7 +235,8 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
             "cost": cost,
             "warnings": warnings_list[-50:],
             "error": error,
-            "status_reason": rec.status_reason if rec else None,
+            "status_reason": (state.status_reason if state is not None and run_id in engine.active else None)
+            or (rec.status_reason if rec else None),
             "waiting_for": waiting_for,
         },
         "steps": ordered,

@@ -90,7 +90,35 @@ ALTER TABLE runs ADD COLUMN status_reason TEXT;
 ALTER TABLE runs ADD COLUMN warnings TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Version 3 added flow control: concurrency leases and their queue, and marks for throttles and limits.
+_V3 = """
+CREATE TABLE leases (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (scope, key, run_id)
+) WITHOUT ROWID;
+CREATE INDEX leases_by_holder ON leases(holder);
+CREATE TABLE waiters (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    rank REAL NOT NULL,
+    PRIMARY KEY (scope, key, run_id)
+) WITHOUT ROWID;
+CREATE INDEX waiters_by_rank ON waiters(scope, key, rank);
+CREATE TABLE marks (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    ts REAL NOT NULL,
+    weight INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX marks_by_key ON marks(scope, key, ts);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 _APP_ID = 0x6E626475  # "nbdu": marks the file as an nbdurable journal
 
@@ -394,6 +422,125 @@ class SQLiteJournal:
                 )
             )
             return bool(cur.rowcount == 1)
+
+    # -- flow control -------------------------------------------------------------------------------
+
+    def _tx(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``body`` in one IMMEDIATE transaction on the writer; busy becomes JournalBusyError."""
+        conn = self._writer
+        with self._lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    raise JournalBusyError(f"the journal at {self._path} is locked by another process") from exc
+                raise JournalError(f"cannot write the journal at {self._path}: {exc}") from exc
+            try:
+                result = body(conn)
+                conn.execute("COMMIT")
+                return result
+            except BaseException as exc:
+                conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                    raise JournalBusyError(f"the journal at {self._path} is locked by another process") from exc
+                if isinstance(exc, sqlite3.Error):
+                    raise JournalError(f"cannot write the journal at {self._path}: {exc}") from exc
+                raise
+
+    def acquire_slot(
+        self, scope: str, key: str, run_id: str, holder: str, *, limit: int, rank: float, expires_at: float, now: float
+    ) -> tuple[bool, int, int]:
+        def body(conn: sqlite3.Connection) -> tuple[bool, int, int]:
+            conn.execute("DELETE FROM leases WHERE scope=? AND key=? AND expires_at<?", (scope, key, now))
+            held = conn.execute(
+                "SELECT 1 FROM leases WHERE scope=? AND key=? AND run_id=?", (scope, key, run_id)
+            ).fetchone()
+            if held:
+                conn.execute(
+                    "UPDATE leases SET holder=?, expires_at=? WHERE scope=? AND key=? AND run_id=?",
+                    (holder, expires_at, scope, key, run_id),
+                )
+                busy = conn.execute("SELECT count(*) FROM leases WHERE scope=? AND key=?", (scope, key)).fetchone()[0]
+                return True, int(busy), 0
+            conn.execute(
+                "INSERT INTO waiters (scope, key, run_id, rank) VALUES (?,?,?,?) "
+                "ON CONFLICT(scope, key, run_id) DO NOTHING",
+                (scope, key, run_id, rank),
+            )
+            busy = int(conn.execute("SELECT count(*) FROM leases WHERE scope=? AND key=?", (scope, key)).fetchone()[0])
+            my_rank = conn.execute(
+                "SELECT rank FROM waiters WHERE scope=? AND key=? AND run_id=?", (scope, key, run_id)
+            ).fetchone()[0]
+            ahead = int(
+                conn.execute(
+                    "SELECT count(*) FROM waiters WHERE scope=? AND key=? AND (rank<? OR (rank=? AND run_id<?))",
+                    (scope, key, my_rank, my_rank, run_id),
+                ).fetchone()[0]
+            )
+            if busy + ahead < limit:
+                conn.execute(
+                    "INSERT INTO leases (scope, key, run_id, holder, expires_at) VALUES (?,?,?,?,?)",
+                    (scope, key, run_id, holder, expires_at),
+                )
+                conn.execute("DELETE FROM waiters WHERE scope=? AND key=? AND run_id=?", (scope, key, run_id))
+                return True, busy + 1, 0
+            return False, busy, ahead
+
+        result: tuple[bool, int, int] = self._tx(body)
+        return result
+
+    def release_slot(self, scope: str, key: str, run_id: str) -> None:
+        def body(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM leases WHERE scope=? AND key=? AND run_id=?", (scope, key, run_id))
+            conn.execute("DELETE FROM waiters WHERE scope=? AND key=? AND run_id=?", (scope, key, run_id))
+
+        self._tx(body)
+
+    def slot_holders(self, scope: str, key: str) -> list[str]:
+        return [r[0] for r in self._read("SELECT DISTINCT holder FROM leases WHERE scope=? AND key=?", (scope, key))]
+
+    def drop_holder(self, holder: str) -> int:
+        def body(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("DELETE FROM leases WHERE holder=?", (holder,)).rowcount)
+
+        dropped: int = self._tx(body)
+        return dropped
+
+    def renew_leases(self, holder: str, expires_at: float) -> None:
+        self._tx(lambda conn: conn.execute("UPDATE leases SET expires_at=? WHERE holder=?", (expires_at, holder)))
+
+    def take_mark(
+        self,
+        scope: str,
+        key: str,
+        *,
+        now: float,
+        since: float,
+        max_count: int | None,
+        max_weight: int | None,
+        weight: int,
+    ) -> tuple[bool, float | None]:
+        def body(conn: sqlite3.Connection) -> tuple[bool, float | None]:
+            # Marks older than a day serve no window; dropping them keeps the table small.
+            conn.execute("DELETE FROM marks WHERE scope=? AND key=? AND ts<?", (scope, key, now - 86400))
+            count, total, oldest = conn.execute(
+                "SELECT count(*), coalesce(sum(weight), 0), min(ts) FROM marks WHERE scope=? AND key=? AND ts>=?",
+                (scope, key, since),
+            ).fetchone()
+            if (max_count is not None and count >= max_count) or (max_weight is not None and total >= max_weight):
+                return False, oldest
+            conn.execute("INSERT INTO marks (scope, key, ts, weight) VALUES (?,?,?,?)", (scope, key, now, weight))
+            return True, None
+
+        result: tuple[bool, float | None] = self._tx(body)
+        return result
+
+    def add_mark(self, scope: str, key: str, ts: float, weight: int) -> None:
+        self._tx(
+            lambda conn: conn.execute(
+                "INSERT INTO marks (scope, key, ts, weight) VALUES (?,?,?,?)", (scope, key, ts, weight)
+            )
+        )
 
     # -- reads --------------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from ._serde import Serializer, decode, encode, hash_inputs
 
 if TYPE_CHECKING:
     from ._ai_step import AIStep
+    from ._flow import Limit
     from ._function import Function
 
 __all__ = ["Step", "backoff_delay", "callable_hash", "error_info"]
@@ -196,7 +197,10 @@ class Step:
         if not callable(fn):
             raise TypeError(f"step.run({name!r}, fn): fn must be callable, got {type(fn).__name__}")
         step_id, position = self._state.next_id(name)
-        return self._run(step_id, name, position, "run", fn, args, kwargs, output_type, serializer, retries, None)
+        use_limit = _take_limit(kwargs)
+        return self._run(
+            step_id, name, position, "run", fn, args, kwargs, output_type, serializer, retries, None, use_limit
+        )
 
     async def _run(
         self,
@@ -211,6 +215,7 @@ class Step:
         serializer: Serializer,
         retries: int | None,
         meta_of: Callable[[Any], dict[str, Any] | None] | None,
+        use_limit: Limit | None = None,
     ) -> Any:
         st = self._state
         st.check_cancelled()
@@ -269,6 +274,9 @@ class Step:
             engine.notify("step_started", st.run_id, step_id)
             token = current_step_var.set(StepInfo(st.run_id, step_id, attempt, f"{st.run_id}/{step_id}"))
             try:
+                if use_limit is not None:
+                    await engine.flow.limit_acquire(st, use_limit, step_id)
+                    live.status = "running"
                 value = fn(*args, **kwargs)
                 if inspect.isawaitable(value):
                     value = await value
@@ -314,6 +322,9 @@ class Step:
                 current_step_var.reset(token)
             ended = _clock()
             meta = meta_of(value) if meta_of is not None else None
+            if use_limit is not None and meta and isinstance(meta.get("ai"), dict):
+                ai = meta["ai"]
+                engine.flow.limit_spend(use_limit, int(ai.get("tokens_in") or 0) + int(ai.get("tokens_out") or 0))
             if preview:
                 meta = {**(meta or {}), "input": preview}
             await engine.commit(
@@ -411,6 +422,15 @@ class Step:
         if st.engine.feed:
             st.engine.notify("step_replayed", st.run_id, rec.step_id)
 
+    async def _give_back_slots(self) -> None:
+        """A run that durably sleeps or waits holds no concurrency slot meanwhile."""
+        self._state.engine.flow.release(self._state.run_id)
+
+    async def _take_slots(self) -> None:
+        st = self._state
+        if st.function is not None and st.function.concurrency:
+            await st.engine.flow.acquire(st, st.function)
+
     # -- durable time -------------------------------------------------------------------------------
 
     async def sleep(self, name: str, duration: Duration) -> None:
@@ -465,7 +485,9 @@ class Step:
         else:
             await engine.set_status(st, "sleeping")
         engine.notify("step_started", st.run_id, step_id)
+        await self._give_back_slots()
         await engine.sleep_until(st, deadline)
+        await self._take_slots()
         ended = _clock()
         await engine.commit(
             StepRecord(
@@ -556,7 +578,9 @@ class Step:
             await engine.set_status(st, "waiting")
         engine.notify("step_started", st.run_id, step_id)
         trigger = st.record.event if st.record is not None and st.record.event else {}
+        await self._give_back_slots()
         found = await engine.wait_for_event(st, event, expression, trigger, deadline)
+        await self._take_slots()
         ended = _clock()
         if found is None:
             payload, tag, done_meta = None, None, meta
@@ -704,6 +728,25 @@ class Step:
     def random(self) -> float:
         """A random float in [0, 1), journaled: the same value on every replay."""
         return typing.cast(float, self._value("nd.random", _random.random, None))
+
+
+def _take_limit(kwargs: dict[str, Any]) -> Limit | None:
+    """Take ``limit=`` out of a step's keyword arguments when it names a shared nd.Limit.
+
+    Any other ``limit=`` value (an int, an unknown string) belongs to the step's function.
+    """
+    value = kwargs.get("limit")
+    if value is None:
+        return None
+    from ._flow import Limit, limits
+
+    if isinstance(value, Limit):
+        del kwargs["limit"]
+        return value
+    if isinstance(value, str) and value in limits():
+        del kwargs["limit"]
+        return limits()[value]
+    return None
 
 
 def _preview(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:

@@ -1,0 +1,504 @@
+"""Flow control: concurrency keys, throttles, rate limits, timeouts, cancel-on events, debounce, priority,
+and shared step limits, enforced through the journal so every process on it shares them.
+
+Concurrency slots are leases in the journal, renewed by a heartbeat while their process lives; a slot of a
+process found dead on this host is taken back at once, any other after the lease's TTL, so a crash never leaks
+a slot. Queues are fair across processes (waiters are served in rank order: oldest first, minus priority), and a
+queued run always says why and behind what in its ``status_reason``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import Sequence
+from time import time as _clock
+from typing import TYPE_CHECKING, Any
+
+from ._duration import Duration, parse_duration
+from ._errors import ConfigError, JournalBusyError
+from ._journal import Write
+from ._owner import is_alive, this_owner
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._function import Function
+    from ._runstate import RunState
+
+__all__ = [
+    "CancelOn",
+    "Concurrency",
+    "Debounce",
+    "FlowController",
+    "Limit",
+    "Priority",
+    "RateLimit",
+    "Throttle",
+    "Timeouts",
+    "limits",
+]
+
+
+def _check_key(key: str | None, what: str) -> None:
+    if key is not None:
+        from ._expr import compile_expression
+
+        compile_expression(key, allowed_roots=("event",))
+
+
+def _positive(n: int, what: str) -> None:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"{what} must be a whole number of 1 or more, got {n!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Concurrency:
+    """At most ``limit`` runs execute at once (per value of ``key``, an expression over the event).
+
+    Runs that durably sleep or wait for an event give their slot back meanwhile.
+    """
+
+    limit: int
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        _positive(self.limit, "Concurrency(limit=...)")
+        _check_key(self.key, "Concurrency(key=...)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Throttle:
+    """At most ``limit`` run starts per ``period`` (per ``key``); later starts are delayed, never dropped."""
+
+    limit: int
+    period: Duration
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        _positive(self.limit, "Throttle(limit=...)")
+        parse_duration(self.period, what="Throttle(period=...)")
+        _check_key(self.key, "Throttle(key=...)")
+
+
+@dataclasses.dataclass(frozen=True)
+class RateLimit:
+    """At most ``limit`` runs per ``period`` (per ``key``); the rest are skipped, and journaled as "skipped"."""
+
+    limit: int
+    period: Duration
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        _positive(self.limit, "RateLimit(limit=...)")
+        parse_duration(self.period, what="RateLimit(period=...)")
+        _check_key(self.key, "RateLimit(key=...)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeouts:
+    """Cancel a run queued longer than ``start``, or running longer than ``finish`` (from its first start)."""
+
+    start: Duration | None = None
+    finish: Duration | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None:
+            parse_duration(self.start, what="Timeouts(start=...)")
+        if self.finish is not None:
+            parse_duration(self.finish, what="Timeouts(finish=...)")
+
+
+@dataclasses.dataclass(frozen=True)
+class CancelOn:
+    """An event named ``event`` cancels matching runs (``if_exp`` over ``event`` and ``async``) within ``timeout``."""
+
+    event: str
+    if_exp: str | None = None
+    timeout: Duration | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.event, str) or not self.event:
+            raise ConfigError(f"CancelOn(event=...) must be an event name, got {self.event!r}")
+        if self.if_exp is not None:
+            from ._expr import compile_expression
+
+            compile_expression(self.if_exp)
+        if self.timeout is not None:
+            parse_duration(self.timeout, what="CancelOn(timeout=...)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Debounce:
+    """Start a run only after ``period`` without a new event for its ``key``; it gets the last event."""
+
+    period: Duration
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        parse_duration(self.period, what="Debounce(period=...)")
+        _check_key(self.key, "Debounce(key=...)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Priority:
+    """``run``: an expression over the event giving seconds of priority (higher starts sooner)."""
+
+    run: str
+
+    def __post_init__(self) -> None:
+        from ._expr import compile_expression
+
+        compile_expression(self.run, allowed_roots=("event",))
+
+
+_limits: dict[str, Limit] = {}
+
+
+def limits() -> dict[str, Limit]:
+    """Shared step limits defined in this process, by name."""
+    return _limits
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    """A limit shared by every process on the journal, e.g. a model API's quota.
+
+    ``step.ai`` calls use the Limit named after their provider ("openai", "anthropic")
+    when one exists; any step uses one with ``step.run(..., limit="name")``.
+    """
+
+    name: str
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"Limit needs a name, got {self.name!r}")
+        if self.requests_per_minute is None and self.tokens_per_minute is None:
+            raise ConfigError(f"Limit({self.name!r}) needs requests_per_minute and/or tokens_per_minute")
+        if self.requests_per_minute is not None:
+            _positive(self.requests_per_minute, "Limit(requests_per_minute=...)")
+        if self.tokens_per_minute is not None:
+            _positive(self.tokens_per_minute, "Limit(tokens_per_minute=...)")
+        _limits[self.name] = self
+
+
+def _key(expr: str | None, event: dict[str, Any]) -> str:
+    if expr is None:
+        return ""
+    from ._expr import evaluate_key
+
+    return evaluate_key(expr, {"event": event}, allowed_roots=("event",))
+
+
+def _label(expr: str | None, key: str) -> str:
+    return "" if expr is None else f" for {expr}={key!r}"
+
+
+def lease_ttl() -> float:
+    try:
+        return max(0.5, float(os.environ.get("NBDURABLE_LEASE_TTL", "15")))
+    except ValueError:
+        return 15.0
+
+
+class FlowController:
+    """Admits runs through their function's flow options and keeps their slots alive."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.held: dict[str, list[tuple[str, str]]] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._wake: dict[tuple[str, str], asyncio.Event] = {}
+
+    # -- admission ---------------------------------------------------------------------------------
+
+    async def admit(self, st: RunState, function: Function[Any]) -> bool:
+        """Wait until the run may execute; False when it was skipped or cancelled instead."""
+        rec = st.record
+        assert rec is not None
+        options = dict(rec.options or {})
+        fresh = "started_running_at" not in options
+        event = rec.event or {}
+        engine = self.engine
+        if fresh and function.rate_limit is not None and not options.get("rate_checked"):
+            rl = function.rate_limit
+            key = _key(rl.key, event)
+            period = parse_duration(rl.period)
+            now = _clock()
+            ok, _oldest = await self._retry_busy(
+                engine.journal.take_mark,
+                f"rate:{function.id}",
+                key,
+                now=now,
+                since=now - period,
+                max_count=rl.limit,
+                max_weight=None,
+                weight=1,
+            )
+            if not ok:
+                engine.skip(st, f"skipped: rate limit of {rl.limit} run(s) per {rl.period}{_label(rl.key, key)}")
+                return False
+            options["rate_checked"] = True
+            await engine.write(Write("run_update", run_id=st.run_id, fields={"options": options}))
+        if fresh and options.get("debounce_until") is not None:
+            while True:
+                current = engine.journal.get_run(st.run_id)
+                until = float(((current.options if current else None) or {}).get("debounce_until") or 0)
+                if current is not None and current.event:
+                    rec.event = current.event
+                    options = dict(current.options or {})
+                remaining = until - _clock()
+                if remaining <= 0:
+                    break
+                await self._set_reason(st, f"queued: debounced, starts {remaining:.1f}s after the last event")
+                await asyncio.sleep(min(remaining, 0.5))
+                self._check_start_timeout(st, function)
+        if fresh and function.throttle is not None:
+            th = function.throttle
+            key = _key(th.key, event)
+            period = parse_duration(th.period)
+            while True:
+                st.check_cancelled()
+                now = _clock()
+                ok, oldest = await self._retry_busy(
+                    engine.journal.take_mark,
+                    f"throttle:{function.id}",
+                    key,
+                    now=now,
+                    since=now - period,
+                    max_count=th.limit,
+                    max_weight=None,
+                    weight=1,
+                )
+                if ok:
+                    break
+                wait = max(0.01, (oldest or now) + period - now)
+                await self._set_reason(
+                    st,
+                    f"queued: throttled to {th.limit} start(s) per {th.period}{_label(th.key, key)}; next in "
+                    f"{wait:.1f}s",
+                )
+                await asyncio.sleep(min(wait, 0.5))
+                self._check_start_timeout(st, function)
+        await self.acquire(st, function)
+        if fresh:
+            options["started_running_at"] = _clock()
+            await engine.write(
+                Write("run_update", run_id=st.run_id, fields={"options": options, "status_reason": None})
+            )
+            rec.options = options
+        self._arm_finish(st, function)
+        return True
+
+    def _arm_finish(self, st: RunState, function: Function[Any]) -> None:
+        timeouts = function.timeouts
+        started = (st.record.options or {}).get("started_running_at") if st.record else None
+        if timeouts is not None and timeouts.finish is not None and started is not None:
+            st.finish_deadline = float(started) + parse_duration(timeouts.finish)
+            st.finish_reason = f"timed out: running longer than finish={timeouts.finish}"
+
+    def _check_start_timeout(self, st: RunState, function: Function[Any]) -> None:
+        timeouts = function.timeouts
+        if timeouts is None or timeouts.start is None or st.record is None:
+            return
+        if _clock() - st.record.created_at > parse_duration(timeouts.start):
+            st.cancel_requested = True
+            st.cancel_reason = f"timed out: queued longer than start={timeouts.start}"
+            st.check_cancelled()
+
+    async def _set_reason(self, st: RunState, reason: str) -> None:
+        if st.status_reason != reason:
+            st.status_reason = reason
+            st.status = "queued"
+            await self.engine.write(
+                Write("run_update", run_id=st.run_id, fields={"status": "queued", "status_reason": reason})
+            )
+            self.engine.notify("run_status", st.run_id)
+
+    async def _retry_busy(self, action: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call a short journal transaction, retrying from the loop while another process holds the lock."""
+        delay = 0.005
+        while True:
+            try:
+                return action(*args, **kwargs)
+            except JournalBusyError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.2)
+
+    # -- concurrency slots ---------------------------------------------------------------------------
+
+    async def acquire(self, st: RunState, function: Function[Any]) -> None:
+        """Take a slot of every concurrency limit of the function (waiting in the fair queue)."""
+        if not function.concurrency:
+            return
+        event = (st.record.event if st.record else None) or {}
+        rank = (st.record.created_at if st.record else _clock()) - self._priority(function, event)
+        owner = this_owner()
+        taken: list[tuple[str, str]] = []
+        for i, conc in enumerate(function.concurrency):
+            scope, key = f"conc:{function.id}:{i}", _key(conc.key, event)
+            poll = 0.02
+            while True:
+                st.check_cancelled()
+                now = _clock()
+                ok, busy, ahead = await self._retry_busy(
+                    self.engine.journal.acquire_slot,
+                    scope,
+                    key,
+                    st.run_id,
+                    owner,
+                    limit=conc.limit,
+                    rank=rank,
+                    expires_at=now + lease_ttl(),
+                    now=now,
+                )
+                if ok:
+                    taken.append((scope, key))
+                    self.held[st.run_id] = list(taken)
+                    self._start_heartbeat()
+                    break
+                self._reclaim_dead(scope, key)
+                await self._set_reason(
+                    st, f"queued: {busy} of {conc.limit} slots busy{_label(conc.key, key)}, {ahead} ahead"
+                )
+                self._check_start_timeout(st, function)
+                wake = self._wake.setdefault((scope, key), asyncio.Event())
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=poll)
+                except asyncio.TimeoutError:
+                    pass
+                poll = min(poll * 1.5, 0.25)
+        if taken:
+            self.held[st.run_id] = taken
+        if st.status_reason is not None:
+            st.status_reason = None
+
+    def _priority(self, function: Function[Any], event: dict[str, Any]) -> float:
+        if function.priority is None:
+            return 0.0
+        from ._expr import compile_expression
+
+        try:
+            value = compile_expression(function.priority.run, allowed_roots=("event",)).evaluate({"event": event})
+            return float(value)
+        except Exception:
+            return 0.0
+
+    def _reclaim_dead(self, scope: str, key: str) -> None:
+        for holder in self.engine.journal.slot_holders(scope, key):
+            if holder != this_owner() and not is_alive(holder):
+                try:
+                    self.engine.journal.drop_holder(holder)
+                except JournalBusyError:
+                    pass
+
+    def release(self, run_id: str) -> None:
+        """Give back the run's slots (when it ends, sleeps or waits)."""
+        for scope, key in self.held.pop(run_id, []):
+            try:
+                self.engine.journal.release_slot(scope, key, run_id)
+            except JournalBusyError:
+                pass  # the lease expires by itself when the heartbeat stops renewing it
+            wake = self._wake.get((scope, key))
+            if wake is not None:
+                self._wake[(scope, key)] = asyncio.Event()
+                wake.set()
+
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="nbdurable:leases")
+
+    async def _beat(self) -> None:
+        ttl = lease_ttl()
+        owner = this_owner()
+        while self.held:
+            await asyncio.sleep(ttl / 3)
+            try:
+                self.engine.journal.renew_leases(owner, _clock() + ttl)
+            except JournalBusyError:
+                continue
+
+    # -- step limits -----------------------------------------------------------------------------------
+
+    async def limit_acquire(self, st: RunState, limit: Limit, step_id: str) -> None:
+        """Wait until ``limit`` allows one more request (and its token budget is not spent)."""
+        journal = self.engine.journal
+        while True:
+            st.check_cancelled()
+            now = _clock()
+            since = now - 60.0
+            ok, oldest = await self._retry_busy(
+                journal.take_mark,
+                "limit",
+                f"{limit.name}:req",
+                now=now,
+                since=since,
+                max_count=limit.requests_per_minute,
+                max_weight=None,
+                weight=1,
+            )
+            if ok and limit.tokens_per_minute is not None:
+                ok, oldest = await self._retry_busy(
+                    journal.take_mark,
+                    "limit",
+                    f"{limit.name}:tok",
+                    now=now,
+                    since=since,
+                    max_count=None,
+                    max_weight=limit.tokens_per_minute,
+                    weight=0,
+                )
+            if ok:
+                return
+            wait = max(0.05, (oldest or now) + 60.0 - now)
+            live = st.live.get(step_id)
+            if live is not None:
+                live.status = "queued"
+            self.engine.notify("step_retrying", st.run_id, step_id)
+            await asyncio.sleep(min(wait, 1.0))
+
+    def limit_spend(self, limit: Limit, tokens: int) -> None:
+        if limit.tokens_per_minute is not None and tokens > 0:
+            try:
+                self.engine.journal.add_mark("limit", f"{limit.name}:tok", _clock(), tokens)
+            except JournalBusyError:
+                pass
+
+    # -- cancel-on events ------------------------------------------------------------------------------
+
+    def cancel_matching(self, name: str, data: dict[str, Any], event_id: str, ts: float) -> list[str]:
+        """Cancel unfinished runs whose cancel_on matches this event; returns their ids."""
+        from ._expr import compile_expression
+
+        cancelled = []
+        candidates = self.engine.journal.list_runs(statuses=["queued", "running", "sleeping", "waiting"])
+        for rec in candidates:
+            for spec in (rec.options or {}).get("cancel_on") or []:
+                if spec.get("event") != name:
+                    continue
+                deadline = spec.get("deadline")
+                if deadline is not None and ts > float(deadline):
+                    continue
+                if ts < rec.created_at:
+                    continue
+                if_exp = spec.get("if_exp")
+                if if_exp:
+                    candidate = {"name": name, "data": data, "id": event_id, "ts": ts}
+                    if not compile_expression(if_exp).matches({"event": rec.event or {}, "async": candidate}):
+                        continue
+                reason = f"cancelled by event {name!r}" + (f" ({if_exp})" if if_exp else "")
+                if self.engine.cancel(rec.run_id, reason):
+                    cancelled.append(rec.run_id)
+                break
+        return cancelled
+
+
+def cancel_on_options(specs: Sequence[CancelOn], created_at: float) -> list[dict[str, Any]]:
+    """The journaled form of cancel_on, so any process (a CLI, another kernel) can apply it."""
+    out = []
+    for spec in specs:
+        deadline = None if spec.timeout is None else created_at + parse_duration(spec.timeout)
+        out.append({"event": spec.event, "if_exp": spec.if_exp, "deadline": deadline})
+    return out
