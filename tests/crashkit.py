@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import os
@@ -102,7 +101,7 @@ class CrashRig:
             for s in journal.load_steps(self.run_id):
                 if s.kind == "wait" and s.status == "waiting" and s.meta:
                     engine = nd.Engine(journal)
-                    asyncio.run(engine.send(s.meta["event"], {"answer": 42}, id=f"answer-{s.step_id}"))
+                    engine.send_nowait(s.meta["event"], {"answer": 42}, id=f"answer-{s.step_id}")
         finally:
             journal.close()
 
