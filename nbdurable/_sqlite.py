@@ -118,7 +118,35 @@ CREATE TABLE marks (
 CREATE INDEX marks_by_key ON marks(scope, key, ts);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# Version 4 made step rows compact (a step is most of a journal): clustered on (run, step id) with no
+# separate index, the usual kind ("run") and status ("completed") stored as NULL, hashes as 8-byte blobs.
+_V4 = """
+CREATE TABLE steps_v4 (
+    rn INTEGER NOT NULL,
+    step_id TEXT NOT NULL,
+    name TEXT,
+    position INTEGER NOT NULL,
+    kind TEXT,
+    status TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    input_hash BLOB,
+    output TEXT,
+    output_tag TEXT,
+    error TEXT,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    next_at REAL,
+    meta TEXT,
+    code_hash BLOB,
+    PRIMARY KEY (rn, step_id)
+) WITHOUT ROWID;
+INSERT INTO steps_v4 SELECT rn, step_id, name, position, NULLIF(kind, 'run'), NULLIF(status, 'completed'), attempt,
+    input_hash, output, output_tag, error, started_at, ended_at, next_at, meta, code_hash FROM steps;
+DROP TABLE steps;
+ALTER TABLE steps_v4 RENAME TO steps;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 _APP_ID = 0x6E626475  # "nbdu": marks the file as an nbdurable journal
 
@@ -148,6 +176,26 @@ def _dumps(value: Any) -> str | None:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _hash_blob(text: str) -> bytes | str | None:
+    """Hex hashes are stored as raw bytes (half the size); anything else as it is."""
+    if not text:
+        return None
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return text
+
+
+def _hash_text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def _by_position(step: StepRecord) -> int:
+    return step.position
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -336,10 +384,10 @@ class SQLiteJournal:
                     s.step_id,
                     None if s.name == s.step_id else s.name,
                     s.position,
-                    s.kind,
-                    s.status,
+                    None if s.kind == "run" else s.kind,
+                    None if s.status == "completed" else s.status,
                     s.attempt,
-                    s.input_hash or None,
+                    _hash_blob(s.input_hash),
                     s.output,
                     s.output_tag,
                     _dumps(s.error),
@@ -347,7 +395,7 @@ class SQLiteJournal:
                     s.ended_at,
                     s.next_at,
                     _dumps(s.meta),
-                    s.code_hash or None,
+                    _hash_blob(s.code_hash),
                 ),
             )
         elif w.op == "run_update":
@@ -601,39 +649,39 @@ class SQLiteJournal:
 
     def load_steps(self, run_id: str) -> list[StepRecord]:
         rows = self._read(
-            f"SELECT {_STEP_COLS} FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?) ORDER BY position, rowid",
+            f"SELECT {_STEP_COLS} FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?)",
             (run_id,),
         )
-        out: list[StepRecord] = []
-        append = out.append
-        for r in rows:
-            append(
-                StepRecord(
-                    run_id,
-                    r[0],
-                    r[1] if r[1] is not None else r[0],
-                    r[2],
-                    r[3],
-                    r[4],
-                    r[5],
-                    r[6] or "",
-                    r[7],
-                    r[8],
-                    _loads(r[9]),
-                    r[10],
-                    r[11],
-                    r[12],
-                    _loads(r[13]),
-                    r[14] or "",
-                )
+        loads = json.loads
+        out = [
+            StepRecord(
+                run_id,
+                r[0],
+                r[1] if r[1] is not None else r[0],
+                r[2],
+                r[3] or "run",
+                r[4] or "completed",
+                r[5],
+                _hash_text(r[6]),
+                r[7],
+                r[8],
+                None if r[9] is None else loads(r[9]),
+                r[10],
+                r[11],
+                r[12],
+                None if r[13] is None else loads(r[13]),
+                _hash_text(r[14]),
             )
+            for r in rows
+        ]
+        out.sort(key=_by_position)
         return out
 
     def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
         if not run_ids:
             return {}
         rows = self._read(
-            "SELECT r.run_id, count(s.step_id) FROM runs r LEFT JOIN steps s ON s.rn=r.rn AND s.status='completed' "
+            "SELECT r.run_id, count(s.step_id) FROM runs r LEFT JOIN steps s ON s.rn=r.rn AND s.status IS NULL "
             f"WHERE r.run_id IN ({','.join('?' * len(run_ids))}) GROUP BY r.run_id",
             list(run_ids),
         )
