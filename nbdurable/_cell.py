@@ -144,9 +144,11 @@ def make_cell_function(
     retries: int,
     determinism: str = "warn",
     on_change: str = "warn",
+    timeout: str | None = None,
     on_locals: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> Function[None]:
     """A Function whose workflow is the cell; its assigned names go to ``on_locals(run_id, names)``."""
+    from ._flow import Timeouts
     from ._function import Function
 
     cell = compile_cell(body, name, namespace)
@@ -164,6 +166,7 @@ def make_cell_function(
         on_change=on_change,  # type: ignore[arg-type]
         lint="off",  # cells are linted by the magic, with the cell's own line numbers
         engine=engine,
+        timeouts=None if timeout is None else Timeouts(finish=timeout),
     )
     function.code_hash = source_hash(body)
     return function

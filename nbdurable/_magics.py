@@ -75,6 +75,16 @@ def _nonnegative(text: str) -> int:
     return value
 
 
+def _duration_arg(text: str) -> str:
+    from ._duration import parse_duration
+
+    try:
+        parse_duration(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _cell_parser() -> _Parser:
     p = _Parser(prog="%%durable", description="Run this cell as a durable workflow named NAME.", add_help=True)
     p.add_argument("name", metavar="NAME", help="the run's name; running the cell again resumes this run")
@@ -83,6 +93,13 @@ def _cell_parser() -> _Parser:
     p.add_argument("--background", action="store_true", help="start the run as a task and return at once")
     p.add_argument("--new", action="store_true", help="start a fresh run under NAME, keeping the old one")
     p.add_argument("--lint", choices=["warn", "off", "error"], default="warn", help="static determinism check")
+    p.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        type=_duration_arg,
+        default=None,
+        help="cancel the run if it runs longer than this (e.g. 30m, 2h), counted from its first start",
+    )
     p.add_argument("--determinism", choices=["warn", "strict", "off"], default="warn", help="replay divergence policy")
     p.add_argument(
         "--on-change",
@@ -163,6 +180,7 @@ def _cell_loader(engine: Engine, namespace: dict[str, Any]) -> Any:
             retries=int(options.get("retries", 0)),
             determinism=str(options.get("determinism", "warn")),
             on_change=str(options.get("on_change", "warn")),
+            timeout=options.get("timeout"),
             on_locals=lambda _run_id, names: namespace.update(names),
         )
 
@@ -246,6 +264,7 @@ async def _run_cell(line: str, body: str, namespace: dict[str, Any], *, backgrou
             retries=args.retries,
             determinism=args.determinism,
             on_change=args.on_change,
+            timeout=args.timeout,
             on_locals=lambda _run_id, names: namespace.update(names),
         )
     except ConfigError as exc:
@@ -254,7 +273,13 @@ async def _run_cell(line: str, body: str, namespace: dict[str, Any], *, backgrou
 
     registry()[function.id] = function
     run_id = _pick_run_id(engine, name, args.new)
-    options = {"cell": name, "retries": args.retries, "determinism": args.determinism, "on_change": args.on_change}
+    options = {
+        "cell": name,
+        "retries": args.retries,
+        "determinism": args.determinism,
+        "on_change": args.on_change,
+        "timeout": args.timeout,
+    }
     handle = engine.start(function, run_id=run_id, kind="cell", source=body, options=options, reexecute=True)
     _show(handle)
     if args.background or background:

@@ -357,3 +357,21 @@ def test_load_ext_twice_and_unload(kernels: list[Kernel], workdir: Path) -> None
     k.run("%unload_ext nbdurable")
     gone = k.execute("%durable list")
     assert gone.status == "error" and "Line magic function `%durable` not found" in gone.stderr
+
+
+def test_cell_timeout_cancels_a_run_that_runs_too_long(kernels: list[Kernel], workdir: Path) -> None:
+    k = start(kernels, workdir)
+    k.run("%load_ext nbdurable")
+    k.run(SETUP)
+    result = k.execute(
+        '%%durable slowpoke --timeout 1s\nawait step.run("a", effect, "a", 1)\nawait step.sleep("nap", "30s")\n'
+        'await step.run("never", effect, "never", 2)',
+        timeout=30,
+    )
+    assert result.status == "error"
+    assert "timed out: running longer than finish=1s" in usage_error(result)
+    rec = journal_run(workdir, "slowpoke")
+    assert rec is not None and rec.status == "cancelled"
+    assert "timed out" in (rec.status_reason or "")
+    assert effects(workdir) == Counter({"a": 1})
+    assert "--timeout: " in usage_error(k.execute("%%durable x --timeout soon\ny = 1"))
