@@ -132,7 +132,11 @@ def rerun(run_id: str, *, from_step: str) -> RunHandle[Any]:
     The old run stays in the journal untouched (time travel). Needs a running event
     loop (a notebook cell or async code) and the run's function defined here.
     """
-    return get_engine().rerun(run_id, from_step)
+    handle = get_engine().rerun(run_id, from_step)
+    from ._display import maybe_display
+
+    maybe_display(handle)
+    return handle
 
 
 _LAZY = {"Finding": "._lint", "lint": "._lint"}

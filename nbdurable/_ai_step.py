@@ -115,7 +115,8 @@ class AIStep:
             {"model": model.model, "provider": model.provider, "body": body},
             None,
             "json",
-            retries,
+            # Rate limits and 5xx are routine for model APIs: retry them even where steps default to no retries.
+            retries if retries is not None else max(st.retries, 3),
             lambda _v: _ai_meta(holder["call"], drop_response=True),
             _limit_for(limit, model.provider),
         )

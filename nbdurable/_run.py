@@ -207,4 +207,14 @@ class RunHandle(Generic[R]):
 
     def resume(self) -> RunHandle[R]:
         """Resume this run here (interrupted or failed): completed steps replay, the rest run."""
-        return self._engine.resume(self.run_id)
+        from ._display import maybe_display
+
+        handle: RunHandle[R] = self._engine.resume(self.run_id)
+        maybe_display(handle)
+        return handle
+
+    def _ipython_display_(self) -> None:
+        """In a notebook, a handle shows its run's timeline (live if it runs here)."""
+        from ._display import display_run
+
+        display_run(self)

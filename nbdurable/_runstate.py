@@ -192,7 +192,14 @@ class RunState:
             raise NonDeterminismError(
                 text + " (determinism='strict' stops here; use determinism='warn' to keep going with the journal)"
             )
-        warnings.warn(ReplayDeterminismWarning(text), stacklevel=4)
+        code = getattr(getattr(self.function, "func", None), "__code__", None)
+        if step_id is None and code is not None:
+            # Said after the workflow returned: point at the workflow, not at asyncio's internals.
+            warnings.warn_explicit(
+                ReplayDeterminismWarning(text), ReplayDeterminismWarning, code.co_filename, code.co_firstlineno
+            )
+        else:
+            warnings.warn(ReplayDeterminismWarning(text), stacklevel=4)
 
     def check_replayed(self, rec: StepRecord, position: int, input_hash: str, preview: str | None) -> None:
         if rec.input_hash and input_hash and rec.input_hash != input_hash:
