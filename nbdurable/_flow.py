@@ -330,35 +330,50 @@ class FlowController:
     # -- concurrency slots ---------------------------------------------------------------------------
 
     async def acquire(self, st: RunState, function: Function[Any]) -> None:
-        """Take a slot of every concurrency limit of the function (waiting in the fair queue)."""
+        """Take a slot of every concurrency limit of the function, all or none, waiting in the fair queues.
+
+        A run that gets one limit's slot but must wait for another gives the first back while it
+        waits: a queued run never holds a slot idle (tenant b must not wait behind tenant a).
+        """
         if not function.concurrency:
             return
         event = (st.record.event if st.record else None) or {}
         rank = (st.record.created_at if st.record else _clock()) - self._priority(function, event)
         owner = this_owner()
-        taken: list[tuple[str, str]] = []
-        for i, conc in enumerate(function.concurrency):
-            scope, key = f"conc:{function.id}:{i}", _key(conc.key, event)
-            poll = 0.02
+        wanted = [(f"conc:{function.id}:{i}", _key(c.key, event), c) for i, c in enumerate(function.concurrency)]
+        poll = 0.02
+        try:
             while True:
                 st.check_cancelled()
-                now = _clock()
-                ok, busy, ahead = await self._retry_busy(
-                    self.engine.journal.acquire_slot,
-                    scope,
-                    key,
-                    st.run_id,
-                    owner,
-                    limit=conc.limit,
-                    rank=rank,
-                    expires_at=now + lease_ttl(),
-                    now=now,
-                )
-                if ok:
+                taken: list[tuple[str, str]] = []
+                blocked: tuple[str, str, Concurrency, int, int] | None = None
+                for scope, key, conc in wanted:
+                    now = _clock()
+                    ok, busy, ahead = await self._retry_busy(
+                        self.engine.journal.acquire_slot,
+                        scope,
+                        key,
+                        st.run_id,
+                        owner,
+                        limit=conc.limit,
+                        rank=rank,
+                        expires_at=now + lease_ttl(),
+                        now=now,
+                    )
+                    if not ok:
+                        blocked = (scope, key, conc, busy, ahead)
+                        break
                     taken.append((scope, key))
-                    self.held[st.run_id] = list(taken)
+                if blocked is None:
+                    self.held[st.run_id] = taken
                     self._start_heartbeat()
-                    break
+                    st.status_reason = None
+                    return
+                for scope, key in taken:
+                    # Give back the slots taken so far, and the place in their queues too: waiting there
+                    # for a limit elsewhere would block runs of other keys (head-of-line blocking).
+                    await self._retry_busy(self.engine.journal.release_slot, scope, key, st.run_id)
+                scope, key, conc, busy, ahead = blocked
                 self._reclaim_dead(scope, key)
                 await self._set_reason(
                     st, f"queued: {busy} of {conc.limit} slots busy{_label(conc.key, key)}, {ahead} ahead"
@@ -370,10 +385,14 @@ class FlowController:
                 except asyncio.TimeoutError:
                     pass
                 poll = min(poll * 1.5, 0.25)
-        if taken:
-            self.held[st.run_id] = taken
-        if st.status_reason is not None:
-            st.status_reason = None
+        except BaseException:
+            # Cancelled or timed out while queued: leave no place in any queue behind.
+            for scope, key, _conc in wanted:
+                try:
+                    self.engine.journal.release_slot(scope, key, st.run_id)
+                except JournalBusyError:
+                    pass
+            raise
 
     def _priority(self, function: Function[Any], event: dict[str, Any]) -> float:
         if function.priority is None:

@@ -91,7 +91,14 @@ def _one_of(value: Any, cls: type[T], fn_id: str, name: str) -> T | None:
 def _tuple_of(value: Any, cls: type[T], fn_id: str, name: str) -> tuple[T, ...]:
     if value is None:
         return ()
-    items = [value] if isinstance(value, cls) else list(value)
+    if isinstance(value, cls):
+        items = [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ConfigError(
+            f"@nd.function(id={fn_id!r}): {name}= takes nd.{cls.__name__}(...) or a list of them, got {value!r}"
+        )
     for item in items:
         _one_of(item, cls, fn_id, name)
     return tuple(items)
