@@ -69,7 +69,9 @@ def display_run(handle: RunHandle[Any]) -> Any:
 
     view = TimelineDisplay(snapshot(), on_action=act)
     view.show()
-    if view.finished or (handle.status in ("completed", "failed", "cancelled") and run_id not in engine.active):
+    if view.finished or (
+        handle.status in ("completed", "failed", "cancelled", "skipped") and run_id not in engine.active
+    ):
         view.finish(snapshot())
         return view
 

@@ -370,6 +370,9 @@ class Engine:
                 st.load(existing, self.journal.load_steps(st.run_id))
                 existing.attempt += 1
                 existing.owner = owner
+                if existing.status == "completed" and (existing.options or {}).get("started_running_at"):
+                    # A finished cell run again is a new execution: its finish timeout counts from now.
+                    existing.options = {k: v for k, v in (existing.options or {}).items() if k != "started_running_at"}
                 fields: dict[str, Any] = {"attempt": existing.attempt, "status_reason": None}
                 fields["status"] = "queued" if function.has_flow_control else "running"
                 if function.cancel_on and not (existing.options or {}).get("cancel_on"):
@@ -478,7 +481,9 @@ class Engine:
                     if not compile_expression(spec["if_exp"]).matches({"event": rec.event or {}, "async": candidate}):
                         continue
                 st.cancel_requested = True
-                st.cancel_reason = f"cancelled by event {spec['event']!r} sent while the run was stopped"
+                st.cancel_reason = f"cancelled by event {spec['event']!r}" + (
+                    f" ({spec['if_exp']})" if spec.get("if_exp") else ""
+                )
                 return
 
     async def _supersede(self, st: RunState, step_id: str) -> None:

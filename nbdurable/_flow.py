@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import threading
+import time
 from collections.abc import Sequence
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
@@ -209,7 +211,8 @@ class FlowController:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.held: dict[str, list[tuple[str, str]]] = {}
-        self._heartbeat: asyncio.Task[None] | None = None
+        self._heartbeat: threading.Thread | None = None
+        self.waiting: set[str] = set()  # runs queued here, whose places the heartbeat keeps
         self._wake: dict[tuple[str, str], asyncio.Event] = {}
 
     # -- admission ---------------------------------------------------------------------------------
@@ -303,6 +306,8 @@ class FlowController:
         timeouts = function.timeouts
         if timeouts is None or timeouts.start is None or st.record is None:
             return
+        if "started_running_at" in (st.record.options or {}):
+            return  # started in time once; queueing again for a slot after a sleep is not "start"
         if _clock() - st.record.created_at > parse_duration(timeouts.start):
             st.cancel_requested = True
             st.cancel_reason = f"timed out: queued longer than start={timeouts.start}"
@@ -342,6 +347,8 @@ class FlowController:
         owner = this_owner()
         wanted = [(f"conc:{function.id}:{i}", _key(c.key, event), c) for i, c in enumerate(function.concurrency)]
         poll = 0.02
+        self.waiting.add(st.run_id)
+        self._start_heartbeat()
         try:
             while True:
                 st.check_cancelled()
@@ -366,7 +373,7 @@ class FlowController:
                     taken.append((scope, key))
                 if blocked is None:
                     self.held[st.run_id] = taken
-                    self._start_heartbeat()
+                    self.waiting.discard(st.run_id)
                     st.status_reason = None
                     return
                 for scope, key in taken:
@@ -386,6 +393,7 @@ class FlowController:
                     pass
                 poll = min(poll * 1.5, 0.25)
         except BaseException:
+            self.waiting.discard(st.run_id)
             # Cancelled or timed out while queued: leave no place in any queue behind.
             for scope, key, _conc in wanted:
                 try:
@@ -426,17 +434,23 @@ class FlowController:
                 wake.set()
 
     def _start_heartbeat(self) -> None:
-        if self._heartbeat is None or self._heartbeat.done():
-            self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="nbdurable:leases")
+        # A thread, not a task: a long synchronous step blocks the event loop, and a process that is
+        # alive but busy must keep its slots (and its places in queues).
+        if self._heartbeat is None or not self._heartbeat.is_alive():
+            self._heartbeat = threading.Thread(target=self._beat, name="nbdurable-leases", daemon=True)
+            self._heartbeat.start()
 
-    async def _beat(self) -> None:
+    def _beat(self) -> None:
         ttl = lease_ttl()
         owner = this_owner()
-        while self.held:
-            await asyncio.sleep(ttl / 3)
+        while True:
+            time.sleep(ttl / 3)
+            if not self.held and not self.waiting:
+                self._heartbeat = None
+                return
             try:
                 self.engine.journal.renew_leases(owner, _clock() + ttl)
-            except JournalBusyError:
+            except Exception:  # noqa: S112 - busy or closed journal: try again next beat
                 continue
 
     # -- step limits -----------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ class MemoryJournal:
         self._lock = threading.RLock()
         self._leases: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._waiters: dict[tuple[str, str, str], float] = {}
+        self._waiter_holders: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._marks: dict[tuple[str, str], list[tuple[float, int]]] = {}
 
     @property
@@ -162,12 +163,17 @@ class MemoryJournal:
         with self._lock:
             for k in [k for k, (_h, exp) in self._leases.items() if k[:2] == (scope, key) and exp < now]:
                 del self._leases[k]
+            stale = now - (expires_at - now) if expires_at > now else now
+            for k in [k for k, (_h, seen) in self._waiter_holders.items() if k[:2] == (scope, key) and seen < stale]:
+                self._waiters.pop(k, None)
+                del self._waiter_holders[k]
             me = (scope, key, run_id)
             busy = sum(1 for k in self._leases if k[:2] == (scope, key))
             if me in self._leases:
                 self._leases[me] = (holder, expires_at)
                 return True, busy, 0
             my_rank = self._waiters.setdefault(me, rank)
+            self._waiter_holders[me] = (holder, now)
             ahead = sum(
                 1
                 for (s, k, r), rk in self._waiters.items()
@@ -176,6 +182,7 @@ class MemoryJournal:
             if busy + ahead < limit:
                 self._leases[me] = (holder, expires_at)
                 del self._waiters[me]
+                self._waiter_holders.pop(me, None)
                 return True, busy + 1, 0
             return False, busy, ahead
 
@@ -183,16 +190,22 @@ class MemoryJournal:
         with self._lock:
             self._leases.pop((scope, key, run_id), None)
             self._waiters.pop((scope, key, run_id), None)
+            self._waiter_holders.pop((scope, key, run_id), None)
 
     def slot_holders(self, scope: str, key: str) -> list[str]:
         with self._lock:
-            return sorted({h for k, (h, _e) in self._leases.items() if k[:2] == (scope, key)})
+            holders = {h for k, (h, _e) in self._leases.items() if k[:2] == (scope, key)}
+            holders |= {h for k, (h, _s) in self._waiter_holders.items() if k[:2] == (scope, key)}
+            return sorted(h for h in holders if h)
 
     def drop_holder(self, holder: str) -> int:
         with self._lock:
             gone = [k for k, (h, _e) in self._leases.items() if h == holder]
             for k in gone:
                 del self._leases[k]
+            for k in [k for k, (h, _s) in self._waiter_holders.items() if h == holder]:
+                self._waiters.pop(k, None)
+                del self._waiter_holders[k]
             return len(gone)
 
     def renew_leases(self, holder: str, expires_at: float) -> None:
@@ -200,6 +213,9 @@ class MemoryJournal:
             for k, (h, _e) in list(self._leases.items()):
                 if h == holder:
                     self._leases[k] = (h, expires_at)
+            for k, (h, _s) in list(self._waiter_holders.items()):
+                if h == holder:
+                    self._waiter_holders[k] = (h, time.time())
 
     def take_mark(
         self,

@@ -216,7 +216,7 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
         error = state.outcome[2]
     elif rec is not None and rec.error:
         error = rec.error
-    final = status in ("completed", "failed", "cancelled")
+    final = status in ("completed", "failed", "cancelled", "skipped")
     return {
         "version": 1,
         "run": {

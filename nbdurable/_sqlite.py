@@ -106,6 +106,8 @@ CREATE TABLE waiters (
     key TEXT NOT NULL,
     run_id TEXT NOT NULL,
     rank REAL NOT NULL,
+    holder TEXT NOT NULL DEFAULT '',
+    seen_at REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (scope, key, run_id)
 ) WITHOUT ROWID;
 CREATE INDEX waiters_by_rank ON waiters(scope, key, rank);
@@ -254,7 +256,7 @@ class SQLiteJournal:
 
     def _connect(self, *, timeout: float) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        self._retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
         conn.execute("PRAGMA synchronous=" + ("FULL" if self.durability == "full" else "NORMAL"))
         return conn
 
@@ -500,6 +502,9 @@ class SQLiteJournal:
     ) -> tuple[bool, int, int]:
         def body(conn: sqlite3.Connection) -> tuple[bool, int, int]:
             conn.execute("DELETE FROM leases WHERE scope=? AND key=? AND expires_at<?", (scope, key, now))
+            # A waiter that stopped asking (its process died) must not keep its place ahead of live ones.
+            stale = now - (expires_at - now) if expires_at > now else now
+            conn.execute("DELETE FROM waiters WHERE scope=? AND key=? AND seen_at<?", (scope, key, stale))
             held = conn.execute(
                 "SELECT 1 FROM leases WHERE scope=? AND key=? AND run_id=?", (scope, key, run_id)
             ).fetchone()
@@ -511,9 +516,9 @@ class SQLiteJournal:
                 busy = conn.execute("SELECT count(*) FROM leases WHERE scope=? AND key=?", (scope, key)).fetchone()[0]
                 return True, int(busy), 0
             conn.execute(
-                "INSERT INTO waiters (scope, key, run_id, rank) VALUES (?,?,?,?) "
-                "ON CONFLICT(scope, key, run_id) DO NOTHING",
-                (scope, key, run_id, rank),
+                "INSERT INTO waiters (scope, key, run_id, rank, holder, seen_at) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(scope, key, run_id) DO UPDATE SET holder=excluded.holder, seen_at=excluded.seen_at",
+                (scope, key, run_id, rank, holder, now),
             )
             busy = int(conn.execute("SELECT count(*) FROM leases WHERE scope=? AND key=?", (scope, key)).fetchone()[0])
             my_rank = conn.execute(
@@ -545,17 +550,27 @@ class SQLiteJournal:
         self._tx(body)
 
     def slot_holders(self, scope: str, key: str) -> list[str]:
-        return [r[0] for r in self._read("SELECT DISTINCT holder FROM leases WHERE scope=? AND key=?", (scope, key))]
+        rows = self._read(
+            "SELECT holder FROM leases WHERE scope=? AND key=? "
+            "UNION SELECT holder FROM waiters WHERE scope=? AND key=?",
+            (scope, key, scope, key),
+        )
+        return [r[0] for r in rows if r[0]]
 
     def drop_holder(self, holder: str) -> int:
         def body(conn: sqlite3.Connection) -> int:
+            conn.execute("DELETE FROM waiters WHERE holder=?", (holder,))
             return int(conn.execute("DELETE FROM leases WHERE holder=?", (holder,)).rowcount)
 
         dropped: int = self._tx(body)
         return dropped
 
     def renew_leases(self, holder: str, expires_at: float) -> None:
-        self._tx(lambda conn: conn.execute("UPDATE leases SET expires_at=? WHERE holder=?", (expires_at, holder)))
+        def body(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE leases SET expires_at=? WHERE holder=?", (expires_at, holder))
+            conn.execute("UPDATE waiters SET seen_at=? WHERE holder=?", (time.time(), holder))
+
+        self._tx(body)
 
     def take_mark(
         self,

@@ -29,6 +29,7 @@ from ._errors import (
     NonDeterminismError,
     NonRetriableError,
     RetryAfterError,
+    RunCancelledError,
     SerializationError,
     StepError,
 )
@@ -288,6 +289,8 @@ class Step:
                 payload, tag = (
                     (None, None) if value is None else encode(value, serializer=serializer, where=st.where(step_id))
                 )
+            except RunCancelledError:
+                raise  # cancelled while waiting for a shared Limit: not a failure of the step
             except (NonRetriableError, SerializationError) as exc:
                 await self._fail(live, exc, attempt, started, code_hash, preview, input_hash)
                 raise self._step_error(step_id, error_info(exc), attempt + 1) from exc

@@ -30,7 +30,7 @@ __all__ = [
 MIME_TYPE = "application/vnd.nbdurable.timeline+json"
 """The MIME type under which the snapshot itself is stored in an output."""
 
-TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "interrupted"})
+TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "skipped", "interrupted"})
 
 # Colours fall back to fixed values outside JupyterLab (GitHub, nbviewer), where
 # the --jp-* variables are not defined.

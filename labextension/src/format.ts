@@ -8,7 +8,7 @@
 
 import type { RunInfo, Snapshot, StepInfo } from './types';
 
-export const TERMINAL_RUN_STATUSES = new Set(['completed', 'failed', 'cancelled', 'interrupted']);
+export const TERMINAL_RUN_STATUSES = new Set(['completed', 'failed', 'cancelled', 'skipped', 'interrupted']);
 
 /** A finite number or null: snapshots come from JSON and may hold anything. */
 export function num(value: unknown): number | null {
