@@ -213,7 +213,8 @@ class FlowController:
         self.held: dict[str, list[tuple[str, str]]] = {}
         self._heartbeat: threading.Thread | None = None
         self.waiting: set[str] = set()  # runs queued here, whose places the heartbeat keeps
-        self._wake: dict[tuple[str, str], asyncio.Event] = {}
+        # This process's runs waiting per (scope, key): run id -> (rank, its own wake-up event).
+        self._queues: dict[tuple[str, str], dict[str, tuple[float, asyncio.Event]]] = {}
 
     # -- admission ---------------------------------------------------------------------------------
 
@@ -374,6 +375,7 @@ class FlowController:
                 if blocked is None:
                     self.held[st.run_id] = taken
                     self.waiting.discard(st.run_id)
+                    self._leave_queues(st.run_id, wake_next=True)
                     st.status_reason = None
                     return
                 for scope, key in taken:
@@ -386,14 +388,24 @@ class FlowController:
                     st, f"queued: {busy} of {conc.limit} slots busy{_label(conc.key, key)}, {ahead} ahead"
                 )
                 self._check_start_timeout(st, function)
-                wake = self._wake.setdefault((scope, key), asyncio.Event())
+                # Only the first of this process's waiters for a key asks the journal; the others wait
+                # for it to go (no thundering herd when a slot frees). Their places in the journal's
+                # queue are kept fresh by the heartbeat.
+                queue = self._queues.setdefault((scope, key), {})
+                me = queue.get(st.run_id)
+                if me is None:
+                    me = queue[st.run_id] = (rank, asyncio.Event())
+                head = min(queue.items(), key=lambda item: (item[1][0], item[0]))[0]
+                me[1].clear()
                 try:
-                    await asyncio.wait_for(wake.wait(), timeout=poll)
+                    await asyncio.wait_for(me[1].wait(), timeout=poll if head == st.run_id else 5.0)
                 except asyncio.TimeoutError:
                     pass
-                poll = min(poll * 1.5, 0.25)
+                if head == st.run_id:
+                    poll = min(poll * 1.5, 0.25)
         except BaseException:
             self.waiting.discard(st.run_id)
+            self._leave_queues(st.run_id, wake_next=True)
             # Cancelled or timed out while queued: leave no place in any queue behind.
             for scope, key, _conc in wanted:
                 try:
@@ -401,6 +413,19 @@ class FlowController:
                 except JournalBusyError:
                     pass
             raise
+
+    def _wake_head(self, scope: str, key: str) -> None:
+        queue = self._queues.get((scope, key))
+        if queue:
+            head = min(queue.items(), key=lambda item: (item[1][0], item[0]))
+            head[1][1].set()
+
+    def _leave_queues(self, run_id: str, *, wake_next: bool) -> None:
+        for (scope, key), queue in list(self._queues.items()):
+            if queue.pop(run_id, None) is not None and wake_next:
+                self._wake_head(scope, key)
+            if not queue:
+                del self._queues[(scope, key)]
 
     def _priority(self, function: Function[Any], event: dict[str, Any]) -> float:
         if function.priority is None:
@@ -428,10 +453,7 @@ class FlowController:
                 self.engine.journal.release_slot(scope, key, run_id)
             except JournalBusyError:
                 pass  # the lease expires by itself when the heartbeat stops renewing it
-            wake = self._wake.get((scope, key))
-            if wake is not None:
-                self._wake[(scope, key)] = asyncio.Event()
-                wake.set()
+            self._wake_head(scope, key)
 
     def _start_heartbeat(self) -> None:
         # A thread, not a task: a long synchronous step blocks the event loop, and a process that is
