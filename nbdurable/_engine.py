@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ._duration import parse_duration
 from ._errors import (
     ConfigError,
+    ExpressionError,
     FunctionNotFoundError,
     JournalBusyError,
     JournalError,
@@ -781,8 +782,12 @@ class Engine:
             if function.debounce is not None:
                 from ._flow import _key
 
+                try:
+                    debounce_key = _key(function.debounce.key, event.to_dict())
+                except ExpressionError:
+                    debounce_key = None
                 queued.options = {
-                    "debounce_key": _key(function.debounce.key, event.to_dict()),
+                    "debounce_key": debounce_key,
                     "debounce_until": ts + parse_duration(function.debounce.period),
                 }
             self._pending.append(Write("run", run=queued))
@@ -801,7 +806,10 @@ class Engine:
         from ._run import RunHandle
 
         assert function.debounce is not None
-        key = _key(function.debounce.key, event.to_dict())
+        try:
+            key = _key(function.debounce.key, event.to_dict())
+        except ExpressionError:
+            return None  # no key: a run of its own, which fails at admission saying which field is missing
         for rec in self.journal.list_runs(statuses=["queued"], function_id=function.id, limit=200):
             options = rec.options or {}
             if options.get("debounce_key") != key or "started_running_at" in options:

@@ -255,6 +255,7 @@ class FlowController:
                     options = dict(current.options or {})
                 remaining = until - _clock()
                 if remaining <= 0:
+                    event = rec.event or {}  # the last event: later keys (throttle, concurrency) come from it
                     break
                 await self._set_reason(st, f"queued: debounced, starts {remaining:.1f}s after the last event")
                 await asyncio.sleep(min(remaining, 0.5))

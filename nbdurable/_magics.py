@@ -211,20 +211,21 @@ def _show(handle: RunHandle[Any]) -> None:
     print(f"nbdurable: run {handle.run_id!r} {handle.status}")
 
 
-def _lint_cell(name: str, body: str, mode: str) -> None:
+def _lint_cell(name: str, body: str, mode: str) -> list[str]:
+    """Check the cell before it runs; print findings (or refuse to run); return them for the timeline."""
     if mode == "off":
-        return
+        return []
     try:
         from ._lint import lint_cell
     except ImportError:  # pragma: no cover - shipped with the package
-        return
+        return []
     try:
         findings = lint_cell(f"%%durable {name}\n" + body)
     except NbDurableError:
-        return  # a cell that does not parse gets its syntax error from the compiler, with the line
+        return []  # a cell that does not parse gets its syntax error from the compiler, with the line
 
     if not findings:
-        return
+        return []
     lines = [f"%%durable {name}: {len(findings)} replay determinism finding(s):"]
     for f in findings:
         lines.append(f"  line {f.line}:{f.col} {f.code} {f.message}\n      fix: {f.hint}")
@@ -232,6 +233,7 @@ def _lint_cell(name: str, body: str, mode: str) -> None:
     if mode == "error":
         raise _usage_error(text + "\nNothing ran. Fix these, or run with --lint=warn or --lint=off.")
     print(text)
+    return [f"line {f.line}: {f.code} {f.message} Fix: {f.hint}" for f in findings]
 
 
 async def run_cell(line: str, body: str, namespace: dict[str, Any], *, background: bool = False) -> None:
@@ -252,7 +254,7 @@ async def _run_cell(line: str, body: str, namespace: dict[str, Any], *, backgrou
     name: str = args.name
     if not body.strip():
         raise _usage_error(f"%%durable {name}: the cell is empty; write the workflow below the %%durable line.")
-    _lint_cell(name, body, args.lint)
+    lint_findings = _lint_cell(name, body, args.lint)
     engine = _engine_for(args.journal)
     engine.cell_loader = _cell_loader(engine, namespace)
     try:
@@ -281,6 +283,10 @@ async def _run_cell(line: str, body: str, namespace: dict[str, Any], *, backgrou
         "timeout": args.timeout,
     }
     handle = engine.start(function, run_id=run_id, kind="cell", source=body, options=options, reexecute=True)
+    state = engine.active.get(run_id)
+    if state is not None:
+        # The static check's findings go on the timeline's header with the run's other warnings.
+        state.warnings.extend({"message": f"lint: {text}", "step_id": None} for text in lint_findings)
     _show(handle)
     if args.background or background:
         return

@@ -375,3 +375,19 @@ def test_cell_timeout_cancels_a_run_that_runs_too_long(kernels: list[Kernel], wo
     assert "timed out" in (rec.status_reason or "")
     assert effects(workdir) == Counter({"a": 1})
     assert "--timeout: " in usage_error(k.execute("%%durable x --timeout soon\ny = 1"))
+
+
+def test_lint_findings_show_in_the_cell_and_on_the_timeline(kernels: list[Kernel], workdir: Path) -> None:
+    k = start(kernels, workdir)
+    k.run("%load_ext nbdurable\nimport nbdurable as nd")
+    cell = '%%durable linted\nimport time\nstamp = time.time()\nx = await step.run("use", lambda s: s, stamp)'
+    shown = k.run(cell).text
+    assert "replay determinism finding(s)" in shown and "time.time" in shown
+    probe = k.run(
+        "from nbdurable._snapshot import build_snapshot\n"
+        "print([w['message'][:5] for w in build_snapshot(nd.get_engine(), 'linted')['run']['warnings']])"
+    )
+    assert "'lint:'" in probe.stdout
+    refused = k.execute(cell.replace("%%durable linted", "%%durable linted2 --lint=error"))
+    assert "Nothing ran" in usage_error(refused)
+    assert journal_run(workdir, "linted2") is None
