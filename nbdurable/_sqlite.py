@@ -262,11 +262,14 @@ class SQLiteJournal:
 
     def _check_foreign(self) -> None:
         """Refuse another application's SQLite file before touching it (no WAL switch, no schema)."""
-        conn = sqlite3.connect(self._path, timeout=self.busy_timeout)
+        conn = sqlite3.connect(self._path, timeout=self.busy_timeout, isolation_level=None)
         try:
+            # One read transaction: another process creating the schema meanwhile is seen whole or not at all.
+            conn.execute("BEGIN")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+            conn.execute("COMMIT")
         finally:
             conn.close()
         if app_id not in (0, _APP_ID):

@@ -22,7 +22,8 @@ Several of these share one journal, as several kernels would. The spec gives:
 
 Each step execution appends ``{"ev": "begin", ...}`` when it starts and ``{"ev": "end",
 "start", "end", ...}`` when it ends (times from ``time.time()``, the same clock in every
-process), with the pid, run id, step name and the run's event data.
+process), with the pid, run id, step name and the run's event data; ``{"ev": "resume", "at"}``
+marks the moment this process resumes a run.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ async def main() -> None:
         await asyncio.sleep(0.005)
     handles: list[nd.RunHandle[Any]] = []
     for run_id in spec.get("resume") or []:
+        log({"ev": "resume", "run": run_id, "at": time.time(), "pid": os.getpid()})
         handles.append(nd.get_engine().resume(run_id))
     for start in spec.get("starts") or []:
         if start["via"] == "send":

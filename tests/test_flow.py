@@ -491,6 +491,113 @@ async def test_start_timeout_cancels_a_run_queued_too_long(journal_path: Path) -
 
 
 @pytest.mark.asyncio
+async def test_start_timeout_holds_for_every_run_in_the_queue(journal_path: Path) -> None:
+    steps = Steps()
+
+    @nd.function(
+        id="fc-start-timeout-many",
+        retries=0,
+        concurrency=nd.Concurrency(limit=1),
+        timeouts=nd.Timeouts(start=0.3),
+    )
+    async def job(ctx: nd.Context) -> None:
+        await ctx.step.run("work", steps.hold, "", ctx.run_id, "work", 0, ctx.event.data.get("gate"))
+
+    blocker = job.start({"gate": "g"})
+    await until(lambda: len(steps.begun) == 1)
+    t0 = time.time()
+    late = [job.start() for _ in range(4)]
+    assert [await outcome(h) for h in late] == ["cancelled"] * 4
+    assert time.time() - t0 < 1.5, "each queued run was cancelled near its own deadline, not when it reached the head"
+    steps.open("g")
+    assert await outcome(blocker) == "completed"
+
+
+@pytest.mark.asyncio
+async def test_cancelling_queued_runs_ends_them_at_once(journal_path: Path) -> None:
+    steps = Steps()
+
+    @nd.function(id="fc-cancel-queue", retries=0, concurrency=nd.Concurrency(limit=1))
+    async def job(ctx: nd.Context) -> None:
+        await ctx.step.run("work", steps.hold, "", ctx.run_id, "work", 0, ctx.event.data.get("gate"))
+
+    blocker = job.start({"gate": "g"})
+    await until(lambda: len(steps.begun) == 1)
+    queued = [job.start() for _ in range(4)]
+    await until(lambda: all(h.record is not None and h.record.status_reason for h in queued), what="all queued")
+    t0 = time.time()
+    for h in reversed(queued):  # the last in line first: none of them is the one polling the journal
+        assert h.cancel("no longer needed")
+    assert [await outcome(h) for h in queued] == ["cancelled"] * 4
+    assert time.time() - t0 < 1.0
+    assert [h.record.status_reason for h in queued if h.record] == ["no longer needed"] * 4
+    steps.open("g")
+    assert await outcome(blocker) == "completed"
+    assert await outcome(job.start()) == "completed", "no cancelled run kept a place in the queue"
+    assert len(steps.begun) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_queued_run_cancelled_through_the_journal_never_runs(journal_path: Path) -> None:
+    """A cancel written by another process (a kernel, the CLI) reaches a run while it is queued."""
+    steps = Steps()
+
+    @nd.function(id="fc-cancel-elsewhere", retries=0, concurrency=nd.Concurrency(limit=1))
+    async def job(ctx: nd.Context) -> None:
+        await ctx.step.run("work", steps.hold, "", ctx.run_id, "work", 0, ctx.event.data.get("gate"))
+
+    blocker = job.start({"gate": "g"})
+    await until(lambda: len(steps.begun) == 1)
+    queued = job.start()
+    await until(lambda: queued.record is not None and queued.record.status_reason is not None)
+    elsewhere = nd.Engine(nd.SQLiteJournal(journal_path))
+    try:
+        assert elsewhere.cancel(queued.run_id, "cancelled from another kernel")
+    finally:
+        elsewhere.journal.close()
+    with pytest.raises(nd.RunCancelledError, match="cancelled from another kernel"):
+        await queued.result(timeout=3)
+    steps.open("g")
+    assert await outcome(blocker) == "completed"
+    await asyncio.sleep(0.1)
+    assert len(steps.begun) == 1, "the cancelled run never ran its step"
+    rec = journal().get_run(queued.run_id)
+    assert rec is not None and rec.status == "cancelled"
+
+
+@pytest.mark.asyncio
+async def test_a_queued_runs_reason_follows_the_queue(journal_path: Path) -> None:
+    steps = Steps()
+
+    @nd.function(id="fc-reason-moves", retries=0, concurrency=nd.Concurrency(limit=1))
+    async def job(ctx: nd.Context) -> None:
+        gate = ctx.event.data.get("gate")
+        await ctx.step.run("work", steps.hold, "", ctx.run_id, "work", 0, gate)
+
+    first = job.start({"gate": "first"})
+    await until(lambda: len(steps.begun) == 1)
+    queued = []
+    for n in range(4):
+        queued.append(job.start({"gate": f"q{n}"}))
+        await asyncio.sleep(0.01)
+    last = queued[-1]
+
+    def reason() -> str | None:
+        return last.record.status_reason if last.record else None
+
+    await until(lambda: reason() == "queued: 1 of 1 slots busy, 3 ahead", what="3 ahead")
+    steps.open("first")
+    steps.open("q0")
+    await until(lambda: len(steps.begun) == 3, what="two more runs started")
+    # Two runs left the queue; the last one's reason catches up (runs behind the head of this process's
+    # queue look at the journal every few seconds, so the count may lag that long).
+    await until(lambda: reason() == "queued: 1 of 1 slots busy, 1 ahead", timeout=6, what="1 ahead")
+    for n in range(1, 4):
+        steps.open(f"q{n}")
+    assert [await outcome(h) for h in [first, *queued]] == ["completed"] * 5
+
+
+@pytest.mark.asyncio
 async def test_finish_timeout_cancels_a_durable_sleep(journal_path: Path) -> None:
     steps = Steps()
 

@@ -308,10 +308,17 @@ def _kill_when_sleeping(flow: Flow, proc: subprocess.Popen[bytes]) -> nd.RunReco
     return rec
 
 
-@pytest.mark.parametrize("resume_after", [1.0, 2.0])
-def test_finish_timeout_holds_across_a_restart(tmp_path: Path, flows: list[Flow], resume_after: float) -> None:
-    """Killed during a durable sleep and resumed in a new process, before or after the finish deadline."""
-    finish = 1.6
+@pytest.mark.parametrize(
+    ("finish", "resume_after"), [(5.0, 2.5), (3.0, 4.0)], ids=["before-deadline", "after-deadline"]
+)
+def test_finish_timeout_holds_across_a_restart(
+    tmp_path: Path, flows: list[Flow], finish: float, resume_after: float
+) -> None:
+    """Killed during a durable sleep and resumed in a new process, before or after the finish deadline.
+
+    A clock restarted by the resume would end the run at ``resumed + finish`` or later; the journaled
+    one ends it at ``first start + finish``, noticed by the sleep's poll within about a second.
+    """
     flow = make(
         flows,
         tmp_path,
@@ -324,16 +331,19 @@ def test_finish_timeout_holds_across_a_restart(tmp_path: Path, flows: list[Flow]
     started = float(rec.options["started_running_at"])
     assert rec.run_id == "finish-run" and rec.status == "sleeping"
     time.sleep(max(0.0, started + resume_after - time.time()))
-    resumed_at = time.time()
     outcome = flow.wait([flow.start(resume=["finish-run"])], timeout=15)
+    (resumed,) = flow.lines("resume")
+    resumed_at = resumed["at"]
     assert outcome["finish-run"] == {"status": "cancelled", "reason": f"timed out: running longer than finish={finish}"}
     (end,) = flow.runs()
     assert end.status == "cancelled" and end.ended_at is not None
     deadline = started + finish
     if resume_after < finish:
-        assert deadline <= end.ended_at < deadline + 1.2, "cancelled at the journaled deadline, not finish after resume"
+        assert resumed_at < deadline, "resumed before the deadline"
+        assert deadline <= end.ended_at < deadline + 2.0, "cancelled at the journaled deadline"
     else:
-        assert end.ended_at - resumed_at < 1.2, "past its deadline already: cancelled as soon as it resumed"
+        assert resumed_at > deadline, "resumed after the deadline"
+        assert end.ended_at - resumed_at < finish - 0.2, "past its deadline already: cancelled soon after it resumed"
     assert [r["step"] for r in flow.lines("end")] == ["before"], "nothing after the sleep ran"
 
 
@@ -376,6 +386,39 @@ def test_a_cancel_sent_while_no_process_runs_the_run_applies_on_resume(tmp_path:
     outcome = flow.wait([flow.start(resume=["down-run"])], timeout=15)
     assert outcome["down-run"]["status"] == "cancelled"
     assert [r["step"] for r in flow.lines("end")] == ["before"]
+
+
+def test_a_queued_run_cancelled_from_another_process_leaves_the_queue(tmp_path: Path, flows: list[Flow]) -> None:
+    function = {
+        "id": "fp-cancel-queued",
+        "trigger": "fpcq/order",
+        "concurrency": [{"limit": 1}],
+        "cancel_on": [{"event": "fpcq/order.cancelled", "if_exp": "async.data.order == event.data.order"}],
+    }
+    flow = make(flows, tmp_path, function, [["run", "work", 0, None]])
+    holder = flow.start(
+        steps=[["run", "work", 2.0, None]], starts=[{"via": "send", "data": {"tenant": "t", "order": 0}}]
+    )
+    flow.until(lambda: len(flow.lines("begin")) == 1, "one run holds the slot")
+    queued = flow.start(starts=[{"via": "send", "data": {"tenant": "t", "order": n}} for n in (1, 2)])
+    flow.until(lambda: sum(1 for r in flow.runs() if r.status_reason) == 2, "two runs queued")
+    sent_at = time.time()
+    flow.wait([flow.start(send=[{"name": "fpcq/order.cancelled", "data": {"order": 1}}])])
+
+    def by_order() -> dict[int, nd.RunRecord]:
+        return {r.event["data"]["order"]: r for r in flow.runs() if r.event}
+
+    flow.until(lambda: by_order()[1].status == "cancelled", "order 1 cancelled in the journal")
+    outcome = flow.wait([holder, queued])
+    runs = by_order()
+    assert outcome[runs[1].run_id]["status"] == "cancelled"
+    assert runs[1].status == "cancelled", "the cancel stays: the run did not run anyway once a slot freed"
+    assert {outcome[runs[n].run_id]["status"] for n in (0, 2)} == {"completed"}
+    ran = sorted((r["data"]["order"], r["start"]) for r in flow.lines("begin"))
+    assert [order for order, _t in ran] == [0, 2], "the cancelled run never started"
+    holder_end = next(r["end"] for r in flow.lines("end") if r["data"]["order"] == 0)
+    assert ran[1][1] - holder_end < 1.0, "the run behind the cancelled one was not kept waiting"
+    assert sent_at < holder_end
 
 
 # -- shared step limits ----------------------------------------------------------------------------------
