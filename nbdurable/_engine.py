@@ -114,7 +114,7 @@ class Engine:
     # -- change feed --------------------------------------------------------------------------------
 
     def notify(self, kind: str, run_id: str, step_id: str | None = None, text: str | None = None) -> None:
-        if self.feed:
+        if self.feed._subscribers:
             self.feed.publish(Notice(kind, run_id, step_id, text))
 
     def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:

@@ -7,17 +7,16 @@ cannot break a run). Nothing is built when nobody listens.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
+from typing import NamedTuple
 
 __all__ = ["ChangeFeed", "Notice"]
 
 _log = logging.getLogger("nbdurable")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Notice:
+class Notice(NamedTuple):
     """Something changed: ``kind`` is run_started, run_status, run_finished, step_started, step_finished,
     step_retrying, step_replayed, warning or stream."""
 
@@ -31,26 +30,28 @@ class ChangeFeed:
     """A list of subscribers; ``publish`` is a no-op when there are none."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Callable[[Notice], None]] = []
+        # A tuple, replaced on change: publishing (every step) iterates it without copying.
+        self._subscribers: tuple[Callable[[Notice], None], ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self._subscribers)
 
     def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
         """Add ``callback``; returns a function that removes it."""
-        self._subscribers.append(callback)
+        self._subscribers = (*self._subscribers, callback)
 
         def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
+            self._remove(callback)
 
         return unsubscribe
 
+    def _remove(self, callback: Callable[[Notice], None]) -> None:
+        self._subscribers = tuple(c for c in self._subscribers if c is not callback)
+
     def publish(self, notice: Notice) -> None:
-        for callback in list(self._subscribers):
+        for callback in self._subscribers:
             try:
                 callback(notice)
             except Exception:
                 _log.exception("nbdurable: a change-feed subscriber failed and was removed")
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
+                self._remove(callback)

@@ -277,7 +277,6 @@ class Step:
                 live.status, live.next_at = "running", None
             started = _clock()
             live.attempt = attempt
-            engine.notify("step_started", st.run_id, step_id)
             token = current_step_var.set(StepInfo(st.run_id, step_id, attempt, f"{st.run_id}/{step_id}"))
             try:
                 if use_limit is not None:
@@ -285,6 +284,9 @@ class Step:
                     live.status = "running"
                 value = fn(*args, **kwargs)
                 if inspect.isawaitable(value):
+                    # Only a step that can take a while gets a "started" notice: a synchronous one ends
+                    # before any view could draw it, and a notice per step would cost the live timeline.
+                    engine.notify("step_started", st.run_id, step_id)
                     value = await value
                 payload, tag = (
                     (None, None) if value is None else encode(value, serializer=serializer, where=st.where(step_id))
