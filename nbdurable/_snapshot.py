@@ -131,8 +131,8 @@ def _suggested_data(if_exp: str | None) -> dict[str, Any] | None:
 def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict[str, Any]:
     """The run's timeline as a JSON-safe dict (at most ``max_steps`` most recent steps).
 
-    For a run executing here nothing is read from the journal: the records loaded when
-    it started plus its live steps say everything, and only the rows shown are built,
+    For a run executing (or just finished) here nothing is read from the journal: the records
+    loaded when it started plus its live steps say everything, and only the rows shown are built,
     so the widget's few updates a second stay cheap however long the run is.
     """
     from ._engine import effective_status
@@ -140,7 +140,9 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
     now = _clock()
     state = engine.active.get(run_id) or engine.finished.get(run_id)
     rec: RunRecord | None
-    if state is not None and run_id in engine.active and state.record is not None:
+    if state is not None and state.record is not None:
+        # Executing here, or just finished here: its start-time records plus its live steps are the
+        # whole story, so even the final snapshot of a long run reads nothing from the journal.
         rec = state.record
         records = state.journaled
     else:
@@ -236,6 +238,7 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
             "warnings": warnings_list[-50:],
             "error": error,
             "status_reason": (state.status_reason if state is not None and run_id in engine.active else None)
+            or (state.outcome[3] if state is not None and state.outcome is not None else None)
             or (rec.status_reason if rec else None),
             "waiting_for": waiting_for,
         },
