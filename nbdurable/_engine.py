@@ -102,6 +102,8 @@ class Engine:
         self._waiters: list[asyncio.Future[None]] = []
         self._flush_scheduled = False
         self._busy_since: float | None = None
+        self.open_steps = 0  # step.run calls made and not finished yet, in this process
+        self._inline = 0
         from ._flow import FlowController
 
         self.flow = FlowController(self)
@@ -142,7 +144,22 @@ class Engine:
         self._enqueue(Write("step", step=record))
 
     async def commit(self, record: StepRecord, *, run_status: str | None = None) -> None:
-        """Queue a step record (and the run's new status) and wait until it is durable."""
+        """Queue a step record (and the run's new status) and wait until it is durable.
+
+        A step that is the only one open in the process (a sequential workflow) commits at once,
+        without the two loop turns of the queue; steps open together (gather, several runs) go
+        through the queue and share a transaction (group commit).
+        """
+        if run_status is None and self.open_steps <= 1 and not self._pending and not self._flush_scheduled:
+            try:
+                self.journal.write([Write("step", step=record)])
+            except JournalBusyError:
+                pass  # another process holds the lock: the queue retries from the loop
+            else:
+                self._inline += 1
+                if self._inline % 64 == 0:
+                    await asyncio.sleep(0)  # let other tasks (timers, other runs) have the loop now and then
+                return
         waiter = self._enqueue(Write("step", step=record))
         if run_status is not None:
             state = self.active.get(record.run_id)

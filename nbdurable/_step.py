@@ -200,9 +200,20 @@ class Step:
             raise TypeError(f"step.run({name!r}, fn): fn must be callable, got {type(fn).__name__}")
         step_id, position = self._state.next_id(name)
         use_limit = _take_limit(kwargs)
-        return self._run(
-            step_id, name, position, "run", fn, args, kwargs, output_type, serializer, retries, None, use_limit
+        # Counted now, at call time: steps started together under gather are all open before the
+        # first of them commits, so their writes share one transaction.
+        self._state.engine.open_steps += 1
+        return self._counted(
+            self._run(
+                step_id, name, position, "run", fn, args, kwargs, output_type, serializer, retries, None, use_limit
+            )
         )
+
+    async def _counted(self, step: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            return await step
+        finally:
+            self._state.engine.open_steps -= 1
 
     async def _run(
         self,
@@ -218,95 +229,127 @@ class Step:
         retries: int | None,
         meta_of: Callable[[Any], dict[str, Any] | None] | None,
         use_limit: Limit | None = None,
+        counted: bool = False,
     ) -> Any:
-        st = self._state
-        if st.cancel_requested:
-            st.check_cancelled()
-        rec = st.journaled.get(step_id)
-        if rec is not None and rec.status == "completed":
-            # The replay path: a dict lookup, a hash only when there are inputs, a JSON parse.
-            if rec.input_hash or args or kwargs:
-                input_hash = hash_inputs(args, kwargs)
-                if rec.input_hash != input_hash:
-                    st.check_replayed(rec, position, input_hash, _preview(args, kwargs))
-            self._note_replayed(rec, position, fn)
-            if rec.output is None:
-                return None
-            wanted = output_type if output_type is not None else _return_type(fn)
-            if rec.output_tag is None and (wanted is None or wanted in _PLAIN_TYPES):
-                raw = json.loads(rec.output)
-                if wanted is None or (isinstance(raw, wanted) and not (wanted is int and isinstance(raw, bool))):
-                    return raw
-            return decode(
-                rec.output, rec.output_tag, output_type=wanted, serializer=serializer, where=st.where(step_id)
-            )
-        input_hash = hash_inputs(args, kwargs)
-        if rec is not None:
-            if rec.status == "failed" and not st.retry_failed:
+        try:
+            st = self._state
+            if st.cancel_requested:
+                st.check_cancelled()
+            rec = st.journaled.get(step_id)
+            if rec is not None and rec.status == "completed":
+                # The replay path: a dict lookup, a hash only when there are inputs, a JSON parse.
+                if rec.input_hash or args or kwargs:
+                    input_hash = hash_inputs(args, kwargs)
+                    if rec.input_hash != input_hash:
+                        st.check_replayed(rec, position, input_hash, _preview(args, kwargs))
                 self._note_replayed(rec, position, fn)
-                raise self._step_error(step_id, rec.error or {}, rec.attempt + 1)
-        else:
-            st.check_new(step_id, position)
-        st.replaying = False
-        st.engine.poll_cancel_now_and_then(st)
-        max_attempts = 1 + (st.retries if retries is None else retries)
-        attempt = rec.attempt if rec is not None and rec.status == "retrying" else 0
-        next_at = rec.next_at if rec is not None and rec.status == "retrying" else None
-        preview = _preview(args, kwargs)
-        code_hash = callable_hash(fn)
-        first_started = _clock()
-        live = LiveStep(
-            step_id,
-            name,
-            kind,
-            position,
-            "running",
-            False,
-            first_started,
-            attempt=attempt,
-            max_attempts=max_attempts,
-            input_preview=preview,
-        )
-        st.live[step_id] = live
-        engine = st.engine
-        while True:
-            if next_at is not None:
-                live.status, live.next_at = "retrying", next_at
-                engine.notify("step_retrying", st.run_id, step_id)
-                await engine.sleep_until(st, next_at)
-                live.status, live.next_at = "running", None
-            started = _clock()
-            live.attempt = attempt
-            token = current_step_var.set(StepInfo(st.run_id, step_id, attempt, f"{st.run_id}/{step_id}"))
-            try:
-                if use_limit is not None:
-                    await engine.flow.limit_acquire(st, use_limit, step_id)
-                    live.status = "running"
-                value = fn(*args, **kwargs)
-                if inspect.isawaitable(value):
-                    # Only a step that can take a while gets a "started" notice: a synchronous one ends
-                    # before any view could draw it, and a notice per step would cost the live timeline.
-                    engine.notify("step_started", st.run_id, step_id)
-                    value = await value
-                payload, tag = (
-                    (None, None) if value is None else encode(value, serializer=serializer, where=st.where(step_id))
+                if rec.output is None:
+                    return None
+                wanted = output_type if output_type is not None else _return_type(fn)
+                if rec.output_tag is None and (wanted is None or wanted in _PLAIN_TYPES):
+                    raw = json.loads(rec.output)
+                    if wanted is None or (isinstance(raw, wanted) and not (wanted is int and isinstance(raw, bool))):
+                        return raw
+                return decode(
+                    rec.output, rec.output_tag, output_type=wanted, serializer=serializer, where=st.where(step_id)
                 )
-            except RunCancelledError:
-                raise  # cancelled while waiting for a shared Limit: not a failure of the step
-            except (NonRetriableError, SerializationError) as exc:
-                await self._fail(live, exc, attempt, started, code_hash, preview, input_hash)
-                raise self._step_error(step_id, error_info(exc), attempt + 1) from exc
-            except Exception as exc:
-                if attempt + 1 >= max_attempts:
+            input_hash = hash_inputs(args, kwargs)
+            if rec is not None:
+                if rec.status == "failed" and not st.retry_failed:
+                    self._note_replayed(rec, position, fn)
+                    raise self._step_error(step_id, rec.error or {}, rec.attempt + 1)
+            else:
+                st.check_new(step_id, position)
+            st.replaying = False
+            st.engine.poll_cancel_now_and_then(st)
+            max_attempts = 1 + (st.retries if retries is None else retries)
+            attempt = rec.attempt if rec is not None and rec.status == "retrying" else 0
+            next_at = rec.next_at if rec is not None and rec.status == "retrying" else None
+            preview = _preview(args, kwargs)
+            code_hash = callable_hash(fn)
+            first_started = _clock()
+            live = LiveStep(
+                step_id,
+                name,
+                kind,
+                position,
+                "running",
+                False,
+                first_started,
+                attempt=attempt,
+                max_attempts=max_attempts,
+                input_preview=preview,
+            )
+            st.live[step_id] = live
+            engine = st.engine
+            while True:
+                if next_at is not None:
+                    live.status, live.next_at = "retrying", next_at
+                    engine.notify("step_retrying", st.run_id, step_id)
+                    await engine.sleep_until(st, next_at)
+                    live.status, live.next_at = "running", None
+                started = _clock()
+                live.attempt = attempt
+                token = current_step_var.set(StepInfo(st.run_id, step_id, attempt, f"{st.run_id}/{step_id}"))
+                try:
+                    if use_limit is not None:
+                        await engine.flow.limit_acquire(st, use_limit, step_id)
+                        live.status = "running"
+                    value = fn(*args, **kwargs)
+                    if inspect.isawaitable(value):
+                        # Only a step that can take a while gets a "started" notice: a synchronous one ends
+                        # before any view could draw it, and a notice per step would cost the live timeline.
+                        engine.notify("step_started", st.run_id, step_id)
+                        value = await value
+                    payload, tag = (
+                        (None, None) if value is None else encode(value, serializer=serializer, where=st.where(step_id))
+                    )
+                except RunCancelledError:
+                    raise  # cancelled while waiting for a shared Limit: not a failure of the step
+                except (NonRetriableError, SerializationError) as exc:
                     await self._fail(live, exc, attempt, started, code_hash, preview, input_hash)
                     raise self._step_error(step_id, error_info(exc), attempt + 1) from exc
-                if isinstance(exc, RetryAfterError):
-                    d = exc.delay
-                    next_at = parse_deadline(d) if isinstance(d, dt.datetime) else _clock() + parse_duration(d)
-                else:
-                    next_at = _clock() + backoff_delay(attempt)
-                attempt += 1
-                live.error = error_info(exc)
+                except Exception as exc:
+                    if attempt + 1 >= max_attempts:
+                        await self._fail(live, exc, attempt, started, code_hash, preview, input_hash)
+                        raise self._step_error(step_id, error_info(exc), attempt + 1) from exc
+                    if isinstance(exc, RetryAfterError):
+                        d = exc.delay
+                        next_at = parse_deadline(d) if isinstance(d, dt.datetime) else _clock() + parse_duration(d)
+                    else:
+                        next_at = _clock() + backoff_delay(attempt)
+                    attempt += 1
+                    live.error = error_info(exc)
+                    await engine.commit(
+                        StepRecord(
+                            st.run_id,
+                            step_id,
+                            name,
+                            position,
+                            kind,
+                            "retrying",
+                            attempt,
+                            input_hash,
+                            None,
+                            None,
+                            live.error,
+                            started,
+                            _clock(),
+                            next_at,
+                            _meta(preview),
+                            code_hash,
+                        )
+                    )
+                    continue
+                finally:
+                    current_step_var.reset(token)
+                ended = _clock()
+                meta = meta_of(value) if meta_of is not None else None
+                if use_limit is not None and meta and isinstance(meta.get("ai"), dict):
+                    ai = meta["ai"]
+                    engine.flow.limit_spend(use_limit, int(ai.get("tokens_in") or 0) + int(ai.get("tokens_out") or 0))
+                if preview:
+                    meta = {**(meta or {}), "input": preview}
                 await engine.commit(
                     StepRecord(
                         st.run_id,
@@ -314,55 +357,28 @@ class Step:
                         name,
                         position,
                         kind,
-                        "retrying",
+                        "completed",
                         attempt,
                         input_hash,
+                        payload,
+                        tag,
                         None,
-                        None,
-                        live.error,
                         started,
-                        _clock(),
-                        next_at,
-                        _meta(preview),
+                        ended,
+                        None,
+                        meta,
                         code_hash,
                     )
                 )
-                continue
-            finally:
-                current_step_var.reset(token)
-            ended = _clock()
-            meta = meta_of(value) if meta_of is not None else None
-            if use_limit is not None and meta and isinstance(meta.get("ai"), dict):
-                ai = meta["ai"]
-                engine.flow.limit_spend(use_limit, int(ai.get("tokens_in") or 0) + int(ai.get("tokens_out") or 0))
-            if preview:
-                meta = {**(meta or {}), "input": preview}
-            await engine.commit(
-                StepRecord(
-                    st.run_id,
-                    step_id,
-                    name,
-                    position,
-                    kind,
-                    "completed",
-                    attempt,
-                    input_hash,
-                    payload,
-                    tag,
-                    None,
-                    started,
-                    ended,
-                    None,
-                    meta,
-                    code_hash,
-                )
-            )
-            live.status, live.ended_at, live.meta, live.error = "completed", ended, meta, None
-            if payload is not None:
-                live.output_size = len(payload)
-                live.output_preview = payload[:300]
-            engine.notify("step_finished", st.run_id, step_id)
-            return value
+                live.status, live.ended_at, live.meta, live.error = "completed", ended, meta, None
+                if payload is not None:
+                    live.output_size = len(payload)
+                    live.output_preview = payload[:300]
+                engine.notify("step_finished", st.run_id, step_id)
+                return value
+        finally:
+            if counted:
+                self._state.engine.open_steps -= 1
 
     async def _fail(
         self,
