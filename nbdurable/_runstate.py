@@ -120,6 +120,8 @@ class RunState:
         self.reached: set[str] = set()
         self.live: dict[str, LiveStep] = {}
         self.replayed: dict[str, int] = {}
+        self.last_fn: object = None  # the callable last replayed, and its code hash (see Step._note_replayed)
+        self.last_fn_hash = ""
         self.status_reason: str | None = None
         self.finish_deadline: float | None = None  # Timeouts(finish=...), from the journaled first start
         self.finish_reason = ""  # step id -> position, for steps answered from the journal

@@ -432,7 +432,12 @@ class Step:
     def _note_replayed(self, rec: StepRecord, position: int, fn: Any) -> None:
         st = self._state
         if fn is not None and rec.code_hash:
-            now_hash = callable_hash(fn)
+            # A loop replays the same function thousands of times: remember its hash.
+            if fn is st.last_fn:
+                now_hash = st.last_fn_hash
+            else:
+                now_hash = st.last_fn_hash = callable_hash(fn)
+                st.last_fn = fn
             if now_hash and now_hash != rec.code_hash:
                 st.changed_code.append(rec.step_id)
                 if st.on_change == "rerun":
@@ -445,7 +450,7 @@ class Step:
                     )
         # Cheap on purpose (replay must cost microseconds): views build rows from the journal record.
         st.replayed[rec.step_id] = position
-        if st.engine.feed:
+        if st.engine.feed._subscribers:
             st.engine.notify("step_replayed", st.run_id, rec.step_id)
 
     async def _give_back_slots(self) -> None:
