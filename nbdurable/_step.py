@@ -373,7 +373,7 @@ class Step:
                 live.status, live.ended_at, live.meta, live.error = "completed", ended, meta, None
                 if payload is not None:
                     live.output_size = len(payload)
-                    live.output_preview = payload[:2000]
+                    live.output_preview = payload[:500]
                 engine.notify("step_finished", st.run_id, step_id)
                 return value
         finally:
@@ -644,7 +644,7 @@ class Step:
         live.status, live.ended_at, live.meta = "completed", ended, done_meta
         if payload is not None:
             # The timeline of a run that just finished is built from memory: it needs the event here.
-            live.output_preview, live.output_size = payload[:2000], len(payload)
+            live.output_preview, live.output_size = payload[:500], len(payload)
         engine.notify("step_finished", st.run_id, step_id)
         return None if found is None else Event(found.name, found.data, found.event_id, found.ts)
 
