@@ -24,10 +24,7 @@ from typing import Any
 from ._errors import ReplayDeterminismWarning
 from ._runstate import current_run_var, current_step_var
 
-__all__ = ["install", "installed", "real_time"]
-
-# The engine keeps the real clock for itself: its own timing must never be reported.
-real_time = time.time
+__all__ = ["install"]
 
 _HINTS = {
     "time": "use step.now() (journaled) or read the clock inside a step",
@@ -133,7 +130,3 @@ def install() -> None:
     _installed = True
     for module, name, kind in _TARGETS:
         _wrap(module, name, kind)
-
-
-def installed() -> bool:
-    return _installed

@@ -673,7 +673,13 @@ class Engine:
         st.wake = asyncio.Event()
         old.set()
 
-    def _poll_cancel(self, st: RunState) -> None:
+    def poll_cancel(self, st: RunState) -> None:
+        """Raise RunCancelledError if the run was cancelled here, by another process, or by its finish timeout.
+
+        Called before every new step and while queued, sleeping or waiting: one ``change_token`` (a
+        ``PRAGMA data_version``, about a microsecond); the run is re-read only when another
+        connection committed.
+        """
         if st.finish_deadline is not None and _clock() > st.finish_deadline and not st.cancel_requested:
             st.cancel_requested = True
             st.cancel_reason = st.finish_reason
@@ -686,14 +692,6 @@ class Engine:
                 st.cancel_reason = rec.status_reason or "cancelled from another process"
         st.check_cancelled()
 
-    def poll_cancel_now_and_then(self, st: RunState) -> None:
-        """Before a new step: notice a cancel written by another process.
-
-        One ``PRAGMA data_version`` (about a microsecond); the run is re-read only when another
-        connection committed. Timing tricks to skip it proved unreliable on fast machines.
-        """
-        self._poll_cancel(st)
-
     async def sleep_until(self, st: RunState, deadline: float) -> None:
         while True:
             st.check_cancelled()
@@ -705,7 +703,7 @@ class Engine:
                 await asyncio.wait_for(wake.wait(), timeout=min(remaining, 1.0))
             except asyncio.TimeoutError:
                 pass
-            self._poll_cancel(st)
+            self.poll_cancel(st)
 
     async def wait_for_event(
         self, st: RunState, name: str, expression: Expression | None, trigger: dict[str, Any], deadline: float
@@ -736,7 +734,7 @@ class Engine:
                 await asyncio.wait_for(wake.wait(), timeout=min(remaining, self.poll_interval))
             except asyncio.TimeoutError:
                 pass
-            self._poll_cancel(st)
+            self.poll_cancel(st)
 
     # -- events -------------------------------------------------------------------------------------
 

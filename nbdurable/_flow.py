@@ -257,7 +257,7 @@ class FlowController:
                 if remaining <= 0:
                     event = rec.event or {}  # the last event: later keys (throttle, concurrency) come from it
                     break
-                self.engine._poll_cancel(st)
+                self.engine.poll_cancel(st)
                 await self._set_reason(st, f"queued: debounced, starts {remaining:.1f}s after the last event")
                 await asyncio.sleep(min(remaining, 0.5))
                 self._check_start_timeout(st, function)
@@ -266,7 +266,7 @@ class FlowController:
             key = _key(th.key, event)
             period = parse_duration(th.period)
             while True:
-                self.engine._poll_cancel(st)  # a cancel may come from another process while queued
+                self.engine.poll_cancel(st)  # a cancel may come from another process while queued
                 now = _clock()
                 ok, oldest = await self._retry_busy(
                     engine.journal.take_mark,
@@ -314,7 +314,7 @@ class FlowController:
         if _clock() - st.record.created_at > parse_duration(timeouts.start):
             st.cancel_requested = True
             st.cancel_reason = f"timed out: queued longer than start={timeouts.start}"
-            self.engine._poll_cancel(st)
+            self.engine.poll_cancel(st)
 
     async def _set_reason(self, st: RunState, reason: str) -> None:
         if st.status_reason != reason:
@@ -354,7 +354,7 @@ class FlowController:
         self._start_heartbeat()
         try:
             while True:
-                self.engine._poll_cancel(st)  # a cancel may come from another process while queued
+                self.engine.poll_cancel(st)  # a cancel may come from another process while queued
                 taken: list[tuple[str, str]] = []
                 blocked: tuple[str, str, Concurrency, int, int] | None = None
                 for scope, key, conc in wanted:
@@ -483,7 +483,7 @@ class FlowController:
         """Wait until ``limit`` allows one more request (and its token budget is not spent)."""
         journal = self.engine.journal
         while True:
-            self.engine._poll_cancel(st)
+            self.engine.poll_cancel(st)
             now = _clock()
             since = now - 60.0
             ok, oldest = await self._retry_busy(

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from ._errors import SerializationError
 
-__all__ = ["Serializer", "decode", "encode", "hash_inputs", "preview"]
+__all__ = ["Serializer", "decode", "digest_inputs", "encode", "hash_inputs"]
 
 Serializer = Literal["json", "pickle"]
 
@@ -216,21 +216,24 @@ def _hash_default(value: Any) -> Any:
         return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
-def hash_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """A short stable hash of a step's inputs, to notice a replay that feeds other inputs."""
+def digest_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], limit: int = 200) -> tuple[str, str]:
+    """A short stable hash of a step's inputs and a readable preview of them, from one JSON pass.
+
+    The hash notices a replay that feeds a step other inputs; the preview is what the timeline
+    and divergence warnings show (``[1,"a"]``, or ``[1],{"k":true}`` with keyword arguments).
+    """
     if not args and not kwargs:
-        return ""
+        return "", ""
     try:
         text = json.dumps([args, kwargs], sort_keys=True, separators=(",", ":"), default=_hash_default)
+        shown = text[1:-4] if not kwargs else text[1:-1]
     except (TypeError, ValueError):
         text = repr([type(a).__qualname__ for a in args]) + repr(sorted(kwargs))
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+        shown = text
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return digest, shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
-def preview(args: tuple[Any, ...], kwargs: dict[str, Any], limit: int = 200) -> str:
-    """A short human-readable rendering of a step's inputs, for the timeline."""
-    try:
-        text = json.dumps({"args": args, "kwargs": kwargs} if kwargs else list(args), default=_hash_default)
-    except (TypeError, ValueError):
-        text = repr(args)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def hash_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The hash part of :func:`digest_inputs` (what replay compares)."""
+    return digest_inputs(args, kwargs)[0]

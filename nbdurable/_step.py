@@ -37,7 +37,7 @@ from ._events import Event, coerce_event
 from ._journal import StepRecord
 from ._redact import redact_text
 from ._runstate import LiveStep, RerunFrom, RunState, StepInfo, current_step_var
-from ._serde import _PLAIN_TYPES, Serializer, decode, encode, hash_inputs
+from ._serde import _PLAIN_TYPES, Serializer, decode, digest_inputs, encode
 
 if TYPE_CHECKING:
     from ._ai_step import AIStep
@@ -239,9 +239,9 @@ class Step:
             if rec is not None and rec.status == "completed":
                 # The replay path: a dict lookup, a hash only when there are inputs, a JSON parse.
                 if rec.input_hash or args or kwargs:
-                    input_hash = hash_inputs(args, kwargs)
+                    input_hash, shown = digest_inputs(args, kwargs)
                     if rec.input_hash != input_hash:
-                        st.check_replayed(rec, position, input_hash, _preview(args, kwargs))
+                        st.check_replayed(rec, position, input_hash, redact_text(shown) or None)
                 self._note_replayed(rec, position, fn)
                 if rec.output is None:
                     return None
@@ -253,7 +253,7 @@ class Step:
                 return decode(
                     rec.output, rec.output_tag, output_type=wanted, serializer=serializer, where=st.where(step_id)
                 )
-            input_hash = hash_inputs(args, kwargs)
+            input_hash, shown = digest_inputs(args, kwargs)
             if rec is not None:
                 if rec.status == "failed" and not st.retry_failed:
                     self._note_replayed(rec, position, fn)
@@ -261,11 +261,11 @@ class Step:
             else:
                 st.check_new(step_id, position)
             st.replaying = False
-            st.engine.poll_cancel_now_and_then(st)
+            st.engine.poll_cancel(st)
             max_attempts = 1 + (st.retries if retries is None else retries)
             attempt = rec.attempt if rec is not None and rec.status == "retrying" else 0
             next_at = rec.next_at if rec is not None and rec.status == "retrying" else None
-            preview = _preview(args, kwargs)
+            preview = redact_text(shown) if shown else None
             code_hash = callable_hash(fn)
             first_started = _clock()
             live = LiveStep(
@@ -781,14 +781,6 @@ def _take_limit(kwargs: dict[str, Any]) -> Limit | None:
         del kwargs["limit"]
         return limits()[value]
     return None
-
-
-def _preview(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-    if not args and not kwargs:
-        return None
-    from ._serde import preview
-
-    return redact_text(preview(args, kwargs))
 
 
 def _meta(preview: str | None) -> dict[str, Any] | None:

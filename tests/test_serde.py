@@ -19,7 +19,7 @@ import pytest
 import nbdurable as nd
 import nbdurable._engine as engine_module
 from nbdurable._function import registry
-from nbdurable._serde import decode, encode, hash_inputs, preview
+from nbdurable._serde import decode, digest_inputs, encode, hash_inputs
 
 # -- types a user returns from steps (module level, so the journal can name them) -----------------
 
@@ -491,7 +491,9 @@ def test_hash_inputs_ignores_memory_addresses() -> None:
 
 
 def test_preview() -> None:
-    assert preview((1, "a"), {}) == '[1, "a"]'
-    assert preview((1,), {"k": True}) == '{"args": [1], "kwargs": {"k": true}}'
-    long = preview(("x" * 1000,), {}, limit=50)
+    assert digest_inputs((), {}) == ("", "")
+    digest, shown = digest_inputs((1, "a"), {})
+    assert shown == '[1,"a"]' and digest == hash_inputs((1, "a"), {})
+    assert digest_inputs((1,), {"k": True})[1] == '[1],{"k":true}'
+    long = digest_inputs(("x" * 1000,), {}, limit=50)[1]
     assert len(long) == 50 and long.endswith("…")

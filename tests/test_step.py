@@ -216,7 +216,7 @@ async def test_step_inputs_are_previewed_in_the_journal(journal_path: Path) -> N
     await wf.run(run_id="preview")
     rec = steps_of("preview")["a"]
     assert rec.input_hash
-    assert rec.meta == {"input": '{"args": [1], "kwargs": {"y": "two"}}'}
+    assert rec.meta == {"input": '[1],{"y":"two"}'}
 
 
 # -- parallel steps ---------------------------------------------------------------------------------
