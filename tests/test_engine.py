@@ -7,71 +7,20 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import nbdurable as nd
-import nbdurable._engine as engine_module
 from nbdurable._feed import Notice
 from nbdurable._function import registry
 from nbdurable._journal import Write
 from nbdurable._owner import _identity, this_owner
+from tests.helpers import CrashError, interrupt, journal, restart, until
 
 # Linux pids never exceed 2**22, so this process cannot exist.
 DEAD_OWNER = f"{socket.gethostname()}:{2**22 + 1}:1"
-
-
-def reset_engine() -> None:
-    """Close and forget the process engine, so no test sees another test's journal or runs."""
-    engine = engine_module._default
-    if engine is not None:
-        engine.journal.close()
-    engine_module._default = None
-
-
-@pytest.fixture
-def journal_path(tmp_path: Path) -> Iterator[Path]:
-    """A fresh journal file for the process engine; functions defined by the test are forgotten after it."""
-    reset_engine()
-    path = tmp_path / "journal.db"
-    nd.configure(path, poll_interval=0.02)
-    saved = dict(registry())
-    yield path
-    registry().clear()
-    registry().update(saved)
-    reset_engine()
-
-
-class CrashError(Exception):
-    """Ends the first execution of a workflow, so the next one replays what it journaled."""
-
-
-def restart(path: Path) -> nd.Engine:
-    return nd.configure(path, poll_interval=0.02)
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
-
-
-async def interrupt(run_id: str) -> None:
-    """Stop a run part-way, as Ctrl-C or a dying kernel would: it is left interrupted and resumable."""
-    handle = nd.get_run(run_id)
-    assert nd.get_engine().interrupt(run_id) is True
-    with pytest.raises(nd.RunInterruptedError):
-        await handle.result()
-    assert nd.get_run(run_id).status == "interrupted"
-
-
-def journal() -> nd.Journal:
-    return nd.get_engine().journal
 
 
 def add_foreign_run(run_id: str, function_id: str, owner: str | None, status: str = "running") -> None:

@@ -3,36 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import nbdurable as nd
-import nbdurable._engine as engine_module
 from nbdurable._events import Event, coerce_event, trigger_matches
-from nbdurable._function import registry
-
-
-def reset_engine() -> None:
-    """Close and forget the process engine, so no test sees another test's journal or runs."""
-    engine = engine_module._default
-    if engine is not None:
-        engine.journal.close()
-    engine_module._default = None
-
-
-@pytest.fixture
-def journal_path(tmp_path: Path) -> Iterator[Path]:
-    """A fresh journal file for the process engine; functions defined by the test are forgotten after it."""
-    reset_engine()
-    path = tmp_path / "journal.db"
-    nd.configure(path, poll_interval=0.02)
-    saved = dict(registry())
-    yield path
-    registry().clear()
-    registry().update(saved)
-    reset_engine()
 
 
 def test_event_is_exported_and_frozen() -> None:

@@ -11,56 +11,23 @@ import itertools
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import nbdurable as nd
-import nbdurable._engine as engine_module
-from nbdurable import _flow
 from nbdurable._function import registry
 from nbdurable._magics import durable_line
 from nbdurable._snapshot import build_snapshot
 from nbdurable._timeline import render_text
 from nbdurable.testing._llm_server import ScriptedLLMServer, reply
+from tests.helpers import journal, until
 
 # Linux pids never exceed 2**22, so this process cannot exist.
 DEAD_OWNER = f"{socket.gethostname()}:{2**22 + 1}:1"
 # An owner on another machine: whether it lives cannot be known, so only its lease's TTL frees its slot.
 FAR_OWNER = "another-host.invalid:4242:1"
-
-
-def reset_engine() -> None:
-    """Close and forget the process engine, so no test sees another test's journal or runs."""
-    engine = engine_module._default
-    if engine is not None:
-        engine.journal.close()
-    engine_module._default = None
-
-
-@pytest.fixture
-def journal_path(tmp_path: Path) -> Iterator[Path]:
-    """A fresh journal for the process engine; functions and nd.Limits defined by the test are forgotten after it."""
-    reset_engine()
-    path = tmp_path / "journal.db"
-    nd.configure(path, poll_interval=0.02)
-    saved, saved_limits = dict(registry()), dict(_flow.limits())
-    yield path
-    registry().clear()
-    registry().update(saved)
-    _flow.limits().clear()
-    _flow.limits().update(saved_limits)
-    reset_engine()
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout}s")
-        await asyncio.sleep(0.005)
 
 
 class Steps:
@@ -104,10 +71,6 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
         now += delta
         best = max(best, now)
     return best
-
-
-def journal() -> nd.Journal:
-    return nd.get_engine().journal
 
 
 async def outcome(handle: nd.RunHandle[Any]) -> str:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,8 @@ import pydantic
 import pytest
 
 import nbdurable as nd
-import nbdurable._engine as engine_module
-from nbdurable._function import registry
 from nbdurable._journal import Write
+from tests.helpers import restart, until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,39 +26,6 @@ REPO = Path(__file__).resolve().parent.parent
 class Summary(pydantic.BaseModel):
     words: int
     when: dt.datetime
-
-
-def reset_engine() -> None:
-    """Close and forget the process engine, so no test sees another test's journal or runs."""
-    engine = engine_module._default
-    if engine is not None:
-        engine.journal.close()
-    engine_module._default = None
-
-
-@pytest.fixture
-def journal_path(tmp_path: Path) -> Iterator[Path]:
-    """A fresh journal file for the process engine; functions defined by the test are forgotten after it."""
-    reset_engine()
-    path = tmp_path / "journal.db"
-    nd.configure(path, poll_interval=0.02)
-    saved = dict(registry())
-    yield path
-    registry().clear()
-    registry().update(saved)
-    reset_engine()
-
-
-def restart(path: Path) -> nd.Engine:
-    return nd.configure(path, poll_interval=0.02)
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 @pytest.mark.asyncio

@@ -9,7 +9,7 @@ import enum
 import math
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,8 @@ import pydantic
 import pytest
 
 import nbdurable as nd
-import nbdurable._engine as engine_module
-from nbdurable._function import registry
 from nbdurable._serde import decode, digest_inputs, encode, hash_inputs
+from tests.helpers import CrashError
 
 # -- types a user returns from steps (module level, so the journal can name them) -----------------
 
@@ -127,31 +126,6 @@ VALUES: list[Any] = [
     Box("small", (2, 3), WHEN),
     Crate(Box("big", (9, 9), WHEN), ["fragile"], Color.RED),
 ]
-
-
-def reset_engine() -> None:
-    """Close and forget the process engine, so no test sees another test's journal or runs."""
-    engine = engine_module._default
-    if engine is not None:
-        engine.journal.close()
-    engine_module._default = None
-
-
-@pytest.fixture
-def journal_path(tmp_path: Path) -> Iterator[Path]:
-    """A fresh journal file for the process engine; functions defined by the test are forgotten after it."""
-    reset_engine()
-    path = tmp_path / "journal.db"
-    nd.configure(path, poll_interval=0.02)
-    saved = dict(registry())
-    yield path
-    registry().clear()
-    registry().update(saved)
-    reset_engine()
-
-
-class CrashError(Exception):
-    """Ends the first execution of a workflow after its steps, so the next one replays them."""
 
 
 async def run_then_replay(path: Path, workflow: nd.Function[Any], run_id: str = "serde") -> None:

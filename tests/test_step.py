@@ -11,71 +11,23 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import nbdurable as nd
-import nbdurable._engine as engine_module
 import nbdurable._step as step_module
-from nbdurable._function import registry
 from nbdurable._step import backoff_delay
+from tests.helpers import CrashError, interrupt, journal, restart, until
 
 # -- harness ----------------------------------------------------------------------------------------
-
-
-def reset_engine() -> None:
-    """Close and forget the process engine, so no test sees another test's journal or runs."""
-    engine = engine_module._default
-    if engine is not None:
-        engine.journal.close()
-    engine_module._default = None
-
-
-@pytest.fixture
-def journal_path(tmp_path: Path) -> Iterator[Path]:
-    """A fresh journal file for the process engine; functions defined by the test are forgotten after it."""
-    reset_engine()
-    path = tmp_path / "journal.db"
-    nd.configure(path, poll_interval=0.02)
-    saved = dict(registry())
-    yield path
-    registry().clear()
-    registry().update(saved)
-    reset_engine()
 
 
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(step_module, "_BACKOFF_BASE", 0.001)
-
-
-class CrashError(Exception):
-    """Ends the first execution of a workflow, so the next one replays what it journaled."""
-
-
-def restart(path: Path) -> nd.Engine:
-    """A new engine on the same file, as after a kernel restart."""
-    return nd.configure(path, poll_interval=0.02)
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
-
-
-async def interrupt(run_id: str) -> None:
-    """Stop a run part-way, as Ctrl-C or a dying kernel would: it is left interrupted and resumable."""
-    handle = nd.get_run(run_id)
-    assert nd.get_engine().interrupt(run_id) is True
-    with pytest.raises(nd.RunInterruptedError):
-        await handle.result()
-    assert nd.get_run(run_id).status == "interrupted"
 
 
 async def settle() -> None:
@@ -93,10 +45,6 @@ async def run_then_replay(path: Path, fn: nd.Function[Any], run_id: str) -> Any:
     await settle()
     restart(path)
     return await nd.get_run(run_id).resume().result()
-
-
-def journal() -> nd.Journal:
-    return nd.get_engine().journal
 
 
 def steps_of(run_id: str) -> dict[str, nd.StepRecord]:

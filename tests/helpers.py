@@ -1,0 +1,42 @@
+"""Helpers shared by the engine, step, run and flow tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import nbdurable as nd
+
+
+class CrashError(Exception):
+    """Ends the first execution of a workflow, so the next one replays what it journaled."""
+
+
+def restart(path: Path) -> nd.Engine:
+    """A new engine on the same file, as after a kernel restart."""
+    return nd.configure(path, poll_interval=0.02)
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached in {timeout}s")
+        await asyncio.sleep(0.005)
+
+
+async def interrupt(run_id: str) -> None:
+    """Stop a run part-way, as Ctrl-C or a dying kernel would: it is left interrupted and resumable."""
+    handle = nd.get_run(run_id)
+    assert nd.get_engine().interrupt(run_id) is True
+    with pytest.raises(nd.RunInterruptedError):
+        await handle.result()
+    assert nd.get_run(run_id).status == "interrupted"
+
+
+def journal() -> nd.Journal:
+    return nd.get_engine().journal
