@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 
 import nbdurable as nd
-from nbdurable import _engine as engine_module
 from nbdurable import _flow
 from nbdurable._function import registry
-
-
-def reset_engine() -> None:
-    """Close and forget the process engine, so no test sees another test's journal or runs."""
-    engine = engine_module._default
-    if engine is not None:
-        engine.journal.close()
-    engine_module._default = None
+from tests.helpers import reset_engine
 
 
 @pytest.fixture

@@ -20,23 +20,15 @@ from typing import Any
 import pytest
 
 import nbdurable as nd
-import nbdurable._engine as engine_module
 import nbdurable._sqlite as sqlite_module
 from nbdurable._function import registry
 from nbdurable._journal import Write
 from nbdurable._sqlite import _APP_ID, MIGRATIONS, SCHEMA_VERSION, default_journal_path
+from tests.helpers import reset_engine
 
 REPO = Path(__file__).resolve().parent.parent
 # Linux pids never exceed 2**22, so this process cannot exist.
 DEAD_OWNER = f"{socket.gethostname()}:{2**22 + 1}:1"
-
-
-def reset_engine() -> None:
-    """Close and forget the process engine, so no test sees another test's journal or runs."""
-    engine = engine_module._default
-    if engine is not None:
-        engine.journal.close()
-    engine_module._default = None
 
 
 @pytest.fixture(autouse=True)
