@@ -54,7 +54,8 @@ def _step_from_record(s: StepRecord, max_attempts: int) -> dict[str, Any]:
         "position": s.position,
         # The renderer counts attempts from 1; the journal counts failed attempts from 0.
         "attempt": s.attempt + 1,
-        "max_attempts": max(max_attempts, s.attempt + 1),
+        # Sleeps and waits are not retried: one attempt, whatever the run's default retries.
+        "max_attempts": 1 if s.kind in ("sleep", "wait") else max(max_attempts, s.attempt + 1),
         "started_at": s.started_at,
         "ended_at": s.ended_at,
         "next_attempt_at": s.next_at if s.status == "retrying" else None,
@@ -118,6 +119,18 @@ def _blank(run_id: str, live: LiveStep) -> dict[str, Any]:
     }
 
 
+def _retries_of(rec: RunRecord | None) -> int:
+    """Default step retries of a run known only from the journal: its function's, if defined here."""
+    if rec is None:
+        return 0
+    from ._function import registry
+
+    function = registry().get(rec.function_id)
+    if function is not None:
+        return function.retries
+    return int((rec.options or {}).get("retries", 0))
+
+
 def _suggested_data(if_exp: str | None) -> dict[str, Any] | None:
     """For an agent's approval wait, the payload that approves it (so the button works as is)."""
     if not if_exp:
@@ -148,7 +161,7 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
     else:
         rec = engine.journal.get_run(run_id)
         records = {r.step_id: r for r in engine.journal.load_steps(run_id)}
-    retries = state.retries if state is not None else int((rec.options or {}).get("retries", 0)) if rec else 0
+    retries = state.retries if state is not None else _retries_of(rec)
     live_steps = dict(state.live) if state is not None else {}
     replayed = state.replayed if state is not None else {}
     # (position, started, step id) of every step, to pick the rows to show without building them all.

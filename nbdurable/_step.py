@@ -290,6 +290,7 @@ class Step:
                     live.status, live.next_at = "running", None
                 started = _clock()
                 live.attempt = attempt
+                live.started_at = started  # as journaled: the start of the attempt that ends the step
                 token = current_step_var.set(StepInfo(st.run_id, step_id, attempt, f"{st.run_id}/{step_id}"))
                 try:
                     if use_limit is not None:

@@ -391,3 +391,17 @@ def test_lint_findings_show_in_the_cell_and_on_the_timeline(kernels: list[Kernel
     refused = k.execute(cell.replace("%%durable linted", "%%durable linted2 --lint=error"))
     assert "Nothing ran" in usage_error(refused)
     assert journal_run(workdir, "linted2") is None
+
+
+def test_a_run_handle_displays_its_timeline(kernels: list[Kernel], workdir: Path) -> None:
+    k = start(kernels, workdir)
+    k.run("%load_ext nbdurable\nimport nbdurable as nd")
+    k.run('%%durable shown\nv = await step.run("v", lambda: 5)')
+    shown = k.run("nd.get_run('shown')")
+    bundles = [o.get("data", {}) for o in shown.outputs]
+    timeline = [
+        b["application/vnd.nbdurable.timeline+json"] for b in bundles if "application/vnd.nbdurable.timeline+json" in b
+    ]
+    assert timeline, shown.outputs
+    assert timeline[-1]["run"]["run_id"] == "shown" and timeline[-1]["run"]["status"] == "completed"
+    assert [s["step_id"] for s in timeline[-1]["steps"]] == ["v"]
