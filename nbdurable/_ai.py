@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from nbdurable._errors import ConfigError, NonRetriableError, RetryAfterError
-from nbdurable._redact import MASK, secret_values
+from nbdurable._redact import MASK, known_secrets, redact_text, register_secret, watch_env
 
 if TYPE_CHECKING:
     import httpx
@@ -111,7 +111,7 @@ class Model:
                     f"nd.ai.{self.provider}({self.model!r}): api_key_env={self.api_key_env!r} is not an environment "
                     "variable name. Pass the variable's NAME (like 'OPENAI_API_KEY'), never the key itself."
                 )
-            _KEY_ENVS.add(self.api_key_env)
+            watch_env(self.api_key_env)
 
     @property
     def url(self) -> str:
@@ -172,11 +172,6 @@ class AICall:
 
 # --------------------------------------------------------------------------- redaction
 
-# Environment variables whose values are secrets; every Model adds its api_key_env.
-_KEY_ENVS: set[str] = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"}
-_EXTRA_SECRETS: set[str] = set()
-# Shorter values are too likely to occur by chance (dummy keys like "x" for local servers).
-_MIN_SECRET_LEN = 8
 _SECRET_KEYS = frozenset(
     {
         "api_key",
@@ -199,33 +194,6 @@ _SECRET_KEYS = frozenset(
         "private_key",
     }
 )
-# Shapes of credentials whose values we were never told, kept narrow so ordinary prose
-# ("the bearer of this letter") passes untouched.
-_SECRET_PATTERNS = (
-    re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{16,}"),
-    re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),
-)
-
-
-def register_secret(value: str) -> None:
-    """Add a string that :func:`redact` must never let through (a key obtained elsewhere)."""
-    if isinstance(value, str) and len(value) >= _MIN_SECRET_LEN:
-        _EXTRA_SECRETS.add(value)
-
-
-def _known_secrets() -> list[str]:
-    found = {os.environ.get(name, "") for name in _KEY_ENVS} | _EXTRA_SECRETS | set(secret_values())
-    # Longest first so a key that contains another is replaced whole.
-    return sorted((s for s in found if len(s) >= _MIN_SECRET_LEN), key=len, reverse=True)
-
-
-def _redact_str(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(REDACTED, text)
-    return text
 
 
 def redact(obj: Any) -> Any:
@@ -238,12 +206,12 @@ def redact(obj: Any) -> Any:
     strings shaped like bearer tokens or ``sk-`` keys.
     Tuples become lists (the journal stores JSON). Other objects pass through unchanged.
     """
-    return _redact(obj, _known_secrets())
+    return _redact(obj, known_secrets())
 
 
 def _redact(obj: Any, secrets: list[str]) -> Any:
     if isinstance(obj, str):
-        return _redact_str(obj, secrets)
+        return redact_text(obj, secrets)
     if isinstance(obj, Mapping):
         out: dict[Any, Any] = {}
         for key, value in obj.items():
