@@ -42,9 +42,9 @@ from ._serde import encode
 from ._step import Step, error_info
 
 if TYPE_CHECKING:
-    from ._expr import Expression
     from ._function import Function
     from ._run import RunHandle
+    from .expr import Expression
 
 __all__ = ["Engine", "configure", "effective_status", "get_engine"]
 
@@ -486,7 +486,7 @@ class Engine:
         specs = (rec.options or {}).get("cancel_on") if rec is not None else None
         if not specs or rec is None:
             return
-        from ._expr import compile_expression
+        from .expr import compile_expression
 
         for spec in specs:
             for ev in self.journal.events_after(spec["event"], rec.event_seq, limit=1000):

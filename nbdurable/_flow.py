@@ -44,7 +44,7 @@ __all__ = [
 
 def _check_key(key: str | None, what: str) -> None:
     if key is not None:
-        from ._expr import compile_expression
+        from .expr import compile_expression
 
         compile_expression(key, allowed_roots=("event",))
 
@@ -123,7 +123,7 @@ class CancelOn:
         if not isinstance(self.event, str) or not self.event:
             raise ConfigError(f"CancelOn(event=...) must be an event name, got {self.event!r}")
         if self.if_exp is not None:
-            from ._expr import compile_expression
+            from .expr import compile_expression
 
             compile_expression(self.if_exp)
         if self.timeout is not None:
@@ -149,7 +149,7 @@ class Priority:
     run: str
 
     def __post_init__(self) -> None:
-        from ._expr import compile_expression
+        from .expr import compile_expression
 
         compile_expression(self.run, allowed_roots=("event",))
 
@@ -189,7 +189,7 @@ class Limit:
 def _key(expr: str | None, event: dict[str, Any]) -> str:
     if expr is None:
         return ""
-    from ._expr import evaluate_key
+    from .expr import evaluate_key
 
     return evaluate_key(expr, {"event": event}, allowed_roots=("event",))
 
@@ -432,7 +432,7 @@ class FlowController:
     def _priority(self, function: Function[Any], event: dict[str, Any]) -> float:
         if function.priority is None:
             return 0.0
-        from ._expr import compile_expression
+        from .expr import compile_expression
 
         try:
             value = compile_expression(function.priority.run, allowed_roots=("event",)).evaluate({"event": event})
@@ -527,7 +527,7 @@ class FlowController:
 
     def cancel_matching(self, name: str, data: dict[str, Any], event_id: str, ts: float) -> list[str]:
         """Cancel unfinished runs whose cancel_on matches this event; returns their ids."""
-        from ._expr import compile_expression
+        from .expr import compile_expression
 
         cancelled = []
         candidates = self.engine.journal.list_runs(statuses=["queued", "running", "sleeping", "waiting"])

@@ -565,7 +565,7 @@ class Step:
         seconds = parse_duration(timeout, what=f"step.wait_for_event({name!r}) timeout")
         expression = None
         if if_exp is not None:
-            from ._expr import compile_expression
+            from .expr import compile_expression
 
             expression = compile_expression(if_exp)
         step_id, position = self._state.next_id(name)

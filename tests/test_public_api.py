@@ -158,7 +158,7 @@ def test_import_is_light() -> None:
         "nbdurable.ai",
         "nbdurable.testing",
         "nbdurable._lint",
-        "nbdurable._expr",
+        "nbdurable.expr",
         "nbdurable._ai",
         "nbdurable._widget",
         "nbdurable._magics",

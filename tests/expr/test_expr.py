@@ -1,4 +1,4 @@
-"""Tests for nbdurable._expr: CEL expressions parsed into an allow-listed tree and evaluated without eval."""
+"""Tests for nbdurable.expr: CEL expressions parsed into an allow-listed tree and evaluated without eval."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nbdurable._errors import ConfigError, ExpressionError
-from nbdurable._expr import Expression, compile_expression, evaluate_key
+from nbdurable.expr import Expression, compile_expression, evaluate_key
 
 TRIGGER = {
     "name": "support/ticket.created",

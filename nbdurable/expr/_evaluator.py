@@ -1,0 +1,267 @@
+"""Turning a checked tree into nested closures, so evaluation does no tree dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._ast import Arith, Call, Compare, Cond, Fn, Index, List, Lit, Logic, Macro, Map, Name, Node, Select, Unary
+from ._functions import (
+    apply_arith,
+    apply_in,
+    apply_order,
+    check_int,
+    equals,
+    is_list,
+    is_number,
+    missing_field,
+    not_a_map,
+    size,
+    text_method,
+    to_double,
+    to_int,
+    to_string,
+)
+from ._macros import build_macro
+from ._messages import EvalError, keys_hint, show, type_error, type_name
+
+
+class Builder:
+    """Turns a checked tree into nested closures; evaluation then does no tree dispatch at all."""
+
+    def __init__(self, source: str) -> None:
+        self.src = source
+
+    def text(self, node: Node) -> str:
+        return self.src[node.start : node.end]
+
+    def build(self, node: Node) -> Fn:
+        if isinstance(node, Lit):
+            return self.build_lit(node)
+        if isinstance(node, Name):
+            return self.build_name(node)
+        if isinstance(node, Select):
+            return self.build_select(node)
+        if isinstance(node, Index):
+            return self.build_index(node)
+        if isinstance(node, Unary):
+            return self.build_unary(node)
+        if isinstance(node, Arith):
+            return self.build_arith(node)
+        if isinstance(node, Compare):
+            return self.build_compare(node)
+        if isinstance(node, Logic):
+            return self.build_logic(node)
+        if isinstance(node, Cond):
+            return self.build_cond(node)
+        if isinstance(node, List):
+            return self.build_list(node)
+        if isinstance(node, Map):
+            return self.build_map(node)
+        if isinstance(node, Call):
+            return self.build_call(node)
+        if isinstance(node, Macro):
+            return self.build_macro(node)
+        raise AssertionError(f"unknown node {node!r}")  # the parser builds no other kind
+
+    def build_lit(self, node: Lit) -> Fn:
+        value = node.value
+        return lambda v: value
+
+    def build_name(self, node: Name) -> Fn:
+        name, pos = node.name, node.start
+
+        def lookup(v: Mapping[str, Any]) -> Any:
+            try:
+                return v[name]
+            except KeyError:
+                raise EvalError(pos, lambda: f"no value was given for '{name}'") from None
+
+        return lookup
+
+    def build_select(self, node: Select) -> Fn:
+        # Collapse a.b.c.d into one loop: field paths are the common case and this saves a call per step.
+        steps: list[tuple[str, str, int]] = []
+        cur: Node = node
+        while isinstance(cur, Select):
+            steps.append((cur.field, self.src[cur.start : cur.dot_pos].rstrip(), cur.field_pos))
+            cur = cur.operand
+        steps.reverse()
+        base = self.build(cur)
+
+        def select(v: Mapping[str, Any]) -> Any:
+            obj = base(v)
+            for name, prefix, pos in steps:
+                if type(obj) is dict or isinstance(obj, Mapping):  # the exact-type test skips the ABC check
+                    try:
+                        obj = obj[name]
+                    except KeyError:
+                        raise missing_field(obj, prefix, name, pos) from None
+                else:
+                    raise not_a_map(obj, prefix, name, pos)
+            return obj
+
+        return select
+
+    def build_index(self, node: Index) -> Fn:
+        operand, index = self.build(node.operand), self.build(node.index)
+        prefix, pos = self.text(node.operand), node.bracket_pos
+
+        def item(v: Mapping[str, Any]) -> Any:
+            obj, key = operand(v), index(v)
+            if is_list(obj):
+                if isinstance(key, float) and key.is_integer():
+                    key = int(key)
+                if not isinstance(key, int) or isinstance(key, bool):
+                    raise EvalError(pos, lambda: f"a list index must be an int, not {type_name(key)}")
+                if not 0 <= key < len(obj):
+                    raise EvalError(
+                        pos, lambda: f"index {show(key)} is out of range for {prefix}, which has {len(obj)} items"
+                    )
+                return obj[key]
+            if isinstance(obj, Mapping):
+                try:
+                    return obj[key]
+                except (KeyError, TypeError):
+                    raise EvalError(pos, lambda: f"{prefix} has no key {show(key)}{keys_hint(obj)}") from None
+            raise EvalError(pos, lambda: f"cannot index {prefix}: it is {type_name(obj)}, not a list or a map")
+
+        return item
+
+    def build_unary(self, node: Unary) -> Fn:
+        operand, odd, pos = self.build(node.operand), node.odd, node.start
+        if node.op == "!":
+
+            def negate(v: Mapping[str, Any]) -> Any:
+                x = operand(v)
+                if type(x) is not bool:
+                    raise EvalError(pos, lambda: f"'!' needs a bool, not {type_name(x)}")
+                return (not x) if odd else x
+
+            return negate
+
+        def minus(v: Mapping[str, Any]) -> Any:
+            x = operand(v)
+            if not is_number(x):
+                raise EvalError(pos, lambda: f"'-' needs a number, not {type_name(x)}")
+            if not odd:
+                return x
+            return check_int(-x, pos) if isinstance(x, int) else -x
+
+        return minus
+
+    def build_arith(self, node: Arith) -> Fn:
+        first, *rest_fns = [self.build(n) for n in node.operands]
+        rest = list(zip(node.ops, rest_fns, strict=True))
+
+        def arith(v: Mapping[str, Any]) -> Any:
+            acc = first(v)
+            for (op, pos), fn in rest:
+                acc = apply_arith(op, acc, fn(v), pos)
+            return acc
+
+        return arith
+
+    def build_compare(self, node: Compare) -> Fn:
+        left, right, op, pos = self.build(node.left), self.build(node.right), node.op, node.op_pos
+        if op == "==":
+            return lambda v: equals(left(v), right(v))
+        if op == "!=":
+            return lambda v: not equals(left(v), right(v))
+        if op == "in":
+            return lambda v: apply_in(left(v), right(v), pos)
+        return lambda v: apply_order(op, left(v), right(v), pos)
+
+    def build_logic(self, node: Logic) -> Fn:
+        fns = [self.build(n) for n in node.operands]
+        positions = [n.start for n in node.operands]
+        # CEL: the deciding value wins even when another operand failed, so a missing
+        # field on one side of || does not hide a match on the other side.
+        decisive = node.op == "||"
+        op = node.op
+
+        def logic(v: Mapping[str, Any]) -> Any:
+            error: EvalError | None = None
+            for fn, pos in zip(fns, positions, strict=True):
+                try:
+                    x = fn(v)
+                except EvalError as exc:
+                    error = error or exc
+                    continue
+                if x is decisive:
+                    return decisive
+                if x is not (not decisive) and error is None:
+                    error = type_error(pos, f"'{op}' needs bools on both sides, not {{}}", x)
+            if error is not None:
+                raise error
+            return not decisive
+
+        return logic
+
+    def build_cond(self, node: Cond) -> Fn:
+        cond, then, other, pos = self.build(node.cond), self.build(node.then), self.build(node.other), node.op_pos
+
+        def conditional(v: Mapping[str, Any]) -> Any:
+            c = cond(v)
+            if c is True:
+                return then(v)
+            if c is False:
+                return other(v)
+            raise EvalError(pos, lambda: f"the condition before '?' must be a bool, not {type_name(c)}")
+
+        return conditional
+
+    def build_list(self, node: List) -> Fn:
+        fns = [self.build(n) for n in node.items]
+        return lambda v: [fn(v) for fn in fns]
+
+    def build_map(self, node: Map) -> Fn:
+        pairs = [(self.build(k), self.build(val), k.start) for k, val in node.entries]
+
+        def make_map(v: Mapping[str, Any]) -> Any:
+            out: dict[Any, Any] = {}
+            for key_fn, value_fn, pos in pairs:
+                key = key_fn(v)
+                if not isinstance(key, (str, int)):  # bool is an int
+                    raise type_error(pos, "a map key must be a string, int or bool, not {}", key)
+                out[key] = value_fn(v)
+            return out
+
+        return make_map
+
+    def build_call(self, node: Call) -> Fn:
+        pos = node.name_pos
+        if node.name == "has":
+            select = node.args[0]
+            assert isinstance(select, Select)  # the parser allows nothing else
+            operand, name = self.build(select.operand), select.field
+            prefix = self.text(select.operand)
+
+            def has(v: Mapping[str, Any]) -> Any:
+                obj = operand(v)
+                if isinstance(obj, Mapping):
+                    return name in obj
+                raise not_a_map(obj, prefix, name, select.field_pos)
+
+            return has
+        args = [self.build(n) for n in node.args]
+        target = self.build(node.target) if node.target is not None else None
+        if node.name == "size":
+            subject = target if target is not None else args[0]
+            return lambda v: size(subject(v), pos)
+        if target is not None:  # contains, startsWith, endsWith
+            name, arg = node.name, args[0]
+            return lambda v: text_method(name, target(v), arg(v), pos)
+        convert = {"int": to_int, "double": to_double, "string": to_string}[node.name]
+        arg = args[0]
+        return lambda v: convert(arg(v), pos)
+
+    def build_macro(self, node: Macro) -> Fn:
+        return build_macro(
+            node.name,
+            self.build(node.target),
+            self.build(node.body),
+            var=node.var,
+            pos=node.name_pos,
+            body_pos=node.body.start,
+        )

@@ -1,0 +1,201 @@
+"""The operators and functions of the language on JSON-like values, with CEL's semantics."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ._limits import INT_MAX, INT_MIN
+from ._messages import EvalError, keys_hint, show, type_name
+
+INT_TEXT_RE = re.compile(r"[+-]?[0-9]+")
+DOUBLE_TEXT_RE = re.compile(
+    r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.IGNORECASE
+)
+
+
+def is_number(v: Any) -> bool:
+    t = type(v)
+    if t is int or t is float:
+        return True
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_list(v: Any) -> bool:
+    return isinstance(v, (list, tuple))
+
+
+def equals(a: Any, b: Any) -> bool:
+    ta, tb = type(a), type(b)
+    if ta is tb and (ta is str or ta is int or ta is float or ta is bool or a is None):
+        return bool(a == b)
+    if ta is bool or tb is bool:
+        return False  # Python says True == 1; CEL does not.
+    if is_number(a) and is_number(b):
+        return bool(a == b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    if is_list(a) and is_list(b):
+        return len(a) == len(b) and all(equals(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return len(a) == len(b) and all(k in b and equals(v, b[k]) for k, v in a.items())
+    return False
+
+
+def check_int(value: int, pos: int) -> int:
+    if not INT_MIN <= value <= INT_MAX:
+        raise EvalError(pos, lambda: "integer overflow: the result does not fit in 64 bits; use doubles (1.0)")
+    return value
+
+
+def arith_error(op: str, a: Any, b: Any, pos: int, wants: str) -> EvalError:
+    return EvalError(pos, lambda: f"'{op}' needs {wants}, not {type_name(a)} and {type_name(b)}")
+
+
+def apply_arith(op: str, a: Any, b: Any, pos: int) -> Any:
+    try:
+        return arith(op, a, b, pos)
+    except OverflowError:
+        # Only reachable with ints beyond 64 bits coming from the data, mixed with doubles.
+        raise EvalError(pos, lambda: f"'{op}' overflowed: a number in the data is too large for a double") from None
+
+
+def arith(op: str, a: Any, b: Any, pos: int) -> Any:
+    numbers = is_number(a) and is_number(b)
+    both_int = numbers and isinstance(a, int) and isinstance(b, int)
+    if op == "+":
+        if numbers:
+            return check_int(a + b, pos) if both_int else a + b
+        if isinstance(a, str) and isinstance(b, str):
+            return a + b
+        if is_list(a) and is_list(b):
+            return [*a, *b]
+        raise arith_error(op, a, b, pos, "two numbers, two strings or two lists")
+    if not numbers:
+        raise arith_error(op, a, b, pos, "two numbers")
+    if op == "-":
+        return check_int(a - b, pos) if both_int else a - b
+    if op == "*":
+        return check_int(a * b, pos) if both_int else a * b
+    if op == "/":
+        if both_int:
+            if b == 0:
+                raise EvalError(pos, lambda: "division by zero; check the divisor first, e.g. b != 0 && a / b > 1")
+            q = abs(a) // abs(b)  # CEL truncates toward zero
+            return check_int(q if (a >= 0) == (b >= 0) else -q, pos)
+        if b == 0:
+            if a == 0 or math.isnan(a):
+                return math.nan
+            return math.copysign(math.inf, a) * math.copysign(1.0, b)
+        return a / b
+    # "%"
+    if not both_int:
+        raise arith_error(op, a, b, pos, "two ints")
+    if b == 0:
+        raise EvalError(pos, lambda: "modulus by zero; check the divisor first, e.g. b != 0 && a % b == 0")
+    r = abs(a) % abs(b)
+    return r if a >= 0 else -r
+
+
+def apply_order(op: str, a: Any, b: Any, pos: int) -> bool:
+    ta, tb = type(a), type(b)
+    comparable = (
+        (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str)) or (ta is bool and tb is bool)
+    )
+    if not comparable:
+        raise EvalError(
+            pos,
+            lambda: (
+                f"'{op}' compares two numbers, two strings or two bools, not {type_name(a)} and {type_name(b)}; "
+                "convert one side with int(), double() or string()"
+            ),
+        )
+    if op == "<":
+        return bool(a < b)
+    if op == "<=":
+        return bool(a <= b)
+    if op == ">":
+        return bool(a > b)
+    return bool(a >= b)
+
+
+def apply_in(a: Any, b: Any, pos: int) -> bool:
+    if is_list(b):
+        return any(equals(a, item) for item in b)
+    if isinstance(b, Mapping):
+        if isinstance(a, (str, int, float, bool)):
+            return a in b
+        return False
+    if isinstance(b, str):
+        raise EvalError(
+            pos, lambda: "'in' looks in a list or the keys of a map; to search text use text.contains(part)"
+        )
+    raise EvalError(pos, lambda: f"'in' needs a list or a map on its right, not {type_name(b)}")
+
+
+def to_int(v: Any, pos: int) -> int:
+    if isinstance(v, bool):
+        raise EvalError(pos, lambda: "int() does not take a bool; use cond ? 1 : 0")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        if math.isfinite(v) and INT_MIN <= v <= INT_MAX:
+            return int(v)
+        raise EvalError(pos, lambda: f"int() cannot convert {show(v)}: it is not finite or does not fit in 64 bits")
+    if isinstance(v, str):
+        if len(v) <= 21 and INT_TEXT_RE.fullmatch(v):
+            return check_int(int(v), pos)
+        raise EvalError(pos, lambda: f"int() cannot read {show(v)} as an integer")
+    raise EvalError(pos, lambda: f"int() takes an int, double or string, not {type_name(v)}")
+
+
+def to_double(v: Any, pos: int) -> float:
+    if is_number(v):
+        if isinstance(v, int) and not INT_MIN <= v <= INT_MAX:
+            raise EvalError(pos, lambda: "double() cannot convert an int that does not fit in 64 bits")
+        return float(v)
+    if isinstance(v, str) and DOUBLE_TEXT_RE.fullmatch(v):
+        return float(v)
+    raise EvalError(pos, lambda: f"double() takes a number or a numeric string, not {show(v)}")
+
+
+def to_string(v: Any, pos: int) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if is_number(v) and not (isinstance(v, int) and not INT_MIN <= v <= INT_MAX):
+        return repr(v)
+    raise EvalError(pos, lambda: f"string() takes a string, number or bool, not {type_name(v)}")
+
+
+def size(v: Any, pos: int) -> int:
+    if isinstance(v, (str, Mapping, list, tuple)):
+        return len(v)
+    raise EvalError(pos, lambda: f"size() takes a string, list or map, not {type_name(v)}")
+
+
+def text_method(name: str, a: Any, b: Any, pos: int) -> bool:
+    if not (isinstance(a, str) and isinstance(b, str)):
+        raise EvalError(pos, lambda: f".{name}() works on strings, not {type_name(a)} and {type_name(b)}")
+    if name == "contains":
+        return b in a
+    if name == "startsWith":
+        return a.startswith(b)
+    return a.endswith(b)
+
+
+def missing_field(obj: Mapping[Any, Any], prefix: str, name: str, pos: int) -> EvalError:
+    return EvalError(
+        pos,
+        lambda: (
+            f"{prefix} has no field '{name}'{keys_hint(obj)}; check the name, "
+            f"or test for it first with has({prefix}.{name})"
+        ),
+    )
+
+
+def not_a_map(obj: Any, prefix: str, name: str, pos: int) -> EvalError:
+    return EvalError(pos, lambda: f"cannot read field '{name}' of {prefix}: it is {type_name(obj)}, not a map")
