@@ -139,7 +139,7 @@ def rerun(run_id: str, *, from_step: str) -> RunHandle[Any]:
     return handle
 
 
-_LAZY = {"Finding": "._lint", "lint": "._lint"}
+_LAZY = {"Finding": ".linter", "lint": ".linter"}
 
 
 def __getattr__(name: str) -> Any:
@@ -164,7 +164,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from ._lint import Finding, lint
+    from .linter import Finding, lint
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

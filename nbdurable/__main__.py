@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["lint"]:
-        from ._lint_cli import main as lint_main
+        from .linter._cli import main as lint_main
 
         return lint_main(args_list[1:])
     try:

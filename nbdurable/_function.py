@@ -57,7 +57,7 @@ def _lint_function(func: Callable[..., Any], id: str, mode: str) -> None:
         filename = inspect.getsourcefile(func) or "<unknown>"
     except (OSError, TypeError):
         return
-    from ._lint import lint
+    from .linter import lint
 
     try:
         findings = lint(textwrap.dedent("".join(lines)), filename=filename)

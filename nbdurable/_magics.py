@@ -216,7 +216,7 @@ def _lint_cell(name: str, body: str, mode: str) -> list[str]:
     if mode == "off":
         return []
     try:
-        from ._lint import lint_cell
+        from .linter import lint_cell
     except ImportError:  # pragma: no cover - shipped with the package
         return []
     try:

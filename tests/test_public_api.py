@@ -157,7 +157,7 @@ def test_import_is_light() -> None:
         "nbdurable.agent",
         "nbdurable.ai",
         "nbdurable.testing",
-        "nbdurable._lint",
+        "nbdurable.linter",
         "nbdurable.expr",
         "nbdurable._ai",
         "nbdurable._widget",

@@ -14,7 +14,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from nbdurable._lint import RULES, Finding, LintError, lint_path
+from .._errors import LintError
+from ._api import lint_path
+from ._rules import RULES, Finding
 
 __all__ = ["main"]
 
