@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "configure", "effective_status", "get_engine"]
 
 _log = logging.getLogger("nbdurable")
+_SCAN_SLICE = 0.005  # seconds a wait scans candidate events before letting other tasks run
 
 
 def effective_status(rec: RunRecord, engine: Engine | None = None) -> str:
@@ -496,7 +497,12 @@ class Engine:
                     continue
                 if spec.get("if_exp"):
                     candidate = {"name": ev.name, "data": ev.data, "id": ev.event_id, "ts": ev.ts}
-                    if not compile_expression(spec["if_exp"]).matches({"event": rec.event or {}, "async": candidate}):
+                    try:
+                        expression = compile_expression(spec["if_exp"])
+                        if not expression.matches({"event": rec.event or {}, "async": candidate}):
+                            continue
+                    except ExpressionError as exc:
+                        _log.warning("run %r: cancel_on event %s skipped: %s", st.run_id, ev.event_id, exc)
                         continue
                 st.cancel_requested = True
                 st.cancel_reason = f"cancelled by event {spec['event']!r}" + (
@@ -714,17 +720,17 @@ class Engine:
             wake = st.wake
             while True:
                 batch = self.journal.events_after(name, scanned, limit=200)
+                pause_at = time.perf_counter() + _SCAN_SLICE
                 for cand in batch:
                     scanned = cand.seq
                     if cand.seq in st.consumed_seqs:
                         continue
-                    if expression is None or expression.matches(
-                        {
-                            "event": trigger,
-                            "async": {"name": cand.name, "data": cand.data, "id": cand.event_id, "ts": cand.ts},
-                        }
-                    ):
+                    if expression is None or self._event_matches(st, name, expression, trigger, cand):
                         return cand
+                    if time.perf_counter() > pause_at:
+                        # Each evaluation is cost-bounded; a long scan still lets other tasks run between them.
+                        await asyncio.sleep(0)
+                        pause_at = time.perf_counter() + _SCAN_SLICE
                 if len(batch) < 200:
                     break
             remaining = deadline - _clock()
@@ -735,6 +741,22 @@ class Engine:
             except asyncio.TimeoutError:
                 pass
             self.poll_cancel(st)
+
+    def _event_matches(
+        self, st: RunState, name: str, expression: Expression, trigger: dict[str, Any], cand: EventRecord
+    ) -> bool:
+        """Whether a candidate event matches a wait's if_exp; one that makes it go over its limits is skipped."""
+        candidate = {"name": cand.name, "data": cand.data, "id": cand.event_id, "ts": cand.ts}
+        try:
+            return expression.matches({"event": trigger, "async": candidate})
+        except ExpressionError as exc:
+            # Failing the run would let anyone who can send an event poison every waiting run.
+            text = f"run {st.run_id!r}: events {name!r} on which if_exp goes over its limits are skipped: {exc}"
+            if not any(w.get("message") == text for w in st.warnings):
+                st.warnings.append({"message": text, "step_id": None})
+                self.notify("warning", st.run_id, None, text)
+                _log.warning("%s (first: event %s)", text, cand.event_id)
+            return False
 
     # -- events -------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -19,9 +20,11 @@ from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
 from ._duration import Duration, parse_duration
-from ._errors import ConfigError, JournalBusyError
+from ._errors import ConfigError, ExpressionError, JournalBusyError
 from ._journal import Write
 from ._owner import is_alive, this_owner
+
+_log = logging.getLogger("nbdurable")
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -543,7 +546,12 @@ class FlowController:
                 if_exp = spec.get("if_exp")
                 if if_exp:
                     candidate = {"name": name, "data": data, "id": event_id, "ts": ts}
-                    if not compile_expression(if_exp).matches({"event": rec.event or {}, "async": candidate}):
+                    try:
+                        if not compile_expression(if_exp).matches({"event": rec.event or {}, "async": candidate}):
+                            continue
+                    except ExpressionError as exc:
+                        # The sender is not at fault for a run's costly cancel_on: skip that run, keep sending.
+                        _log.warning("run %r: cancel_on skipped event %s: %s", rec.run_id, event_id, exc)
                         continue
                 reason = f"cancelled by event {name!r}" + (f" ({if_exp})" if if_exp else "")
                 if self.engine.cancel(rec.run_id, reason):

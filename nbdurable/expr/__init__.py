@@ -55,6 +55,16 @@ bytes literals, timestamps and durations, ``dyn``/``type``, the three-argument
 
 from __future__ import annotations
 
+from ._cost import Estimate
 from ._expression import Expression, compile_expression, evaluate_key
+from ._limits import Limits, default_limits, set_default_limits
 
-__all__ = ["Expression", "compile_expression", "evaluate_key"]
+__all__ = [
+    "Estimate",
+    "Expression",
+    "Limits",
+    "compile_expression",
+    "default_limits",
+    "evaluate_key",
+    "set_default_limits",
+]

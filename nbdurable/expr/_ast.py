@@ -152,10 +152,20 @@ class Call(Node):
 
 
 class Macro(Node):
-    __slots__ = ("body", "name", "name_pos", "target", "var")
+    __slots__ = ("body", "cond", "name", "name_pos", "target", "var")
 
     def __init__(
-        self, start: int, end: int, depth: int, *, name: str, name_pos: int, target: Node, var: str, body: Node
+        self,
+        start: int,
+        end: int,
+        depth: int,
+        *,
+        name: str,
+        name_pos: int,
+        target: Node,
+        var: str,
+        body: Node,
+        cond: Node | None = None,
     ) -> None:
         super().__init__(start, end, depth)
         self.name = name  # one of MACROS
@@ -163,3 +173,4 @@ class Macro(Node):
         self.target = target
         self.var = var
         self.body = body
+        self.cond = cond  # the filter of the three-argument map(x, cond, body)

@@ -6,11 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._ast import Arith, Call, Compare, Cond, Fn, Index, List, Lit, Logic, Macro, Map, Name, Node, Select, Unary
+from ._cost import node_count
 from ._functions import (
     apply_arith,
-    apply_in,
     apply_order,
     check_int,
+    counted_concat,
+    counted_equals,
+    counted_in,
     equals,
     is_list,
     is_number,
@@ -29,8 +32,11 @@ from ._messages import EvalError, keys_hint, show, type_error, type_name
 class Builder:
     """Turns a checked tree into nested closures; evaluation then does no tree dispatch at all."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, max_size: int) -> None:
         self.src = source
+        self.max_size = max_size
+        # Set when a node that spends from the budget is built: only then does evaluation need one.
+        self.charges = False
 
     def text(self, node: Node) -> str:
         return self.src[node.start : node.end]
@@ -153,6 +159,8 @@ class Builder:
     def build_arith(self, node: Arith) -> Fn:
         first, *rest_fns = [self.build(n) for n in node.operands]
         rest = list(zip(node.ops, rest_fns, strict=True))
+        if any(op == "+" for op, _ in node.ops):
+            return self.build_concat(first, rest)
 
         def arith(v: Mapping[str, Any]) -> Any:
             acc = first(v)
@@ -162,15 +170,44 @@ class Builder:
 
         return arith
 
+    def build_concat(self, first: Fn, rest: list[tuple[tuple[str, int], Fn]]) -> Fn:
+        """A run of + and - where + may join strings or lists: each join is paid for and size-checked."""
+        self.charges = True
+        max_size = self.max_size
+
+        def concat(v: Mapping[str, Any]) -> Any:
+            acc = first(v)
+            for (op, pos), fn in rest:
+                acc = apply_arith(op, acc, fn(v), pos)
+                if op == "+":
+                    counted_concat(acc, v, pos, max_size)
+            return acc
+
+        return concat
+
     def build_compare(self, node: Compare) -> Fn:
         left, right, op, pos = self.build(node.left), self.build(node.right), node.op, node.op_pos
-        if op == "==":
-            return lambda v: equals(left(v), right(v))
-        if op == "!=":
-            return lambda v: not equals(left(v), right(v))
         if op == "in":
-            return lambda v: apply_in(left(v), right(v), pos)
-        return lambda v: apply_order(op, left(v), right(v), pos)
+            self.charges = True
+            return lambda v: counted_in(left(v), right(v), v, pos)
+        if op not in ("==", "!="):
+            return lambda v: apply_order(op, left(v), right(v), pos)
+        if isinstance(node.left, Lit) or isinstance(node.right, Lit):
+            # Against a literal scalar the comparison never walks a list or map.
+            if op == "==":
+                return lambda v: equals(left(v), right(v))
+            return lambda v: not equals(left(v), right(v))
+        self.charges = True
+        negate = op == "!="
+
+        def compare(v: Mapping[str, Any]) -> bool:
+            a, b = left(v), right(v)
+            ta = type(a)
+            if ta is type(b) and (ta is str or ta is int or ta is float or ta is bool):
+                return (a == b) is not negate  # the common case, without a call
+            return counted_equals(a, b, v, pos) is not negate
+
+        return compare
 
     def build_logic(self, node: Logic) -> Fn:
         fns = [self.build(n) for n in node.operands]
@@ -250,18 +287,23 @@ class Builder:
             subject = target if target is not None else args[0]
             return lambda v: size(subject(v), pos)
         if target is not None:  # contains, startsWith, endsWith
+            self.charges = True
             name, arg = node.name, args[0]
-            return lambda v: text_method(name, target(v), arg(v), pos)
+            return lambda v: text_method(name, target(v), arg(v), v, pos)
         convert = {"int": to_int, "double": to_double, "string": to_string}[node.name]
         arg = args[0]
         return lambda v: convert(arg(v), pos)
 
     def build_macro(self, node: Macro) -> Fn:
+        self.charges = True
+        cond = node.cond
         return build_macro(
             node.name,
             self.build(node.target),
             self.build(node.body),
+            None if cond is None else self.build(cond),
             var=node.var,
             pos=node.name_pos,
-            body_pos=node.body.start,
+            check_pos=(node.body if cond is None else cond).start,
+            step=1 + node_count(node.body) + (0 if cond is None else node_count(cond)),
         )

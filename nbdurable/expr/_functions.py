@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ._cost import TEXT_CHARS_PER_UNIT, LimitError, copy_units, spend, text_units
 from ._limits import INT_MAX, INT_MIN
 from ._messages import EvalError, keys_hint, show, type_name
 
@@ -42,6 +43,45 @@ def equals(a: Any, b: Any) -> bool:
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return len(a) == len(b) and all(k in b and equals(v, b[k]) for k, v in a.items())
     return False
+
+
+def counted_equals(a: Any, b: Any, v: Mapping[str, Any], pos: int) -> bool:
+    """``equals`` that pays one unit per item of the lists or maps it walks, from the budget in ``v``."""
+    if is_list(a) and is_list(b):
+        if len(a) != len(b):
+            return False
+        spend(v, 1 + 2 * len(a), pos)
+        return all(counted_equals(x, y, v, pos) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        if len(a) != len(b):
+            return False
+        spend(v, 1 + 2 * len(a), pos)
+        return all(k in b and counted_equals(x, b[k], v, pos) for k, x in a.items())
+    return equals(a, b)
+
+
+def counted_in(a: Any, b: Any, v: Mapping[str, Any], pos: int) -> bool:
+    """``a in b`` paying for the items of ``b`` it compares."""
+    if is_list(b):
+        if type(a) is str:
+            # Only a string equals a string, so the C-level scan has CEL's semantics here.
+            spend(v, copy_units(len(b)), pos)
+            return a in b
+        spend(v, 1 + len(b), pos)
+        return any(counted_equals(a, item, v, pos) for item in b)
+    return apply_in(a, b, pos)
+
+
+def counted_concat(value: Any, v: Mapping[str, Any], pos: int, max_size: int) -> Any:
+    """Pay for a string or list that ``+`` built, and refuse one over the size limit."""
+    if type(value) is str or type(value) is list:
+        n = len(value)
+        if n > max_size:
+            what = "string" if type(value) is str else "list"
+            unit = "characters" if type(value) is str else "items"
+            raise LimitError(pos, "size", f"'+' would build a {what} of {n} {unit}")
+        spend(v, text_units(n) if type(value) is str else copy_units(n), pos)
+    return value
 
 
 def check_int(value: int, pos: int) -> int:
@@ -156,7 +196,7 @@ def to_double(v: Any, pos: int) -> float:
         if isinstance(v, int) and not INT_MIN <= v <= INT_MAX:
             raise EvalError(pos, lambda: "double() cannot convert an int that does not fit in 64 bits")
         return float(v)
-    if isinstance(v, str) and DOUBLE_TEXT_RE.fullmatch(v):
+    if isinstance(v, str) and len(v) <= 400 and DOUBLE_TEXT_RE.fullmatch(v):
         return float(v)
     raise EvalError(pos, lambda: f"double() takes a number or a numeric string, not {show(v)}")
 
@@ -177,9 +217,12 @@ def size(v: Any, pos: int) -> int:
     raise EvalError(pos, lambda: f"size() takes a string, list or map, not {type_name(v)}")
 
 
-def text_method(name: str, a: Any, b: Any, pos: int) -> bool:
+def text_method(name: str, a: Any, b: Any, v: Mapping[str, Any], pos: int) -> bool:
     if not (isinstance(a, str) and isinstance(b, str)):
         raise EvalError(pos, lambda: f".{name}() works on strings, not {type_name(a)} and {type_name(b)}")
+    scanned = len(a) if name == "contains" else len(b)
+    if scanned >= TEXT_CHARS_PER_UNIT:  # the call itself is paid with the nodes; short text costs nothing more
+        spend(v, scanned // TEXT_CHARS_PER_UNIT, pos)
     if name == "contains":
         return b in a
     if name == "startsWith":

@@ -256,29 +256,7 @@ class Parser:
     def method(self, target: Node, name: Token, start: int) -> Node:
         self.advance()  # "("
         if name.text in MACROS:
-            var = self.peek()
-            if var.kind != "ident":
-                self.unexpected(var, f"a variable name, as in list.{name.text}(x, ...)")
-            self.advance()
-            self.check_name(var, "variable names")
-            self.expect(",", f"',' after the variable, as in list.{name.text}(x, ...)")
-            self.scope.append(var.text)
-            try:
-                body = self.expr()
-            finally:
-                self.scope.pop()
-            self.expect(")", f"')' to close {name.text}(); it takes a variable and one expression")
-            node: Node = self.node(
-                Macro,
-                start,
-                (target, body),
-                name=name.text,
-                name_pos=name.start,
-                target=target,
-                var=var.text,
-                body=body,
-            )
-            return node
+            return self.macro(target, name, start)
         if name.text not in METHODS:
             self.unknown_function(name, methods=True)
         args = self.call_args()
@@ -287,8 +265,40 @@ class Parser:
             self.fail(
                 name.start, f".{name.text}() takes {wanted} argument{'s' if wanted != 1 else ''}, not {len(args)}"
             )
-        node = self.node(
+        node: Node = self.node(
             Call, start, (target, *args), name=name.text, name_pos=name.start, target=target, args=tuple(args)
+        )
+        return node
+
+    def macro(self, target: Node, name: Token, start: int) -> Node:
+        """Parse ``var, body)`` (or ``var, cond, body)`` for map) after ``target.name(``."""
+        var = self.peek()
+        if var.kind != "ident":
+            self.unexpected(var, f"a variable name, as in list.{name.text}(x, ...)")
+        self.advance()
+        self.check_name(var, "variable names")
+        self.expect(",", f"',' after the variable, as in list.{name.text}(x, ...)")
+        self.scope.append(var.text)
+        try:
+            body, cond = self.expr(), None
+            if name.text == "map" and self.at(","):
+                self.advance()
+                body, cond = self.expr(), body
+        finally:
+            self.scope.pop()
+        takes = "a variable, a condition and an expression" if cond else "a variable and one expression"
+        self.expect(")", f"')' to close {name.text}(); it takes {takes}")
+        parts = (target, body) if cond is None else (target, cond, body)
+        node: Node = self.node(
+            Macro,
+            start,
+            parts,
+            name=name.text,
+            name_pos=name.start,
+            target=target,
+            var=var.text,
+            body=body,
+            cond=cond,
         )
         return node
 
