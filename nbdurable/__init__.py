@@ -13,12 +13,17 @@ from ._context import Context
 from ._duration import parse_duration
 from ._engine import Engine, configure, get_engine
 from ._errors import (
+    ClaimLostError,
     ConfigError,
     ExpressionError,
     FunctionNotFoundError,
     InvokeTimeoutError,
     JournalBusyError,
+    JournalCorruptError,
     JournalError,
+    JournalFullError,
+    JournalPermissionError,
+    JournalReadOnlyError,
     JournalVersionError,
     LintError,
     NbDurableError,
@@ -47,6 +52,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CancelOn",
+    "ClaimLostError",
     "Concurrency",
     "ConfigError",
     "Context",
@@ -61,7 +67,11 @@ __all__ = [
     "InvokeTimeoutError",
     "Journal",
     "JournalBusyError",
+    "JournalCorruptError",
     "JournalError",
+    "JournalFullError",
+    "JournalPermissionError",
+    "JournalReadOnlyError",
     "JournalVersionError",
     "Limit",
     "LintError",

@@ -10,6 +10,7 @@ retried later from the loop, not waited for in place.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._duration import parse_duration
 from ._errors import (
+    ClaimLostError,
     ConfigError,
     ExpressionError,
     FunctionNotFoundError,
@@ -30,6 +32,7 @@ from ._errors import (
     NonDeterminismError,
     ReplayDeterminismWarning,
     RunCancelledError,
+    RunInterruptedError,
     RunOwnedElsewhereError,
     StepError,
 )
@@ -50,6 +53,7 @@ __all__ = ["Engine", "configure", "effective_status", "get_engine"]
 
 _log = logging.getLogger("nbdurable")
 _SCAN_SLICE = 0.005  # seconds a wait scans candidate events before letting other tasks run
+_Pending = tuple[Write, "asyncio.Future[None] | None"]
 
 
 def effective_status(rec: RunRecord, engine: Engine | None = None) -> str:
@@ -59,7 +63,7 @@ def effective_status(rec: RunRecord, engine: Engine | None = None) -> str:
             if engine is not None and rec.run_id in engine.active:
                 return rec.status
             return "interrupted" if rec.status != "queued" else rec.status
-        if not is_alive(rec.owner):
+        if not is_alive(rec.owner, rec.lease_until):
             return "interrupted"
     return rec.status
 
@@ -72,6 +76,20 @@ def _running_loop(what: str) -> asyncio.AbstractEventLoop:
             f"{what} needs a running asyncio event loop: call it from async code or a notebook cell "
             "(top-level await works there), or from a script use asyncio.run(fn.run(...))."
         ) from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Start:
+    """How a run was asked to start: what ``Engine.start`` hands to the run's task."""
+
+    existing: RunRecord | None
+    event: Event
+    parent_run_id: str | None
+    kind: str
+    source: str | None
+    options: dict[str, Any] | None
+    resume_failed: bool
+    reexecute: bool
 
 
 class _RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -99,8 +117,8 @@ class Engine:
         self.finished: dict[str, RunState] = {}
         self.poll_interval = poll_interval
         self.busy_timeout = busy_timeout
-        self._pending: list[Write] = []
-        self._waiters: list[asyncio.Future[None]] = []
+        # Writes not yet committed, in order, each with the future its writer awaits (if any).
+        self._pending: list[_Pending] = []
         self._flush_scheduled = False
         self._busy_since: float | None = None
         self.open_steps = 0  # step.run calls made and not finished yet, in this process
@@ -126,15 +144,24 @@ class Engine:
 
     # -- writes -------------------------------------------------------------------------------------
 
-    def _enqueue(self, write: Write) -> asyncio.Future[None] | None:
-        self._pending.append(write)
+    def _stamp(self, write: Write) -> Write:
+        """Fence a write of a run executing here with that run's epoch, so a stale owner's writes are refused."""
+        if write.epoch is None and write.op in ("step", "run_update"):
+            st = self.active.get(write.target)
+            if st is not None and st.epoch:
+                write.epoch = st.epoch
+        return write
+
+    def _enqueue(self, write: Write, *, wait: bool = True) -> asyncio.Future[None] | None:
+        self._stamp(write)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            self._pending.append((write, None))
             self.flush_now()
             return None
-        waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(waiter)
+        waiter: asyncio.Future[None] | None = loop.create_future() if wait else None
+        self._pending.append((write, waiter))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -142,7 +169,12 @@ class Engine:
 
     def enqueue(self, record: StepRecord) -> None:
         """Queue a step record without waiting for its commit (it commits before any later write)."""
-        self._enqueue(Write("step", step=record))
+        self._enqueue(Write("step", step=record), wait=False)
+
+    def _write_sync(self, *writes: Write) -> set[str]:
+        """Queue ``writes`` behind what is pending and write it all now; the runs whose claim was lost."""
+        self._pending.extend((self._stamp(w), None) for w in writes)
+        return self.flush_now()
 
     async def commit(self, record: StepRecord, *, run_status: str | None = None) -> None:
         """Queue a step record (and the run's new status) and wait until it is durable.
@@ -152,10 +184,16 @@ class Engine:
         through the queue and share a transaction (group commit).
         """
         if run_status is None and self.open_steps <= 1 and not self._pending and not self._flush_scheduled:
+            write = self._stamp(Write("step", step=record))
             try:
-                self.journal.write([Write("step", step=record)])
+                self.journal.write([write])
             except JournalBusyError:
                 pass  # another process holds the lock: the queue retries from the loop
+            except ClaimLostError as exc:
+                raise self._refuse(record.run_id, exc) from None
+            except JournalError as exc:
+                self._halt_runs({record.run_id}, exc)
+                raise
             else:
                 self._inline += 1
                 if self._inline % 64 == 0:
@@ -183,63 +221,127 @@ class Engine:
         self.notify("run_status", state.run_id)
         await self.write(Write("run_update", run_id=state.run_id, fields={"status": status}))
 
+    def _refuse(self, run_id: str, lost: ClaimLostError, *, insert: bool = False) -> ClaimLostError:
+        """The error for a run whose claim another process took; a run executing here is halted with it."""
+        owner = describe_owner(lost.owners.get(run_id))
+        if insert:
+            text = (
+                f"run {run_id!r} was started by {owner} at the same moment, and that process claimed it first; "
+                "it cannot run in two processes at once. Nothing of it was written here. Wait for it "
+                f"(await nd.get_run({run_id!r}).result()), or cancel it there."
+            )
+        else:
+            text = (
+                f"run {run_id!r} was claimed by {owner} while this process was executing it (this process was "
+                "taken for dead, or the run was resumed there), so the journal refused this process's writes; "
+                "nothing more of it is written here. Steps in flight here may have run twice. See its state with "
+                f"nd.get_run({run_id!r})."
+            )
+        err = ClaimLostError(text, run_ids=(run_id,), owners={run_id: lost.owners.get(run_id)})
+        st = self.active.get(run_id)
+        if st is not None and st.halt is None and not insert:  # a lost insert is the claim's to handle
+            st.halt = err
+        return err
+
+    def _halt_runs(self, run_ids: set[str], exc: BaseException) -> None:
+        """Runs whose writes the journal failed cannot go on here: each stops at its next step."""
+        for run_id in run_ids:
+            st = self.active.get(run_id)
+            if st is not None and st.halt is None:
+                st.halt = exc
+
+    def _write_batch(self, batch: list[_Pending]) -> set[str]:
+        """Write ``batch`` in one transaction, less the writes of runs whose claim was lost.
+
+        Those are taken out of ``batch`` (in place) and their waiters told; returns their run ids.
+        """
+        refused: set[str] = set()
+        while batch:
+            try:
+                self.journal.write([w for w, _f in batch])
+                break
+            except ClaimLostError as exc:
+                lost = set(exc.run_ids)
+                errors = {
+                    run_id: self._refuse(
+                        run_id, exc, insert=any(w.op == "run" and w.target == run_id for w, _ in batch)
+                    )
+                    for run_id in lost
+                }
+                for w, f in batch:
+                    if w.target in lost and f is not None and not f.done():
+                        f.set_exception(errors[w.target])
+                batch[:] = [(w, f) for w, f in batch if w.target not in lost]
+                refused |= lost
+        return refused
+
+    def _fail_batch(self, batch: list[_Pending], exc: BaseException) -> None:
+        self._halt_runs({w.target for w, _f in batch}, exc)
+        for _w, f in batch:
+            if f is not None and not f.done():
+                f.set_exception(exc)
+
     def _flush(self) -> None:
         self._flush_scheduled = False
-        batch, waiters = self._pending, self._waiters
-        self._pending, self._waiters = [], []
+        batch, self._pending = self._pending, []
         if not batch:
             return
         try:
-            self.journal.write(batch)
+            self._write_batch(batch)
         except JournalBusyError as exc:
             now = time.monotonic()
             if self._busy_since is None:
                 self._busy_since = now
             if now - self._busy_since > self.busy_timeout:
                 self._busy_since = None
-                err = JournalBusyError(
-                    f"{exc}; gave up after {self.busy_timeout:g}s. Another process keeps the journal locked: "
-                    "find it (a stuck kernel or CLI) and stop it, then resume the run."
+                self._fail_batch(
+                    batch,
+                    JournalBusyError(
+                        f"{exc}; gave up after {self.busy_timeout:g}s. Another process keeps the journal locked: "
+                        "find it (a stuck kernel or CLI) and stop it, then resume the run."
+                    ),
                 )
-                for w in waiters:
-                    if not w.done():
-                        w.set_exception(err)
                 return
             # Put the batch back in front so order is kept, and try again from the loop.
             self._pending = batch + self._pending
-            self._waiters = waiters + self._waiters
             self._flush_scheduled = True
             asyncio.get_running_loop().call_later(0.005 + 0.02 * (now - self._busy_since), self._flush)
             return
         except Exception as exc:
+            # Whatever the journal failed with, every write of the batch gets it: no step waits forever.
             self._busy_since = None
-            for w in waiters:
-                if not w.done():
-                    w.set_exception(exc)
+            self._fail_batch(batch, exc)
             return
         self._busy_since = None
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
+        for _w, f in batch:
+            if f is not None and not f.done():
+                f.set_result(None)
 
-    def flush_now(self) -> None:
-        """Write everything queued now, blocking (used outside a loop and on the way out)."""
+    def flush_now(self) -> set[str]:
+        """Write everything queued now, blocking (used outside a loop and on the way out).
+
+        Returns the runs whose writes were refused because another process claimed them.
+        """
         deadline = time.monotonic() + self.busy_timeout
+        refused: set[str] = set()
         while self._pending:
-            batch, waiters = self._pending, self._waiters
-            self._pending, self._waiters = [], []
+            batch, self._pending = self._pending, []
             try:
-                self.journal.write(batch)
-            except JournalBusyError:
+                refused |= self._write_batch(batch)
+            except JournalBusyError as exc:
                 if time.monotonic() > deadline:
+                    self._fail_batch(batch, exc)
                     raise
                 self._pending = batch + self._pending
-                self._waiters = waiters + self._waiters
                 time.sleep(0.01)
                 continue
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
+            except Exception as exc:
+                self._fail_batch(batch, exc)
+                raise
+            for _w, f in batch:
+                if f is not None and not f.done():
+                    f.set_result(None)
+        return refused
 
     # -- starting and resuming ----------------------------------------------------------------------
 
@@ -262,6 +364,7 @@ class Engine:
         An ended run is not executed again (its handle gives its result) unless
         ``resume_failed`` (a failed run runs its failed steps again) or
         ``reexecute`` (a notebook cell run again: every step replays, new ones run).
+        A run another live process executes raises RunOwnedElsewhereError.
         """
         from ._run import RunHandle
 
@@ -283,19 +386,10 @@ class Engine:
                     f"run {run_id!r} belongs to function {rec.function_id!r}, not {function.id!r}: choose another "
                     "run_id, or resume it with the function it belongs to."
                 )
-            again = (resume_failed and rec.status == "failed") or (reexecute and rec.status != "cancelled")
-            if rec.status in FINAL_STATUSES and not again:
+            if rec.status in FINAL_STATUSES and not self._again(rec, resume_failed, reexecute):
                 return RunHandle(self, run_id, None, record=rec)
-            if (
-                rec.status not in FINAL_STATUSES
-                and rec.owner
-                and rec.owner != this_owner()
-                and effective_status(rec) != "interrupted"
-            ):
-                raise RunOwnedElsewhereError(
-                    f"run {run_id!r} is being executed by {describe_owner(rec.owner)}; it cannot run in two "
-                    "processes at once. Wait for it, cancel it there, or stop that process and resume it here."
-                )
+            if self._owned_elsewhere(rec):
+                raise RunOwnedElsewhereError(self._owned_message(rec))
         if event is None:
             if data is not None and not isinstance(data, dict):
                 raise ConfigError(f"data must be a dict (the event's data), got {type(data).__name__}")
@@ -310,17 +404,47 @@ class Engine:
         )
         state.done = loop.create_future()
         self.active[run_id] = state
-        state.task = loop.create_task(
-            self._execute(state, rec, event, parent_run_id, kind, source, options), name=f"nbdurable:{run_id}"
+        start = _Start(
+            existing=rec,
+            event=event,
+            parent_run_id=parent_run_id,
+            kind=kind,
+            source=source,
+            options=options,
+            resume_failed=resume_failed,
+            reexecute=reexecute,
         )
+        state.task = loop.create_task(self._execute(state, start), name=f"nbdurable:{run_id}")
         self.notify("run_started", run_id)
         return RunHandle(self, run_id, state)
+
+    @staticmethod
+    def _again(rec: RunRecord, resume_failed: bool, reexecute: bool) -> bool:
+        """Whether an ended run is to execute again (a failed run resumed, a cell run again)."""
+        return (resume_failed and rec.status == "failed") or (reexecute and rec.status != "cancelled")
+
+    def _owned_elsewhere(self, rec: RunRecord) -> bool:
+        """Whether an unfinished run is executed by another live process (or another engine here)."""
+        if rec.status in FINAL_STATUSES or not rec.owner:
+            return False
+        if rec.owner == this_owner():
+            return False  # this process: executing it here is checked through self.active
+        return effective_status(rec) != "interrupted"
+
+    @staticmethod
+    def _owned_message(rec: RunRecord) -> str:
+        return (
+            f"run {rec.run_id!r} is being executed by {describe_owner(rec.owner)}; it cannot run in two "
+            f"processes at once. Wait for it (await nd.get_run({rec.run_id!r}).result()), cancel it there, or "
+            "stop that process and resume it here."
+        )
 
     def resume(self, run_id: str) -> RunHandle[Any]:
         """Resume an interrupted (or failed, or queued) run with the function registered under its id.
 
         Notebook-cell runs are rebuilt from the cell source kept in the journal
-        (through ``cell_loader``, set by ``%load_ext nbdurable``).
+        (through ``cell_loader``, set by ``%load_ext nbdurable``). A run that another
+        live process executes is refused (RunOwnedElsewhereError).
         """
         from ._function import registry
         from ._run import RunHandle
@@ -330,6 +454,8 @@ class Engine:
             raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
         if rec.status == "completed":
             return RunHandle(self, run_id, None, record=rec)
+        if run_id not in self.active and self._owned_elsewhere(rec):
+            raise RunOwnedElsewhereError(self._owned_message(rec))
         if rec.kind == "cell" and self.cell_loader is not None and rec.source is not None:
             loaded = self.cell_loader(rec)
             return self.start(loaded, run_id=run_id, resume_failed=True, kind="cell", source=rec.source)
@@ -341,71 +467,172 @@ class Engine:
             )
         return self.start(function, run_id=run_id, resume_failed=True)
 
-    async def _execute(
-        self,
-        st: RunState,
-        existing: RunRecord | None,
-        event: Event,
-        parent_run_id: str | None,
-        kind: str,
-        source: str | None,
-        options: dict[str, Any] | None,
-    ) -> None:
+    # -- claiming a run -----------------------------------------------------------------------------
+
+    async def _claim(self, st: RunState, start: _Start) -> bool:
+        """Make this process the run's one owner, in one atomic step of the journal; False if it lost.
+
+        A new run is claimed by inserting it (insert-if-absent); an existing one by a conditional
+        update on the epoch and status it was seen with, which bumps the epoch. Losing re-reads
+        the run and tries again only while it is still claimable (a dead owner, say); otherwise the
+        run is left exactly as the winner wrote it and this state ends with RunOwnedElsewhereError.
+        """
+        rec = start.existing
+        for _try in range(3):
+            if rec is None:
+                if await self._claim_new(st, start):
+                    return True
+            elif self._claimable(st, rec, start):
+                if await self._claim_existing(st, rec, start):
+                    return True
+            else:
+                break
+            rec = self.journal.get_run(st.run_id)
+        if (
+            rec is not None
+            and rec.status in FINAL_STATUSES
+            and not self._again(rec, start.resume_failed, start.reexecute)
+        ):
+            self._lose(st, None)  # it ended meanwhile: the handle answers from the journal
+        else:
+            owner_rec = rec or RunRecord(st.run_id, "?")
+            self._lose(st, ClaimLostError(self._owned_message(owner_rec), run_ids=(st.run_id,)))
+        return False
+
+    def _claimable(self, st: RunState, rec: RunRecord, start: _Start) -> bool:
+        if rec.status in FINAL_STATUSES and not self._again(rec, start.resume_failed, start.reexecute):
+            return False
+        return not self._owned_elsewhere(rec)
+
+    async def _claim_new(self, st: RunState, start: _Start) -> bool:
         function = st.function
         assert function is not None
-        owner = this_owner()
         now = _clock()
+        options = start.options
+        if function.cancel_on:
+            from ._flow import cancel_on_options
+
+            options = {**(options or {}), "cancel_on": cancel_on_options(function.cancel_on, now)}
+        from ._flow import lease_ttl
+
+        rec = RunRecord(
+            run_id=st.run_id,
+            function_id=function.id,
+            status="queued" if function.has_flow_control else "running",
+            event=start.event.to_dict(),
+            code_hash=function.code_hash,
+            kind=start.kind,
+            source=start.source,
+            options=options,
+            parent_run_id=start.parent_run_id,
+            owner=this_owner(),
+            attempt=1,
+            event_seq=self.journal.last_event_seq(),
+            created_at=now,
+            updated_at=now,
+            epoch=1,
+            lease_until=now + lease_ttl(),
+        )
+        try:
+            await self.write(Write("run", run=rec))  # the insert-if-absent is the claim
+        except ClaimLostError:
+            return False
+        st.epoch = rec.epoch
+        st.load(rec, [])
+        self.flow.keep_alive()
+        return True
+
+    async def _claim_existing(self, st: RunState, existing: RunRecord, start: _Start) -> bool:
+        function = st.function
+        assert function is not None
+        from ._flow import cancel_on_options, lease_ttl
+
+        options = existing.options
+        if existing.status == "completed" and (options or {}).get("started_running_at"):
+            # A finished cell run again is a new execution: its finish timeout counts from now.
+            options = {k: v for k, v in (options or {}).items() if k != "started_running_at"}
+        if function.cancel_on and not (options or {}).get("cancel_on"):
+            options = {**(options or {}), "cancel_on": cancel_on_options(function.cancel_on, existing.created_at)}
+        fields: dict[str, Any] = {
+            "attempt": existing.attempt + 1,
+            "status_reason": None,
+            "status": "queued" if function.has_flow_control else "running",
+        }
+        if options != existing.options:
+            fields["options"] = options
+        if start.source is not None:
+            fields["source"] = start.source
+        lease = _clock() + lease_ttl()
+        epoch = await self._retry_busy(
+            lambda: self.journal.claim_run(
+                st.run_id,
+                this_owner(),
+                epoch=existing.epoch,
+                status=existing.status,
+                lease_until=lease,
+                fields=fields,
+            )
+        )
+        if epoch is None:
+            return False
+        st.epoch = epoch
+        # Loaded after the claim: the journal holds every step a previous owner committed, and no more can come.
+        steps = self.journal.load_steps(st.run_id)
+        existing.attempt, existing.owner, existing.epoch, existing.lease_until = (
+            fields["attempt"],
+            this_owner(),
+            epoch,
+            lease,
+        )
+        existing.options = options
+        if start.source is not None:
+            existing.source = start.source
+        st.load(existing, steps)
+        self.flow.keep_alive()
+        self._cancelled_while_down(st)
+        return True
+
+    async def _retry_busy(self, action: Callable[[], Any]) -> Any:
+        """A short journal transaction, retried from the loop while another process holds the lock."""
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                return action()
+            except JournalBusyError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.2)
+
+    # -- executing ----------------------------------------------------------------------------------
+
+    async def _execute(self, st: RunState, start: _Start) -> None:
         token = current_run_var.set(st)
         try:
-            if existing is None:
-                if function.cancel_on:
-                    from ._flow import cancel_on_options
+            await self._execute_run(st, start)
+        except BaseException as exc:
+            # Whatever escaped (a fault inside a handler, a bug), the run ends here and its handle answers.
+            if st.outcome is None:
+                if isinstance(exc, Exception):
+                    _log.error("nbdurable: run %s stopped on an unexpected error", st.run_id, exc_info=exc)
+                    self._halt(st, st.halt or exc)
+                else:
+                    self._halt(st, st.halt or RunInterruptedError(f"run {st.run_id!r} was interrupted"))
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            current_run_var.reset(token)
+            if st.outcome is None:
+                self._halt(st, st.halt or RunInterruptedError(f"run {st.run_id!r} stopped part-way"))
 
-                    options = {**(options or {}), "cancel_on": cancel_on_options(function.cancel_on, now)}
-                rec = RunRecord(
-                    st.run_id,
-                    function.id,
-                    "queued" if function.has_flow_control else "running",
-                    event.to_dict(),
-                    code_hash=function.code_hash,
-                    kind=kind,
-                    source=source,
-                    options=options,
-                    parent_run_id=parent_run_id,
-                    owner=owner,
-                    attempt=1,
-                    event_seq=self.journal.last_event_seq(),
-                    created_at=now,
-                    updated_at=now,
-                )
-                st.load(rec, [])
-                await self.write(Write("run", run=rec))
-            else:
-                if existing.owner != owner and not self.journal.claim_run(st.run_id, owner, expected=existing.owner):
-                    raise RunOwnedElsewhereError(
-                        f"run {st.run_id!r} was claimed by another process just now; it cannot run in two "
-                        "processes at once."
-                    )
-                st.load(existing, self.journal.load_steps(st.run_id))
-                existing.attempt += 1
-                existing.owner = owner
-                if existing.status == "completed" and (existing.options or {}).get("started_running_at"):
-                    # A finished cell run again is a new execution: its finish timeout counts from now.
-                    existing.options = {k: v for k, v in (existing.options or {}).items() if k != "started_running_at"}
-                fields: dict[str, Any] = {"attempt": existing.attempt, "status_reason": None}
-                fields["status"] = "queued" if function.has_flow_control else "running"
-                if function.cancel_on and not (existing.options or {}).get("cancel_on"):
-                    from ._flow import cancel_on_options
-
-                    existing.options = {
-                        **(existing.options or {}),
-                        "cancel_on": cancel_on_options(function.cancel_on, existing.created_at),
-                    }
-                    fields["options"] = existing.options
-                if source is not None:
-                    fields["source"] = source
-                await self.write(Write("run_update", run_id=st.run_id, fields=fields))
-                self._cancelled_while_down(st)
+    async def _execute_run(self, st: RunState, start: _Start) -> None:
+        function = st.function
+        assert function is not None
+        existing = start.existing
+        try:
+            if not await self._claim(st, start):
+                return
             st.check_cancelled()  # cancelled before it began
             if function.has_flow_control:
                 st.status = "queued"
@@ -429,7 +656,7 @@ class Engine:
 
             assert st.record is not None
             ctx = Context(
-                event=Event.from_dict(st.record.event or event.to_dict()),
+                event=Event.from_dict(st.record.event or start.event.to_dict()),
                 step=Step(st),
                 run_id=st.run_id,
                 attempt=st.record.attempt - 1,
@@ -470,12 +697,14 @@ class Engine:
                 },
                 exc=exc,
             )
+        except (JournalError, ClaimLostError) as exc:
+            # The journal failed (full, read-only, damaged, locked) or another process took the run: it
+            # stops here without a final status, resumable from what was committed.
+            self._halt(st, st.halt or exc)
         except Exception as exc:
             self._finish(st, "failed", error=error_info(exc), exc=exc)
         else:
             self._finish(st, "completed", value=value, payload=payload, tag=tag)
-        finally:
-            current_run_var.reset(token)
 
     def skip(self, st: RunState, reason: str) -> None:
         """End a run that a rate limit did not let start: journaled as "skipped", never lost."""
@@ -545,6 +774,10 @@ class Engine:
         exc: BaseException | None = None,
         sync: bool = False,
     ) -> None:
+        """Journal how the run ended (a write fenced by its epoch) and settle its handle."""
+        if st.halt is not None:
+            self._halt(st, st.halt)
+            return
         now = _clock()
         fields: dict[str, Any] = {"status": status, "updated_at": now, "warnings": st.warnings or None}
         if status in FINAL_STATUSES:
@@ -555,22 +788,71 @@ class Engine:
             fields["error"] = error
         elif status in ("cancelled", "skipped"):
             fields["status_reason"] = reason or None
-        if status != "interrupted":
-            # A cancel written by another process wins over the result we were about to store.
-            rec = self.journal.get_run(st.run_id)
-            if rec is not None and rec.status == "cancelled" and status != "cancelled":
-                status, fields = "cancelled", {"status": "cancelled", "ended_at": now}
-                reason = rec.status_reason or ""
-        self._pending.append(Write("run_update", run_id=st.run_id, fields=fields))
-        try:
-            self.flush_now()
-        except JournalError:
-            _log.exception("nbdurable: could not journal the end of run %s", st.run_id)
+        if st.epoch:  # never claimed (stopped before its claim): nothing of the run is this process's to write
+            refused: set[str] = set()
+            try:
+                if status != "interrupted":
+                    # A cancel written by another process wins over the result we were about to store.
+                    rec = self.journal.get_run(st.run_id)
+                    if rec is not None and rec.status == "cancelled" and status != "cancelled":
+                        status, fields = "cancelled", {"status": "cancelled", "ended_at": now}
+                        reason = rec.status_reason or ""
+                refused = self._write_sync(Write("run_update", run_id=st.run_id, fields=fields))
+            except JournalError as err:
+                if status != "interrupted":
+                    self._halt(st, err)
+                    return
+                _log.warning("nbdurable: could not journal that run %s was interrupted: %s", st.run_id, err)
+            if st.run_id in refused:  # the journal refused the write: another process claimed the run
+                self._halt(st, st.halt or ClaimLostError(f"run {st.run_id!r} was claimed by another process"))
+                return
+        self._settle(st, status, (status, value, error, reason, exc), ended_at=now)
+
+    def _halt(self, st: RunState, exc: BaseException) -> None:
+        """End the run here without writing its end: the journal failed, or another process took the run.
+
+        The journal keeps what was committed. After a journal fault the run is left as it was
+        journaled (owned by this process, so "interrupted" once it stops here) and resumes from its
+        last committed step once the journal is fixed; its handle raises the JournalError. A lost
+        claim leaves the run to its new owner.
+        """
+        if isinstance(exc, RunOwnedElsewhereError):
+            self._lose(st, exc)
+            return
+        st.halt = exc
+        text = str(exc)
+        self._settle(st, "interrupted", ("interrupted", None, {"type": type(exc).__name__, "message": text}, text, exc))
+
+    def _lose(self, st: RunState, exc: RunOwnedElsewhereError | None) -> None:
+        """Settle the handle of a run another process owns, writing nothing (None: it ended there meanwhile)."""
+        if exc is not None and st.halt is None:
+            st.halt = exc
+        self.flow.forget(st.run_id)  # local bookkeeping only: slots held under the run id are the owner's now
+        st.ended_at = _clock()
+        st.outcome = ("lost", None, None, "", exc)
+        if self.active.get(st.run_id) is st:
+            del self.active[st.run_id]
+        if st.done is not None and not st.done.done():
+            st.done.set_result(None)
+        self.notify("run_finished", st.run_id)
+
+    def _settle(
+        self,
+        st: RunState,
+        status: str,
+        outcome: tuple[str, Any, dict[str, Any] | None, str, BaseException | None],
+        *,
+        ended_at: float | None = None,
+    ) -> None:
         st.status = status
-        st.ended_at = now
-        st.outcome = (status, value, error, reason, exc)
-        self.flow.release(st.run_id)
-        self.active.pop(st.run_id, None)
+        st.ended_at = ended_at or _clock()  # as journaled, so the timeline agrees whichever it is built from
+        st.outcome = outcome
+        try:
+            self.flow.release(st.run_id)
+        except JournalError as err:
+            _log.warning("nbdurable: could not give back the slots of run %s: %s", st.run_id, err)
+        if self.active.get(st.run_id) is st:
+            del self.active[st.run_id]
         self.finished.pop(st.run_id, None)
         self.finished[st.run_id] = st
         while len(self.finished) > 64:
@@ -594,14 +876,13 @@ class Engine:
             raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
         if rec.status in FINAL_STATUSES:
             return False
-        self._pending.append(
+        self._write_sync(
             Write(
                 "run_update",
                 run_id=run_id,
                 fields={"status": "cancelled", "status_reason": reason or None, "ended_at": _clock()},
             )
         )
-        self.flush_now()
         self.notify("run_finished", run_id)
         return True
 
@@ -630,33 +911,34 @@ class Engine:
             )
         base = rec.run_id.split("~", 1)[0]
         n = 1
-        while self.journal.get_run(f"{base}~{n}") is not None:
-            n += 1
-        new_id = f"{base}~{n}"
         now = _clock()
         options = {**(rec.options or {}), "rerun_of": run_id, "from_step": from_step}
-        fresh = RunRecord(
-            new_id,
-            rec.function_id,
-            "queued",
-            rec.event,
-            code_hash=rec.code_hash,
-            kind=rec.kind,
-            source=rec.source,
-            options=options,
-            parent_run_id=rec.parent_run_id,
-            event_seq=rec.event_seq,
-            created_at=now,
-            updated_at=now,
-        )
-        writes = [Write("run", run=fresh)]
-        for s in steps:
-            if s.position < target.position and s.status == "completed":
-                s.run_id = new_id
-                writes.append(Write("step", step=s))
-        self._pending.extend(writes)
-        self.flush_now()
-        return new_id
+        while True:
+            while self.journal.get_run(f"{base}~{n}") is not None:
+                n += 1
+            new_id = f"{base}~{n}"
+            fresh = RunRecord(
+                run_id=new_id,
+                function_id=rec.function_id,
+                status="queued",
+                event=rec.event,
+                code_hash=rec.code_hash,
+                kind=rec.kind,
+                source=rec.source,
+                options=options,
+                parent_run_id=rec.parent_run_id,
+                event_seq=rec.event_seq,
+                created_at=now,
+                updated_at=now,
+            )
+            writes = [Write("run", run=fresh)]
+            for s in steps:
+                if s.position < target.position and s.status == "completed":
+                    writes.append(Write("step", step=dataclasses.replace(s, run_id=new_id)))
+            # The new run and its copied steps are one transaction; another fork that took the id first wins.
+            if new_id not in self._write_sync(*writes):
+                return new_id
+            n += 1
 
     def rerun(self, run_id: str, from_step: str) -> RunHandle[Any]:
         """A new run that reuses ``run_id``'s journal before ``from_step`` and runs that step and the rest again."""
@@ -684,8 +966,11 @@ class Engine:
 
         Called before every new step and while queued, sleeping or waiting: one ``change_token`` (a
         ``PRAGMA data_version``, about a microsecond); the run is re-read only when another
-        connection committed.
+        connection committed. A run that must stop here (its journal failed, another process
+        claimed it) raises that instead, so no new step starts even if workflow code swallowed it.
         """
+        if st.halt is not None:
+            raise st.halt
         if st.finish_deadline is not None and _clock() > st.finish_deadline and not st.cancel_requested:
             st.cancel_requested = True
             st.cancel_reason = st.finish_reason
@@ -693,6 +978,8 @@ class Engine:
         if token != st.change_token:
             st.change_token = token
             rec = self.journal.get_run(st.run_id)
+            if rec is not None and st.epoch and rec.epoch != st.epoch:
+                raise self._refuse(st.run_id, ClaimLostError("", run_ids=(st.run_id,), owners={st.run_id: rec.owner}))
             if rec is not None and rec.status == "cancelled":
                 st.cancel_requested = True
                 st.cancel_reason = rec.status_reason or "cancelled from another process"
@@ -827,9 +1114,9 @@ class Engine:
                     "debounce_key": debounce_key,
                     "debounce_until": ts + parse_duration(function.debounce.period),
                 }
-            self._pending.append(Write("run", run=queued))
-            self._pending.append(Write("trigger", run_id=run_id, event_id=event_id, function_id=function.id))
-            self.flush_now()
+            self._write_sync(
+                Write("run", run=queued), Write("trigger", run_id=run_id, event_id=event_id, function_id=function.id)
+            )
             try:
                 handles.append(self.start(function, run_id=run_id, event=event))
             except RuntimeError:
@@ -852,11 +1139,10 @@ class Engine:
             if options.get("debounce_key") != key or "started_running_at" in options:
                 continue
             options = {**options, "debounce_until": event.ts + parse_duration(function.debounce.period)}
-            self._pending.append(
-                Write("run_update", run_id=rec.run_id, fields={"event": event.to_dict(), "options": options})
+            self._write_sync(
+                Write("run_update", run_id=rec.run_id, fields={"event": event.to_dict(), "options": options}),
+                Write("trigger", run_id=rec.run_id, event_id=event_id, function_id=function.id),
             )
-            self._pending.append(Write("trigger", run_id=rec.run_id, event_id=event_id, function_id=function.id))
-            self.flush_now()
             st = self.active.get(rec.run_id)
             return RunHandle(self, rec.run_id, st, record=None if st else self.journal.get_run(rec.run_id))
         return None

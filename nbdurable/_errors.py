@@ -12,10 +12,15 @@ The tree::
     ├── LintError                   source the determinism linter cannot read or parse
     ├── JournalError                the journal cannot be opened, read or written
     │   ├── JournalVersionError     written by a newer nbdurable
-    │   └── JournalBusyError        locked by another process for too long
+    │   ├── JournalBusyError        locked by another process for too long
+    │   ├── JournalFullError        the disk (or a file size limit or quota) is full
+    │   ├── JournalReadOnlyError    the file or its folder cannot be written here
+    │   ├── JournalCorruptError     the file is damaged (or not an SQLite database)
+    │   └── JournalPermissionError  owned by another user, writable by others, or a symlink
     ├── SerializationError          a step result that cannot be stored
     ├── FunctionNotFoundError       resuming a run whose code is not defined here
     ├── RunOwnedElsewhereError      the run is being executed by another live process
+    │   └── ClaimLostError          this process's claim on a run was taken over: it writes no more
     ├── StepError                   a step failed after its retries (original type kept)
     ├── RunFailedError              awaiting the result of a failed run
     ├── RunCancelledError           awaiting the result of a cancelled run
@@ -34,12 +39,17 @@ from __future__ import annotations
 import datetime as _dt
 
 __all__ = [
+    "ClaimLostError",
     "ConfigError",
     "ExpressionError",
     "FunctionNotFoundError",
     "InvokeTimeoutError",
     "JournalBusyError",
+    "JournalCorruptError",
     "JournalError",
+    "JournalFullError",
+    "JournalPermissionError",
+    "JournalReadOnlyError",
     "JournalVersionError",
     "LintError",
     "NbDurableError",
@@ -108,6 +118,28 @@ class JournalBusyError(JournalError):
     """Another process held the journal's write lock for longer than the busy timeout."""
 
 
+class JournalFullError(JournalError):
+    """A write failed for lack of room: a full disk, a file size limit (``ulimit -f``) or a quota."""
+
+
+class JournalReadOnlyError(JournalError):
+    """The journal (its file, its folder or the file system) cannot be written by this process.
+
+    Reading still works: such a journal opens read-only.
+    """
+
+
+class JournalCorruptError(JournalError):
+    """The journal file is damaged, or is not an SQLite database at all."""
+
+
+class JournalPermissionError(JournalError):
+    """The journal is refused before use: a symlink, owned by another user, or writable by others.
+
+    As ssh does with its keys; the message names the override.
+    """
+
+
 class SerializationError(NbDurableError, TypeError):
     """A value cannot be stored in, or restored from, the journal."""
 
@@ -118,6 +150,22 @@ class FunctionNotFoundError(NbDurableError, LookupError):
 
 class RunOwnedElsewhereError(NbDurableError):
     """The run is being executed by another live process; two executors would race."""
+
+
+class ClaimLostError(RunOwnedElsewhereError):
+    """Another process claimed a run this process was executing; this process writes nothing more of it.
+
+    The journal refused a write because the run's fencing epoch had moved on (its
+    owner here was taken for dead, or the run was resumed elsewhere). ``run_ids``
+    lists the runs concerned; ``owners`` maps each to its owner now.
+    """
+
+    def __init__(
+        self, message: str, *, run_ids: tuple[str, ...] = (), owners: dict[str, str | None] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.run_ids = run_ids
+        self.owners = dict(owners or {})
 
 
 class StepError(NbDurableError):

@@ -20,7 +20,7 @@ from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
 from ._duration import Duration, parse_duration
-from ._errors import ConfigError, ExpressionError, JournalBusyError
+from ._errors import ConfigError, ExpressionError, JournalBusyError, RunOwnedElsewhereError
 from ._journal import Write
 from ._owner import is_alive, this_owner
 
@@ -215,6 +215,7 @@ class FlowController:
         self.engine = engine
         self.held: dict[str, list[tuple[str, str]]] = {}
         self._heartbeat: threading.Thread | None = None
+        self._beat_lock = threading.Lock()
         self.waiting: set[str] = set()  # runs queued here, whose places the heartbeat keeps
         # This process's runs waiting per (scope, key): run id -> (rank, its own wake-up event).
         self._queues: dict[tuple[str, str], dict[str, tuple[float, asyncio.Event]]] = {}
@@ -408,9 +409,11 @@ class FlowController:
                     pass
                 if head == st.run_id:
                     poll = min(poll * 1.5, 0.25)
-        except BaseException:
+        except BaseException as exc:
             self.waiting.discard(st.run_id)
             self._leave_queues(st.run_id, wake_next=True)
+            if isinstance(exc, RunOwnedElsewhereError):
+                raise  # another process claimed the run: its slots and places are that owner's now
             # Cancelled or timed out while queued: leave no place in any queue behind.
             for scope, key, _conc in wanted:
                 try:
@@ -460,23 +463,40 @@ class FlowController:
                 pass  # the lease expires by itself when the heartbeat stops renewing it
             self._wake_head(scope, key)
 
+    def forget(self, run_id: str) -> None:
+        """Drop what this process knows of the run's slots without touching the journal.
+
+        For a run another process claimed: slots are keyed by run id, so they are the new owner's.
+        """
+        self.held.pop(run_id, None)
+        self.waiting.discard(run_id)
+        self._leave_queues(run_id, wake_next=True)
+
+    def keep_alive(self) -> None:
+        """Keep this process's claims (runs it executes) and leases renewed while it has any."""
+        self._start_heartbeat()
+
     def _start_heartbeat(self) -> None:
         # A thread, not a task: a long synchronous step blocks the event loop, and a process that is
-        # alive but busy must keep its slots (and its places in queues).
-        if self._heartbeat is None or not self._heartbeat.is_alive():
-            self._heartbeat = threading.Thread(target=self._beat, name="nbdurable-leases", daemon=True)
-            self._heartbeat.start()
+        # alive but busy must keep its slots (and its places in queues) and its runs' leases.
+        with self._beat_lock:
+            if self._heartbeat is None:
+                self._heartbeat = threading.Thread(target=self._beat, name="nbdurable-leases", daemon=True)
+                self._heartbeat.start()
 
     def _beat(self) -> None:
         ttl = lease_ttl()
         owner = this_owner()
         while True:
             time.sleep(ttl / 3)
-            if not self.held and not self.waiting:
-                self._heartbeat = None
-                return
+            runs = [run_id for run_id, st in list(self.engine.active.items()) if st.epoch]
+            with self._beat_lock:
+                # Decided under the lock: a run claimed meanwhile finds either this thread going on or none.
+                if not self.held and not self.waiting and not runs:
+                    self._heartbeat = None
+                    return
             try:
-                self.engine.journal.renew_leases(owner, _clock() + ttl)
+                self.engine.journal.renew_leases(owner, _clock() + ttl, runs=runs)
             except Exception:  # noqa: S112 - busy or closed journal: try again next beat
                 continue
 

@@ -57,6 +57,10 @@ class RunRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     ended_at: float | None = None
+    # The fencing token: bumped by every claim, carried by every write of the owner (see claim_run).
+    epoch: int = 0
+    # Until when the owner's claim holds without a heartbeat; what decides liveness for owners on other hosts.
+    lease_until: float | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -94,7 +98,12 @@ class EventRecord:
 
 @dataclasses.dataclass(slots=True)
 class Write:
-    """One change in a batch: ``op`` is "run" (insert or replace), "run_update", "step" or "trigger"."""
+    """One change in a batch: ``op`` is "run" (insert a new run), "run_update", "step" or "trigger".
+
+    A "run" write is a claim of a new run id: it never replaces a run that exists
+    (the batch then fails with ClaimLostError). A "step" or "run_update" write with
+    an ``epoch`` is fenced: it applies only while the run's epoch is still that one.
+    """
 
     op: Literal["run", "run_update", "step", "trigger"]
     run: RunRecord | None = None
@@ -103,6 +112,16 @@ class Write:
     fields: dict[str, Any] | None = None
     event_id: str = ""
     function_id: str = ""
+    epoch: int | None = None
+
+    @property
+    def target(self) -> str:
+        """The run this write is about."""
+        if self.run is not None:
+            return self.run.run_id
+        if self.step is not None:
+            return self.step.run_id
+        return self.run_id
 
 
 @runtime_checkable
@@ -115,7 +134,11 @@ class Journal(Protocol):
         ...
 
     def write(self, batch: Sequence[Write]) -> None:
-        """Apply ``batch`` in one transaction: all of it is durable, or none of it."""
+        """Apply ``batch`` in one transaction: all of it is durable, or none of it.
+
+        Raises ClaimLostError (naming every run concerned, nothing applied) when a
+        "run" write meets an existing run id or a fenced write meets a newer epoch.
+        """
         ...
 
     def get_run(self, run_id: str) -> RunRecord | None: ...
@@ -150,8 +173,23 @@ class Journal(Protocol):
         """(function_id, run_id) pairs started by an event."""
         ...
 
-    def claim_run(self, run_id: str, owner: str, *, expected: str | None) -> bool:
-        """Set the run's owner if it is still ``expected``: two processes never both resume a run."""
+    def claim_run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        epoch: int,
+        status: str,
+        lease_until: float | None,
+        fields: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Take over an existing run, if it is still at ``epoch`` and ``status`` (what the claimer saw).
+
+        One conditional update: set the owner and its lease, bump the epoch, apply
+        ``fields`` (status, attempt...). Returns the new epoch, or None when another
+        claim (or a cancel) came first and nothing was changed. Two processes never
+        both win, and the loser's later writes are refused by the fence.
+        """
         ...
 
     def change_token(self) -> int:
@@ -185,7 +223,9 @@ class Journal(Protocol):
         """Remove every lease held by ``holder`` (a process found dead); returns how many."""
         ...
 
-    def renew_leases(self, holder: str, expires_at: float) -> None: ...
+    def renew_leases(self, holder: str, expires_at: float, *, runs: Sequence[str] = ()) -> None:
+        """The heartbeat: push back the expiry of ``holder``'s slot leases, and of its claims on ``runs``."""
+        ...
 
     def take_mark(
         self,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ._errors import JournalError
+from ._errors import ClaimLostError, JournalError
 from ._journal import EventRecord, RunRecord, StepRecord, Write
 
 __all__ = ["MemoryJournal"]
@@ -48,35 +48,42 @@ class MemoryJournal:
             # Validate the whole batch first so it applies all or nothing, like a transaction.
             known = set(self._runs)
             fields_known = {f.name for f in dataclasses.fields(RunRecord)}
+            lost: dict[str, str | None] = {}
             for w in batch:
+                run_id = w.target
                 if w.op == "run" and w.run is not None:
-                    known.add(w.run.run_id)
-                elif w.op == "step" and w.step is not None and w.step.run_id not in known:
+                    if run_id in known:
+                        lost[run_id] = self._runs[run_id].owner if run_id in self._runs else None
+                    known.add(run_id)
+                elif w.op == "step" and w.step is not None and run_id not in known:
                     raise JournalError(f"run {w.step.run_id!r} is not in the journal")
                 elif w.op == "run_update":
                     bad = set(w.fields or {}) - fields_known
                     if bad:
                         raise JournalError(f"unknown run fields {sorted(bad)}")
+                current = self._runs.get(run_id)
+                fenced = w.epoch is not None and w.op in ("step", "run_update")
+                if fenced and current is not None and current.epoch != w.epoch:
+                    lost[run_id] = current.owner
+            if lost:
+                raise ClaimLostError(
+                    f"the journal refused writes of run(s) {', '.join(map(repr, lost))}: another process claimed them",
+                    run_ids=tuple(lost),
+                    owners=lost,
+                )
             for w in batch:
                 if w.op == "run":
                     assert w.run is not None
-                    old = self._runs.get(w.run.run_id)
                     new = copy.deepcopy(w.run)
-                    if old is not None:
-                        for name in ("status", "owner", "attempt", "updated_at", "code_hash", "source", "options"):
-                            setattr(old, name, getattr(new, name))
-                    else:
-                        self._runs[new.run_id] = new
-                        self._order.append(new.run_id)
-                        self._steps[new.run_id] = {}
+                    self._runs[new.run_id] = new
+                    self._order.append(new.run_id)
+                    self._steps[new.run_id] = {}
                 elif w.op == "run_update":
                     run = self._runs.get(w.run_id)
                     if run is not None:
                         fields = copy.deepcopy(w.fields or {})
                         fields.setdefault("updated_at", time.time())
                         for key, value in fields.items():
-                            if not hasattr(run, key):
-                                raise JournalError(f"unknown run field {key!r}")
                             setattr(run, key, value)
                 elif w.op == "step":
                     assert w.step is not None
@@ -148,14 +155,31 @@ class MemoryJournal:
         with self._lock:
             return sorted((f, r) for (e, f), r in self._triggers.items() if e == event_id)
 
-    def claim_run(self, run_id: str, owner: str, *, expected: str | None) -> bool:
+    def claim_run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        epoch: int,
+        status: str,
+        lease_until: float | None,
+        fields: dict[str, Any] | None = None,
+    ) -> int | None:
+        changes = copy.deepcopy(fields or {})
+        known = {f.name for f in dataclasses.fields(RunRecord)}
+        bad = (set(changes) - known) | ({"owner", "epoch", "lease_until"} & set(changes))
+        if bad:
+            raise JournalError(f"claim_run cannot set run fields {sorted(bad)}")
         with self._lock:
             run = self._runs.get(run_id)
-            if run is None or run.owner != expected:
-                return False
-            run.owner = owner
+            if run is None or run.epoch != epoch or run.status != status:
+                return None
+            changes.setdefault("updated_at", time.time())
+            for key, value in changes.items():
+                setattr(run, key, value)
+            run.owner, run.epoch, run.lease_until = owner, run.epoch + 1, lease_until
             self._version += 1
-            return True
+            return run.epoch
 
     def acquire_slot(
         self, scope: str, key: str, run_id: str, holder: str, *, limit: int, rank: float, expires_at: float, now: float
@@ -208,8 +232,12 @@ class MemoryJournal:
                 del self._waiter_holders[k]
             return len(gone)
 
-    def renew_leases(self, holder: str, expires_at: float) -> None:
+    def renew_leases(self, holder: str, expires_at: float, *, runs: Sequence[str] = ()) -> None:
         with self._lock:
+            for run_id in runs:
+                run = self._runs.get(run_id)
+                if run is not None and run.owner == holder:
+                    run.lease_until = expires_at
             for k, (h, _e) in list(self._leases.items()):
                 if h == holder:
                     self._leases[k] = (h, expires_at)

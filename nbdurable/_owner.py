@@ -1,7 +1,9 @@
 """Which process owns a run, and whether that process is still alive.
 
 A run's owner is "host:pid:start" where start is the process's start time, so a
-recycled pid is not mistaken for the kernel that died.
+recycled pid is not mistaken for the kernel that died. On this host liveness is
+the process's existence; an owner on another host cannot be checked, so its claim
+lives as long as its lease (renewed by its heartbeat) has not expired.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import time
 
 __all__ = ["describe_owner", "is_alive", "this_owner"]
 
@@ -39,14 +42,18 @@ def this_owner() -> str:
     return _identity(os.getpid())
 
 
-def is_alive(owner: str | None) -> bool:
-    """Whether the process named by ``owner`` still runs (unknown hosts count as alive)."""
+def is_alive(owner: str | None, lease_until: float | None = None) -> bool:
+    """Whether the process named by ``owner`` still runs.
+
+    On another host: while its lease has not expired (an owner with no lease, from an
+    older journal or a flow-control holder, counts as alive).
+    """
     if not owner:
         return False
     host, _, rest = owner.partition(":")
     pid_text, _, start = rest.partition(":")
     if host != socket.gethostname():
-        return True
+        return lease_until is None or lease_until > time.time()
     try:
         pid = int(pid_text)
         os.kill(pid, 0)

@@ -80,8 +80,11 @@ class RunHandle(Generic[R]):
         from ._engine import effective_status
 
         st = self._state
-        if st is not None and (st.outcome is not None or st.run_id in self._engine.active):
+        if st is not None and st.outcome is not None and st.outcome[0] != "lost":
             return st.status
+        if st is not None and st.outcome is None and st.run_id in self._engine.active:
+            return st.status
+        # Not executing here, or lost to another process that claimed it: as the journal says.
         rec = self._rec()
         return effective_status(rec, self._engine) if rec is not None else "unknown"
 
@@ -144,7 +147,11 @@ class RunHandle(Generic[R]):
             status, value, error, reason, exc = st.outcome
             if status == "completed":
                 return value  # type: ignore[no-any-return]
-            self._raise(status, error, reason, exc)
+            if status in ("lost", "interrupted") and exc is not None:
+                # Another process owns the run, or its journal failed here: that error says what to do.
+                raise exc
+            if status != "lost":
+                self._raise(status, error, reason, exc)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             rec = self._rec()

@@ -139,6 +139,10 @@ class RunState:
         self.replaying = False
         self.changed_code: list[str] = []
         self.change_token = -1
+        # The fencing epoch of this process's claim on the run (0 until claimed); every write carries it.
+        self.epoch = 0
+        # Why this run must stop here: its journal failed, or another process claimed it.
+        self.halt: BaseException | None = None
         self.reported_sites: set[tuple[str, int, str]] = set()
         # (status, value, error, reason, exception) once the run has ended in this process.
         self.outcome: tuple[str, Any, dict[str, Any] | None, str, BaseException | None] | None = None

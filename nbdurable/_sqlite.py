@@ -11,15 +11,28 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import sqlite3
-import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from ._errors import ConfigError, JournalBusyError, JournalError, JournalVersionError
+from . import _files
+from ._errors import (
+    ClaimLostError,
+    ConfigError,
+    JournalBusyError,
+    JournalCorruptError,
+    JournalError,
+    JournalFullError,
+    JournalReadOnlyError,
+    JournalVersionError,
+)
 from ._journal import EventRecord, RunRecord, StepRecord, Write
 
 __all__ = ["SCHEMA_VERSION", "Durability", "SQLiteJournal", "default_journal_path"]
@@ -148,13 +161,21 @@ DROP TABLE steps;
 ALTER TABLE steps_v4 RENAME TO steps;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# Version 5 added run claims: the fencing epoch every claim bumps and every owner write carries, and the
+# lease that says until when the owner's claim holds (liveness of owners on other hosts).
+_V5 = """
+ALTER TABLE runs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN lease_until REAL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 _APP_ID = 0x6E626475  # "nbdu": marks the file as an nbdurable journal
 
 _RUN_COLS = (
     "run_id, function_id, status, event, result, result_tag, error, code_hash, kind, source, options, "
-    "parent_run_id, owner, attempt, event_seq, status_reason, warnings, created_at, updated_at, ended_at"
+    "parent_run_id, owner, attempt, event_seq, status_reason, warnings, created_at, updated_at, ended_at, epoch, "
+    "lease_until"
 )
 _JSON_RUN_FIELDS = frozenset({"event", "error", "options", "warnings"})
 _RUN_FIELDS = frozenset(c.strip() for c in _RUN_COLS.split(","))
@@ -200,27 +221,84 @@ def _by_position(step: StepRecord) -> int:
     return step.position
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    msg = str(exc).lower()
-    return "locked" in msg or "busy" in msg
+# SQLite's primary result codes that mean something to a user (the extended code's low byte).
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT = 5, 6, 8, 10, 11
+_SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 13, 14, 26
+# Python before 3.11 gives no error code: the messages SQLite uses for each of them.
+_CODE_BY_MESSAGE = (
+    ("locked", _SQLITE_BUSY),
+    ("busy", _SQLITE_BUSY),
+    ("readonly", _SQLITE_READONLY),
+    ("read-only", _SQLITE_READONLY),
+    ("disk is full", _SQLITE_FULL),
+    ("malformed", _SQLITE_CORRUPT),
+    ("not a database", _SQLITE_NOTADB),
+    ("disk i/o error", _SQLITE_IOERR),
+    ("unable to open", _SQLITE_CANTOPEN),
+)
+
+
+def _code(exc: sqlite3.Error) -> int | None:
+    """SQLite's primary result code for ``exc``."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF
+    text = str(exc).lower()
+    return next((c for words, c in _CODE_BY_MESSAGE if words in text), None)
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open: SQLite already rolled back after a full disk or an I/O error."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the connection is broken; the error that got us here is the one to report
+
+
+def _ro_uri(path: Path, *, immutable: bool = False) -> str:
+    return "file:" + urllib.parse.quote(str(path)) + "?mode=ro" + ("&immutable=1" if immutable else "")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _prepare_file(path: Path) -> None:
-    """Create the folder (0700) and file (0600) so the journal is private from its first byte."""
+    """Create the folder (0700) and file (0600) so the journal is private from its first byte.
+
+    The file is created with O_EXCL and O_NOFOLLOW: a symlink planted at the path meanwhile is never
+    followed, and another process creating the journal at the same moment is no error.
+    """
     folder = path.parent
     if not folder.exists():
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
-    st = path.stat()
-    if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077:
-        os.chmod(path, 0o600)
+    if not os.path.lexists(path):
+        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            os.close(os.open(path, flags, 0o600))
+        except FileExistsError:
+            pass  # created by another process just now: checked below like any existing file
 
 
 class SQLiteJournal:
-    """A journal in one SQLite file (WAL), safe to share between processes."""
+    """A journal in one SQLite file (WAL), safe to share between processes.
+
+    Opens read-only (``readonly``, or by itself when the file or its folder cannot be
+    written): reads work and every write raises JournalReadOnlyError. Refuses a
+    symlink at the path (unless ``follow_symlinks``) and files or a folder owned by
+    another user or writable by others (unless ``allow_unsafe_permissions``); both
+    default to the NBDURABLE_FOLLOW_SYMLINKS and NBDURABLE_ALLOW_UNSAFE_PERMISSIONS
+    environment variables.
+    """
 
     def __init__(
         self,
@@ -228,6 +306,9 @@ class SQLiteJournal:
         *,
         durability: Durability = "normal",
         busy_timeout: float = 30.0,
+        readonly: bool | None = None,
+        allow_unsafe_permissions: bool | None = None,
+        follow_symlinks: bool | None = None,
     ) -> None:
         if durability not in ("normal", "full"):
             raise ConfigError(f"durability must be 'normal' or 'full', got {durability!r}")
@@ -237,32 +318,83 @@ class SQLiteJournal:
         self._lock = threading.RLock()
         # run_id -> rowid; rows are never deleted, so this stays true for the journal's lifetime.
         self._rn_cache: dict[str, int] = {}
+        self.readonly_reason: str | None = None
+        allow = (
+            _files.env_flag(_files.ALLOW_UNSAFE_ENV) if allow_unsafe_permissions is None else allow_unsafe_permissions
+        )
+        follow = _files.env_flag(_files.FOLLOW_SYMLINKS_ENV) if follow_symlinks is None else follow_symlinks
         try:
-            if self._path.exists():
-                self._check_foreign()
-            _prepare_file(self._path)
-            self._writer = self._connect(timeout=0.05)
-            self._reader = self._connect(timeout=busy_timeout)
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(
-                f"cannot open the journal at {self._path}: {exc}. If this file is not an nbdurable journal, "
-                "point NBDURABLE_JOURNAL (or journal=) at another path."
+            self._file, findings = _files.inspect(self._path, allow_unsafe=allow, follow_symlinks=follow)
+            refused = [f for f in findings if f.refused]
+            if refused:
+                raise _files.refusal(self._path, refused)
+            self._open(findings, readonly)
+        except sqlite3.Error as exc:
+            raise self._fault(exc, "open") from exc
+        except PermissionError as exc:
+            raise JournalReadOnlyError(
+                f"cannot create the journal at {self._path}: {exc.strerror} ({exc.filename}). Choose a folder this "
+                "user can write (NBDURABLE_JOURNAL or nd.configure(path)), or open an existing journal there."
             ) from exc
         except OSError as exc:
             raise JournalError(f"cannot create the journal at {self._path}: {exc}") from exc
 
     # -- set-up -------------------------------------------------------------------------------------
 
+    def _open(self, findings: list[_files.Finding], readonly: bool | None) -> None:
+        exists = self._file.exists()
+        reason = _files.not_writable_reason(self._file) if exists else None
+        if readonly or (readonly is None and reason is not None):
+            if not exists:
+                raise JournalReadOnlyError(f"there is no journal at {self._path} to open read-only")
+            self.readonly_reason = reason or "opened read-only as asked"
+        if exists:
+            self._check_foreign()
+        # Tightened only now: a file found not to be a journal is left exactly as it was.
+        _files.tighten(findings)
+        if self.readonly_reason is not None:
+            self._writer = self._reader = self._connect_ro()
+            self._check_version_ro()
+            return
+        _prepare_file(self._file)
+        self._writer = self._connect(timeout=0.05)
+        self._reader = self._connect(timeout=self.busy_timeout)
+        self._migrate()
+
     def _connect(self, *, timeout: float) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self._file, timeout=timeout, isolation_level=None, check_same_thread=False)
         self._retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
         conn.execute("PRAGMA synchronous=" + ("FULL" if self.durability == "full" else "NORMAL"))
         return conn
 
+    def _connect_ro(self) -> sqlite3.Connection:
+        """A connection that never writes: ``mode=ro``; ``immutable`` when SQLite cannot create its side files.
+
+        A WAL journal needs its -shm file, which a read-only folder does not let SQLite create; when
+        no -wal file holds commits, the main file is the whole journal and reading it as immutable is
+        exact.
+        """
+        conn = sqlite3.connect(
+            _ro_uri(self._file), uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            if _size(Path(f"{self._file}-wal")) > 0:
+                raise
+        return sqlite3.connect(
+            _ro_uri(self._file, immutable=True),
+            uri=True,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
     def _check_foreign(self) -> None:
         """Refuse another application's SQLite file before touching it (no WAL switch, no schema)."""
-        conn = sqlite3.connect(self._path, timeout=self.busy_timeout, isolation_level=None)
+        conn = self._connect_ro()
         try:
             # One read transaction: another process creating the schema meanwhile is seen whole or not at all.
             conn.execute("BEGIN")
@@ -272,6 +404,9 @@ class SQLiteJournal:
             conn.execute("COMMIT")
         finally:
             conn.close()
+        self._check_identity(version, app_id, tables)
+
+    def _check_identity(self, version: int, app_id: int, tables: int) -> None:
         if app_id not in (0, _APP_ID):
             raise JournalError(
                 f"{self._path} belongs to another application (SQLite application_id {app_id:#x}); nothing was "
@@ -289,6 +424,16 @@ class SQLiteJournal:
                 "open it; nothing was changed."
             )
 
+    def _check_version_ro(self) -> None:
+        version = self._reader.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            raise JournalReadOnlyError(
+                f"the journal at {self._path} has schema version {version}, older than this release's "
+                f"({SCHEMA_VERSION}), and is read-only here ({self.readonly_reason}), so it cannot be upgraded. "
+                "Open it once with write access (any nbdurable command upgrades it), or read it with the release "
+                "that wrote it."
+            )
+
     def _migrate(self) -> None:
         conn = self._writer
         with self._lock:
@@ -297,19 +442,7 @@ class SQLiteJournal:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 app_id = conn.execute("PRAGMA application_id").fetchone()[0]
                 tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-                if version == 0 and tables:
-                    raise JournalError(
-                        f"{self._path} is an SQLite database but not an nbdurable journal (it has tables but no "
-                        "journal version). Use another path for the journal."
-                    )
-                if app_id not in (0, _APP_ID):
-                    raise JournalError(f"{self._path} belongs to another application (application_id {app_id:#x}).")
-                if version > SCHEMA_VERSION:
-                    raise JournalVersionError(
-                        f"the journal at {self._path} has schema version {version}, written by a newer nbdurable; "
-                        f"this release reads up to version {SCHEMA_VERSION}. Upgrade nbdurable "
-                        "(pip install -U nbdurable) to open it; nothing was changed."
-                    )
+                self._check_identity(version, app_id, tables)
                 for target in range(version, SCHEMA_VERSION):
                     for statement in MIGRATIONS[target].split(";"):
                         if statement.strip():
@@ -318,7 +451,7 @@ class SQLiteJournal:
                 conn.execute(f"PRAGMA application_id={_APP_ID}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
     def _retry_busy(self, action: Callable[[], Any]) -> Any:
@@ -334,6 +467,97 @@ class SQLiteJournal:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
 
+    # -- faults -------------------------------------------------------------------------------------
+
+    def _fault(self, exc: sqlite3.Error, doing: str) -> JournalError:
+        """The JournalError for an SQLite failure: its cause in words, and what to do about it."""
+        code = _code(exc)
+        where = f"cannot {doing} the journal at {self._path}"
+        resume = (
+            "What was committed before is kept: a run stopped by this resumes from its last committed step "
+            "once it is fixed (nd.get_run(run_id).resume() or %durable resume)."
+        )
+        if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            return JournalBusyError(f"the journal at {self._path} is locked by another process")
+        if code == _SQLITE_FULL:
+            return JournalFullError(
+                f"{where}: the disk is full, or the journal reached a size limit ({exc}). Free some space (or move "
+                f"the journal elsewhere with NBDURABLE_JOURNAL). {resume}"
+            )
+        if code == _SQLITE_READONLY:
+            return JournalReadOnlyError(
+                f"{where}: it is read-only for this process ({exc}): the file, its folder or the file system cannot "
+                "be written. Reading still works. Give this user write access to the file and its folder, or copy "
+                f"the journal somewhere writable and point NBDURABLE_JOURNAL at the copy. {resume}"
+            )
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return self._corrupt(str(exc))
+        if code == _SQLITE_IOERR:
+            room = self._room_problem()
+            if room is not None:
+                return JournalFullError(f"{where}: {room} ({exc}). {resume}")
+            return JournalError(
+                f"{where}: disk I/O error ({exc}); the disk may be failing or gone, or another program changed the "
+                "file. Check the disk, then the journal: python -m nbdurable doctor --journal "
+                f"{shlex.quote(str(self._path))}. {resume}"
+            )
+        if code == _SQLITE_CANTOPEN:
+            return JournalError(
+                f"{where}: the file cannot be opened ({exc}); it was moved or deleted, or its folder is not "
+                "accessible to this user."
+            )
+        return JournalError(f"{where}: {exc}")
+
+    def _corrupt(self, detail: str) -> JournalCorruptError:
+        path = shlex.quote(str(self._path))
+        fixed = shlex.quote(str(self._path.with_name(self._path.stem + "-recovered.db")))
+        return JournalCorruptError(
+            f"the journal at {self._path} is damaged ({detail}). Stop the processes using it and keep a copy of "
+            f"it; then recover what can be read with the sqlite3 command-line tool: sqlite3 {path} .recover | "
+            f"sqlite3 {fixed}, and use the recovered file (NBDURABLE_JOURNAL={fixed}). "
+            f"python -m nbdurable doctor --journal {path} checks a journal."
+        )
+
+    def _room_problem(self) -> str | None:
+        """Whether an I/O error is really a lack of room: the file size limit or a full disk."""
+        try:
+            import resource
+
+            soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        except (ImportError, OSError, ValueError):
+            soft = -1
+        if soft not in (-1, getattr(resource, "RLIM_INFINITY", -1)):
+            largest = max(_size(self._file), _size(Path(f"{self._file}-wal")))
+            if largest + 65536 >= soft:
+                return f"this process's file size limit (ulimit -f: {soft} bytes) was reached"
+        try:
+            if shutil.disk_usage(self._file.parent).free < 1 << 20:
+                return "the disk is full"
+        except OSError:
+            pass
+        return None
+
+    def _check_writable(self) -> None:
+        if self.readonly_reason is not None:
+            raise JournalReadOnlyError(
+                f"the journal at {self._path} is open read-only ({self.readonly_reason}): reading works, writing "
+                "does not. Give this user write access to the file and its folder, or copy the journal somewhere "
+                "writable and point NBDURABLE_JOURNAL at the copy."
+            )
+
+    @contextmanager
+    def _decoding(self, what: str) -> Iterator[None]:
+        """Stored JSON that no longer parses (a damaged page) is reported as corruption, not a raw ValueError."""
+        try:
+            yield
+        except (ValueError, TypeError) as exc:
+            raise self._corrupt(f"{what} cannot be decoded: {exc}") from exc
+
+    @property
+    def readonly(self) -> bool:
+        """Whether this journal was opened read-only (every write raises JournalReadOnlyError)."""
+        return self.readonly_reason is not None
+
     @property
     def location(self) -> str:
         return str(self._path)
@@ -342,32 +566,58 @@ class SQLiteJournal:
     def path(self) -> Path:
         return self._path
 
+    @property
+    def file(self) -> Path:
+        """The file actually opened (a followed symlink's target)."""
+        return self._file
+
     def __repr__(self) -> str:
         return f"SQLiteJournal({str(self._path)!r}, durability={self.durability!r})"
 
     # -- writes -------------------------------------------------------------------------------------
 
     def write(self, batch: Sequence[Write]) -> None:
-        conn = self._writer
-        with self._lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
-                    raise JournalBusyError(f"the journal at {self._path} is locked by another process") from exc
-                raise JournalError(f"cannot write the journal at {self._path}: {exc}") from exc
-            try:
-                for w in batch:
-                    self._apply(conn, w, self._rn_cache)
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                conn.execute("ROLLBACK")
-                self._rn_cache.clear()  # a rolled-back insert may have cached a run number
-                if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
-                    raise JournalBusyError(f"the journal at {self._path} is locked by another process") from exc
-                if isinstance(exc, sqlite3.Error):
-                    raise JournalError(f"cannot write the journal at {self._path}: {exc}") from exc
-                raise
+        self._check_writable()
+        try:
+            self._tx(lambda conn: self._apply_batch(conn, batch))
+        except BaseException:
+            self._rn_cache.clear()  # a rolled-back insert may have cached a run number
+            raise
+
+    def _apply_batch(self, conn: sqlite3.Connection, batch: Sequence[Write]) -> None:
+        """Apply the writes in order; if a claim or a fence fails, raise ClaimLostError naming every such run."""
+        cache = self._rn_cache
+        lost: dict[str, str | None] = {}
+        fences: dict[str, bool] = {}
+        for w in batch:
+            run_id = w.target
+            if run_id in lost:
+                continue
+            if w.op == "run":
+                if not self._insert_run(conn, w):
+                    lost[run_id] = self._owner_of(conn, run_id)
+                continue
+            if w.epoch is not None and w.op in ("step", "run_update"):
+                ok = fences.get(run_id)
+                if ok is None:
+                    row = conn.execute("SELECT epoch FROM runs WHERE rn=?", (self._rn(conn, run_id, cache),)).fetchone()
+                    ok = fences[run_id] = row is not None and row[0] == w.epoch
+                if not ok:
+                    lost[run_id] = self._owner_of(conn, run_id)
+                    continue
+            self._apply(conn, w, cache)
+        if lost:
+            raise ClaimLostError(
+                f"the journal at {self._path} refused writes of run(s) {', '.join(map(repr, lost))}: another "
+                "process claimed them",
+                run_ids=tuple(lost),
+                owners=lost,
+            )
+
+    @staticmethod
+    def _owner_of(conn: sqlite3.Connection, run_id: str) -> str | None:
+        row = conn.execute("SELECT owner FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return None if row is None else row[0]
 
     def _rn(self, conn: sqlite3.Connection, run_id: str, cache: dict[str, int]) -> int:
         rn = cache.get(run_id)
@@ -377,6 +627,40 @@ class SQLiteJournal:
                 raise JournalError(f"run {run_id!r} is not in the journal at {self._path}")
             rn = cache[run_id] = row[0]
         return rn
+
+    @staticmethod
+    def _insert_run(conn: sqlite3.Connection, w: Write) -> bool:
+        """Insert a new run if its id is free (the claim of a new run); False if it exists, nothing changed."""
+        r = w.run
+        assert r is not None
+        cur = conn.execute(
+            f"INSERT INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 22)}) ON CONFLICT(run_id) DO NOTHING",
+            (
+                r.run_id,
+                r.function_id,
+                r.status,
+                _dumps(r.event),
+                r.result,
+                r.result_tag,
+                _dumps(r.error),
+                r.code_hash,
+                r.kind,
+                r.source,
+                _dumps(r.options),
+                r.parent_run_id,
+                r.owner,
+                r.attempt,
+                r.event_seq,
+                r.status_reason,
+                _dumps(r.warnings),
+                r.created_at,
+                r.updated_at,
+                r.ended_at,
+                r.epoch,
+                r.lease_until,
+            ),
+        )
+        return bool(cur.rowcount == 1)
 
     def _apply(self, conn: sqlite3.Connection, w: Write, cache: dict[str, int]) -> None:
         if w.op == "step":
@@ -412,37 +696,6 @@ class SQLiteJournal:
             cols = ", ".join(f"{k}=?" for k in fields)
             values = [_dumps(v) if k in _JSON_RUN_FIELDS else v for k, v in fields.items()]
             conn.execute(f"UPDATE runs SET {cols} WHERE run_id=?", (*values, w.run_id))
-        elif w.op == "run":
-            r = w.run
-            assert r is not None
-            conn.execute(
-                f"INSERT INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 20)}) "
-                "ON CONFLICT(run_id) DO UPDATE SET status=excluded.status, owner=excluded.owner, "
-                "attempt=excluded.attempt, updated_at=excluded.updated_at, code_hash=excluded.code_hash, "
-                "source=excluded.source, options=excluded.options",
-                (
-                    r.run_id,
-                    r.function_id,
-                    r.status,
-                    _dumps(r.event),
-                    r.result,
-                    r.result_tag,
-                    _dumps(r.error),
-                    r.code_hash,
-                    r.kind,
-                    r.source,
-                    _dumps(r.options),
-                    r.parent_run_id,
-                    r.owner,
-                    r.attempt,
-                    r.event_seq,
-                    r.status_reason,
-                    _dumps(r.warnings),
-                    r.created_at,
-                    r.updated_at,
-                    r.ended_at,
-                ),
-            )
         elif w.op == "trigger":
             conn.execute(
                 "INSERT OR IGNORE INTO triggers (event_id, function_id, run_id) VALUES (?,?,?)",
@@ -452,52 +705,82 @@ class SQLiteJournal:
             raise JournalError(f"unknown write {w.op!r}")
 
     def add_event(self, event_id: str, name: str, data: dict[str, Any], ts: float) -> EventRecord | None:
+        self._check_writable()
         payload = json.dumps(data, separators=(",", ":"), default=str)
         conn = self._writer
         with self._lock:
-            cur = self._retry_busy(
-                lambda: conn.execute(
-                    "INSERT OR IGNORE INTO events (event_id, name, data, ts) VALUES (?,?,?,?)",
-                    (event_id, name, payload, ts),
+            try:
+                cur = self._retry_busy(
+                    lambda: conn.execute(
+                        "INSERT OR IGNORE INTO events (event_id, name, data, ts) VALUES (?,?,?,?)",
+                        (event_id, name, payload, ts),
+                    )
                 )
-            )
+            except sqlite3.Error as exc:
+                _rollback(conn)
+                raise self._fault(exc, "write") from exc
             if cur.rowcount == 0:
                 return None
             return EventRecord(seq=int(cur.lastrowid or 0), event_id=event_id, name=name, data=data, ts=ts)
 
-    def claim_run(self, run_id: str, owner: str, *, expected: str | None) -> bool:
-        conn = self._writer
-        with self._lock:
-            cur = self._retry_busy(
-                lambda: conn.execute(
-                    "UPDATE runs SET owner=?, updated_at=? WHERE run_id=? AND owner IS ?",
-                    (owner, time.time(), run_id, expected),
-                )
+    def claim_run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        epoch: int,
+        status: str,
+        lease_until: float | None,
+        fields: dict[str, Any] | None = None,
+    ) -> int | None:
+        self._check_writable()
+        changes = dict(fields or {})
+        bad = set(changes) - _RUN_FIELDS
+        if bad or {"owner", "epoch", "lease_until"} & set(changes):
+            raise JournalError(
+                f"claim_run cannot set run fields {sorted(bad | ({'owner', 'epoch', 'lease_until'} & set(changes)))}"
             )
-            return bool(cur.rowcount == 1)
+        changes.setdefault("updated_at", time.time())
+        sets = ", ".join(f"{k}=?" for k in changes)
+        values = [_dumps(v) if k in _JSON_RUN_FIELDS else v for k, v in changes.items()]
+
+        def body(conn: sqlite3.Connection) -> int | None:
+            # The conditional UPDATE is the whole claim (on PostgreSQL: the same UPDATE ... WHERE epoch = $n).
+            cur = conn.execute(
+                f"UPDATE runs SET owner=?, epoch=epoch+1, lease_until=?, {sets} "
+                "WHERE run_id=? AND epoch=? AND status=?",
+                (owner, lease_until, *values, run_id, epoch, status),
+            )
+            if cur.rowcount != 1:
+                return None
+            return int(conn.execute("SELECT epoch FROM runs WHERE run_id=?", (run_id,)).fetchone()[0])
+
+        claimed: int | None = self._tx(body)
+        return claimed
 
     # -- flow control -------------------------------------------------------------------------------
 
     def _tx(self, body: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run ``body`` in one IMMEDIATE transaction on the writer; busy becomes JournalBusyError."""
+        """Run ``body`` in one IMMEDIATE transaction on the writer; SQLite errors become JournalErrors that say why."""
+        self._check_writable()
         conn = self._writer
         with self._lock:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
-                    raise JournalBusyError(f"the journal at {self._path} is locked by another process") from exc
-                raise JournalError(f"cannot write the journal at {self._path}: {exc}") from exc
+            except sqlite3.Error as exc:
+                _rollback(conn)
+                raise self._fault(exc, "write") from exc
             try:
                 result = body(conn)
                 conn.execute("COMMIT")
                 return result
-            except BaseException as exc:
-                conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
-                    raise JournalBusyError(f"the journal at {self._path} is locked by another process") from exc
-                if isinstance(exc, sqlite3.Error):
-                    raise JournalError(f"cannot write the journal at {self._path}: {exc}") from exc
+            except sqlite3.Error as exc:
+                # After a full disk or an I/O error SQLite has already rolled back: _rollback checks first,
+                # so its "no transaction is active" never hides the real cause.
+                _rollback(conn)
+                raise self._fault(exc, "write") from exc
+            except BaseException:
+                _rollback(conn)
                 raise
 
     def acquire_slot(
@@ -568,10 +851,15 @@ class SQLiteJournal:
         dropped: int = self._tx(body)
         return dropped
 
-    def renew_leases(self, holder: str, expires_at: float) -> None:
+    def renew_leases(self, holder: str, expires_at: float, *, runs: Sequence[str] = ()) -> None:
         def body(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE leases SET expires_at=? WHERE holder=?", (expires_at, holder))
             conn.execute("UPDATE waiters SET seen_at=? WHERE holder=?", (time.time(), holder))
+            if runs:
+                conn.execute(
+                    f"UPDATE runs SET lease_until=? WHERE owner=? AND run_id IN ({','.join('?' * len(runs))})",
+                    (expires_at, holder, *runs),
+                )
 
         self._tx(body)
 
@@ -632,6 +920,8 @@ class SQLiteJournal:
             created_at=row[17],
             updated_at=row[18],
             ended_at=row[19],
+            epoch=row[20],
+            lease_until=row[21],
         )
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -639,11 +929,12 @@ class SQLiteJournal:
             try:
                 return self._reader.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise JournalError(f"cannot read the journal at {self._path}: {exc}") from exc
+                raise self._fault(exc, "read") from exc
 
     def get_run(self, run_id: str) -> RunRecord | None:
         rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE run_id=?", (run_id,))
-        return self._run_from_row(rows[0]) if rows else None
+        with self._decoding(f"run {run_id!r}"):
+            return self._run_from_row(rows[0]) if rows else None
 
     def list_runs(
         self, *, statuses: Sequence[str] | None = None, function_id: str | None = None, limit: int | None = None
@@ -663,7 +954,9 @@ class SQLiteJournal:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        return [self._run_from_row(r) for r in self._read(sql, params)]
+        rows = self._read(sql, params)
+        with self._decoding("a run"):
+            return [self._run_from_row(r) for r in rows]
 
     def load_steps(self, run_id: str) -> list[StepRecord]:
         rows = self._read(
@@ -671,7 +964,14 @@ class SQLiteJournal:
             (run_id,),
         )
         loads = json.loads
-        out = [
+        with self._decoding(f"a step of run {run_id!r}"):
+            out = self._steps_from_rows(run_id, rows, loads)
+        out.sort(key=_by_position)
+        return out
+
+    @staticmethod
+    def _steps_from_rows(run_id: str, rows: list[Any], loads: Callable[[str], Any]) -> list[StepRecord]:
+        return [
             StepRecord(
                 run_id,
                 r[0],
@@ -692,8 +992,6 @@ class SQLiteJournal:
             )
             for r in rows
         ]
-        out.sort(key=_by_position)
-        return out
 
     def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
         if not run_ids:
@@ -707,14 +1005,16 @@ class SQLiteJournal:
 
     def get_event(self, event_id: str) -> EventRecord | None:
         rows = self._read("SELECT seq, event_id, name, data, ts FROM events WHERE event_id=?", (event_id,))
-        return EventRecord(rows[0][0], rows[0][1], rows[0][2], json.loads(rows[0][3]), rows[0][4]) if rows else None
+        with self._decoding(f"event {event_id!r}"):
+            return EventRecord(rows[0][0], rows[0][1], rows[0][2], json.loads(rows[0][3]), rows[0][4]) if rows else None
 
     def events_after(self, name: str, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
         rows = self._read(
             "SELECT seq, event_id, name, data, ts FROM events WHERE name=? AND seq>? ORDER BY seq LIMIT ?",
             (name, after_seq, limit),
         )
-        return [EventRecord(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+        with self._decoding(f"an event named {name!r}"):
+            return [EventRecord(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
 
     def last_event_seq(self) -> int:
         rows = self._read("SELECT max(seq) FROM events")
@@ -731,7 +1031,7 @@ class SQLiteJournal:
             try:
                 return int(self._writer.execute("PRAGMA data_version").fetchone()[0])
             except sqlite3.Error as exc:
-                raise JournalError(f"cannot read the journal at {self._path}: {exc}") from exc
+                raise self._fault(exc, "read") from exc
 
     def close(self) -> None:
         with self._lock:

@@ -62,7 +62,7 @@ def test_empty_journal(journal: nd.Journal) -> None:
     assert journal.events_after("x", 0) == []
     assert journal.last_event_seq() == 0
     assert journal.runs_for_event("nope") == []
-    assert journal.claim_run("nope", "me", expected=None) is False
+    assert journal.claim_run("nope", "me", epoch=0, status="queued", lease_until=None) is None
 
 
 # -- runs -------------------------------------------------------------------------------------------
@@ -95,38 +95,17 @@ def test_run_round_trip_keeps_every_field(journal: nd.Journal) -> None:
     assert journal.get_run("r1") == record
 
 
-def test_writing_an_existing_run_updates_only_what_a_resume_changes(journal: nd.Journal) -> None:
-    add_run(journal, run(status="failed", event={"name": "a", "data": {}}, created_at=1.0, updated_at=1.0, attempt=1))
-    journal.write([Write("run_update", run_id="r1", fields={"result": "1", "error": {"type": "E"}})])
-    again = run(
-        status="running",
-        event={"name": "other", "data": {"x": 1}},
-        owner="me",
-        attempt=2,
-        code_hash="new",
-        source="src",
-        options={"o": 1},
-        created_at=5.0,
-        updated_at=5.0,
-    )
-    add_run(journal, again)
-    got = journal.get_run("r1")
-    assert got is not None
-    # Updated:
-    assert (got.status, got.owner, got.attempt, got.code_hash, got.source, got.options, got.updated_at) == (
-        "running",
-        "me",
-        2,
-        "new",
-        "src",
-        {"o": 1},
-        5.0,
-    )
-    # Kept: what started the run, when, and what it already produced.
-    assert got.event == {"name": "a", "data": {}}
-    assert got.created_at == 1.0
-    assert got.result == "1"
-    assert got.error == {"type": "E"}
+def test_writing_an_existing_run_is_refused_and_changes_nothing(journal: nd.Journal) -> None:
+    """A "run" write claims a new run id: it never takes over (or overwrites) a run that exists."""
+    first = run(status="running", owner="host:1:1", event={"name": "a", "data": {}}, epoch=1, created_at=1.0)
+    add_run(journal, first)
+    again = run(status="running", owner="host:2:2", event={"name": "other", "data": {}}, epoch=1, created_at=5.0)
+    with pytest.raises(nd.ClaimLostError) as info:
+        journal.write([Write("run", run=again), Write("step", step=step("r1", "a", 0), epoch=1)])
+    assert info.value.run_ids == ("r1",)
+    assert info.value.owners == {"r1": "host:1:1"}
+    assert journal.get_run("r1") == first
+    assert journal.load_steps("r1") == []
     assert len(journal.list_runs()) == 1
 
 
@@ -400,16 +379,59 @@ def test_triggers(journal: nd.Journal) -> None:
 # -- ownership and change tokens --------------------------------------------------------------------
 
 
-def test_claim_run_is_compare_and_set(journal: nd.Journal) -> None:
+def test_claim_run_is_compare_and_set_on_epoch_and_status(journal: nd.Journal) -> None:
+    add_run(journal, run(status="queued", attempt=0))
+    assert journal.claim_run("r1", "host:1:1", epoch=0, status="queued", lease_until=10.0, fields={"attempt": 1}) == 1
+    # Whoever saw the old epoch (or another status) loses, and changes nothing.
+    assert journal.claim_run("r1", "host:2:2", epoch=0, status="queued", lease_until=20.0) is None
+    assert journal.claim_run("r1", "host:2:2", epoch=1, status="running", lease_until=20.0) is None
+    got = journal.get_run("r1")
+    assert got is not None
+    assert (got.owner, got.epoch, got.lease_until, got.attempt, got.status) == ("host:1:1", 1, 10.0, 1, "queued")
+    fields = {"status": "running", "attempt": 2, "status_reason": None}
+    assert journal.claim_run("r1", "host:2:2", epoch=1, status="queued", lease_until=20.0, fields=fields) == 2
+    got = journal.get_run("r1")
+    assert got is not None
+    assert (got.owner, got.epoch, got.lease_until, got.attempt, got.status) == ("host:2:2", 2, 20.0, 2, "running")
+
+
+def test_claim_run_cannot_set_the_claim_itself(journal: nd.Journal) -> None:
     add_run(journal, run())
-    assert journal.claim_run("r1", "host:1:1", expected=None) is True
-    assert journal.claim_run("r1", "host:2:2", expected=None) is False
-    assert journal.claim_run("r1", "host:2:2", expected="host:9:9") is False
+    with pytest.raises(nd.JournalError, match="epoch"):
+        journal.claim_run("r1", "me", epoch=0, status="queued", lease_until=None, fields={"epoch": 9})
+
+
+def test_fenced_writes_of_a_stale_owner_are_refused_whole(journal: nd.Journal) -> None:
+    """A write carrying an old epoch is refused in its transaction; other runs' writes are not applied either."""
+    add_run(journal, run("r1", status="running", owner="old", epoch=1))
+    add_run(journal, run("r2", status="running", owner="old", epoch=1))
+    assert journal.claim_run("r1", "new", epoch=1, status="running", lease_until=None) == 2
+    with pytest.raises(nd.ClaimLostError) as info:
+        journal.write(
+            [
+                Write("step", step=step("r2", "b", 0), epoch=1),
+                Write("step", step=step("r1", "a", 0), epoch=1),
+                Write("run_update", run_id="r1", fields={"status": "failed"}, epoch=1),
+            ]
+        )
+    assert info.value.run_ids == ("r1",)
+    assert info.value.owners == {"r1": "new"}
+    assert journal.load_steps("r1") == [] and journal.load_steps("r2") == []
     got = journal.get_run("r1")
-    assert got is not None and got.owner == "host:1:1"
-    assert journal.claim_run("r1", "host:2:2", expected="host:1:1") is True
+    assert got is not None and got.status == "running" and got.owner == "new"
+    # The new owner's epoch passes; unfenced writes (a cancel from anywhere) always do.
+    journal.write([Write("step", step=step("r1", "a", 0), epoch=2), Write("step", step=step("r2", "b", 0), epoch=1)])
+    journal.write([Write("run_update", run_id="r1", fields={"status": "cancelled"})])
+    assert [s.step_id for s in journal.load_steps("r1")] == ["a"]
     got = journal.get_run("r1")
-    assert got is not None and got.owner == "host:2:2"
+    assert got is not None and got.status == "cancelled"
+
+
+def test_renewing_leases_moves_only_the_holders_runs(journal: nd.Journal) -> None:
+    add_run(journal, run("r1", owner="me", lease_until=1.0))
+    add_run(journal, run("r2", owner="other", lease_until=1.0))
+    journal.renew_leases("me", 50.0, runs=["r1", "r2"])
+    assert [r.lease_until for r in sorted(journal.list_runs(), key=lambda r: r.run_id)] == [50.0, 1.0]
 
 
 def test_reading_does_not_move_the_change_token(journal: nd.Journal) -> None:
@@ -431,7 +453,7 @@ def test_memory_change_token_moves_on_every_kind_of_change() -> None:
     tokens.append(journal.change_token())
     journal.add_event("e1", "n", {}, 1.0)
     tokens.append(journal.change_token())
-    journal.claim_run("r1", "me", expected=None)
+    journal.claim_run("r1", "me", epoch=0, status="queued", lease_until=None)
     tokens.append(journal.change_token())
     journal.write([Write("run_update", run_id="r1", fields={"status": "running"})])
     tokens.append(journal.change_token())
@@ -448,7 +470,7 @@ def test_sqlite_change_token_moves_when_another_connection_commits(tmp_path: Pat
         tokens.append(a.change_token())
         b.add_event("e1", "n", {}, 1.0)
         tokens.append(a.change_token())
-        b.claim_run("r1", "me", expected=None)
+        b.claim_run("r1", "me", epoch=0, status="queued", lease_until=None)
         tokens.append(a.change_token())
         b.write([Write("run_update", run_id="r1", fields={"status": "cancelled"})])
         tokens.append(a.change_token())
