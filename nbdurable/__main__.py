@@ -2,7 +2,9 @@
 
 ``lint PATH...`` checks workflows for code that replays differently; ``list``,
 ``show``, ``send`` and ``cancel`` read and act on a journal from outside any
-kernel (a kernel and the CLI share one journal safely).
+kernel (a kernel and the CLI share one journal safely); ``doctor`` checks a
+journal file. A journal this user cannot write opens read-only: ``list`` and
+``show`` work, ``send`` and ``cancel`` say why they cannot.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     cancel = sub.add_parser("cancel", help="cancel a run")
     cancel.add_argument("run")
     cancel.add_argument("--reason", default="cancelled from the command line")
+    doctor = sub.add_parser(
+        "doctor",
+        help="check a journal: permissions, integrity, schema version, owners of unfinished runs "
+        "(exit 0 healthy, 1 problems, 2 cannot examine)",
+    )
+    doctor.add_argument("--repair", action="store_true", help="tighten permissions, mark dead-owned runs interrupted")
+    for command in (ls, show, send, cancel, doctor):
+        # Also accepted after the command (python -m nbdurable doctor --journal PATH).
+        command.add_argument("--journal", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 
 
@@ -52,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(args_list)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    if args.command == "doctor":
+        from ._doctor import main as doctor_main
+
+        return doctor_main(args.journal, repair=args.repair)
     from ._engine import Engine
     from ._errors import NbDurableError
     from ._magics import _age

@@ -1196,11 +1196,16 @@ def configure(
     *,
     durability: str = "normal",
     poll_interval: float = 0.2,
+    allow_unsafe_permissions: bool | None = None,
+    follow_symlinks: bool | None = None,
 ) -> Engine:
     """Choose the journal this process uses (a path, a Journal, or None for the default path).
 
     ``durability="normal"`` (default) survives a killed process or kernel; a power
     cut may lose the last commits. ``durability="full"`` syncs every commit to disk.
+    A journal file or folder owned by another user or writable by others is refused
+    unless ``allow_unsafe_permissions`` (or NBDURABLE_ALLOW_UNSAFE_PERMISSIONS=1), and a
+    symlink at the path unless ``follow_symlinks`` (or NBDURABLE_FOLLOW_SYMLINKS=1).
     """
     global _default
     from ._journal import Journal as JournalProtocol
@@ -1214,7 +1219,12 @@ def configure(
     if isinstance(journal, JournalProtocol) and not isinstance(journal, (str, bytes)):
         j: Journal = journal
     else:
-        j = SQLiteJournal(journal, durability=durability)  # type: ignore[arg-type]
+        j = SQLiteJournal(
+            journal,  # type: ignore[arg-type]
+            durability=durability,  # type: ignore[arg-type]
+            allow_unsafe_permissions=allow_unsafe_permissions,
+            follow_symlinks=follow_symlinks,
+        )
     if _default is not None:
         _default.journal.close()
     _default = Engine(j, poll_interval=poll_interval)

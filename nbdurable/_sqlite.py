@@ -35,7 +35,15 @@ from ._errors import (
 )
 from ._journal import EventRecord, RunRecord, StepRecord, Write
 
-__all__ = ["SCHEMA_VERSION", "Durability", "SQLiteJournal", "default_journal_path"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Durability",
+    "SQLiteJournal",
+    "connect_readonly",
+    "default_journal_path",
+    "recovery_hint",
+    "unfinished_runs",
+]
 
 Durability = Literal["normal", "full"]
 
@@ -289,6 +297,52 @@ def _prepare_file(path: Path) -> None:
             pass  # created by another process just now: checked below like any existing file
 
 
+def recovery_hint(path: Path) -> str:
+    """What to do with a damaged journal: keep it, recover what can be read into a new file, use that."""
+    quoted = shlex.quote(str(path))
+    fixed = shlex.quote(str(path.with_name(path.stem + "-recovered.db")))
+    return (
+        "Stop the processes using it and keep a copy of it; then recover what can be read with the sqlite3 "
+        f"command-line tool: sqlite3 {quoted} .recover | sqlite3 {fixed}, and use the recovered file "
+        f"(NBDURABLE_JOURNAL={fixed}). python -m nbdurable doctor --journal {quoted} checks a journal."
+    )
+
+
+def unfinished_runs(conn: sqlite3.Connection) -> list[tuple[str, str, str | None, float | None, int]]:
+    """(run id, status, owner, lease_until, epoch) of every unfinished run, read through ``conn`` (any version)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    claim = "lease_until, epoch" if version >= 5 else "NULL, 0"
+    return [
+        (r[0], r[1], r[2], r[3], int(r[4] or 0))
+        for r in conn.execute(
+            f"SELECT run_id, status, owner, {claim} FROM runs "
+            "WHERE status IN ('queued', 'running', 'sleeping', 'waiting') ORDER BY rn"
+        ).fetchall()
+    ]
+
+
+def connect_readonly(path: Path, *, timeout: float = 30.0, prefer_immutable: bool = False) -> sqlite3.Connection:
+    """An SQLite connection to ``path`` that never writes to it (see ``SQLiteJournal._connect_ro``)."""
+    wal = Path(f"{path}-wal")
+
+    def connect(immutable: bool) -> sqlite3.Connection:
+        return sqlite3.connect(
+            _ro_uri(path, immutable=immutable), uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+
+    if prefer_immutable and not wal.exists():
+        return connect(True)
+    conn = connect(False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        if _size(wal) > 0:
+            raise  # commits wait in the -wal file, which cannot be read without its -shm
+    return connect(True)
+
+
 class SQLiteJournal:
     """A journal in one SQLite file (WAL), safe to share between processes.
 
@@ -368,29 +422,14 @@ class SQLiteJournal:
         return conn
 
     def _connect_ro(self) -> sqlite3.Connection:
-        """A connection that never writes: ``mode=ro``; ``immutable`` when SQLite cannot create its side files.
+        """A connection that never writes.
 
-        A WAL journal needs its -shm file, which a read-only folder does not let SQLite create; when
-        no -wal file holds commits, the main file is the whole journal and reading it as immutable is
-        exact.
+        ``mode=ro`` reads a live WAL journal (it needs the -shm file, which SQLite creates if the
+        folder lets it). When nothing waits in a -wal file the main file is the whole journal, and a
+        read-only journal is opened ``immutable``: SQLite then creates no side file at all (which a
+        read-only folder would refuse, and which would otherwise be left behind read-only).
         """
-        conn = sqlite3.connect(
-            _ro_uri(self._file), uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return conn
-        except sqlite3.OperationalError:
-            conn.close()
-            if _size(Path(f"{self._file}-wal")) > 0:
-                raise
-        return sqlite3.connect(
-            _ro_uri(self._file, immutable=True),
-            uri=True,
-            timeout=self.busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        return connect_readonly(self._file, timeout=self.busy_timeout, prefer_immutable=self.readonly)
 
     def _check_foreign(self) -> None:
         """Refuse another application's SQLite file before touching it (no WAL switch, no schema)."""
@@ -509,14 +548,7 @@ class SQLiteJournal:
         return JournalError(f"{where}: {exc}")
 
     def _corrupt(self, detail: str) -> JournalCorruptError:
-        path = shlex.quote(str(self._path))
-        fixed = shlex.quote(str(self._path.with_name(self._path.stem + "-recovered.db")))
-        return JournalCorruptError(
-            f"the journal at {self._path} is damaged ({detail}). Stop the processes using it and keep a copy of "
-            f"it; then recover what can be read with the sqlite3 command-line tool: sqlite3 {path} .recover | "
-            f"sqlite3 {fixed}, and use the recovered file (NBDURABLE_JOURNAL={fixed}). "
-            f"python -m nbdurable doctor --journal {path} checks a journal."
-        )
+        return JournalCorruptError(f"the journal at {self._path} is damaged ({detail}). {recovery_hint(self._path)}")
 
     def _room_problem(self) -> str | None:
         """Whether an I/O error is really a lack of room: the file size limit or a full disk."""

@@ -10,7 +10,7 @@ step's work is done, with this process's pid) and what to do:
 - ``hostname``: pretend to run on another host (its claim then lives by its lease);
 - ``fsize``: set RLIMIT_FSIZE to the journal's size plus this many bytes once it is
   open (SIGXFSZ ignored, so writes fail with EFBIG as on a full disk);
-- ``max_pages``: cap the journal at this many pages (SQLite then reports SQLITE_FULL);
+- ``max_pages``: let the journal grow by this many pages only (SQLite then reports SQLITE_FULL);
 - ``size``: bytes of each step's result.
 
 The outcome (result, or the error's type and message) is written to ``result``.
@@ -67,7 +67,9 @@ def limit_file_size(journal: Path) -> None:
 async def main() -> None:
     engine = nd.configure(spec["journal"])
     if spec.get("max_pages"):
-        engine.journal._writer.execute(f"PRAGMA max_page_count={int(spec['max_pages'])}")  # type: ignore[attr-defined]
+        writer = engine.journal._writer  # type: ignore[attr-defined]
+        pages = writer.execute("PRAGMA page_count").fetchone()[0] + int(spec["max_pages"])
+        writer.execute(f"PRAGMA max_page_count={pages}")
     if spec.get("fsize"):
         limit_file_size(Path(spec["journal"]))
     if spec.get("ready"):
