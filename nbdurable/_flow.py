@@ -20,7 +20,7 @@ from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
 from ._duration import Duration, parse_duration
-from ._errors import ConfigError, ExpressionError, JournalBusyError, RunOwnedElsewhereError
+from ._errors import ConfigError, ExpressionError, JournalBusyError, JournalError, RunOwnedElsewhereError
 from ._journal import Write
 from ._owner import is_alive, this_owner
 
@@ -330,12 +330,18 @@ class FlowController:
             self.engine.notify("run_status", st.run_id)
 
     async def _retry_busy(self, action: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call a short journal transaction, retrying from the loop while another process holds the lock."""
+        """Call a short journal transaction, retrying from the loop while another process holds the lock.
+
+        For up to the engine's busy timeout: then the JournalBusyError stops the run (nothing waits forever).
+        """
         delay = 0.005
+        deadline = time.monotonic() + self.engine.busy_timeout
         while True:
             try:
                 return action(*args, **kwargs)
             except JournalBusyError:
+                if time.monotonic() > deadline:
+                    raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.2)
 
@@ -418,8 +424,8 @@ class FlowController:
             for scope, key, _conc in wanted:
                 try:
                     self.engine.journal.release_slot(scope, key, st.run_id)
-                except JournalBusyError:
-                    pass
+                except JournalError:
+                    pass  # best effort on the way out: a lease left behind expires by itself
             raise
 
     def _wake_head(self, scope: str, key: str) -> None:
@@ -459,7 +465,7 @@ class FlowController:
         for scope, key in self.held.pop(run_id, []):
             try:
                 self.engine.journal.release_slot(scope, key, run_id)
-            except JournalBusyError:
+            except JournalError:
                 pass  # the lease expires by itself when the heartbeat stops renewing it
             self._wake_head(scope, key)
 
