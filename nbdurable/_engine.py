@@ -184,7 +184,8 @@ class Engine:
         through the queue and share a transaction (group commit).
         """
         if run_status is None and self.open_steps <= 1 and not self._pending and not self._flush_scheduled:
-            write = self._stamp(Write("step", step=record))
+            st = self.active.get(record.run_id)
+            write = Write("step", step=record, epoch=st.epoch if st is not None and st.epoch else None)
             try:
                 self.journal.write([write])
             except JournalBusyError:

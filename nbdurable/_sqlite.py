@@ -191,6 +191,13 @@ _STEP_COLS = (
     "step_id, name, position, kind, status, attempt, input_hash, output, output_tag, error, "
     "started_at, ended_at, next_at, meta, code_hash"
 )
+_STEP_MARKS = ",".join("?" * 16)  # rn and the step columns
+_STEP_SQL = f"INSERT OR REPLACE INTO steps (rn, {_STEP_COLS}) VALUES ({_STEP_MARKS})"
+# The fence is part of the statement: the row goes in only while the run's epoch is still the writer's.
+_FENCED_STEP_SQL = (
+    f"INSERT OR REPLACE INTO steps (rn, {_STEP_COLS}) SELECT {_STEP_MARKS} "
+    "WHERE EXISTS (SELECT 1 FROM runs WHERE rn=? AND epoch=?)"
+)
 
 
 def default_journal_path() -> Path:
@@ -609,42 +616,44 @@ class SQLiteJournal:
     # -- writes -------------------------------------------------------------------------------------
 
     def write(self, batch: Sequence[Write]) -> None:
-        self._check_writable()
-        try:
-            self._tx(lambda conn: self._apply_batch(conn, batch))
-        except BaseException:
-            self._rn_cache.clear()  # a rolled-back insert may have cached a run number
-            raise
+        # The hot path of every step commit: one transaction, written out here rather than through _tx.
+        if self.readonly_reason is not None:
+            self._check_writable()
+        conn = self._writer
+        with self._lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                lost = self._apply_batch(conn, batch)
+                if lost:
+                    raise ClaimLostError(
+                        f"the journal at {self._path} refused writes of run(s) {', '.join(map(repr, lost))}: "
+                        "another process claimed them",
+                        run_ids=tuple(lost),
+                        owners=lost,
+                    )
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                # After a full disk or an I/O error SQLite has already rolled back: _rollback checks first,
+                # so its "no transaction is active" never hides the real cause.
+                _rollback(conn)
+                self._rn_cache.clear()  # a rolled-back insert may have cached a run number
+                raise self._fault(exc, "write") from exc
+            except BaseException:
+                _rollback(conn)
+                self._rn_cache.clear()
+                raise
 
-    def _apply_batch(self, conn: sqlite3.Connection, batch: Sequence[Write]) -> None:
-        """Apply the writes in order; if a claim or a fence fails, raise ClaimLostError naming every such run."""
+    def _apply_batch(self, conn: sqlite3.Connection, batch: Sequence[Write]) -> dict[str, str | None]:
+        """Apply the writes in order, less those of runs whose claim or fence failed: those runs and their owners."""
         cache = self._rn_cache
         lost: dict[str, str | None] = {}
-        fences: dict[str, bool] = {}
         for w in batch:
-            run_id = w.target
-            if run_id in lost:
+            if lost and w.target in lost:
                 continue
-            if w.op == "run":
-                if not self._insert_run(conn, w):
-                    lost[run_id] = self._owner_of(conn, run_id)
-                continue
-            if w.epoch is not None and w.op in ("step", "run_update"):
-                ok = fences.get(run_id)
-                if ok is None:
-                    row = conn.execute("SELECT epoch FROM runs WHERE rn=?", (self._rn(conn, run_id, cache),)).fetchone()
-                    ok = fences[run_id] = row is not None and row[0] == w.epoch
-                if not ok:
-                    lost[run_id] = self._owner_of(conn, run_id)
-                    continue
-            self._apply(conn, w, cache)
-        if lost:
-            raise ClaimLostError(
-                f"the journal at {self._path} refused writes of run(s) {', '.join(map(repr, lost))}: another "
-                "process claimed them",
-                run_ids=tuple(lost),
-                owners=lost,
-            )
+            applied = self._insert_run(conn, w) if w.op == "run" else self._apply(conn, w, cache)
+            if not applied:
+                lost[w.target] = self._owner_of(conn, w.target)
+        return lost
 
     @staticmethod
     def _owner_of(conn: sqlite3.Connection, run_id: str) -> str | None:
@@ -694,32 +703,43 @@ class SQLiteJournal:
         )
         return bool(cur.rowcount == 1)
 
-    def _apply(self, conn: sqlite3.Connection, w: Write, cache: dict[str, int]) -> None:
+    @staticmethod
+    def _step_row(rn: int, s: StepRecord) -> tuple[Any, ...]:
+        return (
+            rn,
+            s.step_id,
+            None if s.name == s.step_id else s.name,
+            s.position,
+            None if s.kind == "run" else s.kind,
+            None if s.status == "completed" else s.status,
+            s.attempt,
+            _hash_blob(s.input_hash),
+            s.output,
+            s.output_tag,
+            _dumps(s.error),
+            s.started_at,
+            s.ended_at,
+            s.next_at,
+            _dumps(s.meta),
+            _hash_blob(s.code_hash),
+        )
+
+    def _apply(self, conn: sqlite3.Connection, w: Write, cache: dict[str, int]) -> bool:
+        """Apply one write; False when it is fenced by an epoch the run no longer has (nothing applied).
+
+        The fence is part of the statement itself (one statement per write on the hot path): the
+        step row is inserted only WHERE the run's epoch is still the writer's.
+        """
         if w.op == "step":
             s = w.step
             assert s is not None
-            conn.execute(
-                f"INSERT OR REPLACE INTO steps (rn, {_STEP_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    self._rn(conn, s.run_id, cache),
-                    s.step_id,
-                    None if s.name == s.step_id else s.name,
-                    s.position,
-                    None if s.kind == "run" else s.kind,
-                    None if s.status == "completed" else s.status,
-                    s.attempt,
-                    _hash_blob(s.input_hash),
-                    s.output,
-                    s.output_tag,
-                    _dumps(s.error),
-                    s.started_at,
-                    s.ended_at,
-                    s.next_at,
-                    _dumps(s.meta),
-                    _hash_blob(s.code_hash),
-                ),
-            )
-        elif w.op == "run_update":
+            rn = self._rn(conn, s.run_id, cache)
+            if w.epoch is not None:
+                cur = conn.execute(_FENCED_STEP_SQL, (*self._step_row(rn, s), rn, w.epoch))
+                return bool(cur.rowcount == 1)
+            conn.execute(_STEP_SQL, self._step_row(rn, s))
+            return True
+        if w.op == "run_update":
             fields = dict(w.fields or {})
             bad = set(fields) - _RUN_FIELDS
             if bad:
@@ -727,14 +747,18 @@ class SQLiteJournal:
             fields.setdefault("updated_at", time.time())
             cols = ", ".join(f"{k}=?" for k in fields)
             values = [_dumps(v) if k in _JSON_RUN_FIELDS else v for k, v in fields.items()]
-            conn.execute(f"UPDATE runs SET {cols} WHERE run_id=?", (*values, w.run_id))
-        elif w.op == "trigger":
+            if w.epoch is None:
+                conn.execute(f"UPDATE runs SET {cols} WHERE run_id=?", (*values, w.run_id))
+                return True
+            cur = conn.execute(f"UPDATE runs SET {cols} WHERE run_id=? AND epoch=?", (*values, w.run_id, w.epoch))
+            return bool(cur.rowcount == 1)
+        if w.op == "trigger":
             conn.execute(
                 "INSERT OR IGNORE INTO triggers (event_id, function_id, run_id) VALUES (?,?,?)",
                 (w.event_id, w.function_id, w.run_id),
             )
-        else:  # pragma: no cover - Write.op is a Literal
-            raise JournalError(f"unknown write {w.op!r}")
+            return True
+        raise JournalError(f"unknown write {w.op!r}")  # pragma: no cover - Write.op is a Literal
 
     def add_event(self, event_id: str, name: str, data: dict[str, Any], ts: float) -> EventRecord | None:
         self._check_writable()
