@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -72,6 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._magics import _age
     from ._sqlite import SQLiteJournal
 
+    if args.command in ("list", "show", "cancel"):
+        # A command that reads (or acts on an existing run) must not create a journal as a side effect.
+        from ._sqlite import default_journal_path
+
+        path = Path(args.journal).expanduser() if args.journal else default_journal_path()
+        if not os.path.lexists(path):
+            print(
+                f"nbdurable: there is no journal at {path}; point --journal or NBDURABLE_JOURNAL at one",
+                file=sys.stderr,
+            )
+            return 2
     try:
         engine = Engine(SQLiteJournal(args.journal))
     except NbDurableError as exc:

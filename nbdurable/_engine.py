@@ -434,8 +434,9 @@ class Engine:
 
     @staticmethod
     def _owned_message(rec: RunRecord) -> str:
+        who = describe_owner(rec.owner) if rec.owner else "another process, which claimed it at the same moment"
         return (
-            f"run {rec.run_id!r} is being executed by {describe_owner(rec.owner)}; it cannot run in two "
+            f"run {rec.run_id!r} is being executed by {who}; it cannot run in two "
             f"processes at once. Wait for it (await nd.get_run({rec.run_id!r}).result()), cancel it there, or "
             "stop that process and resume it here."
         )

@@ -135,7 +135,9 @@ class RunHandle(Generic[R]):
 
         Raises RunFailedError (with the original error's type name, message and
         traceback), RunCancelledError, or RunInterruptedError when the process
-        running it stopped part-way.
+        running it stopped part-way; RunOwnedElsewhereError (or ClaimLostError)
+        when another process executes it; a JournalError subclass when the journal
+        failed under it here (the run is then resumable from what was committed).
         """
         st = self._state
         if st is not None and st.done is not None:

@@ -11,12 +11,15 @@ import asyncio
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import nbdurable as nd
-from nbdurable._journal import RunRecord, StepRecord
+from nbdurable._journal import RunRecord, StepRecord, Write
 from tests.faults.procs import Rig, finish, wait_until
 
 RACERS = 4
@@ -206,3 +209,56 @@ async def test_a_lost_claim_swallowed_by_workflow_code_still_stops_the_run(any_j
     rec = any_journal.get_run("swallow")
     assert rec is not None and rec.owner == "otherhost:42:7" and rec.status == "running"
     assert any_journal.load_steps("swallow") == []
+
+
+# -- the claim protocol as a property: whatever the interleaving, only the current claim writes ------
+
+# An operation: (process 0-2, "claim" | "write" | "look"). Each process remembers the epoch and status it
+# last saw (a "look" refreshes them, as a process reading the run would) and claims or writes with them.
+OPS = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["claim", "write", "look"])), max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_only_the_current_claim_ever_writes(tmp_path: Path, kind: str, ops: list[tuple[int, str]]) -> None:
+    fresh = tmp_path / f"{uuid.uuid4().hex}.db"  # one journal per example
+    journal: nd.Journal = nd.MemoryJournal() if kind == "memory" else nd.SQLiteJournal(fresh)
+    try:
+        journal.write([Write("run", run=RunRecord("r", "fn", "queued"))])
+        seen = dict.fromkeys(range(3), (0, "queued"))
+        held: dict[int, int] = {}  # process -> epoch it claimed
+        epoch, owner, writes = 0, None, 0
+        for n, (p, op) in enumerate(ops):
+            if op == "look":
+                rec = journal.get_run("r")
+                assert rec is not None
+                seen[p] = (rec.epoch, rec.status)
+            elif op == "claim":
+                got = journal.claim_run(
+                    "r", f"h:{p}:0", epoch=seen[p][0], status=seen[p][1], lease_until=None, fields={"status": "running"}
+                )
+                assert (got is not None) == (seen[p][0] == epoch), (seen[p], epoch)  # CAS: wins iff not stale
+                if got is not None:
+                    epoch, owner = got, p
+                    held[p] = got
+                    seen[p] = (got, "running")
+                    assert got == max(held.values())  # epochs only grow
+            elif p in held:
+                step = StepRecord("r", f"s{n}", f"s{n}", n)
+                refused: nd.ClaimLostError | None = None
+                try:
+                    journal.write([Write("step", step=step, epoch=held[p])])
+                except nd.ClaimLostError as exc:
+                    refused = exc
+                ok = refused is None
+                assert ok == (held[p] == epoch)  # a fenced write lands iff its claim is the current one
+                if refused is not None:
+                    assert refused.run_ids == ("r",) and refused.owners == {"r": f"h:{owner}:0"}
+                writes += ok
+        rec = journal.get_run("r")
+        assert rec is not None and rec.epoch == epoch
+        assert rec.owner == (f"h:{owner}:0" if owner is not None else None)
+        assert len(journal.load_steps("r")) == writes
+    finally:
+        journal.close()

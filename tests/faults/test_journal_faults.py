@@ -212,3 +212,11 @@ async def test_a_full_journal_during_a_gather_ends_the_run_and_every_branch(jour
     handle = nd.get_run("full")
     assert handle.status == "interrupted"
     assert [s.step_id for s in handle.steps() if s.status == "completed"] == ["first"]
+
+
+def test_read_commands_do_not_create_a_journal(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "journal.db"
+    for command in (["list"], ["show", "r"], ["cancel", "r"]):
+        done = cli("--journal", str(missing), *command)
+        assert done.returncode == 2 and "there is no journal at" in done.stderr, done
+    assert not (tmp_path / "nowhere").exists()
