@@ -167,6 +167,7 @@ def test_a_symlink_planted_as_a_side_file_is_refused(tmp_path: Path, no_override
 def test_the_cli_refuses_with_a_message_not_a_traceback(tmp_path: Path, no_overrides: None) -> None:
     folder = tmp_path / "open"
     folder.mkdir()
+    journal_at(folder / "journal.db")
     os.chmod(folder, 0o777)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBDURABLE_")}
     done = subprocess.run(
