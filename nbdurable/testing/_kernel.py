@@ -88,9 +88,16 @@ class Kernel:
                 result.error = content
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-        reply = self.kc.get_shell_msg(timeout=10)
-        result.status = reply["content"]["status"]
+        result.status = self._reply_status(msg_id)
         return result
+
+    def _reply_status(self, msg_id: str) -> str:
+        # A reply left over from an earlier request sent without waiting belongs to that request: skip it.
+        deadline = time.monotonic() + 10
+        while True:
+            reply = self.kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return str(reply["content"]["status"])
 
     def drain(self, msg_id: str, into: CellResult, *, seconds: float) -> None:
         """Collect output of a cell still running into ``into`` for up to ``seconds``."""
