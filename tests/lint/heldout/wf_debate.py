@@ -25,10 +25,10 @@ def speak(resp: dict) -> str:
 async def debate(ctx: nd.Context) -> dict:
     step = ctx.step
     question = ctx.event.data["question"]
-    debate_id = await step.uuid()
-    started = await step.now()
+    debate_id = step.uuid()
+    started = step.now()
     t0 = time.perf_counter()
-    coin = await step.random()
+    coin = step.random()
     first, second = (pro, con) if coin < 0.5 else (con, pro)
     transcript: list[str] = []
     for r in range(ROUNDS):

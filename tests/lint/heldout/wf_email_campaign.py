@@ -49,5 +49,5 @@ async def campaign(ctx: nd.Context) -> dict:
         day = datetime.now(timezone.utc).strftime("%Y-%m-%d")  # <- ND103
         sent_today[day] = sent_today.get(day, 0) + len(batch)  # <- ND602
         await ctx.step.sleep(f"pause-{b}", "10m")
-    stamp = await ctx.step.now()
+    stamp = ctx.step.now()
     return {"sent": total, "variant": variant, "finished": stamp.isoformat()}

@@ -25,7 +25,7 @@ def thread_replies(channel: str, ts: str) -> list[dict]:
 @nd.function(id="digest", trigger="digest/daily")
 async def digest(ctx: nd.Context) -> str:
     step = ctx.step
-    since = (await step.now()).timestamp() - 86400
+    since = step.now().timestamp() - 86400
     channels = ctx.event.data["channels"]
     fetches = [asyncio.ensure_future(step.run(f"history-{c}", channel_history, c, since)) for c in channels]
     done, pending = await asyncio.wait(fetches, timeout=120, return_when=asyncio.FIRST_EXCEPTION)  # <- ND503

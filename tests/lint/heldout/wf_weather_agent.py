@@ -21,7 +21,7 @@ def forecast(city: str, day: str) -> dict:
 @nd.function(id="trip", trigger="trip/plan")
 async def plan_trip(ctx: nd.Context) -> dict:
     prefs = ctx.event.data
-    today = (await ctx.step.now()).astimezone(ZoneInfo(prefs.get("tz", "UTC"))).date()
+    today = ctx.step.now().astimezone(ZoneInfo(prefs.get("tz", "UTC"))).date()
     saturday = today + timedelta(days=(5 - today.weekday()) % 7)
     cities = prefs["cities"]
     forecasts = {}
