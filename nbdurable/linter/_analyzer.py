@@ -8,10 +8,9 @@ it finds into findings.
 from __future__ import annotations
 
 import ast
-import dataclasses
 from collections.abc import Iterable, Sequence
 
-from ._classify import Classifier
+from ._classify import Classifier, Origin
 from ._module import ModuleFacts
 from ._rules import (
     BUILTINS,
@@ -24,9 +23,12 @@ from ._rules import (
     LOOP_GETTERS,
     MUTATORS,
     ORDER_FREE,
+    PROCESS_ATTRS,
+    TIMEOUT_CONTEXTS,
     VALUE_CODES,
     Finding,
     Hit,
+    deadline_hit,
     make_hit,
 )
 from ._source import Source
@@ -36,6 +38,8 @@ from ._syntax import (
     dotted,
     globals_declared,
     import_bindings,
+    is_set_annotation,
+    makes_client,
     short,
     target_names,
     top_level,
@@ -59,6 +63,34 @@ class Analyzer(Classifier, ast.NodeVisitor):
         self.findings: list[Finding] = []
         body = root.body
         params = [] if isinstance(root, ast.Module) else all_args(root.args)
+        self._resolve_locals(body, params)
+        self._find_step_names(body, params)
+        self.scope = "notebook variable" if cell_mode or src.cell is not None else "module global"
+        self.subject = "this cell" if cell_mode else "workflow code"
+        self.reachable = self._reachable_defs(body)
+        self.output_only = self._output_only_names(body)
+        # state while walking
+        self.tainted: dict[str, str] = {}
+        self.set_vars: dict[str, str] = {arg.arg: f"`{arg.arg}`" for arg in params if is_set_annotation(arg.annotation)}
+        self.path_vars: set[str] = set()
+        self.http_vars: set[str] = set()
+        self.loop_vars: set[str] = set()
+        self.client_vars: dict[str, str] = {}
+        self.bound_so_far: set[str] = set()
+        self.bumped_cell_names: set[str] = set()
+        self._step_args = 0
+        self._output = 0
+        self._def_depth = 0
+        self._in_step_name = 0
+        self._ok_ids: set[int] = set()
+        self._handled_ids: set[int] = set()
+        self._receivers: set[int] = set()
+        self._changed_globals: set[str] = set()
+        self._global_reads: dict[str, ast.Name] = {}
+        self._import_time_reported: set[str] = set()
+
+    def _resolve_locals(self, body: Sequence[ast.stmt], params: list[ast.arg]) -> None:
+        """The names this scope binds itself: imports, locals, `global` declarations, value aliases."""
         self.local_imports: dict[str, str] = {}
         for stmt in body:
             for node in ast.walk(stmt):
@@ -68,17 +100,20 @@ class Analyzer(Classifier, ast.NodeVisitor):
         self.local_names = (bound_names(body, into_defs=True) | {a.arg for a in params}) - self.global_decls
         self.local_names -= set(self.local_imports)
         self.local_aliases = self._find_value_aliases(body)
+
+    def _find_step_names(self, body: Sequence[ast.stmt], params: list[ast.arg]) -> None:
+        """The names that hold the step API (`step`, `ctx.step`, aliases) and the context."""
         self.step_names: set[str] = set()
         self.ctx_names: set[str] = set()
         self.ai_names: set[str] = set()
-        if cell_mode:
+        if self.cell_mode:
             self.step_names.add("step")
             self.ctx_names.add("ctx")
         for index, arg in enumerate(params):
             annotation = short(arg.annotation) if arg.annotation is not None else ""
             if arg.arg == "step" or annotation.endswith("Step"):
                 self.step_names.add(arg.arg)
-            elif arg.arg == "ctx" or annotation.endswith("Context") or (index == 0 and not stack):
+            elif arg.arg == "ctx" or annotation.endswith("Context") or (index == 0 and not self.stack):
                 self.ctx_names.add(arg.arg)
         for stmt in body:
             for node in ast.walk(stmt):
@@ -89,27 +124,6 @@ class Analyzer(Classifier, ast.NodeVisitor):
                         if arg.arg == "step" or note.endswith("Step"):
                             self.step_names.add(arg.arg)
         self._find_step_aliases(body)
-        self.scope = "notebook variable" if cell_mode or src.cell is not None else "module global"
-        self.subject = "this cell" if cell_mode else "workflow code"
-        self.reachable = self._reachable_defs(body)
-        self.output_only = self._output_only_names(body)
-        # state while walking
-        self.tainted: dict[str, str] = {}
-        self.set_vars: dict[str, str] = {}
-        self.path_vars: set[str] = set()
-        self.http_vars: set[str] = set()
-        self.loop_vars: set[str] = set()
-        self.bound_so_far: set[str] = set()
-        self.bumped_cell_names: set[str] = set()
-        self._step_args = 0
-        self._output = 0
-        self._def_depth = 0
-        self._ok_ids: set[int] = set()
-        self._handled_ids: set[int] = set()
-        self._receivers: set[int] = set()
-        self._changed_globals: set[str] = set()
-        self._global_reads: dict[str, ast.Name] = {}
-        self._import_time_reported: set[str] = set()
 
     # -- entry
 
@@ -292,7 +306,7 @@ class Analyzer(Classifier, ast.NodeVisitor):
 
     def _emit_at(self, code: str, node: ast.AST, what: str, *, callee: str = "", hint: str = "") -> None:
         hit = make_hit(code, what, callee=callee)
-        self._emit_hit(dataclasses.replace(hit, hint=hint) if hint else hit, node)
+        self._emit_hit(hit._replace(hint=hint) if hint else hit, node)
 
     def _emit_hit(self, hit: Hit, node: ast.AST) -> None:
         if self._output and hit.code in VALUE_CODES:
@@ -306,28 +320,77 @@ class Analyzer(Classifier, ast.NodeVisitor):
 
     # -- binding bookkeeping
 
-    def _bind(self, target: ast.expr, value: ast.expr | None, sources: list[str]) -> None:
+    def _bind(self, target: ast.expr, value: ast.expr | None, sources: list[Origin] | dict[str, list[Origin]]) -> None:
+        """Record what ``target`` now holds: the nondeterminism it carries (per name), sets, paths, clients..."""
         names = target_names(target)
-        single = isinstance(target, ast.Name)
+        per_name = sources if isinstance(sources, dict) else self._parts(target, value, sources)
         for name in names:
-            if sources:
-                self.tainted[name] = sources[0].strip("`") if len(sources) == 1 else f"{sources[0].strip('`')}, ..."
+            found = per_name.get(name, [])
+            if found:
+                self.tainted[name] = found[0].root
             else:
                 self.tainted.pop(name, None)
             self.set_vars.pop(name, None)
             self.path_vars.discard(name)
             self.http_vars.discard(name)
             self.loop_vars.discard(name)
-        if single and value is not None:
-            name = names[0]
-            if self._set_desc(value) is not None:
-                self.set_vars[name] = f"`{name}`"
-            if self._is_path(value):
-                self.path_vars.add(name)
-            if isinstance(value, ast.Call) and self.qual(value.func) in HTTP_CLIENTS:
-                self.http_vars.add(name)
-            if isinstance(value, ast.Call) and self.qual(value.func) in LOOP_GETTERS:
-                self.loop_vars.add(name)
+            self.client_vars.pop(name, None)
+        if value is not None and isinstance(target, (ast.Tuple, ast.List)) and self._is_wait(value):
+            for name in names:  # done, pending = await asyncio.wait(...): two sets of tasks
+                self.set_vars[name] = f"`{name}` (tasks from asyncio.wait)"
+        if isinstance(target, ast.Name) and value is not None:
+            self._bind_kind(target.id, value)
+
+    def _bind_kind(self, name: str, value: ast.expr) -> None:
+        if self._set_desc(value) is not None:
+            self.set_vars[name] = f"`{name}`"
+        if self._is_path(value):
+            self.path_vars.add(name)
+        if isinstance(value, ast.Call) and self.qual(value.func) in HTTP_CLIENTS:
+            self.http_vars.add(name)
+        if isinstance(value, ast.Call) and self.qual(value.func) in LOOP_GETTERS:
+            self.loop_vars.add(name)
+        code = makes_client(value, self.qual, self._client_name)
+        if code is not None:
+            self.client_vars[name] = code
+
+    def _parts(self, target: ast.expr, value: ast.expr | None, sources: list[Origin]) -> dict[str, list[Origin]]:
+        """Which names of ``target`` carry which sources: `a, b = x, y` unpacks them one by one."""
+        if (
+            isinstance(target, (ast.Tuple, ast.List))
+            and isinstance(value, (ast.Tuple, ast.List))
+            and len(target.elts) == len(value.elts)
+            and not any(isinstance(e, ast.Starred) for e in (*target.elts, *value.elts))
+        ):
+            out: dict[str, list[Origin]] = {}
+            for elt, part in zip(target.elts, value.elts, strict=True):
+                out.update(self._parts(elt, part, self._sources(part)))
+            return out
+        return dict.fromkeys(target_names(target), sources)
+
+    def _loop_parts(self, target: ast.expr, iterated: ast.expr) -> dict[str, list[Origin]]:
+        """Which loop variables carry the nondeterminism of what is iterated: an index never does.
+
+        `for i, path in enumerate(os.listdir(d))`: `i` is 0, 1, 2... on every replay; `path`
+        is an item of the listing, which can differ. The same for `range(...)` and `zip(...)`.
+        """
+        name = self.qual(iterated.func) if isinstance(iterated, ast.Call) else None
+        pair = isinstance(target, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in target.elts)
+        if name == "builtins.range":
+            return {}
+        if name == "builtins.enumerate" and isinstance(iterated, ast.Call) and iterated.args and pair:
+            assert isinstance(target, (ast.Tuple, ast.List))
+            if len(target.elts) == 2:
+                return self._loop_parts(target.elts[1], iterated.args[0])
+        if name == "builtins.zip" and isinstance(iterated, ast.Call) and pair and not iterated.keywords:
+            assert isinstance(target, (ast.Tuple, ast.List))
+            if len(target.elts) == len(iterated.args):
+                out: dict[str, list[Origin]] = {}
+                for elt, arg in zip(target.elts, iterated.args, strict=True):
+                    out.update(self._loop_parts(elt, arg))
+                return out
+        sources = self._sources(iterated)
+        return dict.fromkeys(target_names(target), sources)
 
     def _store_checks(self, target: ast.expr, node: ast.stmt) -> None:
         """ND601/ND602 for a target that rebinds a global or stores into a global container."""
@@ -424,6 +487,8 @@ class Analyzer(Classifier, ast.NodeVisitor):
             self.visit(node.value)
             self._store_checks(node.target, node)
             self._bind(node.target, node.value, self._sources(node.value))
+        if isinstance(node.target, ast.Name) and is_set_annotation(node.annotation):
+            self.set_vars[node.target.id] = f"`{node.target.id}`"
         self.visit(node.target)
         self.bound_so_far.update(target_names(node.target))
 
@@ -444,7 +509,7 @@ class Analyzer(Classifier, ast.NodeVisitor):
                 )
             sources = self._sources(node.value)
             if sources:
-                self.tainted[target.id] = sources[0].strip("`")
+                self.tainted[target.id] = sources[0].root
         elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
             name = target.value.id
             if self._is_global_container(name):
@@ -478,14 +543,48 @@ class Analyzer(Classifier, ast.NodeVisitor):
         self._visit_for(node)
 
     def _visit_for(self, node: ast.For | ast.AsyncFor) -> None:
-        self._check_iteration(node.iter)
+        if not self._order_free(node):
+            self._check_iteration(node.iter)
         self.visit(node.iter)
         self._store_checks(node.target, node)
-        self._bind(node.target, None, self._sources(node.iter))
+        self._bind(node.target, None, self._loop_parts(node.target, node.iter))
         self.bound_so_far.update(target_names(node.target))
         self.visit(node.target)
         for stmt in (*node.body, *node.orelse):
             self.visit(stmt)
+
+    def _order_free(self, node: ast.For | ast.AsyncFor) -> bool:
+        """A loop whose outcome does not depend on the order: each statement acts on the item alone.
+
+        `for task in pending: task.cancel()` or `for p in tmp: os.remove(p)` end the same
+        whatever order a set gives; appending, assigning, awaiting, steps or `break` do not.
+        """
+        if node.orelse or not isinstance(node.target, ast.Name):
+            return False
+        item = node.target.id
+        for stmt in node.body:
+            if isinstance(stmt, (ast.Pass, ast.Continue)):
+                continue
+            if not isinstance(stmt, ast.Expr) or not isinstance(stmt.value, ast.Call):
+                return False
+            call = stmt.value
+            if any(isinstance(n, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)) for n in ast.walk(call)):
+                return False
+            if self._step_method(call) is not None or self._is_output_call(call):
+                continue
+            func = call.func
+            on_item = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == item
+            plain_function = isinstance(func, (ast.Name, ast.Attribute)) and self.qual(func) is not None
+            if not (
+                on_item or ((plain_function and not isinstance(func, ast.Attribute)) or self._is_module_call(func))
+            ):
+                return False
+        return True
+
+    def _is_module_call(self, func: ast.expr) -> bool:
+        """`os.remove(...)`, `shutil.rmtree(...)`: a function of a module, not a method of a container."""
+        name = self.qual(func)
+        return name is not None and isinstance(func, ast.Attribute) and name.split(".")[0] not in BUILTINS
 
     def visit_With(self, node: ast.With) -> None:
         self._visit_with(node)
@@ -495,6 +594,13 @@ class Analyzer(Classifier, ast.NodeVisitor):
 
     def _visit_with(self, node: ast.With | ast.AsyncWith) -> None:
         for item in node.items:
+            deadline = item.context_expr
+            if (
+                isinstance(deadline, ast.Call)
+                and self.qual(deadline.func) in TIMEOUT_CONTEXTS
+                and any(self._has_step_call(stmt) for stmt in node.body)
+            ):
+                self._emit_hit(deadline_hit(f"`{short(deadline)}` around steps"), deadline)
             self.visit(item.context_expr)
             if item.optional_vars is not None:
                 self._bind(item.optional_vars, item.context_expr, self._sources(item.context_expr))
@@ -539,6 +645,10 @@ class Analyzer(Classifier, ast.NodeVisitor):
         desc = self._set_desc(expr)
         if desc is not None:
             self._emit_at("ND501", expr, desc)
+            return
+        state = self._stateful_of(expr)
+        if state is not None and state.iterator:
+            self._emit_hit(self._stateful_hit(state, f"iterating `{short(expr)}`"), expr)
             return
         if isinstance(expr, ast.Call) and self.qual(expr.func) in {*ITER_WRAPPERS, "builtins.map", "builtins.filter"}:
             self._handled_ids.add(id(expr))
@@ -605,8 +715,11 @@ class Analyzer(Classifier, ast.NodeVisitor):
     def _visit_step_call(self, node: ast.Call, method: str) -> None:
         name_arg, rest = self._split_step_call(node, method)
         if name_arg is not None:
+            # hash() and id() written in the name are ND702 there, not a value of their own.
+            self._in_step_name += 1
             self.visit(name_arg)
             self._check_step_name(name_arg)
+            self._in_step_name -= 1
         callable_args = method in CALLABLE_STEP_METHODS
         self._step_args += callable_args
         for arg in rest:
@@ -618,16 +731,28 @@ class Analyzer(Classifier, ast.NodeVisitor):
             return
         sources = self._sources(expr)
         if sources:
-            self._emit_at("ND701", expr, ", ".join(dict.fromkeys(sources)))
+            shown = list(dict.fromkeys(origin.shown() for origin in sources))
+            self._emit_at("ND701", expr, ", ".join(shown[:3]) + (", ..." if len(shown) > 3 else ""))
         for sub in walk_no_lambda(expr):
             if isinstance(sub, ast.Call) and self.qual(sub.func) in ("builtins.id", "builtins.hash"):
                 self._emit_at("ND702", expr, f"`{short(sub)}`")
                 break
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if isinstance(node.ctx, ast.Load) and self.qual(node) in ENV_OBJECTS:
-            self._emit_at("ND311", node, f"`{short(node)}`")
-            return
+        if isinstance(node.ctx, ast.Load):
+            name = self.qual(node)
+            if name in ENV_OBJECTS:
+                self._emit_at("ND311", node, f"`{short(node)}`")
+                return
+            if name in PROCESS_ATTRS:
+                self._emit_at("ND312", node, f"`{short(node)}`")
+                return
+        self.generic_visit(node)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
+        desc = self._set_desc(node.value)
+        if desc is not None:
+            self._emit_at("ND502", node.value, f"formatting the set {desc} as text puts its elements in an order")
         self.generic_visit(node)
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
@@ -683,6 +808,8 @@ def record_import_time_values(module: ModuleFacts, tree: ast.Module, src: Source
     for stmt in top_level(tree.body):
         if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or stmt.value is None:
             continue
+        if isinstance(stmt.value, ast.Lambda):
+            continue  # a function, run later (a helper), not a value made now
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
         names = [n for t in targets if isinstance(t, ast.Name) for n in target_names(t)]
         hits = [

@@ -7,17 +7,27 @@ locals, module facts) and turns a call into the hits it makes, using the rule ta
 from __future__ import annotations
 
 import ast
+from typing import NamedTuple
 
-from ._module import ModuleFacts
+from ._module import ModuleFacts, Stateful
 from ._rules import (
     ANY_RECEIVER_READS,
+    COMPLETION_METHODS,
+    COMPLETION_ORDER,
+    DB_CALLS,
+    DB_METHODS,
     ENTROPY,
     ENV_CALLS,
+    ENV_METHOD_PREFIXES,
     ENV_OBJECTS,
+    FILE_READ_PREFIXES,
     FILE_READS,
+    HANDLE_QUIET_METHODS,
+    HASHES,
     HTTP_CLIENTS,
     HTTP_METHODS,
     IDENTITY,
+    IDENTITY_PREFIXES,
     LLM_QUAL,
     LLM_SUFFIXES,
     LOG_METHODS,
@@ -31,21 +41,40 @@ from ._rules import (
     OUTPUT_CALLS,
     PATH_IO,
     RANDOM_FUNCS,
+    SAMPLE_METHODS,
+    SAMPLE_SEEDS,
     SEEDED_CTORS,
     STEP_METHODS,
     STEP_NAME_KEYWORDS,
     SUBPROCESS,
     SUBPROCESS_PREFIXES,
+    TIMEOUT_WRAPPERS,
     TORCH_RANDOM,
+    USER_INPUT,
+    USER_INPUT_PREFIXES,
     UUIDS,
+    WAITERS,
     WALL_CLOCK,
     WALL_CLOCK_NOARG,
     Finding,
     Hit,
+    deadline_hit,
+    io_call_kind,
     make_hit,
 )
 from ._source import Source
-from ._syntax import attr_chain, dotted, is_path_expr, mode_reads, set_description, short
+from ._syntax import (
+    all_args,
+    attr_chain,
+    client_code,
+    dotted,
+    is_int_like,
+    is_path_expr,
+    mode_reads,
+    set_description,
+    short,
+    walk_no_lambda,
+)
 
 
 class Classifier:
@@ -67,6 +96,8 @@ class Classifier:
     http_vars: set[str]
     loop_vars: set[str]
     bumped_cell_names: set[str]
+    client_vars: dict[str, str]  # local name -> rule code of the database or service client it holds
+    _in_step_name: int  # > 0 while reading a step's name (hash() there is ND702, not ND206)
 
     def _summary(self, name: str) -> list[Finding]:
         """The findings inside module function ``name`` (the analyzer runs one on it)."""
@@ -176,6 +207,7 @@ class Classifier:
     # -- classification
 
     def classify(self, call: ast.Call) -> list[Hit]:
+        """The nondeterministic things one call does (usually none, at most one per callee)."""
         func = call.func
         name = self.qual(func)
         shown = short(func)
@@ -188,20 +220,9 @@ class Classifier:
             if name == "asyncio.to_thread" and call.args:
                 return self._classify_deferred(call, call.args[0], call.args[1:])
         if isinstance(func, ast.Attribute):
-            chain = attr_chain(func)
-            if any(tuple(chain[-len(s) :]) == s for s in LLM_SUFFIXES):
-                return [make_hit("ND401", what, callee=shown)]
-            if func.attr == "open" and self._is_path(func.value):
-                mode = call.args[0] if call.args else None
-                return [make_hit("ND301", what)] if mode_reads(mode, call) else []
-            if func.attr in ANY_RECEIVER_READS or (func.attr in PATH_IO and self._is_path(func.value)):
-                return [make_hit("ND301", what)]
-            if func.attr == "run_in_executor" and len(call.args) >= 2:
-                return self._classify_deferred(call, call.args[1], call.args[2:])
-            if func.attr in HTTP_METHODS and self._is_http(func.value):
-                return [make_hit("ND321", what)]
-            if func.attr == "time" and self._is_loop(func.value):
-                return [make_hit("ND102", what)]
+            return self._classify_method(call, func, what, shown)
+        if isinstance(func, ast.Name) and func.id in self.module.stateful and self._module_global(func.id):
+            return []  # calling a generator object is a TypeError, not a draw
         if (
             isinstance(func, ast.Name)
             and func.id in self.module.functions
@@ -212,7 +233,47 @@ class Classifier:
             return self._helper_hits(func.id)
         return []
 
+    def _classify_method(self, call: ast.Call, func: ast.Attribute, what: str, shown: str) -> list[Hit]:
+        """A call of ``receiver.method(...)`` whose receiver is not a module: files, clients, generators."""
+        chain = attr_chain(func)
+        if any(tuple(chain[-len(s) :]) == s for s in LLM_SUFFIXES):
+            return [make_hit("ND401", what, callee=shown)]
+        if func.attr == "open" and self._is_path(func.value):
+            mode = call.args[0] if call.args else None
+            return [make_hit("ND301", what)] if mode_reads(mode, call) else []
+        if func.attr in ANY_RECEIVER_READS or (func.attr in PATH_IO and self._is_path(func.value)):
+            return [make_hit("ND301", what)]
+        if func.attr == "run_in_executor" and len(call.args) >= 2:
+            return self._classify_deferred(call, call.args[1], call.args[2:])
+        if func.attr in HTTP_METHODS and self._is_http(func.value):
+            return [make_hit("ND321", what)]
+        if func.attr == "time" and self._is_loop(func.value):
+            return [make_hit("ND102", what)]
+        if func.attr in COMPLETION_METHODS:
+            return [make_hit("ND503", what)]
+        if func.attr in DB_METHODS:
+            return [make_hit("ND322", what)]
+        if func.attr in SAMPLE_METHODS and self._unseeded_sample(call, func.value):
+            return [make_hit("ND202", f"{what} without random_state")]
+        state = self._stateful_of(func.value)
+        if state is not None:
+            return [self._stateful_hit(state, what)]
+        if func.attr not in HANDLE_QUIET_METHODS and not func.attr.startswith("__"):
+            code = client_code(func.value, self.qual, self._client_name)
+            if code is not None:
+                return [make_hit(code, what)]
+        return []
+
     def _classify_qualified(self, call: ast.Call, name: str, what: str) -> Hit | None:
+        """A call of a function known by its qualified name (``time.time``, ``os.getenv``...)."""
+        hit = self._classify_time_and_randomness(call, name, what)
+        if hit is None:
+            hit = self._classify_io(call, name, what)
+        if hit is None:
+            hit = self._classify_order(call, name, what)
+        return hit
+
+    def _classify_time_and_randomness(self, call: ast.Call, name: str, what: str) -> Hit | None:
         nargs = len(call.args) + len(call.keywords)
         if name in WALL_CLOCK or (name in WALL_CLOCK_NOARG and nargs == 0):
             return make_hit("ND101", what)
@@ -243,20 +304,91 @@ class Classifier:
             return make_hit("ND204", what)
         if name in UUIDS:
             return make_hit("ND205", what)
+        if name in HASHES and call.args and not is_int_like(call.args[0]) and not self._in_step_name:
+            return make_hit("ND206", what)
+        if name == "builtins.next" and call.args:
+            state = self._stateful_of(call.args[0])
+            if state is not None:
+                return self._stateful_hit(state, what)
+        return None
+
+    def _classify_io(self, call: ast.Call, name: str, what: str) -> Hit | None:
         if name in OPENERS:
             return make_hit("ND301", what) if self._open_reads(call) else None
-        if name in FILE_READS or name.startswith("pandas.read_"):
+        if name in DB_CALLS:
+            return make_hit("ND322", what)
+        if name in FILE_READS or name.startswith(FILE_READ_PREFIXES):
             return make_hit("ND301", what)
-        if name in ENV_CALLS:
+        if name in ENV_CALLS or name.startswith(ENV_METHOD_PREFIXES):
             return make_hit("ND311", what)
-        if name in IDENTITY:
+        if name in IDENTITY or name.startswith(IDENTITY_PREFIXES):
             return make_hit("ND312", what)
         if name in NETWORK:
             return make_hit("ND321", what)
         if name in SUBPROCESS or name.startswith(SUBPROCESS_PREFIXES):
             return make_hit("ND331", what)
+        if name in USER_INPUT or name.startswith(USER_INPUT_PREFIXES):
+            return make_hit("ND341", what)
         if name in LLM_QUAL:
             return make_hit("ND401", what, callee=short(call.func))
+        found = io_call_kind(name)
+        if found is not None and found[1] == "io":
+            return make_hit(found[0], what)
+        return None
+
+    def _classify_order(self, call: ast.Call, name: str, what: str) -> Hit | None:
+        """Completion order: as_completed, wait() that returns early, wait_for() around a step."""
+        if name in COMPLETION_ORDER:
+            return make_hit("ND503", what)
+        if name in WAITERS:
+            early = [k for k in call.keywords if k.arg == "timeout" or k.arg == "return_when"]
+            if len(call.args) > 1 or any(not _is_all_completed(k.value) for k in early):
+                return make_hit("ND503", what)
+        if name in TIMEOUT_WRAPPERS and any(self._has_step_call(arg) for arg in call.args[:1]):
+            return deadline_hit(f"{what} around a step")
+        return None
+
+    def _has_step_call(self, expr: ast.AST) -> bool:
+        return any(isinstance(n, ast.Call) and self._step_method(n) is not None for n in walk_no_lambda(expr))
+
+    def _unseeded_sample(self, call: ast.Call, receiver: ast.expr) -> bool:
+        """``df.sample(frac=...)`` without ``random_state``: pandas draws from numpy's global generator."""
+        if any(k.arg in SAMPLE_SEEDS for k in call.keywords) or self._stateful_of(receiver) is not None:
+            return False
+        keywords = {k.arg for k in call.keywords}
+        if keywords & {"frac", "n", "weights", "axis", "replace"}:
+            return not call.args
+        return not call.args and not call.keywords
+
+    def _stateful_of(self, expr: ast.expr) -> Stateful | None:
+        if isinstance(expr, ast.Name) and expr.id in self.module.stateful and self._module_global(expr.id):
+            return self.module.stateful[expr.id]
+        return None
+
+    def _stateful_hit(self, state: Stateful, what: str) -> Hit:
+        where = (
+            f"line {state.line}"
+            if state.cell is None or state.cell == self.src.cell
+            else (f"line {state.line} of cell {state.cell}")
+        )
+        label = f"{what} of `{state.shown}`"
+        if state.code != "ND604":
+            hit = make_hit(state.code, f"{what} (a `{state.shown}` made at {where}, without a seed)")
+            return Hit(hit.code, hit.message, hit.hint, label)
+        hit = make_hit("ND604", f"{what} advances `{state.shown}`, made when the module was loaded ({where})")
+        if state.iterator:
+            hint = (
+                "make the iterator or counter inside the workflow (a local itertools.count(), or the loop index of "
+                "enumerate(...)), so every replay starts it from the beginning"
+            )
+            return Hit(hit.code, hit.message, hint, label)
+        return Hit(hit.code, hit.message, hit.hint, label)
+
+    def _client_name(self, name: str) -> str | None:
+        if name in self.client_vars:
+            return self.client_vars[name]
+        if name not in self.local_names:
+            return self.module.clients.get(name)
         return None
 
     @staticmethod
@@ -283,13 +415,22 @@ class Classifier:
             if ref.src.cell is not None and ref.src.cell != self.src.cell:
                 where += f" of cell {ref.src.cell}"
             message = f"`{name}()` runs here as workflow code, outside a step; at {where} in it: {finding.message}"
-            hint = f'call it through step.run("...", {name}, ...) so its result is journaled, or there: {finding.hint}'
+            if _takes_step(ref.node):
+                hint = f"fix it there ({where}): {finding.hint}"  # it calls steps itself: it is workflow code
+            else:
+                hint = (
+                    f'call it through step.run("...", {name}, ...) so its result is journaled, or there: {finding.hint}'
+                )
             hits.append(Hit(finding.code, message, hint, f"`{name}()`"))
         return hits
 
-    def _sources(self, expr: ast.expr) -> list[str]:
-        """Nondeterministic things the value of ``expr`` depends on (for taint and step names)."""
-        found: list[str] = []
+    def _is_wait(self, value: ast.expr) -> bool:
+        call = value.value if isinstance(value, ast.Await) else value
+        return isinstance(call, ast.Call) and self.qual(call.func) in WAITERS
+
+    def _sources(self, expr: ast.expr) -> list[Origin]:
+        """Nondeterministic things the value of ``expr`` depends on, with where each comes from."""
+        found: list[Origin] = []
         stack: list[ast.AST] = [expr]
         while stack:
             node = stack.pop()
@@ -298,22 +439,56 @@ class Classifier:
             if isinstance(node, ast.Call):
                 if self._step_method(node) is not None:
                     continue  # a step's result is journaled
-                found.extend(h.label for h in self.classify(node))
+                found.extend(Origin("", f"{h.label}, line {node.lineno}") for h in self.classify(node))
+                if not self._in_step_name and self.qual(node.func) == "builtins.id":
+                    found.append(Origin("", f"`{short(node)}`, an address that differs in every process"))
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                if node.id in self.tainted:
-                    found.append(f"`{node.id}` ({self.tainted[node.id]})")
-                elif self.qual(node) in ENV_OBJECTS:
-                    found.append("`os.environ`")
-                elif node.id in self.bumped_cell_names:
-                    found.append(f"notebook variable `{node.id}`, changed by this cell")
-                elif self._module_global(node.id) and (
-                    node.id in self.global_decls or node.id in self.module.runtime_written
-                ):
-                    found.append(f"global `{node.id}`, changed at run time")
-                elif self._module_global(node.id) and node.id in self.module.import_time:
-                    found.append(f"`{node.id}` (set at import from {self.module.import_time[node.id][0].label})")
+                origin = self._name_origin(node.id)
+                if origin is not None:
+                    found.append(origin)
             elif isinstance(node, ast.Attribute) and self.qual(node) in ENV_OBJECTS:
-                found.append("`os.environ`")
+                found.append(Origin("", "`os.environ`"))
                 continue
             stack.extend(ast.iter_child_nodes(node))
         return found
+
+    def _name_origin(self, name: str) -> Origin | None:
+        if name in self.tainted:
+            return Origin(name, self.tainted[name])
+        if self.qual(ast.Name(id=name, ctx=ast.Load())) in ENV_OBJECTS:
+            return Origin("", "`os.environ`")
+        if name in self.bumped_cell_names:
+            return Origin(name, "a notebook variable this cell changes")
+        if self._module_global(name) and (name in self.global_decls or name in self.module.runtime_written):
+            return Origin(name, "a global changed at run time")
+        if self._module_global(name) and name in self.module.import_time:
+            hit, line, _ = self.module.import_time[name]
+            return Origin(name, f"{hit.label}, run at import (line {line})")
+        return None
+
+
+class Origin(NamedTuple):
+    """Where a nondeterministic value comes from: ``root`` (a call and its line), reached through ``via``."""
+
+    via: str  # the name that carries it here, or "" when the call is right here
+    root: str
+
+    def shown(self) -> str:
+        return f"`{self.via}` (from {self.root})" if self.via else self.root
+
+
+def _takes_step(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A helper given the step API (a parameter named `step` or annotated `Step`, or the context)."""
+    for arg in all_args(fn.args):
+        note = short(arg.annotation) if arg.annotation is not None else ""
+        if arg.arg in ("step", "ctx") or note.endswith(("Step", "Context")):
+            return True
+    return False
+
+
+def _is_all_completed(value: ast.expr) -> bool:
+    """``return_when=ALL_COMPLETED`` (the default) or ``timeout=None``."""
+    if isinstance(value, ast.Constant):
+        return value.value is None or value.value == "ALL_COMPLETED"
+    parts = dotted(value)
+    return parts is not None and parts[-1] == "ALL_COMPLETED"

@@ -7,10 +7,21 @@ globals that code running during a run changes: the facts every workflow is read
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
-from ._rules import BUILTINS, CONTAINER_CTORS, FALLBACK, HTTP_CLIENTS, MUTATORS, Finding, Hit
+from ._rules import (
+    BUILTINS,
+    CONTAINER_CTORS,
+    FALLBACK,
+    HTTP_CLIENTS,
+    ITERATOR_CTORS,
+    MUTATORS,
+    SEEDED_CTORS,
+    Finding,
+    Hit,
+)
 from ._source import Source
 from ._syntax import (
     all_args,
@@ -20,15 +31,28 @@ from ._syntax import (
     globals_declared,
     import_bindings,
     is_path_expr,
+    makes_client,
     set_description,
+    short,
     target_names,
     top_level,
     walk_no_lambda,
 )
 
 
-@dataclass
-class FuncRef:
+class Stateful(NamedTuple):
+    """A generator, iterator or random generator made at top level: it remembers where it is between runs."""
+
+    shown: str  # how it was made, e.g. `random.Random(1234)`
+    code: str  # ND604, or ND201 / ND202 for a random generator made without a seed
+    iterator: bool  # iterating it consumes it
+    line: int = 0
+    cell: int | None = None
+
+
+class FuncRef(NamedTuple):
+    """A function defined at top level, and the source it is in."""
+
     node: ast.FunctionDef | ast.AsyncFunctionDef
     src: Source
 
@@ -42,6 +66,8 @@ class ModuleFacts:
         self.containers: dict[str, str] = {}
         self.sets: dict[str, str] = {}
         self.http: set[str] = set()
+        self.clients: dict[str, str] = {}  # name -> rule code: database or service clients made at top level
+        self.stateful: dict[str, Stateful] = {}  # generators and iterators made at top level
         self.paths: set[str] = set()
         self.functions: dict[str, FuncRef] = {}
         self.workflows: list[FuncRef] = []
@@ -131,24 +157,58 @@ class ModuleFacts:
         self.bound.update(names)
         if value is None or len(names) != 1 or not isinstance(targets[0], ast.Name):
             return
-        name = names[0]
-        if isinstance(value, (ast.Name, ast.Attribute)):
-            alias = self.qual(value)
+        self._scan_value(names[0], value, stmt, src)
+
+    def _scan_value(self, name: str, value: ast.expr, stmt: ast.stmt, src: Source) -> None:
+        """What a top-level ``name = value`` makes: an alias, a helper, a container, a set, a client..."""
+        if isinstance(value, (ast.Name, ast.Attribute)) or _is_partial(value, self.qual):
+            target = value.args[0] if isinstance(value, ast.Call) else value
+            alias = self.qual(target)
             if alias is not None and name not in self._assigned_twice:
-                # `now = datetime.now`, `env = os.environ`: follow the alias like an import.
+                # `now = datetime.now`, `env = os.environ`, `get = partial(os.getenv, "X")`: followed like imports.
                 self.imports[name] = alias
                 self.bound.discard(name)
                 return
+        if isinstance(value, ast.Lambda) and name not in self._assigned_twice:
+            # `now = lambda: datetime.now()`: a helper function like any other.
+            self.functions[name] = FuncRef(_lambda_as_def(name, value), src)
+            return
         kind = self._container_kind(value)
         if kind is not None:
             self.containers[name] = kind
-        set_desc = set_description(value, self.qual, lambda n: self.sets.get(n))
-        if set_desc is not None:
+        if set_description(value, self.qual, lambda n: self.sets.get(n)) is not None:
             self.sets[name] = f"`{name}`"
         if isinstance(value, ast.Call) and self.qual(value.func) in HTTP_CLIENTS:
             self.http.add(name)
         if is_path_expr(value, self.qual, self.paths.__contains__):
             self.paths.add(name)
+        code = makes_client(value, self.qual, self.clients.get)
+        if code is not None:
+            self.clients[name] = code
+        state = self._stateful(value)
+        if state is not None:
+            self.stateful[name] = state._replace(line=stmt.lineno, cell=src.cell)
+
+    def _stateful(self, value: ast.expr) -> Stateful | None:
+        """A generator or iterator whose state carries over from one run to the next in this process."""
+        shown = short(value, 40)
+        if isinstance(value, ast.GeneratorExp):
+            return Stateful(shown, "ND604", iterator=True)
+        if not isinstance(value, ast.Call):
+            return None
+        name = self.qual(value.func)
+        if name in SEEDED_CTORS:
+            seeded = bool(value.args or value.keywords) and not (
+                value.args and isinstance(value.args[0], ast.Constant) and value.args[0].value is None
+            )
+            unseeded = "ND202" if name.startswith("numpy.") else "ND201"
+            return Stateful(shown, "ND604" if seeded else unseeded, iterator=False)
+        if name in ITERATOR_CTORS:
+            return Stateful(shown, "ND604", iterator=True)
+        func = value.func
+        if isinstance(func, ast.Name) and func.id in self.functions and _is_generator(self.functions[func.id].node):
+            return Stateful(shown, "ND604", iterator=True)
+        return None
 
     def _container_kind(self, value: ast.expr) -> str | None:
         if isinstance(value, (ast.List, ast.ListComp)):
@@ -164,6 +224,7 @@ class ModuleFacts:
     def _find_runtime_writes(self, roots: list[ast.AST]) -> None:
         """Globals that code running during a run (workflows, steps, helpers they use) changes."""
         reached: dict[str, ast.AST] = {}
+        writers: set[int] = set()  # functions that may change a global: the only ones read closely
         pending: list[ast.AST] = list(roots)
         while pending:
             node = pending.pop()
@@ -173,11 +234,35 @@ class ModuleFacts:
                     if ref is not None and sub.id not in reached:
                         reached[sub.id] = ref.node
                         pending.append(ref.node)
+                elif self._may_write(sub):
+                    writers.add(id(node))
         for ref in self.workflows:
-            reached.setdefault(ref.node.name, ref.node)
+            if ref.node.name not in reached:
+                reached[ref.node.name] = ref.node
+                if any(self._may_write(sub) for sub in ast.walk(ref.node)):
+                    writers.add(id(ref.node))
         for name, fn in reached.items():
-            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if id(fn) in writers and isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self._scope_writes(name, fn, set())
+
+    def _may_write(self, node: ast.AST) -> bool:
+        """A `global` statement, or a call or store that changes a top-level container."""
+        if isinstance(node, ast.Global):
+            return True
+        if isinstance(node, ast.Call):
+            func = node.func
+            return (
+                isinstance(func, ast.Attribute)
+                and func.attr in MUTATORS
+                and isinstance(func.value, ast.Name)
+                and func.value.id in self.containers
+            )
+        return (
+            isinstance(node, ast.Subscript)
+            and not isinstance(node.ctx, ast.Load)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in self.containers
+        )
 
     def _scope_writes(
         self, name: str, fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, outer: set[str]
@@ -211,3 +296,30 @@ class ModuleFacts:
         for stmt in body:
             for inner in child_scopes(stmt):
                 self._scope_writes(name, inner, local)
+
+
+def _is_partial(value: ast.expr, qual: Callable[[ast.expr], str | None]) -> bool:
+    return (
+        isinstance(value, ast.Call)
+        and qual(value.func) == "functools.partial"
+        and bool(value.args)
+        and isinstance(value.args[0], (ast.Name, ast.Attribute))
+    )
+
+
+def _lambda_as_def(name: str, fn: ast.Lambda) -> ast.FunctionDef:
+    """A lambda bound to a name, as the function it is (so helpers written either way are read alike)."""
+    body = ast.Return(value=fn.body)
+    ast.copy_location(body, fn.body)
+    fields: dict[str, Any] = {"name": name, "args": fn.args, "body": [body], "decorator_list": [], "returns": None}
+    if sys.version_info >= (3, 12):
+        fields["type_params"] = []
+    node = ast.FunctionDef(**fields)
+    return ast.copy_location(node, fn)
+
+
+def _is_generator(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(
+        isinstance(node, (ast.Yield, ast.YieldFrom))
+        for node in walk_no_lambda(ast.Module(body=fn.body, type_ignores=[]))
+    )

@@ -7,9 +7,7 @@ shell lines are blanked or neutralized so the rest parses with its line numbers 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import re
-from dataclasses import dataclass
 
 from .._errors import LintError
 from ._rules import Finding
@@ -20,20 +18,19 @@ LINE_SPLIT_RE = re.compile(r"\r\n|\r|\n")
 MAGIC_ASSIGN_RE = re.compile(r"^(\s*)([A-Za-z_][\w\s,]*?)\s*=\s*([!%])(.*)$")
 
 
-@dataclass
 class Source:
     """A piece of source text being linted, and where it came from (file, notebook cell)."""
 
-    text: str
-    filename: str
-    cell: int | None = None
-    path: str | None = None
-    shell_lines: tuple[tuple[int, int, str], ...] = ()  # (line, col, command) of `!cmd` lines
-    shift_from: int = 0  # lines from here on were parsed with one extra leading space
-    lines: list[str] = dataclasses.field(init=False)
+    __slots__ = ("cell", "filename", "lines", "path", "shell_lines", "shift_from", "text")
 
-    def __post_init__(self) -> None:
-        self.lines = LINE_SPLIT_RE.split(self.text)
+    def __init__(self, text: str, filename: str, *, cell: int | None = None, path: str | None = None) -> None:
+        self.text = text
+        self.filename = filename
+        self.cell = cell
+        self.path = path
+        self.shell_lines: tuple[tuple[int, int, str], ...] = ()  # (line, col, command) of `!cmd` lines
+        self.shift_from = 0  # lines from here on were parsed with one extra leading space
+        self.lines = LINE_SPLIT_RE.split(text)
 
     def col(self, line: int, col_offset: int) -> int:
         """1-based character column from ast's byte offset (they differ on non-ASCII lines)."""

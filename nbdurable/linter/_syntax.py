@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterator, Sequence
 
-from ._rules import PATH_CTORS, PATH_DERIVING, SET_METHODS
+from ._rules import CLIENT_METHODS, PATH_CTORS, PATH_DERIVING, SET_FUNCTIONS, SET_METHODS, io_call_kind
 
 # -- name resolution ----------------------------------------------------------------------------------
 
@@ -184,6 +184,8 @@ def set_description(
         return set_name(expr.id)
     if isinstance(expr, ast.Call):
         name = qual(expr.func)
+        if name in SET_FUNCTIONS:
+            return f"`{short(expr)}`"
         if name in ("builtins.set", "builtins.frozenset"):
             if expr.args:
                 arg = expr.args[0]
@@ -201,8 +203,70 @@ def set_description(
         return None
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)):
         sides = (set_description(expr.left, qual, set_name), set_description(expr.right, qual, set_name))
-        if sides != (None, None):
+        # `a.keys() - b.keys()`: set operators on dict views make sets (`d1 | d2` of dicts is a dict).
+        if sides != (None, None) or is_dict_view(expr.left) or is_dict_view(expr.right):
             return f"`{short(expr)}`"
+    return None
+
+
+def is_dict_view(expr: ast.expr) -> bool:
+    """``d.keys()`` or ``d.items()``: ordered themselves, but set operators on them give sets."""
+    return (
+        isinstance(expr, ast.Call)
+        and isinstance(expr.func, ast.Attribute)
+        and expr.func.attr in ("keys", "items")
+        and not expr.args
+        and not expr.keywords
+    )
+
+
+def is_set_annotation(annotation: ast.expr | None) -> bool:
+    """``set[str]``, ``frozenset[str]``, ``Set[str]``, ``AbstractSet[...]`` or the bare names."""
+    if isinstance(annotation, ast.Subscript):
+        annotation = annotation.value
+    parts = dotted(annotation) if annotation is not None else None
+    return parts is not None and parts[-1] in ("set", "frozenset", "Set", "FrozenSet", "AbstractSet", "MutableSet")
+
+
+def client_code(
+    expr: ast.expr, qual: Callable[[ast.expr], str | None], client_name: Callable[[str], str | None]
+) -> str | None:
+    """The rule code of the database or service client ``expr`` is, or is reached from, if it is one.
+
+    ``client.files``, ``mongo["app"]["users"]`` and ``conn.execute(...)`` are reached from a
+    client; ``sqlite3.connect(...)`` and ``boto3.client("s3")`` are clients themselves.
+    """
+    while True:
+        if isinstance(expr, (ast.Await, ast.Attribute, ast.Subscript)):
+            expr = expr.value
+        elif isinstance(expr, ast.Call):
+            name = qual(expr.func)
+            if name is not None:
+                found = io_call_kind(name)
+                return found[0] if found is not None and found[1] != "quiet" else None
+            expr = expr.func
+        elif isinstance(expr, ast.Name):
+            return client_name(expr.id)
+        else:
+            return None
+
+
+def makes_client(
+    value: ast.expr, qual: Callable[[ast.expr], str | None], client_name: Callable[[str], str | None]
+) -> str | None:
+    """The rule code if ``value`` evaluates to a client (a connection, a cursor, an SDK client), else None."""
+    if isinstance(value, ast.Await):
+        value = value.value
+    if isinstance(value, ast.Subscript):
+        return client_code(value.value, qual, client_name)
+    if not isinstance(value, ast.Call):
+        return None
+    name = qual(value.func)
+    if name is not None:
+        found = io_call_kind(name)
+        return found[0] if found is not None and found[1] != "quiet" else None
+    if isinstance(value.func, ast.Attribute) and value.func.attr in CLIENT_METHODS:
+        return client_code(value.func.value, qual, client_name)
     return None
 
 

@@ -38,6 +38,6 @@ async def prepare(ctx: nd.Context) -> str:
     )
     status = client.fine_tuning.jobs.retrieve(job).status  # <- ND322
     while status not in ("succeeded", "failed", "cancelled"):
-        await ctx.step.sleep(f"wait-{status}", "5m")
+        await ctx.step.sleep(f"wait-{status}", "5m")  # <- ND701
         status = await ctx.step.run("poll", lambda: client.fine_tuning.jobs.retrieve(job).status)
     return status
