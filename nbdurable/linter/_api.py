@@ -6,6 +6,7 @@ import ast
 import contextlib
 import json
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,33 +38,71 @@ def lint_cell(cell_source: str) -> list[Finding]:
 
 
 def lint_path(path: str | os.PathLike[str]) -> list[Finding]:
-    """Findings in a ``.py`` file or a ``.ipynb`` notebook; raises LintError if it cannot be read."""
+    """Findings in a ``.py`` file or a ``.ipynb`` notebook; raises LintError if it cannot be read.
+
+    Only regular files are read (a FIFO or a device would block or never end), and at most
+    MAX_BYTES of them.
+    """
     shown = os.fspath(path)
     p = Path(shown)
     if p.suffix not in (".py", ".ipynb"):
         raise LintError(f"{shown}: cannot lint, only .py files and .ipynb notebooks are supported.", path=shown)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise LintError(f"{shown}: cannot lint, no such file. Check the path.", path=shown) from exc
-    except IsADirectoryError as exc:
-        raise LintError(f"{shown}: cannot lint, it is a directory. Give .py or .ipynb files.", path=shown) from exc
-    except UnicodeDecodeError as exc:
-        raise LintError(f"{shown}: cannot lint, the file is not UTF-8 text ({exc.reason}).", path=shown) from exc
-    except OSError as exc:
-        raise LintError(f"{shown}: cannot lint, the file cannot be read: {exc.strerror or exc}.", path=shown) from exc
+    text = _read(shown)
     with _too_deep(shown):
         if p.suffix == ".ipynb":
             return _lint_notebook(text, shown)
         return _lint_text(Source(text, shown, path=shown))
 
 
+MAX_BYTES = 64 * 1024 * 1024  # larger notebooks hold outputs (images), not code worth the wait
+_FILE_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def _read(shown: str) -> str:
+    """The text of a regular file of at most MAX_BYTES, or a LintError that says why not."""
+    try:
+        info = os.stat(shown)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            raise LintError(
+                f"{shown}: cannot lint, it is {kind}; only regular .py and .ipynb files are read.", path=shown
+            )
+        if info.st_size > MAX_BYTES:
+            raise LintError(
+                f"{shown}: cannot lint, the file is {_size(info.st_size)}, more than the {_size(MAX_BYTES)} read "
+                "at most. Clear a notebook's outputs, or split the file.",
+                path=shown,
+            )
+        with open(shown, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise LintError(f"{shown}: cannot lint, no such file. Check the path.", path=shown) from exc
+    except OSError as exc:
+        raise LintError(f"{shown}: cannot lint, the file cannot be read: {exc.strerror or exc}.", path=shown) from exc
+    if len(data) > MAX_BYTES:
+        raise LintError(f"{shown}: cannot lint, the file grew past {_size(MAX_BYTES)} while read.", path=shown)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LintError(f"{shown}: cannot lint, the file is not UTF-8 text ({exc.reason}).", path=shown) from exc
+
+
 @contextlib.contextmanager
 def _too_deep(where: str) -> Iterator[None]:
-    """Turn a RecursionError on absurdly nested code (the walk is recursive) into a LintError."""
+    """Turn a RecursionError (or MemoryError) on absurdly nested code (the walk is recursive) into a LintError."""
     try:
         yield
-    except RecursionError as exc:
+    except (RecursionError, MemoryError) as exc:
         raise LintError(
             f"{where}: cannot lint, the code is nested too deeply to analyse. Split the expression up.", path=None
         ) from exc
@@ -116,6 +155,8 @@ def _lint_notebook(text: str, path: str) -> list[Finding]:
             path=path,
             line=exc.lineno,
         ) from exc
+    except (RecursionError, MemoryError) as exc:
+        raise LintError(f"{path}: cannot lint, the notebook's JSON is nested too deeply to read.", path=path) from exc
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):
         raise LintError(f"{path}: cannot lint, this JSON has no `cells` list, so it is not a notebook.", path=path)

@@ -68,6 +68,12 @@ def parse(text: str, src: Source) -> ast.Module:
         ) from exc
     except ValueError as exc:  # e.g. NUL bytes
         raise LintError(f"{_where(src, None)}: cannot lint: {exc}. Is this a text file?", path=src.path) from exc
+    except (MemoryError, RecursionError) as exc:  # CPython's parser gives up on absurdly nested code
+        raise LintError(
+            f"{_where(src, None)}: cannot lint, the code is nested too deeply for Python's parser. Split the "
+            "expression up.",
+            path=src.path,
+        ) from exc
     assert isinstance(tree, ast.Module)
     return tree
 

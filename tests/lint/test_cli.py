@@ -121,3 +121,71 @@ def test_cli_in_a_subprocess(tmp_path: Path) -> None:
     result = _run_cli(["lint", str(CORPUS)], tmp_path)
     assert result.returncode == 1, result.stderr
     assert "cell_clock.py:4:11: ND103" in result.stdout
+
+
+# -- hostile input: nothing hangs, no traceback, exit 2 means "the check could not run" ------------
+
+
+def test_cli_refuses_a_fifo_at_once_and_skips_one_in_a_folder(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.py")  # reading it would block until a writer comes: forever
+    flagged = write_file(tmp_path, "flow.py", SIMPLE)
+    result = _run_cli(["lint", str(tmp_path / "pipe.py")], tmp_path)
+    assert result.returncode == 2
+    assert "named pipe (FIFO)" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = _run_cli(["lint", str(tmp_path)], tmp_path)
+    assert result.returncode == 1, result.stderr  # the FIFO is skipped with a notice; flow.py is checked
+    assert f"skipped {tmp_path / 'pipe.py'}: not a regular file" in result.stderr
+    assert f"{flagged}:7:15: ND101" in result.stdout
+
+
+def test_cli_pathological_code_is_exit_2_in_one_line(tmp_path: Path) -> None:
+    # CPython's parser raises MemoryError on this; it used to escape as a traceback with exit 1.
+    deep = tmp_path / "deep.py"
+    deep.write_text(
+        "import nbdurable as nd\n@nd.function(id='w')\nasync def w(ctx):\n    a = " + "-" * 1_000_000 + "1\n"
+    )
+    notebook = tmp_path / "deep.ipynb"
+    notebook.write_text("[" * 100_000 + "]" * 100_000)
+    for path in (deep, notebook):
+        result = _run_cli(["lint", str(path)], tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "nested too deeply" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 2  # the error, then the summary
+
+
+def test_cli_bounds_what_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("nbdurable.linter._api.MAX_BYTES", 1000)
+    big = write_file(tmp_path, "big.py", SIMPLE + "#" * 2000 + "\n")
+    assert main(["lint", str(big)]) == 2
+    size = big.stat().st_size
+    assert f"the file is {size:,} bytes, more than the 1,000 bytes read at most" in capsys.readouterr().err
+
+
+def test_cli_internal_error_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(path: object) -> list[object]:
+        raise RuntimeError("the analyzer met something new")
+
+    monkeypatch.setattr("nbdurable.linter._cli.lint_path", broken)
+    path = write_file(tmp_path, "flow.py", SIMPLE)
+    assert main(["lint", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip().splitlines() == [
+        "nbdurable lint: internal error (RuntimeError: the analyzer met something new); please report it. "
+        "Nothing was checked."
+    ]
+
+
+def test_cli_prints_file_names_that_are_not_utf8(tmp_path: Path) -> None:
+    name = os.fsdecode(b"bad\xff.py")
+    (tmp_path / name).write_text(SIMPLE, encoding="utf-8")
+    result = _run_cli(["lint", str(tmp_path)], tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "bad\\udcff.py:7:15: ND101" in result.stdout
