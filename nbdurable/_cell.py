@@ -132,6 +132,7 @@ def compile_cell(body: str, name: str, namespace: dict[str, Any], *, first_line:
         result: dict[str, Any] = await inner(step, ctx, namespace)
         return result
 
+    workflow.__nbdurable_code__ = inner.__code__  # type: ignore[attr-defined]  # where replay reports point
     return workflow
 
 
@@ -157,6 +158,8 @@ def make_cell_function(
         names = await cell(ctx.step, ctx)
         if on_locals is not None:
             on_locals(ctx.run_id, names)
+
+    run_cell.__nbdurable_code__ = cell.__nbdurable_code__  # type: ignore[attr-defined]
 
     function: Function[None] = Function(
         run_cell,

@@ -14,7 +14,6 @@ import functools
 import os
 import random
 import sys
-import sysconfig
 import time
 import uuid
 import warnings
@@ -23,6 +22,7 @@ from typing import Any
 
 from ._errors import ReplayDeterminismWarning
 from ._runstate import current_run_var, current_step_var
+from ._usercode import is_user_file, linted_lines
 
 __all__ = ["install"]
 
@@ -54,32 +54,6 @@ _TARGETS: list[tuple[Any, str, str]] = [
 ]
 
 _installed = False
-_package_dir = os.path.dirname(os.path.abspath(__file__))
-_library_dirs = tuple(
-    os.path.abspath(p)
-    for p in {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    if p
-)
-
-
-_user_files: dict[str, bool] = {}
-
-
-def _is_user_file(filename: str) -> bool:
-    known = _user_files.get(filename)
-    if known is None:
-        known = _user_files[filename] = _classify(filename)
-    return known
-
-
-def _classify(filename: str) -> bool:
-    if filename.startswith("<"):
-        # Notebook cells and %%durable cells; <frozen ...> is the interpreter itself.
-        return not filename.startswith("<frozen")
-    path = os.path.abspath(filename)
-    if path.startswith(_package_dir):
-        return False
-    return not path.startswith(_library_dirs)
 
 
 def _report(qualname: str, kind: str) -> None:
@@ -88,7 +62,7 @@ def _report(qualname: str, kind: str) -> None:
         return
     frame = sys._getframe(2)
     filename, lineno = frame.f_code.co_filename, frame.f_lineno
-    if not _is_user_file(filename):
+    if not is_user_file(filename):
         return
     key = (filename, lineno, qualname)
     if key in state.reported_sites:
@@ -96,14 +70,34 @@ def _report(qualname: str, kind: str) -> None:
     state.reported_sites.add(key)
     if state.determinism == "off":
         return
-    where = filename if not filename.startswith("<ipython-input") else "this cell"
+    linted = lineno in linted_lines(filename)
+    if linted and filename.startswith("<durable-cell "):
+        return  # the cell's lint findings, with their fix, are in its output and on its timeline already
+    where = _where(filename, lineno)
     text = (
-        f"run {state.run_id!r}: {qualname}() called outside a step at {where} line {lineno}; it returns another "
+        f"run {state.run_id!r}: {qualname}() called outside a step at {where}; it returns another "
         f"value when the run replays after a restart, so the workflow may take another path. Fix: {_HINTS[kind]}."
     )
     state.warnings.append({"message": text, "step_id": None})
     state.engine.notify("warning", state.run_id, None, text)
-    warnings.warn_explicit(ReplayDeterminismWarning(text), ReplayDeterminismWarning, filename, lineno)
+    if not linted:  # else @nd.function's lint warned at this line when the function was defined
+        warnings.warn_explicit(
+            ReplayDeterminismWarning(text),
+            ReplayDeterminismWarning,
+            filename,
+            lineno,
+            module=frame.f_globals.get("__name__") or filename,
+            registry=frame.f_globals.setdefault("__warningregistry__", {}),
+            module_globals=frame.f_globals,
+        )
+
+
+def _where(filename: str, lineno: int) -> str:
+    if filename.startswith("<durable-cell "):
+        return f"line {lineno} of %%durable {filename[len('<durable-cell ') : -1]}"
+    if filename.startswith("<ipython-input") or os.path.basename(os.path.dirname(filename)).startswith("ipykernel_"):
+        return f"line {lineno} of this cell"
+    return f"{filename} line {lineno}"
 
 
 def _wrap(module: Any, name: str, kind: str) -> None:

@@ -15,7 +15,6 @@ import json
 import logging
 import time
 import uuid
-import warnings
 from collections.abc import Callable
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,7 @@ from ._owner import describe_owner, is_alive, this_owner
 from ._runstate import RerunFrom, RunState, current_run_var
 from ._serde import encode
 from ._step import Step, error_info
+from ._usercode import warn_at_user, workflow_code
 
 if TYPE_CHECKING:
     from ._function import Function
@@ -749,7 +749,7 @@ class Engine:
             f"new run {new_id!r} from that step (the old run stays in the journal)."
         )
         st.warnings.append({"message": text, "step_id": step_id})
-        warnings.warn(ReplayDeterminismWarning(text), stacklevel=2)
+        warn_at_user(ReplayDeterminismWarning(text), code=workflow_code(st.function))
         assert st.function is not None
         handle = self.start(st.function, run_id=new_id)
         reason = f"superseded by {new_id} (code of step {step_id!r} changed)"

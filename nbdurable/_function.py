@@ -65,6 +65,9 @@ def _lint_function(func: Callable[..., Any], id: str, mode: str) -> None:
         return
     if not findings:
         return
+    from ._usercode import note_linted
+
+    note_linted(filename, {f.line + first - 1 for f in findings})
     if mode == "error":
         listed = "; ".join(f"line {f.line + first - 1} {f.code}: {f.message}" for f in findings)
         raise NonDeterminismError(

@@ -224,6 +224,10 @@ def _lint_cell(name: str, body: str, mode: str) -> list[str]:
     except NbDurableError:
         return []  # a cell that does not parse gets its syntax error from the compiler, with the line
 
+    from ._usercode import note_linted
+
+    # Runtime warnings and replay reports for these lines then point here instead of repeating the advice.
+    note_linted(f"<durable-cell {name}>", {f.line for f in findings}, replace=True)
     if not findings:
         return []
     lines = [f"%%durable {name}: {len(findings)} replay determinism finding(s):"]

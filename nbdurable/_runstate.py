@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import warnings
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
 from ._errors import NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
 from ._journal import RunRecord, StepRecord
+from ._usercode import linted_lines, warn_at_user, workflow_code
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -144,6 +144,7 @@ class RunState:
         # Why this run must stop here: its journal failed, or another process claimed it.
         self.halt: BaseException | None = None
         self.reported_sites: set[tuple[str, int, str]] = set()
+        self.advised = False  # the advice on where to look for a divergence's cause was given
         # (status, value, error, reason, exception) once the run has ended in this process.
         self.outcome: tuple[str, Any, dict[str, Any] | None, str, BaseException | None] | None = None
 
@@ -187,8 +188,14 @@ class RunState:
 
     # -- divergence ---------------------------------------------------------------------------------
 
-    def diverged(self, message: str, step_id: str | None) -> None:
-        """Report a replay that differs from the journal: a warning, or an error when strict."""
+    def diverged(self, message: str, step_id: str | None, advice: str = "") -> None:
+        """Report a replay that differs from the journal: a warning at the user's line, or an error when strict.
+
+        ``advice`` (where to look for the cause) is given once per run, with the first report.
+        """
+        if advice and not self.advised:
+            self.advised = True
+            message = f"{message} {self._cause(advice)}"
         text = f"{self.where(step_id)}: {message}"
         self.warnings.append({"message": text, "step_id": step_id})
         self.engine.notify("warning", self.run_id, step_id, text)
@@ -198,14 +205,16 @@ class RunState:
             raise NonDeterminismError(
                 text + " (determinism='strict' stops here; use determinism='warn' to keep going with the journal)"
             )
-        code = getattr(getattr(self.function, "func", None), "__code__", None)
-        if step_id is None and code is not None:
-            # Said after the workflow returned: point at the workflow, not at asyncio's internals.
-            warnings.warn_explicit(
-                ReplayDeterminismWarning(text), ReplayDeterminismWarning, code.co_filename, code.co_firstlineno
-            )
-        else:
-            warnings.warn(ReplayDeterminismWarning(text), stacklevel=4)
+        warn_at_user(ReplayDeterminismWarning(text), task=self.task, code=workflow_code(self.function))
+
+    def _cause(self, advice: str) -> str:
+        """The advice, or the lines the static check already named in this run's code (the likely cause)."""
+        code = workflow_code(self.function)
+        lines = sorted(linted_lines(code.co_filename)) if code is not None else []
+        if not lines:
+            return advice
+        shown = ", ".join(str(n) for n in lines[:8]) + (" ..." if len(lines) > 8 else "")
+        return f"The likely cause is code the determinism check reported at line(s) {shown}; see its fixes."
 
     def check_replayed(self, rec: StepRecord, position: int, input_hash: str, preview: str | None) -> None:
         if rec.input_hash and input_hash and rec.input_hash != input_hash:
@@ -215,6 +224,8 @@ class RunState:
                 f"result is used. If the inputs should differ, rerun from this step: nd.rerun({self.run_id!r}, "
                 f"from_step={rec.step_id!r})",
                 rec.step_id,
+                advice="If they should not, look for code outside steps that computes them from the clock, random "
+                "numbers, files or the environment.",
             )
 
     def check_new(self, step_id: str, position: int) -> None:
@@ -222,9 +233,9 @@ class RunState:
         if other is not None and other.step_id != step_id and other.status == "completed":
             self.diverged(
                 f"new step {step_id!r} reached where the journal has {other.step_id!r} (position {position}); "
-                "the workflow took another path than when the journal was written. Look for code outside steps "
-                "that reads the clock, random numbers, files or the environment.",
+                "the workflow took another path than when the journal was written.",
                 step_id,
+                advice="Look for code outside steps that reads the clock, random numbers, files or the environment.",
             )
 
     def check_unreached(self) -> None:
@@ -239,4 +250,5 @@ class RunState:
                 f"{len(missing)} journaled step(s) were never reached on replay: {shown}. The workflow took "
                 "another path than when the journal was written.",
                 None,
+                advice="Look for code outside steps that reads the clock, random numbers, files or the environment.",
             )
