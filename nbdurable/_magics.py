@@ -220,7 +220,7 @@ def _lint_cell(name: str, body: str, mode: str) -> list[str]:
     except ImportError:  # pragma: no cover - shipped with the package
         return []
     try:
-        findings = lint_cell(f"%%durable {name}\n" + body)
+        findings = lint_cell(f"%%durable {name}\n" + body, context=_history())
     except NbDurableError:
         return []  # a cell that does not parse gets its syntax error from the compiler, with the line
 
@@ -238,6 +238,25 @@ def _lint_cell(name: str, body: str, mode: str) -> list[str]:
         raise _usage_error(text + "\nNothing ran. Fix these, or run with --lint=warn or --lint=off.")
     print(text)
     return [f"line {f.line}: {f.code} {f.message} Fix: {f.hint}" for f in findings]
+
+
+def _history(limit: int = 100, longest: int = 20_000) -> list[tuple[str, str]]:
+    """The cells this kernel ran before the current one, as (label, source): what the linter reads them as.
+
+    A value made from the clock in an earlier cell and used in a %%durable cell changes after
+    a restart (the set-up cells run again): the linter can say so only if it sees them. Each
+    text once (its last run), the last ``limit`` cells, none longer than ``longest``.
+    """
+    shell = _shell()
+    raw = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    if not isinstance(raw, list) or len(raw) < 2:
+        return []
+    last: dict[str, int] = {}
+    for number in range(max(1, len(raw) - 1 - limit), len(raw) - 1):  # the last entry is the cell running now
+        text = raw[number]
+        if isinstance(text, str) and text.strip() and len(text) <= longest:
+            last[text] = number
+    return [(f"In [{number}]", text) for text, number in sorted(last.items(), key=lambda item: item[1])]
 
 
 async def run_cell(line: str, body: str, namespace: dict[str, Any], *, background: bool = False) -> None:

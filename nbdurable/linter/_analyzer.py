@@ -774,16 +774,26 @@ class Analyzer(Classifier, ast.NodeVisitor):
             and node.id not in self.global_decls
         ):
             hit, line, cell = self.module.import_time[node.id]
-            where = f"line {line}" if cell is None or cell == self.src.cell else f"line {line} of cell {cell}"
-            message = (
-                f"reads `{node.id}`, set when the module was imported from {hit.label} ({where}): a restarted "
-                f"kernel or process imports it again and gets another value, so replay differs from the "
-                f"original run"
-            )
-            hint = (
-                "make the value inside the workflow with step.now() / step.uuid() / step.random(), or inside a "
-                "step.run(...) callable, instead of at import"
-            )
+            if cell is None:
+                message = (
+                    f"reads `{node.id}`, set when the module was imported from {hit.label} (line {line}): a "
+                    "restarted kernel or process imports it again and gets another value, so replay differs from "
+                    "the original run"
+                )
+                hint = (
+                    "make the value inside the workflow with step.now() / step.uuid() / step.random(), or inside a "
+                    "step.run(...) callable, instead of at import"
+                )
+            else:
+                place = f"line {line}" if cell == self.src.label else f"line {line} of {cell}"
+                message = (
+                    f"reads `{node.id}`, set from {hit.label} in an earlier cell ({place}): after a restart that "
+                    "cell runs again and gives another value, so replay differs from the original run"
+                )
+                hint = (
+                    "make the value in this cell with step.now() / step.uuid() / step.random() (journaled), or "
+                    "inside a step.run(...) callable"
+                )
             before = len(self.findings)
             self._emit_hit(Hit(hit.code, message, hint, f"`{node.id}`"), node)
             if len(self.findings) > before:
@@ -821,6 +831,6 @@ def record_import_time_values(module: ModuleFacts, tree: ast.Module, src: Source
         ]
         for name in names:
             if hits:
-                module.import_time[name] = (hits[0], stmt.lineno, src.cell)
+                module.import_time[name] = (hits[0], stmt.lineno, src.label)
             else:
                 module.import_time.pop(name, None)

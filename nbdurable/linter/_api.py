@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .._errors import LintError
@@ -29,12 +29,31 @@ def lint(source: str, *, filename: str = "<source>") -> list[Finding]:
         return _lint_text(Source(source, filename))
 
 
-def lint_cell(cell_source: str) -> list[Finding]:
-    """Findings in one notebook cell whose first line is ``%%durable NAME``; [] for any other cell."""
+def lint_cell(cell_source: str, *, context: Sequence[tuple[str, str]] = ()) -> list[Finding]:
+    """Findings in one notebook cell whose first line is ``%%durable NAME``; [] for any other cell.
+
+    ``context`` is the code that ran before it, as ``(label, source)`` pairs (a kernel's
+    history: ``("In [3]", "run_tag = uuid.uuid4().hex")``): what those cells define (values
+    made from the clock or randomness, aliases, clients, generators, helpers) is read as
+    the notebook's, and findings name the cell by its label. Cells that do not parse are
+    left out.
+    """
     if not is_durable(cell_source):
         return []
     with _too_deep("<cell>"):
-        return _lint_durable(Source(cell_source, "<cell>"), ModuleFacts())
+        src = Source(cell_source, "<cell>")
+        tree = parse_cell(src)
+        plain: list[tuple[ast.Module, Source]] = []
+        for label, text in context:
+            if is_durable(text) or text.lstrip().startswith("%%"):
+                continue
+            earlier = Source(text, "<cell>", label=label)
+            try:
+                plain.append((parse_lenient(text, earlier), earlier))
+            except LintError:
+                continue  # a cell that failed to parse never ran: it defined nothing
+        module = _module_facts(plain, [tree]) if plain else ModuleFacts()
+        return _lint_durable(src, module, tree)
 
 
 def lint_path(path: str | os.PathLike[str]) -> list[Finding]:

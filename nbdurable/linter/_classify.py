@@ -368,8 +368,8 @@ class Classifier:
     def _stateful_hit(self, state: Stateful, what: str) -> Hit:
         where = (
             f"line {state.line}"
-            if state.cell is None or state.cell == self.src.cell
-            else (f"line {state.line} of cell {state.cell}")
+            if state.label is None or state.label == self.src.label
+            else (f"line {state.line} of {state.label}")
         )
         label = f"{what} of `{state.shown}`"
         if state.code != "ND604":
@@ -412,8 +412,8 @@ class Classifier:
                 continue
             seen.add(finding.code)
             where = f"line {finding.line}"
-            if ref.src.cell is not None and ref.src.cell != self.src.cell:
-                where += f" of cell {ref.src.cell}"
+            if ref.src.label is not None and ref.src.label != self.src.label:
+                where += f" of {ref.src.label}"
             message = f"`{name}()` runs here as workflow code, outside a step; at {where} in it: {finding.message}"
             if _takes_step(ref.node):
                 hint = f"fix it there ({where}): {finding.hint}"  # it calls steps itself: it is workflow code

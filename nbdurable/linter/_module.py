@@ -47,7 +47,7 @@ class Stateful(NamedTuple):
     code: str  # ND604, or ND201 / ND202 for a random generator made without a seed
     iterator: bool  # iterating it consumes it
     line: int = 0
-    cell: int | None = None
+    label: str | None = None  # the cell it was made in, when not the one reading it
 
 
 class FuncRef(NamedTuple):
@@ -74,8 +74,8 @@ class ModuleFacts:
         self.runtime_written: dict[str, str] = {}
         self.summaries: dict[str, list[Finding]] = {}  # helper name -> its findings (filled by the analyzer)
         self._assigned_twice: set[str] = set()
-        # name -> (hit, line, cell): module globals set at import from the clock or a random source
-        self.import_time: dict[str, tuple[Hit, int, int | None]] = {}
+        # name -> (hit, line, cell label): module globals set at import from the clock or a random source
+        self.import_time: dict[str, tuple[Hit, int, str | None]] = {}
 
     # name resolution at module level
     def qual(self, expr: ast.expr) -> str | None:
@@ -187,7 +187,7 @@ class ModuleFacts:
             self.clients[name] = code
         state = self._stateful(value)
         if state is not None:
-            self.stateful[name] = state._replace(line=stmt.lineno, cell=src.cell)
+            self.stateful[name] = state._replace(line=stmt.lineno, label=src.label)
 
     def _stateful(self, value: ast.expr) -> Stateful | None:
         """A generator or iterator whose state carries over from one run to the next in this process."""

@@ -21,13 +21,17 @@ MAGIC_ASSIGN_RE = re.compile(r"^(\s*)([A-Za-z_][\w\s,]*?)\s*=\s*([!%])(.*)$")
 class Source:
     """A piece of source text being linted, and where it came from (file, notebook cell)."""
 
-    __slots__ = ("cell", "filename", "lines", "path", "shell_lines", "shift_from", "text")
+    __slots__ = ("cell", "filename", "label", "lines", "path", "shell_lines", "shift_from", "text")
 
-    def __init__(self, text: str, filename: str, *, cell: int | None = None, path: str | None = None) -> None:
+    def __init__(
+        self, text: str, filename: str, *, cell: int | None = None, path: str | None = None, label: str | None = None
+    ) -> None:
         self.text = text
         self.filename = filename
         self.cell = cell
         self.path = path
+        # How messages name the cell: "cell 3" (its place in a notebook) or "In [7]" (a kernel's history).
+        self.label = label or (f"cell {cell}" if cell is not None else None)
         self.shell_lines: tuple[tuple[int, int, str], ...] = ()  # (line, col, command) of `!cmd` lines
         self.shift_from = 0  # lines from here on were parsed with one extra leading space
         self.lines = LINE_SPLIT_RE.split(text)
@@ -80,8 +84,8 @@ def parse(text: str, src: Source) -> ast.Module:
 
 def _where(src: Source, line: int | None) -> str:
     parts = [src.filename]
-    if src.cell is not None:
-        parts.append(f"cell {src.cell}")
+    if src.label is not None:
+        parts.append(src.label)
     if line is not None:
         parts.append(f"line {line}")
     return ", ".join(parts)

@@ -264,3 +264,66 @@ def test_public_names_load_lazily_and_stay_functions() -> None:
     assert nd.Finding is nbdurable.linter.Finding
     assert callable(nd.lint)
     assert [f.code for f in nd.lint(SIMPLE)] == ["ND101"]
+
+
+# -- cross-cell notebooks: what earlier cells make is read where a %%durable cell uses it -------------
+
+
+CROSS_CELL = [
+    (
+        "code",
+        "import os, random, itertools\nimport numpy as np\nimport sqlite3\nfrom datetime import datetime\n"
+        "rng = np.random.default_rng(42)\nrun_tag = datetime.now().strftime('%H%M')\nbucket = hash('exp') % 8\n"
+        "getenv = os.environ.get\nconn = sqlite3.connect('warehouse.db')\ncounter = itertools.count()\n",
+    ),
+    ("markdown", "## The experiment"),
+    (
+        "code",
+        "%%durable trials\n"
+        "for trial in range(3):\n"
+        "    lr = float(rng.uniform(-5, -2))\n"
+        "    await step.run(f'{run_tag}-trial-{trial}', train, lr)\n"
+        "await step.run(f'bucket-{bucket}', train, getenv('MODEL'))\n"
+        "rows = conn.execute('select 1').fetchall()\n"
+        "n = next(counter)\n",
+    ),
+]
+
+
+def test_cross_cell_values_are_flagged_where_the_durable_cell_uses_them(make_notebook: MakeNotebook) -> None:
+    findings = lint_path(make_notebook(CROSS_CELL))
+    found = sorted((f.cell, f.line, f.code) for f in findings)
+    assert found == [
+        (3, 3, "ND604"),
+        (3, 4, "ND103"),
+        (3, 4, "ND701"),
+        (3, 5, "ND206"),
+        (3, 5, "ND311"),
+        (3, 5, "ND701"),
+        (3, 6, "ND322"),
+        (3, 7, "ND604"),
+    ]
+    by_code = {(f.line, f.code): f for f in findings}
+    assert "line 5 of cell 1" in by_code[(3, "ND604")].message  # names the earlier cell and line
+    assert "line 6 of cell 1" in by_code[(4, "ND103")].message
+    assert "line 7 of cell 1" in by_code[(5, "ND206")].message
+
+
+def test_lint_cell_reads_the_kernel_history_given_as_context() -> None:
+    cell = CROSS_CELL[2][1]
+    alone = lint_cell(cell)
+    assert {f.code for f in alone} <= {"ND602", "ND601"}  # without the earlier cells, nothing is known
+    history = [("In [1]", "%load_ext nbdurable"), ("In [2]", CROSS_CELL[0][1]), ("In [3]", "def broken(:\n")]
+    found = lint_cell(cell, context=history)
+    assert sorted((f.line, f.code) for f in found) == [
+        (3, "ND604"),
+        (4, "ND103"),
+        (4, "ND701"),
+        (5, "ND206"),
+        (5, "ND311"),
+        (5, "ND701"),
+        (6, "ND322"),
+        (7, "ND604"),
+    ]
+    assert "line 5 of In [2]" in next(f.message for f in found if f.code == "ND604")
+    assert all(f.cell is None for f in found)

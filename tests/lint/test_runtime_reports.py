@@ -152,3 +152,17 @@ def test_cell_reports_point_into_the_cell_and_say_each_advice_once(tmp_path: Pat
         assert "reported at line(s)" not in warned[1][1]  # said once
     finally:
         kernel.close()
+
+
+@pytest.mark.kernel
+def test_a_cell_is_linted_with_what_earlier_cells_of_the_kernel_made(tmp_path: Path) -> None:
+    kernel = Kernel(tmp_path)
+    try:
+        kernel.run("%load_ext nbdurable")
+        kernel.run("import uuid\nrun_tag = uuid.uuid4().hex[:6]")
+        shown = kernel.run('%%durable tagged\nx = await step.run(f"{run_tag}-a", lambda: 1)').text
+        assert "%%durable tagged: 2 replay determinism finding(s)" in shown
+        assert "ND205 reads `run_tag`, set from `uuid.uuid4()` in an earlier cell (line 2 of In [2])" in shown
+        assert "ND701 step name built from `run_tag`" in shown
+    finally:
+        kernel.close()
