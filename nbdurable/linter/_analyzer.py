@@ -24,6 +24,7 @@ from ._rules import (
     MUTATORS,
     ORDER_FREE,
     PROCESS_ATTRS,
+    SEEDED_CTORS,
     TIMEOUT_CONTEXTS,
     VALUE_CODES,
     Finding,
@@ -76,6 +77,7 @@ class Analyzer(Classifier, ast.NodeVisitor):
         self.http_vars: set[str] = set()
         self.loop_vars: set[str] = set()
         self.client_vars: dict[str, str] = {}
+        self.generator_vars: set[str] = set()
         self.bound_so_far: set[str] = set()
         self.bumped_cell_names: set[str] = set()
         self._step_args = 0
@@ -139,7 +141,7 @@ class Analyzer(Classifier, ast.NodeVisitor):
             if name in self._changed_globals:
                 continue
             where = self.module.runtime_written[name]
-            self._emit_at("ND603", node, f"reads module global `{name}`, which {where} changes at run time")
+            self._emit_at("ND603", node, f"reads {self.scope} `{name}`, which {where} changes at run time")
         unique: dict[tuple[str, int, int], Finding] = {}
         for finding in self.findings:
             if not self.src.ignored(finding):
@@ -335,6 +337,7 @@ class Analyzer(Classifier, ast.NodeVisitor):
             self.http_vars.discard(name)
             self.loop_vars.discard(name)
             self.client_vars.pop(name, None)
+            self.generator_vars.discard(name)
         if value is not None and isinstance(target, (ast.Tuple, ast.List)) and self._is_wait(value):
             for name in names:  # done, pending = await asyncio.wait(...): two sets of tasks
                 self.set_vars[name] = f"`{name}` (tasks from asyncio.wait)"
@@ -353,6 +356,8 @@ class Analyzer(Classifier, ast.NodeVisitor):
         code = makes_client(value, self.qual, self._client_name)
         if code is not None:
             self.client_vars[name] = code
+        if isinstance(value, ast.Call) and self.qual(value.func) in SEEDED_CTORS:
+            self.generator_vars.add(name)
 
     def _parts(self, target: ast.expr, value: ast.expr | None, sources: list[Origin]) -> dict[str, list[Origin]]:
         """Which names of ``target`` carry which sources: `a, b = x, y` unpacks them one by one."""
@@ -747,7 +752,40 @@ class Analyzer(Classifier, ast.NodeVisitor):
             if name in PROCESS_ATTRS:
                 self._emit_at("ND312", node, f"`{short(node)}`")
                 return
+            key = self._instance_attr(node)
+            if key is not None and key in self.module.import_time:
+                self._import_time_use(key, node)
         self.generic_visit(node)
+
+    def _import_time_use(self, key: str, node: ast.expr) -> None:
+        """The first read of a value made at import (or in an earlier cell) from the clock or randomness."""
+        if key in self._import_time_reported:
+            return
+        hit, line, cell = self.module.import_time[key]
+        if cell is None:
+            message = (
+                f"reads `{key}`, set when the module was imported from {hit.label} (line {line}): a "
+                "restarted kernel or process imports it again and gets another value, so replay differs from "
+                "the original run"
+            )
+            hint = (
+                "make the value inside the workflow with step.now() / step.uuid() / step.random(), or inside a "
+                "step.run(...) callable, instead of at import"
+            )
+        else:
+            place = f"line {line}" if cell == self.src.label else f"line {line} of {cell}"
+            message = (
+                f"reads `{key}`, set from {hit.label} in an earlier cell ({place}): after a restart that "
+                "cell runs again and gives another value, so replay differs from the original run"
+            )
+            hint = (
+                "make the value in this cell with step.now() / step.uuid() / step.random() (journaled), or "
+                "inside a step.run(...) callable"
+            )
+        before = len(self.findings)
+        self._emit_hit(Hit(hit.code, message, hint, f"`{key}`"), node)
+        if len(self.findings) > before:
+            self._import_time_reported.add(key)
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
         desc = self._set_desc(node.value)
@@ -767,40 +805,10 @@ class Analyzer(Classifier, ast.NodeVisitor):
         if self.qual(node) in ENV_OBJECTS:
             self._emit_at("ND311", node, f"`{node.id}` (os.environ)")
             return
+        if node.id in self.module.import_time and self._module_global(node.id) and node.id not in self.global_decls:
+            self._import_time_use(node.id, node)
         if (
-            node.id in self.module.import_time
-            and node.id not in self._import_time_reported
-            and self._module_global(node.id)
-            and node.id not in self.global_decls
-        ):
-            hit, line, cell = self.module.import_time[node.id]
-            if cell is None:
-                message = (
-                    f"reads `{node.id}`, set when the module was imported from {hit.label} (line {line}): a "
-                    "restarted kernel or process imports it again and gets another value, so replay differs from "
-                    "the original run"
-                )
-                hint = (
-                    "make the value inside the workflow with step.now() / step.uuid() / step.random(), or inside a "
-                    "step.run(...) callable, instead of at import"
-                )
-            else:
-                place = f"line {line}" if cell == self.src.label else f"line {line} of {cell}"
-                message = (
-                    f"reads `{node.id}`, set from {hit.label} in an earlier cell ({place}): after a restart that "
-                    "cell runs again and gives another value, so replay differs from the original run"
-                )
-                hint = (
-                    "make the value in this cell with step.now() / step.uuid() / step.random() (journaled), or "
-                    "inside a step.run(...) callable"
-                )
-            before = len(self.findings)
-            self._emit_hit(Hit(hit.code, message, hint, f"`{node.id}`"), node)
-            if len(self.findings) > before:
-                self._import_time_reported.add(node.id)
-        if (
-            not self.cell_mode
-            and not self._output
+            not self._output
             and id(node) not in self._receivers
             and node.id in self.module.runtime_written
             and self._module_global(node.id)
@@ -834,3 +842,31 @@ def record_import_time_values(module: ModuleFacts, tree: ast.Module, src: Source
                 module.import_time[name] = (hits[0], stmt.lineno, src.label)
             else:
                 module.import_time.pop(name, None)
+            cls = module.instances.get(name)
+            if cls is not None:
+                _record_instance_values(module, classifier, name, cls)
+
+
+def _record_instance_values(module: ModuleFacts, classifier: Analyzer, name: str, cls: str) -> None:
+    """`bot = Bot()` at import: attributes its __init__ sets from the clock or randomness (`self.id = uuid4()`)."""
+    init = module.functions.get(f"{cls}.__init__")
+    if init is None:
+        return
+    for node in walk_no_lambda(ast.Module(body=init.node.body, type_ignores=[])):
+        if not isinstance(node, ast.Assign):
+            continue
+        hits = [
+            hit
+            for sub in walk_no_lambda(node.value)
+            if isinstance(sub, ast.Call)
+            for hit in classifier.classify(sub)
+            if hit.code[:3] in ("ND1", "ND2")
+        ]
+        for target in node.targets:
+            if (
+                hits
+                and isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+            ):
+                module.import_time[f"{name}.{target.attr}"] = (hits[0], node.lineno, init.src.label)

@@ -97,6 +97,7 @@ class Classifier:
     loop_vars: set[str]
     bumped_cell_names: set[str]
     client_vars: dict[str, str]  # local name -> rule code of the database or service client it holds
+    generator_vars: set[str]  # local names holding a random generator (random.Random(seed), default_rng(seed))
     _in_step_name: int  # > 0 while reading a step's name (hash() there is ND702, not ND206)
 
     def _summary(self, name: str) -> list[Finding]:
@@ -258,6 +259,9 @@ class Classifier:
         state = self._stateful_of(func.value)
         if state is not None:
             return [self._stateful_hit(state, what)]
+        method = self._instance_method(func)
+        if method is not None:
+            return self._helper_hits(method, shown=short(func))
         if func.attr not in HANDLE_QUIET_METHODS and not func.attr.startswith("__"):
             code = client_code(func.value, self.qual, self._client_name)
             if code is not None:
@@ -352,13 +356,17 @@ class Classifier:
         return any(isinstance(n, ast.Call) and self._step_method(n) is not None for n in walk_no_lambda(expr))
 
     def _unseeded_sample(self, call: ast.Call, receiver: ast.expr) -> bool:
-        """``df.sample(frac=...)`` without ``random_state``: pandas draws from numpy's global generator."""
+        """``df.sample(5)`` or ``df.sample(frac=...)`` without ``random_state``: numpy's global generator draws.
+
+        ``rng.sample(items, k)`` of a ``random.Random`` takes the population and ``k``: not this.
+        """
         if any(k.arg in SAMPLE_SEEDS for k in call.keywords) or self._stateful_of(receiver) is not None:
             return False
-        keywords = {k.arg for k in call.keywords}
-        if keywords & {"frac", "n", "weights", "axis", "replace"}:
-            return not call.args
-        return not call.args and not call.keywords
+        if any(k.arg == "k" for k in call.keywords) or len(call.args) > 1:
+            return False
+        if isinstance(receiver, ast.Call) and self.qual(receiver.func) in SEEDED_CTORS:
+            return False
+        return not (isinstance(receiver, ast.Name) and receiver.id in self.generator_vars)
 
     def _stateful_of(self, expr: ast.expr) -> Stateful | None:
         if isinstance(expr, ast.Name) and expr.id in self.module.stateful and self._module_global(expr.id):
@@ -403,7 +411,23 @@ class Classifier:
         ast.copy_location(synthetic, call)
         return self.classify(synthetic)
 
-    def _helper_hits(self, name: str) -> list[Hit]:
+    def _instance_method(self, func: ast.Attribute) -> str | None:
+        """``bot.greet`` where ``bot = Bot()`` at top level: the method ``Bot.greet``, read like a helper."""
+        receiver = func.value
+        if not isinstance(receiver, ast.Name) or not self._module_global(receiver.id):
+            return None
+        cls = self.module.instances.get(receiver.id)
+        method = f"{cls}.{func.attr}"
+        return method if cls is not None and method in self.module.functions and method not in self.stack else None
+
+    def _instance_attr(self, node: ast.Attribute) -> str | None:
+        """``bot.session_id`` where ``bot = Bot()`` at top level, as the key its import-time value is kept under."""
+        receiver = node.value
+        if isinstance(receiver, ast.Name) and receiver.id in self.module.instances and self._module_global(receiver.id):
+            return f"{receiver.id}.{node.attr}"
+        return None
+
+    def _helper_hits(self, name: str, *, shown: str = "") -> list[Hit]:
         ref = self.module.functions[name]
         hits: list[Hit] = []
         seen: set[str] = set()
@@ -414,14 +438,15 @@ class Classifier:
             where = f"line {finding.line}"
             if ref.src.label is not None and ref.src.label != self.src.label:
                 where += f" of {ref.src.label}"
-            message = f"`{name}()` runs here as workflow code, outside a step; at {where} in it: {finding.message}"
+            called = shown or name
+            message = f"`{called}()` runs here as workflow code, outside a step; at {where} in it: {finding.message}"
             if _takes_step(ref.node):
                 hint = f"fix it there ({where}): {finding.hint}"  # it calls steps itself: it is workflow code
             else:
                 hint = (
                     f'call it through step.run("...", {name}, ...) so its result is journaled, or there: {finding.hint}'
                 )
-            hits.append(Hit(finding.code, message, hint, f"`{name}()`"))
+            hits.append(Hit(finding.code, message, hint, f"`{called}()`"))
         return hits
 
     def _is_wait(self, value: ast.expr) -> bool:
@@ -449,6 +474,12 @@ class Classifier:
             elif isinstance(node, ast.Attribute) and self.qual(node) in ENV_OBJECTS:
                 found.append(Origin("", "`os.environ`"))
                 continue
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+                key = self._instance_attr(node)
+                if key is not None and key in self.module.import_time:
+                    hit, line, _ = self.module.import_time[key]
+                    found.append(Origin(key, f"{hit.label}, run at import (line {line})"))
+                    continue
             stack.extend(ast.iter_child_nodes(node))
         return found
 

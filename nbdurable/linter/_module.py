@@ -68,6 +68,8 @@ class ModuleFacts:
         self.http: set[str] = set()
         self.clients: dict[str, str] = {}  # name -> rule code: database or service clients made at top level
         self.stateful: dict[str, Stateful] = {}  # generators and iterators made at top level
+        self.classes: set[str] = set()
+        self.instances: dict[str, str] = {}  # name -> class: instances of the module's classes made at top level
         self.paths: set[str] = set()
         self.functions: dict[str, FuncRef] = {}
         self.workflows: list[FuncRef] = []
@@ -140,6 +142,10 @@ class ModuleFacts:
             return
         if isinstance(stmt, ast.ClassDef):
             self.bound.add(stmt.name)
+            self.classes.add(stmt.name)
+            for item in stmt.body:  # methods, read like helpers when workflow code calls them on an instance
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and not self.is_workflow(item):
+                    self.functions[f"{stmt.name}.{item.name}"] = FuncRef(item, src)
             return
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             return
@@ -182,6 +188,8 @@ class ModuleFacts:
             self.http.add(name)
         if is_path_expr(value, self.qual, self.paths.__contains__):
             self.paths.add(name)
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in self.classes:
+            self.instances[name] = value.func.id
         code = makes_client(value, self.qual, self.clients.get)
         if code is not None:
             self.clients[name] = code

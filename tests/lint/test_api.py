@@ -327,3 +327,21 @@ def test_lint_cell_reads_the_kernel_history_given_as_context() -> None:
     ]
     assert "line 5 of In [2]" in next(f.message for f in found if f.code == "ND604")
     assert all(f.cell is None for f in found)
+
+
+def test_a_notebook_list_filled_by_a_step_and_read_by_the_cell(make_notebook: MakeNotebook) -> None:
+    path = make_notebook(
+        [
+            (
+                "code",
+                "import time\ntimings = []\n\ndef ask(q):\n    t0 = time.time()\n    timings.append(time.time() - t0)\n    return q\n",
+            ),
+            (
+                "code",
+                "%%durable timed\nfor i in range(3):\n    await step.run(f'ask-{i}', ask, i)\nslowest = max(timings)\nawait step.run('report', print, slowest)\n",
+            ),
+        ]
+    )
+    (finding,) = lint_path(path)
+    assert (finding.cell, finding.line, finding.code) == (2, 4, "ND603")
+    assert "reads notebook variable `timings`, which `ask` (line 6) changes at run time" in finding.message
