@@ -334,11 +334,13 @@ def test_a_notebook_list_filled_by_a_step_and_read_by_the_cell(make_notebook: Ma
         [
             (
                 "code",
-                "import time\ntimings = []\n\ndef ask(q):\n    t0 = time.time()\n    timings.append(time.time() - t0)\n    return q\n",
+                "import time\ntimings = []\n\ndef ask(q):\n    t0 = time.time()\n"
+                "    timings.append(time.time() - t0)\n    return q\n",
             ),
             (
                 "code",
-                "%%durable timed\nfor i in range(3):\n    await step.run(f'ask-{i}', ask, i)\nslowest = max(timings)\nawait step.run('report', print, slowest)\n",
+                "%%durable timed\nfor i in range(3):\n    await step.run(f'ask-{i}', ask, i)\n"
+                "slowest = max(timings)\nawait step.run('report', print, slowest)\n",
             ),
         ]
     )
