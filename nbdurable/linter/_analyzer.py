@@ -64,6 +64,8 @@ class Analyzer(Classifier, ast.NodeVisitor):
         self.findings: list[Finding] = []
         body = root.body
         params = [] if isinstance(root, ast.Module) else all_args(root.args)
+        # Every node of the body, walked once: the pre-passes below pick what they need from it.
+        self._nodes: list[ast.AST] = [node for stmt in body for node in ast.walk(stmt)]
         self._resolve_locals(body, params)
         self._find_step_names(body, params)
         self.scope = "notebook variable" if cell_mode or src.cell is not None else "module global"
@@ -94,14 +96,13 @@ class Analyzer(Classifier, ast.NodeVisitor):
     def _resolve_locals(self, body: Sequence[ast.stmt], params: list[ast.arg]) -> None:
         """The names this scope binds itself: imports, locals, `global` declarations, value aliases."""
         self.local_imports: dict[str, str] = {}
-        for stmt in body:
-            for node in ast.walk(stmt):
-                if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    self.local_imports.update(import_bindings(node))
+        for node in self._nodes:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.local_imports.update(import_bindings(node))
         self.global_decls = globals_declared(body)
         self.local_names = (bound_names(body, into_defs=True) | {a.arg for a in params}) - self.global_decls
         self.local_names -= set(self.local_imports)
-        self.local_aliases = self._find_value_aliases(body)
+        self.local_aliases = self._find_value_aliases()
 
     def _find_step_names(self, body: Sequence[ast.stmt], params: list[ast.arg]) -> None:
         """The names that hold the step API (`step`, `ctx.step`, aliases) and the context."""
@@ -117,15 +118,14 @@ class Analyzer(Classifier, ast.NodeVisitor):
                 self.step_names.add(arg.arg)
             elif arg.arg == "ctx" or annotation.endswith("Context") or (index == 0 and not self.stack):
                 self.ctx_names.add(arg.arg)
-        for stmt in body:
-            for node in ast.walk(stmt):
-                # A local helper that takes the step as a parameter uses it like the workflow does.
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                    for arg in all_args(node.args):
-                        note = short(arg.annotation) if arg.annotation is not None else ""
-                        if arg.arg == "step" or note.endswith("Step"):
-                            self.step_names.add(arg.arg)
-        self._find_step_aliases(body)
+        for node in self._nodes:
+            # A local helper that takes the step as a parameter uses it like the workflow does.
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                for arg in all_args(node.args):
+                    note = short(arg.annotation) if arg.annotation is not None else ""
+                    if arg.arg == "step" or note.endswith("Step"):
+                        self.step_names.add(arg.arg)
+        self._find_step_aliases()
 
     # -- entry
 
@@ -150,8 +150,8 @@ class Analyzer(Classifier, ast.NodeVisitor):
 
     # -- pre-passes
 
-    def _find_step_aliases(self, body: Sequence[ast.stmt]) -> None:
-        assigns = [n for stmt in body for n in ast.walk(stmt) if isinstance(n, (ast.Assign, ast.AnnAssign))]
+    def _find_step_aliases(self) -> None:
+        assigns = [n for n in self._nodes if isinstance(n, (ast.Assign, ast.AnnAssign))]
         changed = True
         while changed:
             changed = False
@@ -167,21 +167,20 @@ class Analyzer(Classifier, ast.NodeVisitor):
                     self.ai_names.add(name)
                     changed = True
 
-    def _find_value_aliases(self, body: Sequence[ast.stmt]) -> dict[str, str]:
+    def _find_value_aliases(self) -> dict[str, str]:
         """Names assigned once from a dotted name (`now = datetime.now`), followed like imports."""
         counts: dict[str, int] = {}
         candidates: dict[str, ast.expr] = {}
-        for stmt in body:
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                    counts[node.id] = counts.get(node.id, 0) + 1
-                if (
-                    isinstance(node, ast.Assign)
-                    and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name)
-                    and isinstance(node.value, (ast.Name, ast.Attribute))
-                ):
-                    candidates[node.targets[0].id] = node.value
+        for node in self._nodes:
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                counts[node.id] = counts.get(node.id, 0) + 1
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, (ast.Name, ast.Attribute))
+            ):
+                candidates[node.targets[0].id] = node.value
         aliases: dict[str, str] = {}
         for name, value in candidates.items():
             parts = dotted(value)
@@ -196,10 +195,9 @@ class Analyzer(Classifier, ast.NodeVisitor):
     def _reachable_defs(self, body: Sequence[ast.stmt]) -> set[int]:
         """Local functions that run as workflow code: referenced outside step-callable arguments."""
         defs: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
-        for stmt in body:
-            for node in ast.walk(stmt):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    defs.setdefault(node.name, []).append(node)
+        for node in self._nodes:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defs.setdefault(node.name, []).append(node)
         if not defs:
             return set()
 

@@ -6,6 +6,7 @@ tables that docs/guide.md quotes:
 
     python -m tests.lint.quality            # both sets, markdown tables
     python -m tests.lint.quality --misses   # and every miss and false alarm, with its line
+    python -m tests.lint.quality --write    # rewrite the tables in docs/lint-quality.md
 
 A finding counts when its code and line match a marked one (cell and line in notebooks).
 """
@@ -25,6 +26,9 @@ from nbdurable.linter import RULES, Finding, lint, lint_path
 from tests.lint.corpus_files import CORPUS, corpus_files, expected_findings
 
 HELDOUT = Path(__file__).resolve().parent / "heldout"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "lint-quality.md"
+BEGIN = "<!-- lint-quality:begin (written by python -m tests.lint.quality --write; edits here are overwritten) -->"
+END = "<!-- lint-quality:end -->"
 MARK = re.compile(r"#\s*<-\s*([A-Z0-9, ]+)\s*$")
 CELL_START = re.compile(r"^# %%(?: \[(\w+)\])?\s*$")
 
@@ -206,11 +210,20 @@ def misses(outcomes: list[Outcome]) -> Iterator[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--misses", action="store_true", help="list every miss and false alarm")
+    parser.add_argument("--write", action="store_true", help="rewrite the tables in docs/lint-quality.md")
     args = parser.parse_args()
     corpus, heldout = measure_corpus(), measure_heldout()
-    print(table(f"Corpus ({CORPUS.relative_to(CORPUS.parents[2])})", totals(corpus)))
-    print()
-    print(table(f"Held-out set ({HELDOUT.relative_to(HELDOUT.parents[2])})", totals(heldout)))
+    text = "\n\n".join(
+        (
+            table(f"Held-out set ({HELDOUT.relative_to(HELDOUT.parents[2])})", totals(heldout)),
+            table(f"Corpus ({CORPUS.relative_to(CORPUS.parents[2])})", totals(corpus)),
+        )
+    )
+    print(text)
+    if args.write:
+        doc = DOC.read_text(encoding="utf-8")
+        start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+        DOC.write_text(doc[:start] + "\n\n" + text + "\n\n" + doc[end:], encoding="utf-8")
     if args.misses:
         print()
         for line in (*misses(corpus), *misses(heldout)):
