@@ -59,7 +59,6 @@ from ._rules import (
     Finding,
     Hit,
     deadline_hit,
-    io_call_kind,
     make_hit,
 )
 from ._source import Source
@@ -68,6 +67,7 @@ from ._syntax import (
     attr_chain,
     client_code,
     dotted,
+    io_call,
     is_int_like,
     is_path_expr,
     mode_reads,
@@ -335,7 +335,7 @@ class Classifier:
             return make_hit("ND341", what)
         if name in LLM_QUAL:
             return make_hit("ND401", what, callee=short(call.func))
-        found = io_call_kind(name)
+        found = io_call(call, name)
         if found is not None and found[1] == "io":
             return make_hit(found[0], what)
         return None

@@ -305,6 +305,8 @@ def io_call_kind(name: str) -> tuple[str, str] | None:
     return module.code, "io"
 
 
+# Database engines that also run in memory, in the process: `connect(":memory:")` does no I/O.
+IN_MEMORY_CONNECTS = _words("sqlite3.connect aiosqlite.connect duckdb.connect")
 # Methods of a client that build another client or do nothing outside the process.
 HANDLE_QUIET_METHODS = _words(
     "close cursor pipeline pubsub get_paginator get_waiter bucket blob table Table Bucket Object collection "

@@ -9,7 +9,15 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterator, Sequence
 
-from ._rules import CLIENT_METHODS, PATH_CTORS, PATH_DERIVING, SET_FUNCTIONS, SET_METHODS, io_call_kind
+from ._rules import (
+    CLIENT_METHODS,
+    IN_MEMORY_CONNECTS,
+    PATH_CTORS,
+    PATH_DERIVING,
+    SET_FUNCTIONS,
+    SET_METHODS,
+    io_call_kind,
+)
 
 # -- name resolution ----------------------------------------------------------------------------------
 
@@ -228,6 +236,17 @@ def is_set_annotation(annotation: ast.expr | None) -> bool:
     return parts is not None and parts[-1] in ("set", "frozenset", "Set", "FrozenSet", "AbstractSet", "MutableSet")
 
 
+def io_call(call: ast.Call, name: str) -> tuple[str, str] | None:
+    """io_call_kind for one call: an in-memory database (`sqlite3.connect(":memory:")`) is no I/O."""
+    found = io_call_kind(name)
+    if found is not None and name in IN_MEMORY_CONNECTS:
+        first = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "database"), None)
+        in_memory = isinstance(first, ast.Constant) and first.value == ":memory:"
+        if in_memory or (first is None and name == "duckdb.connect"):
+            return found[0], "quiet"
+    return found
+
+
 def client_code(
     expr: ast.expr, qual: Callable[[ast.expr], str | None], client_name: Callable[[str], str | None]
 ) -> str | None:
@@ -242,7 +261,7 @@ def client_code(
         elif isinstance(expr, ast.Call):
             name = qual(expr.func)
             if name is not None:
-                found = io_call_kind(name)
+                found = io_call(expr, name)
                 return found[0] if found is not None and found[1] != "quiet" else None
             expr = expr.func
         elif isinstance(expr, ast.Name):
@@ -263,7 +282,7 @@ def makes_client(
         return None
     name = qual(value.func)
     if name is not None:
-        found = io_call_kind(name)
+        found = io_call(value, name)
         return found[0] if found is not None and found[1] != "quiet" else None
     if isinstance(value.func, ast.Attribute) and value.func.attr in CLIENT_METHODS:
         return client_code(value.func.value, qual, client_name)

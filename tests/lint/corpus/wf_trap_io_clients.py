@@ -39,3 +39,16 @@ async def clients_ok(ctx):
 
 def write(*args):
     return args
+
+
+@nd.function(id="in-memory", trigger="go")
+async def in_memory(ctx):
+    import duckdb
+
+    scratch = sqlite3.connect(":memory:")
+    scratch.execute("CREATE TABLE t (x)")
+    scratch.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+    total = scratch.execute("SELECT sum(x) FROM t").fetchone()[0]
+    local = duckdb.connect()
+    doubled = local.sql("SELECT 2 * 21").fetchall()
+    return await ctx.step.run("keep", write, total, doubled)
