@@ -42,15 +42,23 @@ map). Three choices:
   JSON does not say whether ``100`` is an int or a double.
 
 Supported: literals (``1``, ``0x1f``, ``1.5``, ``"s"``, ``'s'``, ``r"raw"``,
-``'''triple'''``, ``true``, ``false``, ``null``, ``[...]``, ``{k: v}``), ``.field``,
-``[index]``, ``! -`` (unary), ``* / %``, ``+ -``, ``< <= > >= == != in``, ``&&``, ``||``,
-``? :``, the functions ``size has int double string`` and the methods ``size contains
-startsWith endsWith`` and the macros ``exists all exists_one map filter``.
+``'''triple'''``, ``true``, ``false``, ``null``, ``[...]``, ``{k: v}``), ``.field`` (also
+reserved words and backquoted names: ``e.`content-type```), ``[index]``, ``! -`` (unary),
+``* / %``, ``+ -``, ``< <= > >= == != in``, ``&&``, ``||``, ``? :``, the functions ``size has
+int double string bool dyn type timestamp duration matches``, type names (``int``,
+``google.protobuf.Timestamp``...), the methods ``size contains startsWith endsWith matches``
+and the timestamp/duration getters, and the macros ``exists all exists_one existsOne map
+filter`` (``map`` also with a filter: ``map(x, cond, expr)``). ``matches`` runs on RE2
+(google-re2): linear time, no backreferences or lookaround. Timestamps and durations are
+whole nanoseconds (``_time.py``).
 
-Left out: regex ``matches`` (a user pattern could take unbounded time), uint and
-bytes literals, timestamps and durations, ``dyn``/``type``, the three-argument
-``map``, and names starting with ``__``. ``a < b < c`` is a compile error with a hint
-(CEL would compare a bool with ``c``). Each gets an error that says so.
+Left out: uint and bytes (JSON has neither), protobuf messages and containers, optional
+values, two-variable comprehensions, and names starting with ``__``. An unknown name or
+function is a compile error (in CEL a runtime error). ``a < b < c`` is a compile error
+with a hint (CEL would compare a bool with ``c``). Each gets an error that says so.
+
+Every evaluation is cost-bounded (``_cost.py``, ``_limits.py``): see :class:`Limits`.
+The cel-spec conformance tests run in ``tests/expr/test_conformance.py``.
 """
 
 from __future__ import annotations

@@ -74,6 +74,11 @@ def node_count(node: Node) -> int:
     return 1 + sum(node_count(child) for child in children(node))
 
 
+def has_macro(node: Node) -> bool:
+    """Whether ``node`` loops anywhere: only then does an evaluation need one shared budget."""
+    return isinstance(node, Macro) or any(has_macro(child) for child in children(node))
+
+
 def children(node: Node) -> tuple[Node, ...]:
     """The direct sub-expressions of ``node``."""
     if isinstance(node, (Select, Unary)):

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._ast import Arith, Call, Compare, Cond, Fn, Index, List, Lit, Logic, Macro, Map, Name, Node, Select, Unary
-from ._cost import node_count
+from ._cost import BUDGET, node_count
 from ._functions import (
+    CONVERSIONS,
     apply_arith,
     apply_order,
     check_int,
@@ -18,25 +19,41 @@ from ._functions import (
     is_list,
     is_number,
     missing_field,
+    negate_duration,
     not_a_map,
     size,
     text_method,
-    to_double,
-    to_int,
-    to_string,
 )
 from ._macros import build_macro
-from ._messages import EvalError, keys_hint, show, type_error, type_name
+from ._messages import EvalError, keys_hint, show, syntax_error, type_error, type_name
+from ._regex import compile_pattern, search
+from ._time import TIMESTAMP_GETTERS, Duration, Timestamp, duration_field, timestamp_field
 
 
 class Builder:
     """Turns a checked tree into nested closures; evaluation then does no tree dispatch at all."""
 
-    def __init__(self, source: str, *, max_size: int) -> None:
+    def __init__(self, source: str, *, max_size: int, shared_budget: bool) -> None:
         self.src = source
         self.max_size = max_size
-        # Set when a node that spends from the budget is built: only then does evaluation need one.
-        self.charges = False
+        # With macros, one budget per evaluation lives in the variables (see _expression). Without,
+        # each of the `charging` nodes runs at most once and gets its own share of the limit,
+        # set in `share` after building: the common filter then pays nothing for a budget.
+        self.shared_budget = shared_budget
+        self.charging = 0
+        self.share = [0]
+
+    @property
+    def charges(self) -> bool:
+        return self.charging > 0
+
+    def holder(self) -> Fn:
+        """Count one more node that spends, and return how it finds its budget from the variables."""
+        self.charging += 1
+        if self.shared_budget:
+            return _same
+        share = self.share
+        return lambda v: {BUDGET: [share[0]]}
 
     def text(self, node: Node) -> str:
         return self.src[node.start : node.end]
@@ -148,8 +165,10 @@ class Builder:
 
         def minus(v: Mapping[str, Any]) -> Any:
             x = operand(v)
+            if type(x) is Duration:
+                return negate_duration(x, pos) if odd else x
             if not is_number(x):
-                raise EvalError(pos, lambda: f"'-' needs a number, not {type_name(x)}")
+                raise EvalError(pos, lambda: f"'-' needs a number or a duration, not {type_name(x)}")
             if not odd:
                 return x
             return check_int(-x, pos) if isinstance(x, int) else -x
@@ -172,15 +191,18 @@ class Builder:
 
     def build_concat(self, first: Fn, rest: list[tuple[tuple[str, int], Fn]]) -> Fn:
         """A run of + and - where + may join strings or lists: each join is paid for and size-checked."""
-        self.charges = True
+        budget = self.holder()
         max_size = self.max_size
 
         def concat(v: Mapping[str, Any]) -> Any:
             acc = first(v)
+            paid = None
             for (op, pos), fn in rest:
                 acc = apply_arith(op, acc, fn(v), pos)
-                if op == "+":
-                    counted_concat(acc, v, pos, max_size)
+                if op == "+" and (type(acc) is str or type(acc) is list):
+                    if paid is None:
+                        paid = budget(v)  # one share for the whole run of operators
+                    counted_concat(acc, paid, pos, max_size)
             return acc
 
         return concat
@@ -188,8 +210,8 @@ class Builder:
     def build_compare(self, node: Compare) -> Fn:
         left, right, op, pos = self.build(node.left), self.build(node.right), node.op, node.op_pos
         if op == "in":
-            self.charges = True
-            return lambda v: counted_in(left(v), right(v), v, pos)
+            budget = self.holder()
+            return lambda v: counted_in(left(v), right(v), budget(v), pos)
         if op not in ("==", "!="):
             return lambda v: apply_order(op, left(v), right(v), pos)
         if isinstance(node.left, Lit) or isinstance(node.right, Lit):
@@ -197,7 +219,7 @@ class Builder:
             if op == "==":
                 return lambda v: equals(left(v), right(v))
             return lambda v: not equals(left(v), right(v))
-        self.charges = True
+        budget = self.holder()
         negate = op == "!="
 
         def compare(v: Mapping[str, Any]) -> bool:
@@ -205,7 +227,7 @@ class Builder:
             ta = type(a)
             if ta is type(b) and (ta is str or ta is int or ta is float or ta is bool):
                 return (a == b) is not negate  # the common case, without a call
-            return counted_equals(a, b, v, pos) is not negate
+            return counted_equals(a, b, budget(v), pos) is not negate
 
         return compare
 
@@ -261,6 +283,8 @@ class Builder:
                 key = key_fn(v)
                 if not isinstance(key, (str, int)):  # bool is an int
                     raise type_error(pos, "a map key must be a string, int or bool, not {}", key)
+                if key in out:
+                    raise type_error(pos, f"the key {show(key)} appears twice in this map ({{}})", key)
                 out[key] = value_fn(v)
             return out
 
@@ -281,21 +305,41 @@ class Builder:
                 raise not_a_map(obj, prefix, name, select.field_pos)
 
             return has
+        if node.name == "matches":
+            return self.build_matches(node)
         args = [self.build(n) for n in node.args]
         target = self.build(node.target) if node.target is not None else None
         if node.name == "size":
             subject = target if target is not None else args[0]
             return lambda v: size(subject(v), pos)
+        if node.name in TIMESTAMP_GETTERS:
+            assert target is not None  # the parser allows only the method form
+            return build_getter(node.name, target, args[0] if args else None, pos)
         if target is not None:  # contains, startsWith, endsWith
-            self.charges = True
+            budget = self.holder()
             name, arg = node.name, args[0]
-            return lambda v: text_method(name, target(v), arg(v), v, pos)
-        convert = {"int": to_int, "double": to_double, "string": to_string}[node.name]
+            return lambda v: text_method(name, target(v), arg(v), budget, v, pos)
+        convert = CONVERSIONS[node.name]
         arg = args[0]
         return lambda v: convert(arg(v), pos)
 
+    def build_matches(self, node: Call) -> Fn:
+        """``text.matches(re)`` or ``matches(text, re)``; a literal pattern is compiled (and checked) now."""
+        budget = self.holder()
+        pos = node.name_pos
+        text_node, pattern_node = (node.target, node.args[0]) if node.target is not None else node.args
+        text, pattern = self.build(text_node), self.build(pattern_node)
+        program = None
+        if isinstance(pattern_node, Lit) and isinstance(pattern_node.value, str):
+            try:
+                program = compile_pattern(pattern_node.value, pattern_node.start)
+            except EvalError as exc:
+                raise syntax_error(self.src, exc.position, exc.make_message()) from None
+        return lambda v: search(text(v), pattern(v), program, budget, v, pos)
+
     def build_macro(self, node: Macro) -> Fn:
-        self.charges = True
+        assert self.shared_budget  # macros read the evaluation's budget from the variables
+        self.charging += 1
         cond = node.cond
         return build_macro(
             node.name,
@@ -307,3 +351,22 @@ class Builder:
             check_pos=(node.body if cond is None else cond).start,
             step=1 + node_count(node.body) + (0 if cond is None else node_count(cond)),
         )
+
+
+def build_getter(name: str, target: Fn, zone: Fn | None, pos: int) -> Fn:
+    """``ts.getHours()``, ``ts.getHours('Europe/Oslo')``, ``duration.getMinutes()``..."""
+
+    def getter(v: Mapping[str, Any]) -> Any:
+        subject = target(v)
+        where = None if zone is None else zone(v)
+        if type(subject) is Timestamp and (where is None or isinstance(where, str)):
+            return timestamp_field(name, subject, where, pos)
+        if type(subject) is Duration and where is None:
+            return duration_field(name, subject, pos)
+        raise EvalError(pos, lambda: f".{name}() works on a timestamp (with an optional time zone name) or a duration")
+
+    return getter
+
+
+def _same(v: Mapping[str, Any]) -> Mapping[str, Any]:
+    return v

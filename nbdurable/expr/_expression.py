@@ -10,7 +10,7 @@ from typing import Any
 from nbdurable._errors import ExpressionError
 
 from ._ast import Fn
-from ._cost import BUDGET, Estimate, LimitError, estimate, node_count
+from ._cost import BUDGET, Estimate, LimitError, estimate, has_macro, node_count
 from ._evaluator import Builder
 from ._lexer import IDENT_RE, LITERAL_WORDS
 from ._limits import COST_ENV, Limits, default_limits
@@ -147,7 +147,7 @@ def _compile_cached(source: str, roots: frozenset[str], limits: Limits) -> Expre
         )
     try:
         tree = Parser(source, roots).parse()
-        builder = Builder(source, max_size=limits.size)
+        builder = Builder(source, max_size=limits.size, shared_budget=has_macro(tree))
         fn = builder.build(tree)
     except RecursionError:
         # Only reachable when the caller's stack is already nearly full; the depth limits cover the rest.
@@ -163,8 +163,11 @@ def _compile_cached(source: str, roots: frozenset[str], limits: Limits) -> Expre
             expression=source,
             position=0,
         )
-    if builder.charges:
-        fn = _with_budget(fn, limits.cost - node_count(tree))
+    units = limits.cost - node_count(tree)
+    if builder.shared_budget:
+        fn = _with_budget(fn, units)
+    elif builder.charges:
+        builder.share[0] = units // builder.charging
     return Expression(source, roots, limits, cost, fn)
 
 

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._cost import TEXT_CHARS_PER_UNIT, LimitError, copy_units, spend, text_units
 from ._limits import INT_MAX, INT_MIN
 from ._messages import EvalError, keys_hint, show, type_name
+from ._time import (
+    Duration,
+    Timestamp,
+    add,
+    format_duration,
+    format_timestamp,
+    make_duration,
+    parse_duration_text,
+    parse_timestamp,
+    subtract,
+    timestamp_from_int,
+)
+from ._values import CelType, type_of
+
+_TRUE_TEXT = frozenset({"1", "t", "true", "TRUE", "True"})
+_FALSE_TEXT = frozenset({"0", "f", "false", "FALSE", "False"})
 
 INT_TEXT_RE = re.compile(r"[+-]?[0-9]+")
 DOUBLE_TEXT_RE = re.compile(
@@ -42,6 +58,8 @@ def equals(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(equals(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return len(a) == len(b) and all(k in b and equals(v, b[k]) for k, v in a.items())
+    if ta is tb and (ta is Timestamp or ta is Duration or ta is CelType):
+        return bool(a == b)
     return False
 
 
@@ -105,6 +123,10 @@ def apply_arith(op: str, a: Any, b: Any, pos: int) -> Any:
 def arith(op: str, a: Any, b: Any, pos: int) -> Any:
     numbers = is_number(a) and is_number(b)
     both_int = numbers and isinstance(a, int) and isinstance(b, int)
+    if not numbers and op in ("+", "-"):
+        moment = add(a, b, pos) if op == "+" else subtract(a, b, pos)
+        if moment is not None:
+            return moment
     if op == "+":
         if numbers:
             return check_int(a + b, pos) if both_int else a + b
@@ -142,7 +164,9 @@ def arith(op: str, a: Any, b: Any, pos: int) -> Any:
 def apply_order(op: str, a: Any, b: Any, pos: int) -> bool:
     ta, tb = type(a), type(b)
     comparable = (
-        (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str)) or (ta is bool and tb is bool)
+        (is_number(a) and is_number(b))
+        or (isinstance(a, str) and isinstance(b, str))
+        or (ta is tb and (ta is bool or ta is Timestamp or ta is Duration))
     )
     if not comparable:
         raise EvalError(
@@ -152,6 +176,8 @@ def apply_order(op: str, a: Any, b: Any, pos: int) -> bool:
                 "convert one side with int(), double() or string()"
             ),
         )
+    if (ta is int) is not (tb is int) and (ta is float or tb is float):
+        a, b = float(a), float(b)  # CEL compares an int with a double as doubles (2**63 - 1 < 2.0**63 is false)
     if op == "<":
         return bool(a < b)
     if op == "<=":
@@ -181,14 +207,17 @@ def to_int(v: Any, pos: int) -> int:
     if isinstance(v, int):
         return v
     if isinstance(v, float):
-        if math.isfinite(v) and INT_MIN <= v <= INT_MAX:
+        # Both ends excluded: -2**63 and 2**63 - 1 are not exact doubles, so CEL refuses the edges.
+        if math.isfinite(v) and INT_MIN < v < INT_MAX:
             return int(v)
         raise EvalError(pos, lambda: f"int() cannot convert {show(v)}: it is not finite or does not fit in 64 bits")
     if isinstance(v, str):
         if len(v) <= 21 and INT_TEXT_RE.fullmatch(v):
             return check_int(int(v), pos)
         raise EvalError(pos, lambda: f"int() cannot read {show(v)} as an integer")
-    raise EvalError(pos, lambda: f"int() takes an int, double or string, not {type_name(v)}")
+    if type(v) is Timestamp:
+        return v.ns // 1_000_000_000  # seconds since the epoch
+    raise EvalError(pos, lambda: f"int() takes an int, double, string or timestamp, not {type_name(v)}")
 
 
 def to_double(v: Any, pos: int) -> float:
@@ -208,7 +237,55 @@ def to_string(v: Any, pos: int) -> str:
         return "true" if v else "false"
     if is_number(v) and not (isinstance(v, int) and not INT_MIN <= v <= INT_MAX):
         return repr(v)
-    raise EvalError(pos, lambda: f"string() takes a string, number or bool, not {type_name(v)}")
+    if type(v) is Timestamp:
+        return format_timestamp(v)
+    if type(v) is Duration:
+        return format_duration(v)
+    raise EvalError(pos, lambda: f"string() takes a string, number, bool, timestamp or duration, not {type_name(v)}")
+
+
+def to_bool(v: Any, pos: int) -> bool:
+    if type(v) is bool:
+        return v
+    if isinstance(v, str) and v in _TRUE_TEXT:
+        return True
+    if isinstance(v, str) and v in _FALSE_TEXT:
+        return False
+    raise EvalError(pos, lambda: f"bool() takes a bool or one of 'true', 'false', 't', 'f', '1', '0', not {show(v)}")
+
+
+def to_timestamp(v: Any, pos: int) -> Timestamp:
+    if type(v) is Timestamp:
+        return v
+    if isinstance(v, str):
+        return parse_timestamp(v, pos)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return timestamp_from_int(v, pos)
+    raise EvalError(pos, lambda: f"timestamp() takes RFC 3339 text or seconds since 1970, not {type_name(v)}")
+
+
+def to_duration(v: Any, pos: int) -> Duration:
+    if type(v) is Duration:
+        return v
+    if isinstance(v, str):
+        return parse_duration_text(v, pos)
+    raise EvalError(pos, lambda: f"duration() takes text such as '1h30m', not {type_name(v)}")
+
+
+def negate_duration(v: Duration, pos: int) -> Duration:
+    return make_duration(-v.ns, pos)
+
+
+CONVERSIONS: dict[str, Callable[[Any, int], Any]] = {
+    "int": to_int,
+    "double": to_double,
+    "string": to_string,
+    "bool": to_bool,
+    "timestamp": to_timestamp,
+    "duration": to_duration,
+    "dyn": lambda v, pos: v,  # CEL's dyn() only changes what the type checker sees
+    "type": lambda v, pos: type_of(v),
+}
 
 
 def size(v: Any, pos: int) -> int:
@@ -217,12 +294,14 @@ def size(v: Any, pos: int) -> int:
     raise EvalError(pos, lambda: f"size() takes a string, list or map, not {type_name(v)}")
 
 
-def text_method(name: str, a: Any, b: Any, v: Mapping[str, Any], pos: int) -> bool:
+def text_method(
+    name: str, a: Any, b: Any, budget: Callable[[Mapping[str, Any]], Mapping[str, Any]], v: Mapping[str, Any], pos: int
+) -> bool:
     if not (isinstance(a, str) and isinstance(b, str)):
         raise EvalError(pos, lambda: f".{name}() works on strings, not {type_name(a)} and {type_name(b)}")
     scanned = len(a) if name == "contains" else len(b)
     if scanned >= TEXT_CHARS_PER_UNIT:  # the call itself is paid with the nodes; short text costs nothing more
-        spend(v, scanned // TEXT_CHARS_PER_UNIT, pos)
+        spend(budget(v), scanned // TEXT_CHARS_PER_UNIT, pos)
     if name == "contains":
         return b in a
     if name == "startsWith":

@@ -87,10 +87,23 @@ def tokenize(src: str) -> list[Token]:
         if c == "#":
             raise syntax_error(src, i, "comments start with //, not #")
         if c == "`":
-            raise syntax_error(src, i, 'backticks do not quote strings; use double quotes, e.g. "text"')
+            tokens.append(_lex_quoted_field(src, i))
+            i = tokens[-1].end
+            continue
         raise syntax_error(src, i, f'the character {c!r} cannot be used here; strings need quotes, e.g. "text"')
     tokens.append(Token("eof", "", None, n, n))
     return tokens
+
+
+def _lex_quoted_field(src: str, i: int) -> Token:
+    """A backquoted field name, as in event.data.`content-type`: any text but a backquote or a new line."""
+    end = src.find("`", i + 1)
+    newline = src.find("\n", i + 1)
+    if end < 0 or (0 <= newline < end):
+        raise syntax_error(src, i, "this backquoted field name is never closed; add the closing `")
+    if end == i + 1:
+        raise syntax_error(src, i, "a backquoted field name cannot be empty")
+    return Token("qident", src[i : end + 1], src[i + 1 : end], i, end + 1)
 
 
 def string_prefix(src: str, i: int) -> str | None:

@@ -53,7 +53,9 @@ def type_name(value: Any) -> str:
         return "map"
     if isinstance(value, (list, tuple)):
         return "list"
-    return type(value).__name__
+    # Timestamp, Duration and CelType (defined in modules that import this one)
+    name = type(value).__name__
+    return {"Timestamp": "timestamp", "Duration": "duration", "CelType": "type"}.get(name, name)
 
 
 def show(value: Any) -> str:

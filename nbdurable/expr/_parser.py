@@ -10,6 +10,8 @@ from ._ast import Arith, Call, Compare, Cond, Index, List, Lit, Logic, Macro, Ma
 from ._lexer import Token, tokenize
 from ._limits import INT_MAX, INT_MIN, MAX_DEPTH, MAX_NESTING
 from ._messages import syntax_error
+from ._time import TIMESTAMP_GETTERS
+from ._values import DURATION, TIMESTAMP, TYPES
 
 RELOPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in"})
 RESERVED = frozenset(
@@ -18,9 +20,22 @@ RESERVED = frozenset(
         "let", "loop", "package", "namespace", "return", "var", "void", "while",
     }
 )  # fmt: skip
-MACROS = frozenset({"exists", "all", "exists_one", "map", "filter"})
-METHODS = {"size": 0, "contains": 1, "startsWith": 1, "endsWith": 1}
-FUNCTIONS = {"size": 1, "has": 1, "int": 1, "double": 1, "string": 1}
+MACROS = frozenset({"exists", "all", "exists_one", "existsOne", "map", "filter"})
+# name -> the numbers of arguments it takes
+METHODS: dict[str, tuple[int, ...]] = {
+    "size": (0,),
+    "contains": (1,),
+    "startsWith": (1,),
+    "endsWith": (1,),
+    "matches": (1,),
+    **dict.fromkeys(TIMESTAMP_GETTERS, (0, 1)),
+}
+FUNCTIONS: dict[str, tuple[int, ...]] = dict.fromkeys(
+    ("size", "has", "int", "double", "string", "bool", "dyn", "type", "timestamp", "duration"), (1,)
+)
+FUNCTIONS["matches"] = (2,)
+# Names that mean a type wherever no variable of that name is in scope, e.g. type(x) == int.
+PROTOBUF_TYPES = {"google.protobuf.Timestamp": TIMESTAMP, "google.protobuf.Duration": DURATION}
 EXAMPLE = "event.data.ticket_id == async.data.ticket_id"
 MACRO_HINT = "list.exists(x, x == 1), list.all(x, x > 0), list.map(x, x * 2) or list.filter(x, x > 0)"
 # Words people bring from Python or JavaScript, with what to write instead.
@@ -48,6 +63,8 @@ def describe(tok: Token) -> str:
         return f"the number {tok.text}"
     if tok.kind == "string":
         return "a string"
+    if tok.kind == "qident":
+        return f"the quoted field name {tok.text}"
     if tok.kind == "lit":
         return tok.text
     return f"'{tok.text}'"
@@ -103,7 +120,7 @@ class Parser:
         end = self.tokens[self.i - 1].end if self.i > 0 else start
         return cls(start=start, end=end, depth=depth, **fields)
 
-    def check_name(self, tok: Token, what: str, *, hints: bool = True) -> None:
+    def check_name(self, tok: Token, what: str, *, hints: bool = True, reserved: bool = True) -> None:
         if hints and tok.text in HINTS:
             self.fail(tok.start, HINTS[tok.text])
         if tok.text.startswith("__"):
@@ -112,7 +129,7 @@ class Parser:
                 f"{what} starting with '__' are not allowed; for a data key with that name write "
                 f"[{json.dumps(tok.text)}] (e.g. event.data[{json.dumps(tok.text)}])",
             )
-        if tok.text in RESERVED:
+        if reserved and tok.text in RESERVED:
             self.fail(tok.start, f"'{tok.text}' is a reserved word in CEL and cannot be used as a name; "
                       f'for a data key with that name write ["{tok.text}"]')  # fmt: skip
 
@@ -132,7 +149,7 @@ class Parser:
     def expr(self) -> Node:
         self.nesting += 1
         try:
-            if self.nesting > MAX_NESTING:
+            if self.nesting > MAX_NESTING + 1:  # the whole expression is level 1, 32 brackets may follow
                 self.fail(
                     self.peek().start, f"brackets are nested more than {MAX_NESTING} deep; simplify the expression"
                 )
@@ -235,15 +252,18 @@ class Parser:
             if self.at("."):
                 dot = self.advance()
                 name = self.peek()
-                if name.kind != "ident":
+                if name.kind not in ("ident", "qident"):
                     self.unexpected(name, "a field name after '.'")
                 self.advance()
-                self.check_name(name, "field names", hints=False)
-                if self.at("("):
+                if name.kind == "ident":
+                    # Reserved words are fine here: {'if': 1}.if is valid CEL.
+                    self.check_name(name, "field names", hints=False, reserved=False)
+                if self.at("(") and name.kind == "ident":
                     node = self.method(node, name, start)
                 else:
+                    field = name.value if name.kind == "qident" else name.text
                     node = self.node(
-                        Select, start, (node,), operand=node, field=name.text, dot_pos=dot.start, field_pos=name.start
+                        Select, start, (node,), operand=node, field=field, dot_pos=dot.start, field_pos=name.start
                     )
             elif self.at("["):
                 bracket = self.advance()
@@ -259,12 +279,10 @@ class Parser:
             return self.macro(target, name, start)
         if name.text not in METHODS:
             self.unknown_function(name, methods=True)
+        if name.text not in METHODS:
+            self.unknown_function(name, methods=True)
         args = self.call_args()
-        wanted = METHODS[name.text]
-        if len(args) != wanted:
-            self.fail(
-                name.start, f".{name.text}() takes {wanted} argument{'s' if wanted != 1 else ''}, not {len(args)}"
-            )
+        self.check_arity(name, len(args), METHODS[name.text], method=True)
         node: Node = self.node(
             Call, start, (target, *args), name=name.text, name_pos=name.start, target=target, args=tuple(args)
         )
@@ -293,7 +311,7 @@ class Parser:
             Macro,
             start,
             parts,
-            name=name.text,
+            name="exists_one" if name.text == "existsOne" else name.text,
             name_pos=name.start,
             target=target,
             var=var.text,
@@ -351,6 +369,9 @@ class Parser:
             return node
         if self.at("."):
             self.fail(tok.start, "a name cannot start with '.'; write event.data.x")
+        if tok.kind == "qident":
+            self.fail(tok.start, 'backquotes quote a field name after a dot, as in event.data.`content-type`; '
+                      'for text use double quotes, e.g. "text"')  # fmt: skip
         self.unexpected(tok, "a value (a name such as event, a number, a string, true, false or null)")
 
     def map_entry(self) -> tuple[Node, Node]:
@@ -378,8 +399,7 @@ class Parser:
                 self.unknown_function(tok, methods=False)
             self.advance()
             args = self.call_args()
-            if len(args) != 1:
-                self.fail(tok.start, f"{tok.text}() takes 1 argument, not {len(args)}")
+            self.check_arity(tok, len(args), FUNCTIONS[tok.text], method=False)
             if tok.text == "has" and not isinstance(args[0], Select):
                 self.fail(args[0].start, "has() takes a field, as in has(event.data.ticket_id)")
             node: Node = self.node(
@@ -387,9 +407,36 @@ class Parser:
             )
             return node
         if tok.text not in self.roots and tok.text not in self.scope:
-            self.unknown_name(tok)
+            type_value = self.type_name(tok)
+            if type_value is None:
+                self.unknown_name(tok)
+            lit: Node = self.node(Lit, tok.start, (), value=type_value)
+            return lit
         name: Node = self.node(Name, tok.start, (), name=tok.text)
         return name
+
+    def type_name(self, tok: Token) -> Any:
+        """The type a name such as ``int`` or ``google.protobuf.Timestamp`` denotes, or None."""
+        if tok.text in TYPES:
+            return TYPES[tok.text]
+        if tok.text != "google":
+            return None
+        # Only the two protobuf types CEL has as values; read the dotted name ahead.
+        parts, j = [tok.text], self.i
+        while j + 1 < len(self.tokens) and self.tokens[j].text == "." and self.tokens[j + 1].kind == "ident":
+            parts.append(self.tokens[j + 1].text)
+            j += 2
+            if ".".join(parts) in PROTOBUF_TYPES:
+                self.i = j
+                return PROTOBUF_TYPES[".".join(parts)]
+        return None
+
+    def check_arity(self, name: Token, got: int, allowed: tuple[int, ...], *, method: bool) -> None:
+        if got in allowed:
+            return
+        shown = f".{name.text}()" if method else f"{name.text}()"
+        wanted = " or ".join(str(n) for n in allowed)
+        self.fail(name.start, f"{shown} takes {wanted} argument{'s' if allowed != (1,) else ''}, not {got}")
 
     def unknown_name(self, tok: Token) -> NoReturn:
         nxt = self.peek()
