@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -218,19 +219,26 @@ def test_the_cost_limit_can_come_from_the_environment(tmp_path: Path) -> None:
 
 
 class LoopWatchdog:
-    """Measures the longest stretch the event loop was blocked, by a task that wakes every millisecond."""
+    """Measures the longest stretch the event loop was blocked, by a task that wakes every millisecond.
+
+    Both in wall time (what other tasks wait) and in CPU time of the loop's thread between two
+    wake-ups (the work that blocked it): on a shared, loaded machine the process may wait for a
+    core, which stretches wall time without any work blocking the loop.
+    """
 
     def __init__(self) -> None:
         self.longest = 0.0
+        self.longest_cpu = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def _watch(self) -> None:
-        last = time.perf_counter()
+        last, last_cpu = time.perf_counter(), time.thread_time()
         while True:
             await asyncio.sleep(0.001)
-            now = time.perf_counter()
+            now, now_cpu = time.perf_counter(), time.thread_time()
             self.longest = max(self.longest, now - last)
-            last = now
+            self.longest_cpu = max(self.longest_cpu, now_cpu - last_cpu)
+            last, last_cpu = now, now_cpu
 
     def __enter__(self) -> LoopWatchdog:
         self._task = asyncio.get_running_loop().create_task(self._watch())
@@ -250,6 +258,17 @@ async def test_costly_if_exp_and_poison_events_never_stall_the_loop_or_fail_the_
 
     handle = wf.start(run_id="costly")
     await until(lambda: handle.status == "waiting")
+    # A full garbage collection of the whole test session's heap can pause the loop too; it is not
+    # what this test is about, so the objects alive now are set aside from the collector meanwhile.
+    gc.collect()
+    gc.freeze()
+    try:
+        await send_poison_then_the_real_event(handle)
+    finally:
+        gc.unfreeze()
+
+
+async def send_poison_then_the_real_event(handle: nd.RunHandle[Any]) -> None:
     with LoopWatchdog() as watchdog:
         for i in range(12):  # each over the budget: skipped, not a failure of the run
             await nd.send("exprcost/approved", {"items": ITEMS, "note": f"poison {i}"})
@@ -257,9 +276,10 @@ async def test_costly_if_exp_and_poison_events_never_stall_the_loop_or_fail_the_
         duplicate = [*ITEMS[:50], {"id": -1, "sku": "sku-7"}]
         await nd.send("exprcost/approved", {"items": duplicate, "note": "the real one"})
         assert await handle.result(timeout=15) == "the real one"
-    # Loading events from the journal and the 1 ms sleeps count too; before the budget one
-    # evaluation held the loop for 5 s. Generous on purpose: a loaded machine must not fail it.
-    assert watchdog.longest < 0.5, f"the loop was blocked for {watchdog.longest:.3f} s"
+    # Loading events from the journal counts too; before the budget one evaluation held the loop
+    # for 5 s. Generous bounds on purpose (this is no benchmark): a loaded machine must not fail it.
+    assert watchdog.longest_cpu < 0.25, f"the loop was blocked by {watchdog.longest_cpu:.3f} s of work"
+    assert watchdog.longest < 2.0, f"the loop was blocked for {watchdog.longest:.3f} s"
     record = journal().get_run("costly")
     assert record is not None and record.status == "completed"
     skipped = [w["message"] for w in record.warnings or [] if "if_exp goes over its limits" in w["message"]]
