@@ -24,6 +24,7 @@ from ._errors import (
     JournalFullError,
     JournalPermissionError,
     JournalReadOnlyError,
+    JournalRecordError,
     JournalVersionError,
     LintError,
     NbDurableError,
@@ -36,6 +37,7 @@ from ._errors import (
     RunInterruptedError,
     RunOwnedElsewhereError,
     SerializationError,
+    SerializationWarning,
     StepError,
 )
 from ._events import Event
@@ -45,6 +47,7 @@ from ._journal import EventRecord, Journal, RunRecord, StepRecord
 from ._memory import MemoryJournal
 from ._run import RunHandle, StepView
 from ._runstate import StepInfo, current_step
+from ._serde import register_type
 from ._sqlite import SQLiteJournal
 from ._step import Step
 
@@ -72,6 +75,7 @@ __all__ = [
     "JournalFullError",
     "JournalPermissionError",
     "JournalReadOnlyError",
+    "JournalRecordError",
     "JournalVersionError",
     "Limit",
     "LintError",
@@ -91,6 +95,7 @@ __all__ = [
     "RunRecord",
     "SQLiteJournal",
     "SerializationError",
+    "SerializationWarning",
     "Step",
     "StepError",
     "StepInfo",
@@ -106,6 +111,7 @@ __all__ = [
     "get_run",
     "lint",
     "parse_duration",
+    "register_type",
     "rerun",
     "runs",
     "send",

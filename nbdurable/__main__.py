@@ -97,13 +97,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             for h in handles:
                 rec = h.record
                 age = _age(rec.updated_at) if rec else ""
-                print(f"{h.run_id}\t{h.function_id}\t{h.status}\t{counts.get(h.run_id, 0)} steps\t{age}")
+                print(_shown(f"{h.run_id}\t{h.function_id}\t{h.status}\t{counts.get(h.run_id, 0)} steps\t{age}"))
         elif args.command == "show":
             handle = engine.handle(args.run)
-            print(f"run {args.run} ({handle.function_id}): {handle.status}")
+            print(_shown(f"run {args.run} ({handle.function_id}): {handle.status}"))
+            rec = handle.record
+            for warning in (rec.warnings or []) if rec is not None and rec.damaged else []:
+                print(_shown(f"  unreadable: {warning['message']}"))
             for s in handle.steps():
                 took = f"{s.duration * 1000:.1f} ms" if s.duration is not None else ""
-                print(f"  {s.position:>4}  {s.step_id:<30} {s.kind:<7} {s.status:<10} {took}")
+                print(_shown(f"  {s.position:>4}  {s.step_id:<30} {s.kind:<7} {s.status:<10} {took}"))
+                if s.error and s.error.get("type") == "JournalRecordError":
+                    print(_shown(f"        unreadable: {s.error.get('message')}"))
         elif args.command == "send":
             try:
                 data = json.loads(args.data)
@@ -126,6 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         engine.journal.close()
     return 0
+
+
+def _shown(line: str) -> str:
+    """A line safe for a terminal: names from a journal may hold control characters or invalid text."""
+    if line.isprintable():
+        return line
+    # Escapes, tabs aside: no terminal control sequence and no lone surrogate reaches stdout.
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line)
 
 
 if __name__ == "__main__":

@@ -125,9 +125,9 @@ class AIStep:
     async def wrap(self, name: str, fn: Callable[..., Awaitable[T]] | Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run an existing SDK call (``client.chat.completions.create``, ``client.messages.create``...) as a step.
 
-        The response is journaled (pydantic SDK objects come back as the same
-        class on replay when its module is imported) and model, tokens and finish
-        reason are read from it for the timeline.
+        The response is journaled (a pydantic SDK object comes back as the same
+        class on replay when ``fn``'s return annotation names it, as the official
+        SDKs' do) and model, tokens and finish reason are read from it for the timeline.
         """
         from . import _ai
 
@@ -152,5 +152,8 @@ class AIStep:
             info_dict["latency"] = started.get("latency")
             return {"ai": info_dict}
 
-        value: T = await self._step._run(step_id, name, position, "ai", call, args, kwargs, None, "json", None, meta_of)
+        # The SDK call's return annotation (e.g. ChatCompletion | Stream[...]) says which classes replay may rebuild.
+        value: T = await self._step._run(
+            step_id, name, position, "ai", call, args, kwargs, None, "json", None, meta_of, hint=fn
+        )
         return value

@@ -33,14 +33,16 @@ from ._errors import (
     RunCancelledError,
     RunInterruptedError,
     RunOwnedElsewhereError,
+    SerializationError,
     StepError,
 )
 from ._events import Event
 from ._feed import ChangeFeed, Notice
 from ._journal import ACTIVE_STATUSES, FINAL_STATUSES, EventRecord, Journal, RunRecord, StepRecord, Write
 from ._owner import describe_owner, is_alive, this_owner
+from ._rows import refuse_damaged
 from ._runstate import RerunFrom, RunState, current_run_var
-from ._serde import encode
+from ._serde import encode, module_of, return_type, storable_text
 from ._step import Step, error_info
 from ._usercode import warn_at_user, workflow_code
 
@@ -195,6 +197,10 @@ class Engine:
             except JournalError as exc:
                 self._halt_runs({record.run_id}, exc)
                 raise
+            except Exception as exc:
+                if isinstance(exc, NbDurableError):
+                    raise
+                raise _unstorable(write, exc) from exc  # a value SQLite refused: this step alone, named
             else:
                 self._inline += 1
                 if self._inline % 64 == 0:
@@ -311,12 +317,37 @@ class Engine:
         except Exception as exc:
             # Whatever the journal failed with, every write of the batch gets it: no step waits forever.
             self._busy_since = None
+            if len(batch) > 1 and not isinstance(exc, NbDurableError):
+                # A value SQLite refused, not the journal: one unstorable write must not fail its siblings.
+                self._write_each(batch)
+                return
             self._fail_batch(batch, exc)
             return
         self._busy_since = None
         for _w, f in batch:
             if f is not None and not f.done():
                 f.set_result(None)
+
+    def _write_each(self, batch: list[_Pending]) -> None:
+        """Commit a batch that failed on a value one write at a time: only the write that cannot be stored fails."""
+        for i, (write, future) in enumerate(batch):
+            try:
+                self._write_batch([(write, future)])
+            except JournalBusyError:
+                # Another process took the lock meanwhile: the rest goes back to the queue, in order.
+                self._pending = batch[i:] + self._pending
+                if not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    asyncio.get_running_loop().call_later(0.005, self._flush)
+                return
+            except NbDurableError as exc:
+                self._fail_batch([(write, future)], exc)
+            except Exception as exc:
+                if future is not None and not future.done():
+                    future.set_exception(_unstorable(write, exc))
+            else:
+                if future is not None and not future.done():
+                    future.set_result(None)
 
     def flush_now(self) -> set[str]:
         """Write everything queued now, blocking (used outside a loop and on the way out).
@@ -374,8 +405,8 @@ class Engine:
             from ._determinism import install
 
             install()
-        if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
-            raise ConfigError(f"run_id must be a non-empty string, got {run_id!r}")
+        if run_id is not None and (not isinstance(run_id, str) or not run_id.strip() or not storable_text(run_id)):
+            raise ConfigError(f"run_id must be a non-empty string of valid Unicode text, got {run_id!r}")
         run_id = run_id or uuid.uuid4().hex
         state = self.active.get(run_id)
         if state is not None:
@@ -389,6 +420,7 @@ class Engine:
                 )
             if rec.status in FINAL_STATUSES and not self._again(rec, resume_failed, reexecute):
                 return RunHandle(self, run_id, None, record=rec)
+            refuse_damaged(rec, (), self.journal.location)
             if self._owned_elsewhere(rec):
                 raise RunOwnedElsewhereError(self._owned_message(rec))
         if event is None:
@@ -456,6 +488,7 @@ class Engine:
             raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
         if rec.status == "completed":
             return RunHandle(self, run_id, None, record=rec)
+        refuse_damaged(rec, (), self.journal.location)
         if run_id not in self.active and self._owned_elsewhere(rec):
             raise RunOwnedElsewhereError(self._owned_message(rec))
         if rec.kind == "cell" and self.cell_loader is not None and rec.source is not None:
@@ -580,6 +613,7 @@ class Engine:
         st.epoch = epoch
         # Loaded after the claim: the journal holds every step a previous owner committed, and no more can come.
         steps = self.journal.load_steps(st.run_id)
+        refuse_damaged(existing, steps, self.journal.location)  # a damaged row could replay a wrong value
         existing.attempt, existing.owner, existing.epoch, existing.lease_until = (
             fields["attempt"],
             this_owner(),
@@ -673,7 +707,13 @@ class Engine:
                     f"To run them again: nd.rerun({st.run_id!r}, from_step={st.changed_code[0]!r})",
                     None,
                 )
-            payload, tag = (None, None) if value is None else encode(value, where=st.where())
+            payload, tag = (
+                (None, None)
+                if value is None
+                else encode(
+                    value, where=st.where(), output_type=return_type(function.func), module=module_of(function.func)
+                )
+            )
         except RerunFrom as rerun:
             await self._supersede(st, rerun.step_id)
         except asyncio.CancelledError:
@@ -911,6 +951,7 @@ class Engine:
             raise ConfigError(
                 f"run {run_id!r} has no step {from_step!r}; its steps are: {known}. Pass one of them to from_step."
             )
+        refuse_damaged(rec, [s for s in steps if s.position < target.position], self.journal.location)
         base = rec.run_id.split("~", 1)[0]
         n = 1
         now = _clock()
@@ -1178,6 +1219,17 @@ class Engine:
             if limit is not None and len(out) >= limit:
                 break
         return out
+
+
+def _unstorable(write: Write, exc: BaseException) -> SerializationError:
+    """The error for one write the journal refused because of a value in it."""
+    where = f"run {write.run_id or (write.run.run_id if write.run else '?')!r}"
+    if write.step is not None:
+        where = f"run {write.step.run_id!r}, step {write.step.step_id!r}"
+    return SerializationError(
+        f"{where}: its journal record could not be stored ({type(exc).__name__}: {str(exc)[:300]}); nothing of it "
+        "was written, and the steps committed with it are. Return plain, valid values from the step."
+    )
 
 
 _default: Engine | None = None

@@ -16,7 +16,8 @@ The tree::
     │   ├── JournalFullError        the disk (or a file size limit or quota) is full
     │   ├── JournalReadOnlyError    the file or its folder cannot be written here
     │   ├── JournalCorruptError     the file is damaged (or not an SQLite database)
-    │   └── JournalPermissionError  owned by another user, writable by others, or a symlink
+    │   ├── JournalPermissionError  owned by another user, writable by others, or a symlink
+    │   └── JournalRecordError      a run or step row holds what nbdurable never writes (edited, damaged)
     ├── SerializationError          a step result that cannot be stored
     ├── FunctionNotFoundError       resuming a run whose code is not defined here
     ├── RunOwnedElsewhereError      the run is being executed by another live process
@@ -31,7 +32,8 @@ The tree::
     └── RetryAfterError             raised by user code: retry after a delay
 
     UserWarning
-    └── ReplayDeterminismWarning    replay may differ from the original run
+    ├── ReplayDeterminismWarning    replay may differ from the original run
+    └── SerializationWarning        a journaled value read back as plain JSON (its class is not declared here)
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ __all__ = [
     "JournalFullError",
     "JournalPermissionError",
     "JournalReadOnlyError",
+    "JournalRecordError",
     "JournalVersionError",
     "LintError",
     "NbDurableError",
@@ -62,6 +65,7 @@ __all__ = [
     "RunInterruptedError",
     "RunOwnedElsewhereError",
     "SerializationError",
+    "SerializationWarning",
     "StepError",
 ]
 
@@ -137,6 +141,14 @@ class JournalPermissionError(JournalError):
     """The journal is refused before use: a symlink, owned by another user, or writable by others.
 
     As ssh does with its keys; the message names the override.
+    """
+
+
+class JournalRecordError(JournalError):
+    """A run or step in the journal holds values nbdurable never writes: edited by hand, or damaged.
+
+    Reading shows such a row as unreadable (the timeline, ``list``, ``show``);
+    running a run that has one is refused, naming the run, the step and the columns.
     """
 
 
@@ -268,3 +280,11 @@ class RetryAfterError(NbDurableError):
 
 class ReplayDeterminismWarning(UserWarning):
     """Code outside steps did something that will differ on replay, or replay already differed."""
+
+
+class SerializationWarning(UserWarning):
+    """A journaled value names a class this code does not declare, so it is read back as plain JSON.
+
+    A journal never chooses which class is built; the message says how to declare
+    the class (a return annotation, ``output_type=``, ``nd.register_type``).
+    """

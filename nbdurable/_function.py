@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 from ._errors import ConfigError
 from ._events import trigger_matches
 from ._flow import CancelOn, Concurrency, Debounce, Priority, RateLimit, Throttle, Timeouts
+from ._serde import storable_text
 from ._step import callable_hash
 
 if TYPE_CHECKING:
@@ -133,8 +134,8 @@ class Function(Generic[R]):
             raise ConfigError(
                 f"@nd.function(id={id!r}) needs an async function (async def {getattr(func, '__name__', 'f')}(ctx))"
             )
-        if not isinstance(id, str) or not id.strip():
-            raise ConfigError(f"@nd.function needs a non-empty string id, got {id!r}")
+        if not isinstance(id, str) or not id.strip() or not storable_text(id):
+            raise ConfigError(f"@nd.function needs a non-empty string id of valid Unicode text, got {id!r}")
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise ConfigError(f"@nd.function(id={id!r}): retries must be an integer >= 0, got {retries!r}")
         if determinism not in ("warn", "strict", "off"):

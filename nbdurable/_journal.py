@@ -61,6 +61,8 @@ class RunRecord:
     epoch: int = 0
     # Until when the owner's claim holds without a heartbeat; what decides liveness for owners on other hosts.
     lease_until: float | None = None
+    # Columns whose stored value was not what nbdurable writes (set when reading, see _rows.check_run).
+    damaged: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(slots=True)
@@ -83,6 +85,7 @@ class StepRecord:
     next_at: float | None = None  # sleep deadline, wait timeout, next retry
     meta: dict[str, Any] | None = None  # tokens, AI call, wait details, input preview, consumed event seq
     code_hash: str = ""
+    damaged: tuple[str, ...] = ()  # columns not as nbdurable writes them (see _rows.check_step)
 
 
 @dataclasses.dataclass(slots=True, frozen=True)

@@ -12,9 +12,9 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._errors import RunCancelledError, RunFailedError, RunInterruptedError
+from ._errors import RunCancelledError, RunFailedError, RunInterruptedError, SerializationError
 from ._journal import RunRecord
-from ._serde import decode
+from ._serde import decode, module_of, return_type
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -161,14 +161,24 @@ class RunHandle(Generic[R]):
             if rec is None:
                 raise RunInterruptedError(f"run {self.run_id!r} is not in the journal", run_id=self.run_id)
             if status == "completed":
+                if {"result", "result_tag"} & set(rec.damaged):
+                    raise SerializationError(
+                        f"run {self.run_id!r}: its journaled result cannot be read (the result columns hold values "
+                        "nbdurable never writes: the journal was edited or damaged). Run it again under a new run id."
+                    )
                 if rec.result is None:
                     return None  # type: ignore[return-value]
                 from ._function import registry
-                from ._step import _return_type
 
+                # Decoded only as the workflow function defined here declares: the journal does not choose.
                 fn = registry().get(rec.function_id)
-                out_type = _return_type(fn.func) if fn is not None else None
-                stored: R = decode(rec.result, rec.result_tag, output_type=out_type, where=f"run {self.run_id!r}")
+                stored: R = decode(
+                    rec.result,
+                    rec.result_tag,
+                    output_type=return_type(fn.func) if fn is not None else None,
+                    module=module_of(fn.func) if fn is not None else None,
+                    where=f"run {self.run_id!r}",
+                )
                 return stored
             if status in ("failed", "cancelled", "skipped", "interrupted"):
                 self._raise(status, rec.error, rec.status_reason or "", None)

@@ -13,8 +13,9 @@ import dataclasses
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
-from ._errors import NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
+from ._errors import ConfigError, NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
 from ._journal import RunRecord, StepRecord
+from ._serde import storable_text
 from ._usercode import linted_lines, warn_at_user, workflow_code
 
 if TYPE_CHECKING:
@@ -165,6 +166,11 @@ class RunState:
 
     def next_id(self, name: str) -> tuple[str, int]:
         """The stable id of the next step called ``name`` (``name``, ``name:1``...) and its position."""
+        if not name.isascii() and not storable_text(name):
+            raise ConfigError(
+                f"{self.where()}: the step name {name!r} is not valid Unicode text (it holds a lone surrogate, as a "
+                "file name that is not UTF-8 gives): name steps with plain text."
+            )
         n = self.counters.get(name, 0)
         self.counters[name] = n + 1
         step_id = name if n == 0 else f"{name}:{n}"

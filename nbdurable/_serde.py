@@ -1,32 +1,66 @@
-"""Turn step results into journal text and back, JSON by default.
+"""Turn step results into journal text and back: JSON by default, checked both ways.
 
-Results are stored as JSON so journals stay readable, diffable and safe to share:
-loading pickle runs code, so it is used only when a step asks for it. The type of
-the top-level value is recorded as a short tag so datetimes, UUIDs, bytes, pydantic
-models and dataclasses come back as what they were; nested values come back as
-their JSON form unless ``output_type`` (or the callable's return annotation) says
-what to rebuild.
+Two promises rest here (docs/architecture.md, "Opening a journal from someone else"):
+
+- **A journal never chooses which class is built.** A row's type tag (``enum:``,
+  ``model:``, ``dataclass:`` + ``module:qualname``) is a hint checked against the
+  types the code at hand allows, never a lookup of an arbitrary class: decoding
+  builds plain JSON values, a fixed set of value types (``_VALUE_TAGS``), the type
+  the code declares (``output_type`` or the producing function's return
+  annotation, built by pydantic), and a tagged class only when it is registered
+  (``nd.register_type``), named in the declared type, or defined in the producing
+  function's own module (found in that module's namespace, never imported) and of
+  the tag's kind. Anything else is plain JSON with a warning, or an error on replay.
+- **A value round-trips or is refused.** ``encode`` decodes its own payload the way
+  replay will and compares (same types, NaN equal to NaN); a value that would come
+  back different fails the first run with a SerializationError saying what to
+  return instead, so replay always equals the first run.
+
+Pickle is used only when a step asks for it, because loading pickle runs code.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
+import binascii
 import datetime as dt
 import decimal
-import enum
 import functools
 import hashlib
+import inspect
 import json
 import sys
+import types
+import typing
 import uuid
-from typing import Any, Literal
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, Literal, TypeVar
 
-from ._errors import SerializationError
+from ._errors import ConfigError, SerializationError, SerializationWarning
+from ._roundtrip import MAX_DEPTH, TooDeepError, describe, first_difference, first_non_json, kind_of
 
-__all__ = ["Serializer", "decode", "digest_inputs", "encode", "hash_inputs"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_PAYLOAD_BYTES",
+    "Serializer",
+    "decode",
+    "digest_inputs",
+    "encode",
+    "hash_inputs",
+    "module_of",
+    "register_type",
+    "return_type",
+    "storable_text",
+]
 
 Serializer = Literal["json", "pickle"]
+C = TypeVar("C", bound=type)
+
+# What one journaled value may weigh. SQLite refuses strings over 1e9 bytes (SQLITE_MAX_LENGTH); far
+# below that, a result this big belongs in a file whose path the step returns.
+MAX_PAYLOAD_BYTES = 256 * 1024 * 1024
 
 _PLAIN = (str, int, float, bool, type(None))
 _PLAIN_TYPES = frozenset({str, int, float, bool, dict, list})
@@ -34,13 +68,23 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _jsonable(value: Any) -> Any:
-    """``json.dumps`` fallback for nested values: pydantic knows most library types."""
+    """``json.dumps`` fallback for nested values: pydantic knows most library types.
+
+    Aliases and NaN/inf are kept so that pydantic can validate the form back.
+    """
     try:
         import pydantic_core
     except ImportError:  # pragma: no cover - pydantic is a hard dependency
         raise TypeError(type(value).__name__) from None
     try:
-        return pydantic_core.to_jsonable_python(value, bytes_mode="base64", serialize_unknown=False)
+        return pydantic_core.to_jsonable_python(
+            value,
+            bytes_mode="base64",
+            serialize_unknown=False,
+            by_alias=True,
+            round_trip=True,
+            inf_nan_mode="constants",
+        )
     except pydantic_core.PydanticSerializationError as exc:
         raise TypeError(f"{type(value).__module__}.{type(value).__qualname__}") from exc
 
@@ -49,11 +93,138 @@ def _class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def encode(value: Any, *, serializer: Serializer = "json", where: str = "") -> tuple[str, str | None]:
+# -- classes the code vouches for ----------------------------------------------------------------
+
+_registered: dict[str, type] = {}
+
+
+def register_type(cls: C) -> C:
+    """Let journaled values of ``cls`` (an Enum, a pydantic model or a dataclass) be rebuilt as ``cls``.
+
+    Usable as a decorator. Needed only for a class that is neither the declared
+    return type of the step (or workflow) function nor defined in that function's
+    own module: a journal may then name it and get it built.
+    """
+    if not isinstance(cls, type) or kind_of(cls) is None:
+        raise ConfigError(
+            f"nd.register_type needs an Enum, a pydantic model or a dataclass class, got {cls!r}. Other types come "
+            "back through a declared type: annotate the step function's return type or pass output_type=."
+        )
+    _registered[_class_path(cls)] = cls
+    return cls
+
+
+_annotations: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_NO_TYPE = object()
+
+
+def return_type(fn: Any) -> Any:
+    """The callable's return annotation, resolved once per function (None when there is none)."""
+    target = getattr(fn, "__func__", fn)
+    try:
+        found = _annotations.get(target, _NO_TYPE)
+    except TypeError:
+        return None
+    if found is _NO_TYPE:
+        found = None
+        if "return" in (getattr(target, "__annotations__", None) or {}):
+            try:
+                found = typing.get_type_hints(target).get("return")
+            except Exception:
+                found = None
+        if found is type(None) or found is Any or found is object:
+            found = None
+        if (
+            inspect.iscoroutinefunction(target)
+            and found is not None
+            and typing.get_origin(found) in (Coroutine, Awaitable)
+        ):
+            found = typing.get_args(found)[-1]
+        try:
+            _annotations[target] = found
+        except TypeError:
+            pass
+    return found
+
+
+def module_of(fn: Any) -> str | None:
+    """The module of the code that produced a value: its own classes may be rebuilt from a tag."""
+    target = getattr(fn, "__func__", fn)
+    module = getattr(target, "__module__", None)
+    return module if isinstance(module, str) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _named_in(tp: Any) -> dict[str, type]:
+    """Classes a declared type names (``Model | Stream[Chunk]`` names both), by ``module:qualname``."""
+    found: dict[str, type] = {}
+    todo, seen = [tp], 0
+    while todo and seen < 200:
+        item = todo.pop()
+        seen += 1
+        if isinstance(item, type):
+            found[_class_path(item)] = item
+        todo.extend(a for a in typing.get_args(item) if not isinstance(a, (str, int, float, bytes, bool)))
+        origin = typing.get_origin(item)
+        if isinstance(origin, type):
+            todo.append(origin)
+    return found
+
+
+def _defined_in(module_name: str, qualname: str) -> type | None:
+    """The class ``qualname`` defined in the already-imported module ``module_name``, or None.
+
+    Reads namespaces (``vars``), so no module ``__getattr__`` or import runs; a name
+    the module merely imported from elsewhere does not count.
+    """
+    obj: Any = sys.modules.get(module_name)
+    if not isinstance(obj, types.ModuleType):
+        return None
+    for part in qualname.split("."):
+        if part == "<locals>" or not (isinstance(obj, (type, types.ModuleType))):
+            return None
+        obj = vars(obj).get(part)
+    if isinstance(obj, type) and obj.__module__ == module_name and obj.__qualname__ == qualname:
+        return obj
+    return None
+
+
+def _allowed_class(kind: str, path: str, output_type: Any, module: str | None) -> type | None:
+    """The class a tag names, if the code at hand vouches for it and it is of the tag's kind."""
+    module_name, sep, qualname = path.partition(":")
+    if not sep or not qualname:
+        return None
+    cls = _registered.get(path)
+    if cls is None and output_type is not None:
+        try:
+            cls = _named_in(output_type).get(path)
+        except TypeError:  # an unhashable annotation
+            cls = None
+    if cls is None and module is not None and module == module_name:
+        cls = _defined_in(module_name, qualname)
+    return cls if cls is not None and kind_of(cls) == kind else None
+
+
+# -- encoding -------------------------------------------------------------------------------------
+
+
+class _RefusedError(Exception):
+    """A value that would not come back the same; the message says why and what to do."""
+
+
+def encode(
+    value: Any,
+    *,
+    serializer: Serializer = "json",
+    where: str = "",
+    output_type: Any = None,
+    module: str | None = None,
+) -> tuple[str, str | None]:
     """Return ``(payload, type_tag)`` for ``value``; ``type_tag`` is None for plain JSON.
 
-    Raises SerializationError naming ``where`` (run and step) and the type, before
-    anything is written, so a bad result never leaves a half-written journal.
+    ``output_type`` and ``module`` are what decoding will be given on replay (see
+    ``decode``). Raises SerializationError naming ``where`` (run and step), before
+    anything is written, when the value cannot be stored or would not come back equal.
     """
     if serializer == "pickle":
         import pickle
@@ -61,78 +232,249 @@ def encode(value: Any, *, serializer: Serializer = "json", where: str = "") -> t
         try:
             return base64.b64encode(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)).decode("ascii"), "pickle"
         except Exception as exc:
-            raise SerializationError(f"{where}: the result could not be pickled ({exc}).") from exc
+            raise SerializationError(f"{_at(where)}the result could not be pickled ({exc}).") from exc
     try:
-        cls = type(value)
-        if cls in _PLAIN:
-            return _dumps(value), None
-        if cls is dict or cls is list:
-            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_jsonable), None
-        if cls is tuple:
-            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_jsonable), "tuple"
-        if cls is set or cls is frozenset:
-            items = sorted(value, key=repr)
-            return json.dumps(items, ensure_ascii=False, separators=(",", ":"), default=_jsonable), cls.__name__
-        if isinstance(value, dt.datetime):
-            return _dumps(value.isoformat()), "datetime"
-        if isinstance(value, dt.date):
-            return _dumps(value.isoformat()), "date"
-        if isinstance(value, dt.time):
-            return _dumps(value.isoformat()), "time"
-        if isinstance(value, dt.timedelta):
-            return _dumps(value.total_seconds()), "timedelta"
-        if isinstance(value, uuid.UUID):
-            return _dumps(str(value)), "uuid"
-        if isinstance(value, (bytes, bytearray)):
-            return _dumps(base64.b64encode(value).decode("ascii")), "bytes"
-        if isinstance(value, decimal.Decimal):
-            return _dumps(str(value)), "decimal"
-        if isinstance(value, enum.Enum):
-            inner, _ = encode(value.value, where=where)
-            return inner, "enum:" + _class_path(cls)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return json.dumps(_jsonable(value), ensure_ascii=False, separators=(",", ":")), "dataclass:" + _class_path(
-                cls
-            )
-        if "pydantic" in sys.modules:
-            import pydantic
-
-            if isinstance(value, pydantic.BaseModel):
-                return value.model_dump_json(), "model:" + _class_path(cls)
-        return json.dumps(_jsonable(value), ensure_ascii=False, separators=(",", ":")), None
+        payload, tag = _encode(value)
+        _check_storable(value, payload)
+        _check_round_trip(value, payload, tag, output_type, module)
+    except _RefusedError as exc:
+        raise SerializationError(f"{_at(where)}{exc}") from None
+    except (RecursionError, TooDeepError):
+        raise SerializationError(
+            f"{_at(where)}the result is nested more than {MAX_DEPTH} levels deep, more than the journal keeps (a "
+            "deeper value could not be read back reliably). Flatten it, or store it in a file and return the path."
+        ) from None
     except (TypeError, ValueError) as exc:
         bad = str(exc) or type(value).__name__
         raise SerializationError(
-            f"{where}: the result (a {type(value).__module__}.{type(value).__qualname__}) cannot be stored as JSON "
+            f"{_at(where)}the result (a {type(value).__module__}.{type(value).__qualname__}) cannot be stored as JSON "
             f"because of a {bad} inside it. Return JSON types, a pydantic model, a dataclass, datetime, UUID or bytes "
             "instead (convert it inside the step), or pass serializer='pickle' to this step if you trust every "
             "reader of the journal."
         ) from exc
+    return payload, tag
+
+
+def storable_text(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (no lone surrogates), as every journal column must be."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _at(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_jsonable)
+
+
+def _encode(value: Any) -> tuple[str, str | None]:
+    cls = type(value)
+    if cls in _PLAIN:
+        return _dumps(value), None
+    if cls is dict or cls is list:
+        return _json(value), None
+    if cls is tuple:
+        return _json(value), "tuple"
+    if cls is set or cls is frozenset:
+        return _json(sorted(value, key=repr)), cls.__name__
+    if cls is dt.datetime:
+        return _dumps(value.isoformat()), "datetime"
+    if cls is dt.date:
+        return _dumps(value.isoformat()), "date"
+    if cls is dt.time:
+        return _dumps(value.isoformat()), "time"
+    if cls is dt.timedelta:
+        return _dumps(value.total_seconds()), "timedelta"
+    if cls is uuid.UUID:
+        return _dumps(str(value)), "uuid"
+    if cls is bytes or cls is bytearray:
+        return _dumps(base64.b64encode(value).decode("ascii")), cls.__name__
+    if cls is decimal.Decimal:
+        return _dumps(str(value)), "decimal"
+    kind = kind_of(cls)
+    if kind == "enum":
+        inner, _ = _encode(value.value)
+        return inner, "enum:" + _class_path(cls)
+    if kind is not None:
+        return _json(_jsonable(value)), f"{kind}:" + _class_path(cls)
+    return _json(_jsonable(value)), None
+
+
+def _check_storable(value: Any, payload: str) -> None:
+    """Refuse text SQLite (or any UTF-8 store) cannot hold: lone surrogates, giant payloads."""
+    if not payload.isascii():
+        try:
+            payload.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = payload[exc.start]
+            raise _RefusedError(
+                f"the result holds a str with a lone surrogate ({bad!r}), which is not valid Unicode and cannot be "
+                "stored (it usually comes from a file name that is not valid UTF-8, read with os.listdir or "
+                "similar). Return it as bytes (os.fsencode(name)) or clean it (name.encode('utf-8', "
+                "'replace').decode())."
+            ) from None
+    if len(payload) * 4 > MAX_PAYLOAD_BYTES and len(payload.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+        raise _RefusedError(
+            f"the result is {len(payload.encode('utf-8')) / 1e6:.0f} MB as JSON, more than the journal keeps for one "
+            f"value ({MAX_PAYLOAD_BYTES / 1e6:.0f} MB). Write the data to a file inside the step and return its path."
+        )
+
+
+_HOW = (
+    "Declare the type so replay can rebuild it (annotate the return type of the function that produced it, e.g. "
+    "-> dict[str, datetime], or pass output_type= to the step), or convert the value inside the step."
+)
+
+
+def _check_round_trip(value: Any, payload: str, tag: str | None, output_type: Any, module: str | None) -> None:
+    """Refuse a value that replay, given the same code, would not rebuild equal to itself."""
+    if output_type is None:
+        if tag is None:
+            problem = first_non_json(value)
+            if problem is not None:
+                raise _RefusedError(f"the result would not come back the same on replay: {problem}. {_HOW}")
+            return
+        if tag in ("tuple", "set", "frozenset"):
+            problem = first_non_json(list(value))
+            if problem is not None:
+                raise _RefusedError(
+                    f"the result would not come back the same on replay: inside the {tag}, {problem}. {_HOW}"
+                )
+            if tag == "tuple":
+                return
+        kind, _, path = tag.partition(":")
+        if path and _allowed_class(kind, path, None, module) is None:
+            cls = type(value)
+            raise _RefusedError(
+                f"the result is a {cls.__module__}.{cls.__qualname__} ({describe(kind)}), and replay rebuilds only "
+                "classes the code declares: annotate the return type of the function that produced it (-> "
+                f"{cls.__name__}), pass output_type={cls.__name__} to the step, or register the class once with "
+                f"nd.register_type({cls.__name__})."
+            )
+    try:
+        back = decode(payload, tag, output_type=output_type, module=module, strict=True)
+    except SerializationError as exc:
+        raise _RefusedError(f"the result would not come back on replay ({exc}). {_HOW}") from None
+    problem = first_difference(value, back)
+    if problem is not None:
+        declared = "" if output_type is None else f" as its declared type {_type_name(output_type)}"
+        raise _RefusedError(
+            f"the result would not come back the same on replay{declared}: {problem}. Return a value of the declared "
+            "type, declare the type it really has (the function's return annotation, or output_type=), or convert "
+            "the value inside the step."
+        )
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__qualname__ if isinstance(tp, type) else repr(tp).replace("typing.", "")
+
+
+# -- decoding -------------------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=256)
-def _adapter(tp: Any) -> Any:
+def _cached_adapter(tp: Any) -> Any:
+    return _build_adapter(tp)
+
+
+def _build_adapter(tp: Any) -> Any:
+    """A pydantic TypeAdapter for ``tp``, or None when pydantic cannot build ``tp`` as a whole."""
     import pydantic
 
     try:
         return pydantic.TypeAdapter(tp, config=pydantic.ConfigDict(val_json_bytes="base64", ser_json_bytes="base64"))
     except pydantic.PydanticUserError:
+        pass
+    try:
         # Models and dataclasses carry their own config and refuse an outer one.
         return pydantic.TypeAdapter(tp)
+    except Exception:
+        return None
 
 
-def _resolve(path: str) -> Any | None:
-    """Find a class by ``module:qualname`` among modules already imported.
+def _adapter(tp: Any) -> Any:
+    try:
+        return _cached_adapter(tp)
+    except TypeError:  # unhashable annotations (Annotated with a dict...) are built each time
+        return _build_adapter(tp)
 
-    Never imports: a journal naming a module must not be able to run its code.
-    """
-    module_name, _, qualname = path.partition(":")
-    obj: Any = sys.modules.get(module_name)
-    for part in qualname.split("."):
-        if obj is None or part == "<locals>":
-            return None
-        obj = getattr(obj, part, None)
-    return obj if isinstance(obj, type) else None
+
+def _b64(raw: Any) -> bytes:
+    if not isinstance(raw, str):
+        raise TypeError(f"expected base64 text, got {type(raw).__name__}")
+    return base64.b64decode(raw.encode("ascii"), validate=True)
+
+
+def _items(raw: Any) -> list[Any]:
+    if not isinstance(raw, list):
+        raise TypeError(f"expected a JSON list, got {type(raw).__name__}")
+    return raw
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise TypeError(f"expected text, got {type(raw).__name__}")
+    return raw
+
+
+def _seconds(raw: Any) -> dt.timedelta:
+    if not isinstance(raw, (int, float)) or isinstance(raw, bool):
+        raise TypeError(f"expected seconds, got {type(raw).__name__}")
+    return dt.timedelta(seconds=raw)
+
+
+# The value types any journal may ask for: each builds one fixed type from checked JSON.
+_VALUE_TAGS: dict[str, Callable[[Any], Any]] = {
+    "tuple": lambda raw: tuple(_items(raw)),
+    "set": lambda raw: set(_items(raw)),
+    "frozenset": lambda raw: frozenset(_items(raw)),
+    "datetime": lambda raw: dt.datetime.fromisoformat(_text(raw)),
+    "date": lambda raw: dt.date.fromisoformat(_text(raw)),
+    "time": lambda raw: dt.time.fromisoformat(_text(raw)),
+    "timedelta": _seconds,
+    "uuid": lambda raw: uuid.UUID(_text(raw)),
+    "bytes": _b64,
+    "bytearray": lambda raw: bytearray(_b64(raw)),
+    "decimal": lambda raw: decimal.Decimal(_text(raw)),
+}
+
+
+# A declared type that a value tag builds exactly (``-> datetime`` and a "datetime" tag) skips pydantic,
+# whose datetimes carry its own tzinfo class.
+_TAG_TYPES: dict[str, type] = {
+    "tuple": tuple,
+    "set": set,
+    "frozenset": frozenset,
+    "datetime": dt.datetime,
+    "date": dt.date,
+    "time": dt.time,
+    "timedelta": dt.timedelta,
+    "uuid": uuid.UUID,
+    "bytes": bytes,
+    "bytearray": bytearray,
+    "decimal": decimal.Decimal,
+}
+
+
+def _damaged(where: str, what: str) -> SerializationError:
+    return SerializationError(
+        f"{_at(where)}the journaled value cannot be read: {what}. The journal was edited or damaged, or written by "
+        "another version of nbdurable; rerun from this step (nd.rerun or %durable rerun) to compute it again."
+    )
+
+
+def _loads(payload: str, where: str) -> Any:
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        raise _damaged(where, f"it is not valid JSON ({str(exc)[:200]})") from None
 
 
 def decode(
@@ -140,80 +482,123 @@ def decode(
     tag: str | None,
     *,
     output_type: Any = None,
+    module: str | None = None,
     serializer: Serializer = "json",
     where: str = "",
+    strict: bool = False,
 ) -> Any:
-    """Rebuild a value from ``encode``'s output, as ``output_type`` when one is given."""
-    if tag == "pickle":
-        if serializer != "pickle":
-            raise SerializationError(
-                f"{where}: this result was journaled with pickle, and loading pickle runs code. Pass "
-                "serializer='pickle' to this step to load it, only if you trust whoever wrote the journal."
-            )
-        import pickle
+    """Rebuild a value from ``encode``'s output, building only types the code at hand allows.
 
-        return pickle.loads(base64.b64decode(payload))  # noqa: S301 - the step asked for pickle explicitly
-    if tag is None and output_type in _PLAIN_TYPES:
-        # Fast path for the common annotations (-> str, -> dict...): no pydantic on replay.
-        raw = json.loads(payload)
-        if isinstance(raw, output_type) and not (output_type is int and isinstance(raw, bool)):
-            return raw
-    if output_type is not None and output_type is not Any:
-        try:
-            return _adapter(output_type).validate_json(payload)
-        except Exception as exc:
-            raise SerializationError(
-                f"{where}: the journaled result does not fit output_type={output_type!r} ({exc}). If the type "
-                "changed since the step ran, rerun from this step (nd.rerun or %durable rerun)."
-            ) from exc
-    raw = json.loads(payload)
+    ``output_type`` is the declared type (pydantic builds it); ``module`` the module
+    of the function that produced the value (its own Enums, models and dataclasses
+    may be named by the tag). A tag naming any other class gives plain JSON with a
+    SerializationWarning, or a SerializationError when ``strict`` (replay, where a
+    dict in place of a model would only fail later and less clearly).
+    """
+    if not isinstance(payload, str) or not (tag is None or isinstance(tag, str)):
+        raise _damaged(where, f"its columns hold a {type(payload).__name__} and a {type(tag).__name__}, not text")
+    if tag == "pickle":
+        return _unpickle(payload, serializer, where)
+    if output_type is not None and output_type is not Any and _TAG_TYPES.get(tag or "") is not output_type:
+        adapter = _adapter(output_type)
+        if adapter is not None:
+            try:
+                return adapter.validate_json(payload)
+            except Exception as exc:
+                raise SerializationError(
+                    f"{_at(where)}the journaled result does not fit output_type={_type_name(output_type)} "
+                    f"({str(exc)[:500]}). If the type changed since the step ran, rerun from this step (nd.rerun or "
+                    "%durable rerun)."
+                ) from None
+    raw = _loads(payload, where)
     if tag is None:
         return raw
-    if tag == "tuple":
-        return tuple(raw)
-    if tag == "set":
-        return set(raw)
-    if tag == "frozenset":
-        return frozenset(raw)
-    if tag == "datetime":
-        return dt.datetime.fromisoformat(raw)
-    if tag == "date":
-        return dt.date.fromisoformat(raw)
-    if tag == "time":
-        return dt.time.fromisoformat(raw)
-    if tag == "timedelta":
-        return dt.timedelta(seconds=raw)
-    if tag == "uuid":
-        return uuid.UUID(raw)
-    if tag == "bytes":
-        return base64.b64decode(raw)
-    if tag == "decimal":
-        return decimal.Decimal(raw)
+    make = _VALUE_TAGS.get(tag)
+    if make is not None:
+        try:
+            return make(raw)
+        except Exception as exc:
+            raise _damaged(where, f"it is tagged {tag!r} but does not hold one ({str(exc)[:200]})") from None
     kind, _, path = tag.partition(":")
-    cls = _resolve(path)
+    cls = _allowed_class(kind, path, output_type, module)
     if cls is None:
-        # The class is not defined in this process (yet): give the JSON form rather
-        # than importing anything the journal names.
-        return raw
+        return _unexpected(raw, tag, where, strict)
     try:
         if kind == "enum":
             return cls(raw)
-        return _adapter(cls).validate_python(raw)
+        return _adapter(cls).validate_json(payload)
     except Exception as exc:
         raise SerializationError(
-            f"{where}: the journaled {path.replace(':', '.')} no longer fits its class as defined now ({exc}). "
-            "If the class changed since the step ran, rerun from this step (nd.rerun or %durable rerun), or pass "
-            "output_type= to read it as another type."
-        ) from exc
+            f"{_at(where)}the journaled {path.replace(':', '.')} no longer fits its class as defined now "
+            f"({str(exc)[:500]}). If the class changed since the step ran, rerun from this step (nd.rerun or "
+            "%durable rerun), or pass output_type= to read it as another type."
+        ) from None
+
+
+def _unexpected(raw: Any, tag: str, where: str, strict: bool) -> Any:
+    """A tag naming a class the code does not vouch for: plain JSON (warned), or an error on replay."""
+    kind, _, path = tag.partition(":")
+    name = path.replace(":", ".") or tag
+    short = path.rpartition(":")[2].rpartition(".")[2] or "TheClass"
+    if kind in ("enum", "model", "dataclass"):
+        said = f"the journal says this value is a {name} ({describe(kind)})"
+    else:
+        said = f"the journal tags this value {tag!r}, a tag this version of nbdurable does not write"
+    text = (
+        f"{_at(where)}{said}, a class this code does not declare, so it is not built (a journal never chooses which "
+        f"class is built). To get a {short} back, define it, then annotate the return type of the function that "
+        f"produced it (-> {short}), pass output_type={short}, or call nd.register_type({short})."
+    )
+    if strict:
+        raise SerializationError(text)
+    warnings.warn(SerializationWarning(text + " It is given back as plain JSON."), stacklevel=3)
+    return raw
+
+
+def _unpickle(payload: str, serializer: Serializer, where: str) -> Any:
+    if serializer != "pickle":
+        raise SerializationError(
+            f"{_at(where)}this result was journaled with pickle, and loading pickle runs code. Pass "
+            "serializer='pickle' to this step to load it, only if you trust whoever wrote the journal."
+        )
+    import pickle
+
+    try:
+        data = base64.b64decode(payload.encode("ascii"), validate=True)
+        return pickle.loads(data)  # noqa: S301 - the step asked for pickle explicitly
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise _damaged(where, f"it is not a base64 pickle ({exc})") from None
+    except Exception as exc:
+        raise SerializationError(f"{_at(where)}the pickled result could not be loaded ({exc!r}).") from exc
+
+
+# -- step inputs ----------------------------------------------------------------------------------
 
 
 def _hash_default(value: Any) -> Any:
+    if isinstance(value, Iterator):
+        # A generator or file handed to a step would be consumed by serializing it: by type only.
+        return f"<{type(value).__module__}.{type(value).__qualname__}>"
     try:
         return _jsonable(value)
-    except TypeError:
+    except Exception:
         # Objects without a stable JSON form (clients, callables) are compared by type only:
         # their repr often holds a memory address that changes every run.
         return f"<{type(value).__module__}.{type(value).__qualname__}>"
+
+
+def _inputs_text(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The inputs as JSON; any value, however odd, gives some text (inputs are only hashed and shown)."""
+    for sort_keys in (True, False):
+        try:
+            return json.dumps([args, kwargs], sort_keys=sort_keys, separators=(",", ":"), default=_hash_default)
+        except (TypeError, ValueError, RecursionError):
+            continue
+    return json.dumps([[_type_only(a) for a in args], {k: _type_only(v) for k, v in sorted(kwargs.items())}])
+
+
+def _type_only(value: Any) -> str:
+    return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
 def digest_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], limit: int = 200) -> tuple[str, str]:
@@ -224,12 +609,8 @@ def digest_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], limit: int = 20
     """
     if not args and not kwargs:
         return "", ""
-    try:
-        text = json.dumps([args, kwargs], sort_keys=True, separators=(",", ":"), default=_hash_default)
-        shown = text[1:-4] if not kwargs else text[1:-1]
-    except (TypeError, ValueError):
-        text = repr([type(a).__qualname__ for a in args]) + repr(sorted(kwargs))
-        shown = text
+    text = _inputs_text(args, kwargs)
+    shown = text[1:-4] if not kwargs and text.endswith(",{}]") else text[1:-1]
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
     return digest, shown if len(shown) <= limit else shown[: limit - 1] + "…"
 

@@ -34,6 +34,7 @@ from ._errors import (
     JournalVersionError,
 )
 from ._journal import EventRecord, RunRecord, StepRecord, Write
+from ._rows import MAX_JSON_DEPTH, UNREADABLE, BadText, check_event, check_run, check_step, too_deep
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -213,7 +214,24 @@ def _dumps(value: Any) -> str | None:
 
 
 def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    """A JSON column; one that does not parse reads as UNREADABLE, which _rows then reports (never a crash)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return UNREADABLE
+    # Only long text can be deeply nested; what nbdurable writes is never this deep, and every view
+    # (the timeline, its JSON) walks these values recursively.
+    return UNREADABLE if len(text) > 2 * MAX_JSON_DEPTH and too_deep(value, MAX_JSON_DEPTH) else value
+
+
+def _tolerant_text(raw: bytes) -> str:
+    """Text of a row whose bytes are not UTF-8: readable with replacement characters, and flagged."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return BadText(raw.decode("utf-8", "replace"))
 
 
 def _hash_blob(text: str) -> bytes | str | None:
@@ -229,7 +247,7 @@ def _hash_blob(text: str) -> bytes | str | None:
 def _hash_text(value: bytes | str | None) -> str:
     if value is None:
         return ""
-    return value.hex() if isinstance(value, bytes) else value
+    return value.hex() if isinstance(value, bytes) else value  # anything else is caught by _rows.check_step
 
 
 def _by_position(step: StepRecord) -> int:
@@ -984,13 +1002,25 @@ class SQLiteJournal:
         with self._lock:
             try:
                 return self._reader.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "decode to UTF-8" not in str(exc):
+                    raise self._fault(exc, "read") from exc
             except sqlite3.Error as exc:
                 raise self._fault(exc, "read") from exc
+            # A row holds bytes that are not UTF-8 (nbdurable never writes them): read it anyway, flagged
+            # (BadText), so one damaged row is shown as unreadable instead of hiding the whole journal.
+            self._reader.text_factory = _tolerant_text
+            try:
+                return self._reader.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self._fault(exc, "read") from exc
+            finally:
+                self._reader.text_factory = str
 
     def get_run(self, run_id: str) -> RunRecord | None:
         rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE run_id=?", (run_id,))
         with self._decoding(f"run {run_id!r}"):
-            return self._run_from_row(rows[0]) if rows else None
+            return check_run(self._run_from_row(rows[0])) if rows else None
 
     def list_runs(
         self, *, statuses: Sequence[str] | None = None, function_id: str | None = None, limit: int | None = None
@@ -1012,39 +1042,41 @@ class SQLiteJournal:
             params.append(int(limit))
         rows = self._read(sql, params)
         with self._decoding("a run"):
-            return [self._run_from_row(r) for r in rows]
+            return [check_run(self._run_from_row(r)) for r in rows]
 
     def load_steps(self, run_id: str) -> list[StepRecord]:
         rows = self._read(
             f"SELECT {_STEP_COLS} FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?)",
             (run_id,),
         )
-        loads = json.loads
         with self._decoding(f"a step of run {run_id!r}"):
-            out = self._steps_from_rows(run_id, rows, loads)
+            out = self._steps_from_rows(run_id, rows, _loads)
         out.sort(key=_by_position)
         return out
 
     @staticmethod
     def _steps_from_rows(run_id: str, rows: list[Any], loads: Callable[[str], Any]) -> list[StepRecord]:
+        # Each row is checked (_rows.check_step): a value nbdurable never writes is replaced and named.
         return [
-            StepRecord(
-                run_id,
-                r[0],
-                r[1] if r[1] is not None else r[0],
-                r[2],
-                r[3] or "run",
-                r[4] or "completed",
-                r[5],
-                _hash_text(r[6]),
-                r[7],
-                r[8],
-                None if r[9] is None else loads(r[9]),
-                r[10],
-                r[11],
-                r[12],
-                None if r[13] is None else loads(r[13]),
-                _hash_text(r[14]),
+            check_step(
+                StepRecord(
+                    run_id,
+                    r[0],
+                    r[1] if r[1] is not None else r[0],
+                    r[2],
+                    r[3] or "run",
+                    r[4] or "completed",
+                    r[5],
+                    _hash_text(r[6]),
+                    r[7],
+                    r[8],
+                    None if r[9] is None else loads(r[9]),
+                    r[10],
+                    r[11],
+                    r[12],
+                    None if r[13] is None else loads(r[13]),
+                    _hash_text(r[14]),
+                )
             )
             for r in rows
         ]
@@ -1062,15 +1094,16 @@ class SQLiteJournal:
     def get_event(self, event_id: str) -> EventRecord | None:
         rows = self._read("SELECT seq, event_id, name, data, ts FROM events WHERE event_id=?", (event_id,))
         with self._decoding(f"event {event_id!r}"):
-            return EventRecord(rows[0][0], rows[0][1], rows[0][2], json.loads(rows[0][3]), rows[0][4]) if rows else None
+            return check_event(rows[0][0], rows[0][1], rows[0][2], _loads(rows[0][3]), rows[0][4]) if rows else None
 
     def events_after(self, name: str, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
         rows = self._read(
             "SELECT seq, event_id, name, data, ts FROM events WHERE name=? AND seq>? ORDER BY seq LIMIT ?",
             (name, after_seq, limit),
         )
+        # An event row nbdurable never wrote (edited, damaged) is skipped rather than delivered.
         with self._decoding(f"an event named {name!r}"):
-            return [EventRecord(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+            return [e for r in rows if (e := check_event(r[0], r[1], r[2], _loads(r[3]), r[4])) is not None]
 
     def last_event_seq(self) -> int:
         rows = self._read("SELECT max(seq) FROM events")

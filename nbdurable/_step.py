@@ -18,7 +18,6 @@ import random as _random
 import traceback
 import typing
 import uuid as _uuid
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from time import time as _clock
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -37,7 +36,7 @@ from ._events import Event, coerce_event
 from ._journal import StepRecord
 from ._redact import redact_text
 from ._runstate import LiveStep, RerunFrom, RunState, StepInfo, current_step_var
-from ._serde import _PLAIN_TYPES, Serializer, decode, digest_inputs, encode
+from ._serde import _PLAIN_TYPES, Serializer, decode, digest_inputs, encode, module_of, return_type
 
 if TYPE_CHECKING:
     from ._ai_step import AIStep
@@ -51,6 +50,7 @@ T = TypeVar("T")
 _BACKOFF_BASE = 1.0
 _BACKOFF_CAP = 300.0
 _jitter = _random.Random()
+_UNREADABLE = object()
 
 
 def backoff_delay(attempt: int) -> float:
@@ -100,35 +100,6 @@ def callable_hash(fn: Any) -> str:
         _hash_code(code, h)
         cached = _code_hashes[code] = h.hexdigest()
     return cached
-
-
-_annotations: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-_NO_TYPE = object()
-
-
-def _return_type(fn: Any) -> Any:
-    """The callable's return annotation, resolved once per function (None when there is none)."""
-    target = getattr(fn, "__func__", fn)
-    try:
-        found = _annotations.get(target, _NO_TYPE)
-    except TypeError:
-        return None
-    if found is _NO_TYPE:
-        try:
-            found = typing.get_type_hints(target).get("return")
-        except Exception:
-            found = None
-        if found is type(None) or found is Any:
-            found = None
-        if inspect.iscoroutinefunction(target) and found is not None:
-            origin = typing.get_origin(found)
-            if origin in (Coroutine, Awaitable):
-                found = typing.get_args(found)[-1]
-        try:
-            _annotations[target] = found
-        except TypeError:
-            pass
-    return found
 
 
 class Step:
@@ -230,7 +201,10 @@ class Step:
         meta_of: Callable[[Any], dict[str, Any] | None] | None,
         use_limit: Limit | None = None,
         counted: bool = False,
+        hint: Any = None,
     ) -> Any:
+        """Replay or execute one step. ``hint``: the callable whose return annotation and module describe
+        the value (default ``fn``), for steps whose ``fn`` is nbdurable's own wrapper."""
         try:
             st = self._state
             if st.cancel_requested:
@@ -245,13 +219,25 @@ class Step:
                 self._note_replayed(rec, position, fn)
                 if rec.output is None:
                     return None
-                wanted = output_type if output_type is not None else _return_type(fn)
+                source = fn if hint is None else hint
+                wanted = output_type if output_type is not None else return_type(source)
                 if rec.output_tag is None and (wanted is None or wanted in _PLAIN_TYPES):
-                    raw = json.loads(rec.output)
-                    if wanted is None or (isinstance(raw, wanted) and not (wanted is int and isinstance(raw, bool))):
+                    try:
+                        raw = json.loads(rec.output)
+                    except (ValueError, RecursionError, TypeError):
+                        raw = _UNREADABLE  # decode below says what is wrong with it
+                    if raw is not _UNREADABLE and (
+                        wanted is None or (isinstance(raw, wanted) and not (wanted is int and isinstance(raw, bool)))
+                    ):
                         return raw
                 return decode(
-                    rec.output, rec.output_tag, output_type=wanted, serializer=serializer, where=st.where(step_id)
+                    rec.output,
+                    rec.output_tag,
+                    output_type=wanted,
+                    module=module_of(source),
+                    serializer=serializer,
+                    where=st.where(step_id),
+                    strict=True,
                 )
             input_hash, shown = digest_inputs(args, kwargs)
             if rec is not None:
@@ -303,7 +289,9 @@ class Step:
                         engine.notify("step_started", st.run_id, step_id)
                         value = await value
                     payload, tag = (
-                        (None, None) if value is None else encode(value, serializer=serializer, where=st.where(step_id))
+                        (None, None)
+                        if value is None
+                        else self._encode(value, fn, hint, output_type, serializer, step_id)
                     )
                 except RunCancelledError:
                     raise  # cancelled while waiting for a shared Limit: not a failure of the step
@@ -380,6 +368,20 @@ class Step:
         finally:
             if counted:
                 self._state.engine.open_steps -= 1
+
+    def _encode(
+        self, value: Any, fn: Any, hint: Any, output_type: Any, serializer: Serializer, step_id: str
+    ) -> tuple[str, str | None]:
+        """Journal text for a step's result, checked to come back the same on replay (same code, same types)."""
+        source = fn if hint is None else hint
+        wanted = output_type if output_type is not None else return_type(source)
+        return encode(
+            value,
+            serializer=serializer,
+            where=self._state.where(step_id),
+            output_type=wanted,
+            module=module_of(source),
+        )
 
     async def _fail(
         self,
@@ -575,7 +577,7 @@ class Step:
         rec = st.journaled.get(step_id)
         if rec is not None and rec.status == "completed":
             self._note_replayed(rec, position, None)
-            return None if rec.output is None else Event.from_dict(decode(rec.output, rec.output_tag))
+            return None if rec.output is None else _journaled_event(rec, st.where(step_id))
         if rec is None:
             st.check_new(step_id, position)
         st.replaying = False
@@ -712,6 +714,7 @@ class Step:
             "json",
             0,
             lambda _v: {"child_run_id": child_id},
+            hint=function.func,
         )
         return value
 
@@ -722,11 +725,11 @@ class Step:
         step_id, position = st.next_id(name)
         rec = st.journaled.get(step_id)
         if rec is not None and rec.status == "completed" and rec.output is not None:
-            return decode(rec.output, rec.output_tag, output_type=tag_type)
+            return decode(rec.output, rec.output_tag, output_type=tag_type, where=st.where(step_id), strict=True)
         if rec is None:
             st.check_new(step_id, position)
         value = make()
-        payload, tag = encode(value)
+        payload, tag = encode(value, output_type=tag_type, where=st.where(step_id))
         now = _clock()
         # Not awaited: later writes commit after it (one ordered queue), so a step that used
         # this value can never be journaled without it.
@@ -754,15 +757,35 @@ class Step:
 
     def now(self) -> dt.datetime:
         """The current time (UTC, aware), journaled: the same value on every replay."""
-        return typing.cast(dt.datetime, self._value("nd.now", lambda: dt.datetime.now(dt.timezone.utc), None))
+        return typing.cast(dt.datetime, self._value("nd.now", lambda: dt.datetime.now(dt.timezone.utc), dt.datetime))
 
     def uuid(self) -> _uuid.UUID:
         """A random UUID (version 4), journaled: the same value on every replay."""
-        return typing.cast(_uuid.UUID, self._value("nd.uuid", _uuid.uuid4, None))
+        return typing.cast(_uuid.UUID, self._value("nd.uuid", _uuid.uuid4, _uuid.UUID))
 
     def random(self) -> float:
         """A random float in [0, 1), journaled: the same value on every replay."""
-        return typing.cast(float, self._value("nd.random", _random.random, None))
+        return typing.cast(float, self._value("nd.random", _random.random, float))
+
+
+def _journaled_event(rec: StepRecord, where: str) -> Event:
+    """The event a completed wait journaled, checked: a damaged row is an error naming the step, not a crash."""
+    assert rec.output is not None
+    raw = decode(rec.output, rec.output_tag, where=where, strict=True)
+    if (
+        isinstance(raw, dict)
+        and isinstance(raw.get("name"), str)
+        and isinstance(raw.get("data", {}), dict)
+        and isinstance(raw.get("id", ""), str)
+        and isinstance(raw.get("ts", 0.0), (int, float))
+        and not isinstance(raw.get("ts", 0.0), bool)
+    ):
+        return Event.from_dict(raw)
+    raise SerializationError(
+        f"{where}: the journaled event is not an event (a {type(raw).__name__} without a text name, a dict of data, "
+        "an id and a time). The journal was edited or damaged; rerun from this step (nd.rerun or %durable rerun) "
+        "to wait again."
+    )
 
 
 def _take_limit(kwargs: dict[str, Any]) -> Limit | None:

@@ -102,7 +102,7 @@ def test_every_library_error_is_exported_and_shares_one_root() -> None:
         assert name in nd.__all__, name
         cls = getattr(nd, name)
         assert cls is getattr(_errors, name)
-        if name == "ReplayDeterminismWarning":
+        if name.endswith("Warning"):
             assert issubclass(cls, UserWarning)
         else:
             assert issubclass(cls, nd.NbDurableError), name
@@ -110,7 +110,7 @@ def test_every_library_error_is_exported_and_shares_one_root() -> None:
     for name in nd.__all__:
         value = getattr(nd, name)
         if isinstance(value, type) and issubclass(value, BaseException):
-            assert issubclass(value, (nd.NbDurableError, nd.ReplayDeterminismWarning)), name
+            assert issubclass(value, (nd.NbDurableError, nd.ReplayDeterminismWarning, nd.SerializationWarning)), name
 
 
 def test_exported_classes_and_functions_have_docstrings() -> None:

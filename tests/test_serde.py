@@ -149,8 +149,9 @@ def same(a: Any, b: Any) -> bool:
 
 @pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
 def test_encode_decode_round_trip_keeps_type(value: Any) -> None:
-    payload, tag = encode(value)
-    back = decode(payload, tag)
+    # The classes are defined in this module, the module of the code at hand: replay may rebuild them.
+    payload, tag = encode(value, module=__name__)
+    back = decode(payload, tag, module=__name__)
     assert same(back, value), (back, value)
 
 
@@ -158,7 +159,7 @@ def test_none_float_specials_and_bytearray() -> None:
     assert decode(*encode(None)) is None
     assert math.isnan(decode(*encode(math.nan)))
     assert decode(*encode(math.inf)) == math.inf
-    assert decode(*encode(bytearray(b"ab"))) == b"ab"
+    assert same(decode(*encode(bytearray(b"ab"))), bytearray(b"ab"))
 
 
 def test_plain_json_has_no_tag_and_is_readable_json() -> None:
@@ -213,13 +214,18 @@ def nested() -> dict[str, Any]:
     return {"when": WHEN, "id": ID, "points": [Point(x=1, y=2)], "pair": (1, 2)}
 
 
-def test_nested_values_come_back_as_their_json_form() -> None:
-    back = decode(*encode(nested()))
-    assert set(back) == {"when", "id", "points", "pair"}
-    assert iso(back["when"]) == WHEN
-    assert back["id"] == str(ID)
-    assert back["points"] == [{"x": 1, "y": 2}]
-    assert back["pair"] == [1, 2]
+def test_nested_values_without_a_declared_type_are_refused_not_changed() -> None:
+    # Undeclared, a nested datetime would replay as its ISO string: the first run refuses it instead.
+    with pytest.raises(nd.SerializationError) as info:
+        encode(nested(), where="run 'r', step 'n'")
+    text = str(info.value)
+    assert text.startswith("run 'r', step 'n': ")
+    assert "result['when']" in text and "datetime" in text
+    assert "output_type=" in text and "annotate" in text  # says what to do
+    # Declared, the same value round-trips exactly.
+    declared = dict[str, dt.datetime | uuid.UUID | list[Point] | tuple[int, int]]
+    payload, tag = encode(nested(), output_type=declared)
+    assert same(decode(payload, tag, output_type=declared), nested())
 
 
 class Shape(pydantic.BaseModel):
@@ -241,6 +247,10 @@ def typed_tuple() -> tuple[int, dt.date]:
     return (1, dt.date(2030, 1, 1))
 
 
+def int_keys() -> dict[int, str]:
+    return {1: "a", 2: "b"}
+
+
 @pytest.mark.asyncio
 async def test_output_type_and_annotations_restore_nested_types(journal_path: Path) -> None:
     seen: list[dict[str, Any]] = []
@@ -250,12 +260,12 @@ async def test_output_type_and_annotations_restore_nested_types(journal_path: Pa
         step = ctx.step
         seen.append(
             {
-                "shape": await step.run("shape", nested, output_type=Shape),
-                "dict": await step.run("dict", nested, output_type=dict[str, Any]),
+                "shape": await step.run("shape", lambda: Shape(**nested()), output_type=Shape),
                 "annotated": await step.run("annotated", typed_nested),
                 "async": await step.run("async", async_typed),
                 "tuple": await step.run("tuple", typed_tuple),
-                "override": await step.run("override", typed_nested, output_type=dict[str, str]),
+                "int-keys": await step.run("int-keys", int_keys),
+                "override": await step.run("override", lambda: {"a": "text"}, output_type=dict[str, str]),
                 "list": await step.run("list", lambda: [WHEN, WHEN], output_type=list[dt.datetime]),
             }
         )
@@ -263,14 +273,49 @@ async def test_output_type_and_annotations_restore_nested_types(journal_path: Pa
             raise CrashError
 
     await run_then_replay(journal_path, wf)
-    replayed = seen[1]
+    first, replayed = seen
     assert same(replayed["shape"], Shape(when=WHEN, id=ID, points=[Point(x=1, y=2)], pair=(1, 2)))
-    assert iso(replayed["dict"]["when"]) == WHEN  # Any: the JSON form
     assert same(replayed["annotated"]["a"], WHEN)
     assert same(replayed["async"], [Point(x=5, y=6)])
     assert same(replayed["tuple"], (1, dt.date(2030, 1, 1)))
-    assert iso(replayed["override"]["a"]) == WHEN
+    assert same(replayed["int-keys"], {1: "a", 2: "b"})
+    assert same(replayed["override"], {"a": "text"})
     assert same(replayed["list"], [WHEN, WHEN])
+    assert first == replayed
+
+
+@pytest.mark.asyncio
+async def test_a_value_that_does_not_fit_its_declared_type_fails_the_first_run(journal_path: Path) -> None:
+    calls: list[str] = []
+    caught: list[nd.StepError] = []
+
+    def untyped() -> dict[str, Any]:
+        calls.append("untyped")
+        return {"when": WHEN}  # Any: would come back as the ISO string
+
+    @nd.function(id="serde-declared-misfit", retries=3)
+    async def wf(ctx: nd.Context) -> str:
+        for name, fn, output_type in (
+            ("any", untyped, None),
+            ("override", typed_nested, dict[str, str]),  # the datetime would come back as a str
+            ("wrong-int", lambda: "5", int),  # "5" would come back as 5
+        ):
+            try:
+                await ctx.step.run(name, fn, output_type=output_type)
+            except nd.StepError as exc:
+                caught.append(exc)
+        return "done"
+
+    assert await wf.run(run_id="misfit") == "done"
+    assert calls == ["untyped"]  # refused at once, not retried
+    assert [e.step_id for e in caught] == ["any", "override", "wrong-int"]
+    for exc in caught:
+        assert "SerializationError" in exc.error_type
+        assert "would not come back the same on replay" in exc.error_message
+    assert "result['when']" in caught[0].error_message
+    assert "dict[str, str]" in caught[1].error_message
+    steps = {s.step_id: s for s in nd.get_engine().journal.load_steps("misfit")}
+    assert all(s.status == "failed" and s.output is None for s in steps.values())
 
 
 @pytest.mark.asyncio
@@ -295,18 +340,27 @@ async def test_a_result_that_no_longer_fits_output_type_fails_clearly(journal_pa
 
 def test_a_journaled_model_that_no_longer_validates_is_a_serialization_error() -> None:
     with pytest.raises(nd.SerializationError, match="step 'p'"):
-        decode('{"x":"not a number","y":2}', f"model:{__name__}:Point", where="run 'r', step 'p'")
+        decode('{"x":"not a number","y":2}', f"model:{__name__}:Point", module=__name__, where="run 'r', step 'p'")
 
 
 def test_a_journaled_enum_value_that_no_longer_exists_is_a_serialization_error() -> None:
     with pytest.raises(nd.SerializationError, match="step 'c'"):
-        decode('"purple"', f"enum:{__name__}:Color", where="run 'r', step 'c'")
+        decode('"purple"', f"enum:{__name__}:Color", module=__name__, where="run 'r', step 'c'")
 
 
-def test_a_type_the_process_does_not_know_comes_back_as_json() -> None:
-    assert decode('{"x":1,"y":2}', "model:no_such_module_xyz:Point") == {"x": 1, "y": 2}
-    assert decode('{"x":1,"y":2}', f"model:{__name__}:NoSuchClass") == {"x": 1, "y": 2}
-    assert decode('{"x":1}', f"model:{__name__}:test_fn.<locals>.Local") == {"x": 1}
+def test_a_type_the_code_does_not_declare_comes_back_as_json_with_a_warning() -> None:
+    with pytest.warns(nd.SerializationWarning, match="register_type"):
+        assert decode('{"x":1,"y":2}', "model:no_such_module_xyz:Point") == {"x": 1, "y": 2}
+    with pytest.warns(nd.SerializationWarning):
+        assert decode('{"x":1,"y":2}', f"model:{__name__}:NoSuchClass", module=__name__) == {"x": 1, "y": 2}
+    with pytest.warns(nd.SerializationWarning):
+        assert decode('{"x":1}', f"model:{__name__}:test_fn.<locals>.Local", module=__name__) == {"x": 1}
+    # Defined and importable, but not vouched for by the code at hand (no module, no declaration):
+    with pytest.warns(nd.SerializationWarning):
+        assert decode('{"x":1,"y":2}', f"model:{__name__}:Point") == {"x": 1, "y": 2}
+    # On replay (strict) the same is an error that says what to do.
+    with pytest.raises(nd.SerializationError, match=r"output_type=Point"):
+        decode('{"x":1,"y":2}', f"model:{__name__}:Point", where="run 'r', step 's'", strict=True)
 
 
 def test_decoding_never_imports_a_module_the_journal_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -315,8 +369,10 @@ def test_decoding_never_imports_a_module_the_journal_names(tmp_path: Path, monke
         f"open({str(marker)!r}, 'w').close()\nclass Thing:\n    pass\n", encoding="utf-8"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert decode('{"a":1}', "model:serde_evil_module:Thing") == {"a": 1}
-    assert decode('"x"', "enum:serde_evil_module:Thing") == "x"
+    with pytest.warns(nd.SerializationWarning):
+        assert decode('{"a":1}', "model:serde_evil_module:Thing", module="serde_evil_module") == {"a": 1}
+    with pytest.warns(nd.SerializationWarning):
+        assert decode('"x"', "enum:serde_evil_module:Thing") == "x"
     assert not marker.exists()
     assert "serde_evil_module" not in sys.modules
 

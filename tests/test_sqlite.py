@@ -294,9 +294,10 @@ def test_migrates_version_1_with_data_intact(tmp_path: Path, app_id: bool) -> No
         assert ev is not None and ev.data == {"k": 1}
         assert j.runs_for_event("ev1") == [("sqlite-migrated-fn", "old-run")]
         # New columns are writable.
-        j.write([Write("run_update", run_id="old-run", fields={"status_reason": "migrated", "warnings": [{"m": 1}]})])
+        warned = [{"message": "m", "step_id": None}]
+        j.write([Write("run_update", run_id="old-run", fields={"status_reason": "migrated", "warnings": warned})])
         run = j.get_run("old-run")
-        assert run is not None and run.status_reason == "migrated" and run.warnings == [{"m": 1}]
+        assert run is not None and run.status_reason == "migrated" and run.warnings == warned
     finally:
         j.close()
     assert pragma(path, "user_version") == SCHEMA_VERSION

@@ -898,7 +898,7 @@ async def test_parallel_waits_each_get_a_different_event(journal_path: Path) -> 
 @pytest.mark.asyncio
 async def test_waits_replay_and_a_consumed_event_is_not_seen_again(journal_path: Path) -> None:
     @nd.function(id="step-wait-replay", retries=0)
-    async def wf(ctx: nd.Context) -> list[Any]:
+    async def wf(ctx: nd.Context) -> list[tuple[str, dict[str, Any]] | None]:
         a = await ctx.step.wait_for_event("w", event="stepwait-replay/item", timeout="2s")
         if ctx.attempt == 0:
             raise CrashError
