@@ -56,8 +56,10 @@ def is_alive(owner: str | None, lease_until: float | None = None) -> bool:
         return lease_until is None or lease_until > time.time()
     try:
         pid = int(pid_text)
+        if pid <= 0:
+            return False  # never a process of ours (0 and negatives name process groups): a damaged owner
         os.kill(pid, 0)
-    except (ValueError, ProcessLookupError):
+    except (ValueError, ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True

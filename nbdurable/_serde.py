@@ -25,6 +25,7 @@ import base64
 import binascii
 import datetime as dt
 import decimal
+import enum
 import functools
 import hashlib
 import inspect
@@ -162,7 +163,7 @@ def _named_in(tp: Any) -> dict[str, type]:
     while todo and seen < 200:
         item = todo.pop()
         seen += 1
-        if isinstance(item, type):
+        if isinstance(item, type) and typing.get_origin(item) is None:  # list[int] is a type on Python 3.10
             found[_class_path(item)] = item
         todo.extend(a for a in typing.get_args(item) if not isinstance(a, (str, int, float, bytes, bool)))
         origin = typing.get_origin(item)
@@ -233,9 +234,18 @@ def encode(
             return base64.b64encode(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)).decode("ascii"), "pickle"
         except Exception as exc:
             raise SerializationError(f"{_at(where)}the result could not be pickled ({exc}).") from exc
+    if type(value) in _PLAIN and (output_type is None or output_type is type(value)):
+        # The common case, kept cheap: a plain scalar comes back as itself if its text is storable.
+        try:
+            payload = _dumps(value)
+        except ValueError:
+            pass  # an int too long for text: refused below, with the message
+        else:
+            if payload.isascii() and len(payload) * 4 <= MAX_PAYLOAD_BYTES:
+                return payload, None
     try:
         payload, tag = _encode(value)
-        _check_storable(value, payload)
+        _check_storable(payload)
         _check_round_trip(value, payload, tag, output_type, module)
     except _RefusedError as exc:
         raise SerializationError(f"{_at(where)}{exc}") from None
@@ -245,14 +255,26 @@ def encode(
             "deeper value could not be read back reliably). Flatten it, or store it in a file and return the path."
         ) from None
     except (TypeError, ValueError) as exc:
-        bad = str(exc) or type(value).__name__
-        raise SerializationError(
-            f"{_at(where)}the result (a {type(value).__module__}.{type(value).__qualname__}) cannot be stored as JSON "
-            f"because of a {bad} inside it. Return JSON types, a pydantic model, a dataclass, datetime, UUID or bytes "
-            "instead (convert it inside the step), or pass serializer='pickle' to this step if you trust every "
-            "reader of the journal."
-        ) from exc
+        raise SerializationError(f"{_at(where)}{_not_json(value, exc)}") from exc
     return payload, tag
+
+
+def _not_json(value: Any, exc: BaseException) -> str:
+    """Why ``value`` has no JSON form, and what to return instead."""
+    text = str(exc)
+    name = f"{type(value).__module__}.{type(value).__qualname__}"
+    if "integer string conversion" in text:
+        return (
+            f"the result (a {name}) holds an int of more than 4,300 digits, more than JSON text holds reliably. "
+            "Return it as a str (str(n)) and convert it back where it is used."
+        )
+    if "Circular reference" in text:
+        return f"the result (a {name}) contains itself (a circular reference). Return a value without cycles."
+    return (
+        f"the result (a {name}) cannot be stored as JSON because of a {text or type(value).__name__} inside it. "
+        "Return JSON types, a pydantic model, a dataclass, datetime, UUID or bytes instead (convert it inside the "
+        "step), or pass serializer='pickle' to this step if you trust every reader of the journal."
+    )
 
 
 def storable_text(text: str) -> bool:
@@ -307,7 +329,7 @@ def _encode(value: Any) -> tuple[str, str | None]:
     return _json(_jsonable(value)), None
 
 
-def _check_storable(value: Any, payload: str) -> None:
+def _check_storable(payload: str) -> None:
     """Refuse text SQLite (or any UTF-8 store) cannot hold: lone surrogates, giant payloads."""
     if not payload.isascii():
         try:
@@ -362,6 +384,14 @@ def _check_round_trip(value: Any, payload: str, tag: str | None, output_type: An
         back = decode(payload, tag, output_type=output_type, module=module, strict=True)
     except SerializationError as exc:
         raise _RefusedError(f"the result would not come back on replay ({exc}). {_HOW}") from None
+    if (
+        output_type in (int, float, str)
+        and type(back) is output_type
+        and isinstance(value, output_type)
+        and not isinstance(value, (bool, enum.Enum))
+        and value == back
+    ):
+        return  # a subclass where the plain type is declared (numpy.float64 under -> float): equal, as declared
     problem = first_difference(value, back)
     if problem is not None:
         declared = "" if output_type is None else f" as its declared type {_type_name(output_type)}"

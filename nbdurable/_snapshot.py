@@ -13,6 +13,7 @@ from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
 from ._journal import RunRecord, StepRecord
+from ._rows import MAX_JSON_DEPTH, too_deep
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -29,8 +30,10 @@ def _ai(meta: dict[str, Any] | None, output: str | None) -> dict[str, Any] | Non
     if response is None and output is not None:
         try:
             response = json.loads(output)
-        except ValueError:
+        except (ValueError, RecursionError):
             response = output
+        if too_deep(response, MAX_JSON_DEPTH):
+            response = output  # every view walks it recursively: shown as text instead
     return {
         "model": info.get("model"),
         "provider": info.get("provider"),

@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import pickle
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +229,7 @@ def test_the_reported_exploit_read_in_this_process_gives_json(journal_path: Path
 # -- damaged rows -----------------------------------------------------------------------------------
 
 DEEP = "[" * 100_000 + "]" * 100_000
+DEEP_OK = "[" * 900 + "]" * 900  # parses, but deeper than any view walks
 
 # (id, SQL on the run "f" or its steps, the column it damages). "f" failed at step "b" after "a" completed.
 DAMAGE: list[tuple[str, str, tuple[Any, ...], str]] = [
@@ -349,6 +351,10 @@ def test_the_command_line_shows_damaged_rows_without_a_traceback(
         if "steps" in sql:
             tamper(journal_path, sql, params)
     tamper(journal_path, "UPDATE runs SET status='pwned', event='{' WHERE run_id='c'")
+    # An owner on this host with a pid no kernel can have: liveness checks must not crash.
+    owner = f"{socket.gethostname()}:{'9' * 30}:x"
+    tamper(journal_path, "UPDATE runs SET status='running', owner=? WHERE run_id='f'", (owner,))
+    tamper(journal_path, f"UPDATE steps SET output=?, kind='ai', meta=? {_A}", (DEEP_OK, '{"ai": {}}'))
     nd.get_engine().journal.close()
     listed = run_cli(journal_path, "list", cwd=tmp_path)
     assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
@@ -358,6 +364,14 @@ def test_the_command_line_shows_damaged_rows_without_a_traceback(
         assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
         assert "unreadable" in shown.stdout, shown.stdout
     assert "\x1b" not in run_cli(journal_path, "show", "f", cwd=tmp_path).stdout
+    engine = nd.Engine(nd.SQLiteJournal(journal_path))
+    try:
+        for run_id in ("c", "f"):
+            snapshot = build_snapshot(engine, run_id)
+            page = render_html(snapshot) + render_text(snapshot) + json.dumps(json_safe(snapshot))
+            assert "unreadable" in page
+    finally:
+        engine.journal.close()
 
 
 def test_control_characters_from_a_journal_never_reach_the_terminal(
@@ -445,3 +459,23 @@ def test_a_malformed_step_output_fails_the_replay_clearly(
     assert "SerializationError" in info.value.error_type
     assert "run 'f', step 'a'" in info.value.error_message and "rerun" in info.value.error_message
     assert CALLS == []
+
+
+def test_an_edited_cancel_on_expression_does_not_block_sending(journal_path: Path) -> None:
+    @nd.function(id="damage-cancel-on", retries=0, cancel_on=[nd.CancelOn("damage/stop")])
+    async def wf(ctx: nd.Context) -> None:
+        await ctx.step.sleep("nap", "5s")
+
+    async def main() -> None:
+        handle = wf.start(run_id="sleeper")
+        await until(lambda: handle.status == "sleeping")
+        edit = "json_set(options, '$.cancel_on[0].if_exp', 'event.data.(((')"
+        tamper(journal_path, f"UPDATE runs SET options={edit} WHERE run_id='sleeper'")
+        await nd.send("damage/stop", {"n": 1})  # the edited spec cancels nothing, and the send goes through
+        assert len(nd.get_engine().journal.events_after("damage/stop", 0)) == 1
+        assert handle.status == "sleeping"
+        handle.cancel("test over")
+        with pytest.raises(nd.RunCancelledError):
+            await handle.result()
+
+    asyncio.run(main())
