@@ -43,7 +43,7 @@ from ._errors import (
 from ._events import Event
 from ._flow import CancelOn, Concurrency, Debounce, Limit, Priority, RateLimit, Throttle, Timeouts
 from ._function import Function, function
-from ._journal import EventRecord, Journal, RunRecord, StepRecord
+from ._journal import EventRecord, Journal, RunRecord, StepRecord, StepSummary
 from ._memory import MemoryJournal
 from ._run import RunHandle, StepView
 from ._runstate import StepInfo, current_step
@@ -100,6 +100,7 @@ __all__ = [
     "StepError",
     "StepInfo",
     "StepRecord",
+    "StepSummary",
     "StepView",
     "Throttle",
     "Timeouts",
@@ -186,6 +187,13 @@ if TYPE_CHECKING:
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     """Where the prebuilt JupyterLab extension is, for ``jupyter labextension develop``."""
     return [{"src": "labextension", "dest": "nbdurable"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """The Jupyter server extension (the REST API and live feed of runs), found by ``jupyter server``."""
+    from .server import NbDurable
+
+    return [{"module": "nbdurable.server", "app": NbDurable}]
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -68,6 +69,12 @@ def effective_status(rec: RunRecord, engine: Engine | None = None) -> str:
         if not is_alive(rec.owner, rec.lease_until):
             return "interrupted"
     return rec.status
+
+
+def session_origin() -> dict[str, str] | None:
+    """The notebook this process serves, if Jupyter started it for one (``JPY_SESSION_NAME``)."""
+    path = os.environ.get("JPY_SESSION_NAME")
+    return {"notebook": path} if path else None
 
 
 def _running_loop(what: str) -> asyncio.AbstractEventLoop:
@@ -130,6 +137,9 @@ class Engine:
         self.flow = FlowController(self)
         # Rebuilds a %%durable cell's workflow from a run record; set by the notebook integration.
         self.cell_loader: Callable[[RunRecord], Function[Any]] | None = None
+        # Where runs started here come from (the notebook and cell), kept in the run's options for listings;
+        # the notebook integration adds the cell.
+        self.origin: Callable[[], dict[str, str] | None] = session_origin
 
     def __repr__(self) -> str:
         return f"Engine({self.journal!r})"
@@ -534,6 +544,14 @@ class Engine:
             self._lose(st, ClaimLostError(self._owned_message(owner_rec), run_ids=(st.run_id,)))
         return False
 
+    def _origin(self) -> dict[str, str] | None:
+        """Where the run being started comes from; a failing hook costs the listing its origin, not the run."""
+        try:
+            return self.origin()
+        except Exception:
+            _log.debug("the origin hook failed", exc_info=True)
+            return None
+
     def _claimable(self, st: RunState, rec: RunRecord, start: _Start) -> bool:
         if rec.status in FINAL_STATUSES and not self._again(rec, start.resume_failed, start.reexecute):
             return False
@@ -544,6 +562,9 @@ class Engine:
         assert function is not None
         now = _clock()
         options = start.options
+        origin = self._origin()
+        if origin:
+            options = {**(options or {}), "origin": origin}
         if function.cancel_on:
             from ._flow import cancel_on_options
 
@@ -588,6 +609,9 @@ class Engine:
             options = {k: v for k, v in (options or {}).items() if k != "started_running_at"}
         if function.cancel_on and not (options or {}).get("cancel_on"):
             options = {**(options or {}), "cancel_on": cancel_on_options(function.cancel_on, existing.created_at)}
+        origin = self._origin()
+        if origin and not (options or {}).get("origin"):
+            options = {**(options or {}), "origin": origin}
         fields: dict[str, Any] = {
             "attempt": existing.attempt + 1,
             "status_reason": None,

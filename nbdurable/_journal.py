@@ -22,6 +22,7 @@ __all__ = [
     "RunStatus",
     "StepRecord",
     "StepStatus",
+    "StepSummary",
     "Write",
 ]
 
@@ -99,6 +100,26 @@ class EventRecord:
     ts: float
 
 
+@dataclasses.dataclass(slots=True, frozen=True)
+class StepSummary:
+    """What a listing shows of a run's steps, computed by the journal without loading them.
+
+    ``total`` and ``done`` leave out journaled values (``step.now()`` ...), as the timeline
+    does. ``attempts`` and ``last_at`` move whenever any step of the run is written, so a
+    watcher can tell that a run changed from its summary alone.
+    """
+
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    attempts: int = 0  # failed attempts summed over the steps: grows when a step retries
+    last_at: float | None = None  # the latest start or end of any step
+    ai_steps: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float | None = None  # None when there is no AI step, or one whose cost is unknown
+
+
 @dataclasses.dataclass(slots=True)
 class Write:
     """One change in a batch: ``op`` is "run" (insert a new run), "run_update", "step" or "trigger".
@@ -158,6 +179,10 @@ class Journal(Protocol):
 
     def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
         """Completed step counts per run, for listings."""
+        ...
+
+    def summarize_steps(self, run_ids: Sequence[str]) -> dict[str, StepSummary]:
+        """Per run in the journal: step counts, tokens and cost, aggregated where the steps are stored."""
         ...
 
     def add_event(self, event_id: str, name: str, data: dict[str, Any], ts: float) -> EventRecord | None:

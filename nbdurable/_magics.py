@@ -168,6 +168,32 @@ def _shell() -> Any:
         return None
 
 
+def notebook_origin() -> dict[str, str] | None:
+    """The notebook this kernel serves and the cell executing now (JupyterLab sends its id), for listings."""
+    from ._engine import session_origin
+
+    origin = session_origin() or {}
+    shell = _shell()
+    if shell is None:
+        return origin or None
+    session = shell.user_ns.get("__session__")
+    if "notebook" not in origin and isinstance(session, str) and session:
+        origin["notebook"] = session
+    kernel = getattr(shell, "kernel", None)
+    parent = kernel.get_parent("shell") if kernel is not None and hasattr(kernel, "get_parent") else None
+    metadata = parent.get("metadata") if isinstance(parent, dict) else None
+    cell_id = metadata.get("cellId") if isinstance(metadata, dict) else None
+    if isinstance(cell_id, str) and cell_id:
+        origin["cell_id"] = cell_id[:200]
+    return origin or None
+
+
+def _attach(engine: Engine, namespace: dict[str, Any]) -> None:
+    """Give the engine what only the notebook knows: how to rebuild a cell's workflow, and where runs start."""
+    engine.cell_loader = _cell_loader(engine, namespace)
+    engine.origin = notebook_origin
+
+
 def _cell_loader(engine: Engine, namespace: dict[str, Any]) -> Any:
     def load(rec: RunRecord) -> Function[Any]:
         options = rec.options or {}
@@ -279,7 +305,7 @@ async def _run_cell(line: str, body: str, namespace: dict[str, Any], *, backgrou
         raise _usage_error(f"%%durable {name}: the cell is empty; write the workflow below the %%durable line.")
     lint_findings = _lint_cell(name, body, args.lint)
     engine = _engine_for(args.journal)
-    engine.cell_loader = _cell_loader(engine, namespace)
+    _attach(engine, namespace)
     try:
         function = make_cell_function(
             name,
@@ -398,7 +424,7 @@ def _durable_line(line: str) -> Any:
     shell = _shell()
     namespace = shell.user_ns if shell is not None else {}
     engine = get_engine()
-    engine.cell_loader = _cell_loader(engine, namespace)
+    _attach(engine, namespace)
     try:
         if args.command == "list":
             _list(engine, args.status, args.limit)
@@ -438,7 +464,7 @@ def _durable_line(line: str) -> Any:
                 print(engine.journal.location)
             else:
                 engine = configure(args.path)
-                engine.cell_loader = _cell_loader(engine, namespace)
+                _attach(engine, namespace)
                 print(f"nbdurable: journal is now {engine.journal.location}")
         elif args.command == "rerun":
             handle = engine.rerun(args.run, args.from_step)
@@ -489,7 +515,7 @@ def load_ipython_extension(ipython: Any) -> None:
     cleanup[:] = [t for t in cleanup if getattr(t, "__name__", "") != "transform_cell"]
     cleanup.insert(0, transform_cell)
     engine = get_engine()
-    engine.cell_loader = _cell_loader(engine, ipython.user_ns)
+    _attach(engine, ipython.user_ns)
     _startup_summary(engine)
 
 

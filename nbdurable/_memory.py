@@ -10,13 +10,32 @@ import copy
 import dataclasses
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ._errors import ClaimLostError, JournalError
-from ._journal import EventRecord, RunRecord, StepRecord, Write
+from ._journal import EventRecord, RunRecord, StepRecord, StepSummary, Write
 
 __all__ = ["MemoryJournal"]
+
+
+def _summary(steps: Iterable[StepRecord]) -> StepSummary:
+    """A run's StepSummary, counted the way the SQLite journal's query counts it."""
+    counted = [s for s in steps if s.kind != "value"]
+    ai = [info for s in counted if isinstance(info := (s.meta or {}).get("ai"), dict)]
+    costs = [info.get("cost") for info in ai]
+    priced = [c for c in costs if isinstance(c, (int, float)) and not isinstance(c, bool)]
+    return StepSummary(
+        total=len(counted),
+        done=sum(s.status == "completed" for s in counted),
+        failed=sum(s.status == "failed" for s in counted),
+        attempts=sum(s.attempt for s in counted),
+        last_at=max((max(s.started_at, s.ended_at or 0.0) for s in counted), default=None),
+        ai_steps=len(ai),
+        tokens_in=sum(int(info.get("tokens_in") or 0) for info in ai),
+        tokens_out=sum(int(info.get("tokens_out") or 0) for info in ai),
+        cost=float(sum(priced)) if ai and len(priced) == len(ai) else None,
+    )
 
 
 class MemoryJournal:
@@ -127,6 +146,10 @@ class MemoryJournal:
                 for r in run_ids
                 if r in self._runs
             }
+
+    def summarize_steps(self, run_ids: Sequence[str]) -> dict[str, StepSummary]:
+        with self._lock:
+            return {r: _summary(self._steps.get(r, {}).values()) for r in run_ids if r in self._runs}
 
     def add_event(self, event_id: str, name: str, data: dict[str, Any], ts: float) -> EventRecord | None:
         with self._lock:

@@ -33,7 +33,7 @@ from ._errors import (
     JournalReadOnlyError,
     JournalVersionError,
 )
-from ._journal import EventRecord, RunRecord, StepRecord, Write
+from ._journal import EventRecord, RunRecord, StepRecord, StepSummary, Write
 from ._rows import MAX_JSON_DEPTH, UNREADABLE, BadText, check_event, check_run, check_step, too_deep
 
 __all__ = [
@@ -199,6 +199,33 @@ _FENCED_STEP_SQL = (
     f"INSERT OR REPLACE INTO steps (rn, {_STEP_COLS}) SELECT {_STEP_MARKS} "
     "WHERE EXISTS (SELECT 1 FROM runs WHERE rn=? AND epoch=?)"
 )
+
+
+# Step counts, tokens and cost per run in one pass over its steps, without sending them to Python. A step's
+# AI record is read only when its meta mentions one, and meta that is not valid JSON is left out, not fatal.
+_SUMMARY_SQL = """
+SELECT r.run_id, count(s.step_id), sum(s.step_id IS NOT NULL AND s.status IS NULL), sum(s.status = 'failed'),
+    sum(s.attempt), max(max(s.started_at, coalesce(s.ended_at, 0))), count(s.ai), sum(s.tokens_in), sum(s.tokens_out),
+    count(s.cost), sum(s.cost)
+FROM runs r LEFT JOIN (
+    SELECT rn, step_id, status, attempt, started_at, ended_at, ai,
+        CASE WHEN ai IS NOT NULL THEN CAST(coalesce(json_extract(meta, '$.ai.tokens_in'), 0) AS INTEGER) END
+            AS tokens_in,
+        CASE WHEN ai IS NOT NULL THEN CAST(coalesce(json_extract(meta, '$.ai.tokens_out'), 0) AS INTEGER) END
+            AS tokens_out,
+        CASE WHEN ai IS NULL THEN NULL
+            WHEN json_type(meta, '$.ai.cost') IN ('integer', 'real') THEN json_extract(meta, '$.ai.cost') END
+            AS cost
+    FROM (
+        SELECT rn, step_id, status, attempt, started_at, ended_at, meta,
+            CASE WHEN meta IS NULL OR instr(meta, '"ai"') = 0 OR NOT json_valid(meta) THEN NULL
+                WHEN json_type(meta, '$.ai') = 'object' THEN 1 END AS ai
+        FROM steps WHERE kind IS NOT 'value' AND rn IN (SELECT rn FROM runs WHERE run_id IN ({marks}))
+    )
+) s ON s.rn = r.rn
+WHERE r.run_id IN ({marks})
+GROUP BY r.run_id
+"""
 
 
 def default_journal_path() -> Path:
@@ -1090,6 +1117,27 @@ class SQLiteJournal:
             list(run_ids),
         )
         return {r[0]: r[1] for r in rows}
+
+    def summarize_steps(self, run_ids: Sequence[str]) -> dict[str, StepSummary]:
+        out: dict[str, StepSummary] = {}
+        ids = list(dict.fromkeys(run_ids))
+        for start in range(0, len(ids), 500):  # well under SQLite's limit on bound parameters
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._read(_SUMMARY_SQL.format(marks=marks), [*chunk, *chunk]):
+                ai_steps, priced = int(row[6] or 0), int(row[9] or 0)
+                out[row[0]] = StepSummary(
+                    total=int(row[1]),
+                    done=int(row[2] or 0),
+                    failed=int(row[3] or 0),
+                    attempts=int(row[4] or 0),
+                    last_at=row[5],
+                    ai_steps=ai_steps,
+                    tokens_in=int(row[7] or 0),
+                    tokens_out=int(row[8] or 0),
+                    cost=float(row[10] or 0.0) if ai_steps and priced == ai_steps else None,
+                )
+        return out
 
     def get_event(self, event_id: str) -> EventRecord | None:
         rows = self._read("SELECT seq, event_id, name, data, ts FROM events WHERE event_id=?", (event_id,))

@@ -6,11 +6,14 @@ the memory journal is only useful for tests if it is an honest stand-in.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import nbdurable as nd
 from nbdurable._journal import Write
@@ -259,6 +262,110 @@ def test_step_counts_count_completed_steps(journal: nd.Journal) -> None:
         ]
     )
     assert journal.step_counts(["r1", "r2", "ghost"]) == {"r1": 2, "r2": 0}
+
+
+def test_summarize_steps_counts_tokens_and_cost(journal: nd.Journal) -> None:
+    add_run(journal, run("r1"))
+    add_run(journal, run("r2"))
+    ai = {"ai": {"model": "m", "tokens_in": 10, "tokens_out": 4, "cost": 0.25}}
+    journal.write(
+        [
+            Write("step", step=step("r1", "a", 0, started_at=1.0, ended_at=2.0, meta={"input": "x"})),
+            Write("step", step=step("r1", "b", 1, kind="ai", started_at=2.0, ended_at=3.5, meta=ai)),
+            Write("step", step=step("r1", "c", 2, status="failed", attempt=2, started_at=4.0, ended_at=4.5)),
+            Write("step", step=step("r1", "d", 3, status="retrying", attempt=1, started_at=5.0)),
+            Write("step", step=step("r1", "now", 4, kind="value", started_at=9.0, ended_at=9.0)),
+        ]
+    )
+    summary = journal.summarize_steps(["r1", "r2", "ghost"])
+    assert set(summary) == {"r1", "r2"}
+    assert summary["r2"] == nd.StepSummary()
+    assert summary["r1"] == nd.StepSummary(
+        total=4, done=2, failed=1, attempts=3, last_at=5.0, ai_steps=1, tokens_in=10, tokens_out=4, cost=0.25
+    )
+    # One AI step whose cost is unknown makes the run's cost unknown, as on the timeline.
+    journal.write([Write("step", step=step("r1", "e", 5, kind="ai", started_at=6.0, meta={"ai": {"tokens_in": 1}}))])
+    again = journal.summarize_steps(["r1"])["r1"]
+    assert (again.ai_steps, again.tokens_in, again.cost, again.last_at) == (2, 11, None, 6.0)
+
+
+def test_summarize_steps_skips_meta_that_is_not_json(tmp_path: Path) -> None:
+    """A damaged meta column costs that step its AI numbers, not the whole listing."""
+    import sqlite3
+
+    j = nd.SQLiteJournal(tmp_path / "j.db")
+    add_run(j, run("r1"))
+    j.write([Write("step", step=step("r1", "a", 0, meta={"ai": {"tokens_in": 3, "cost": 1.0}}))])
+    j.write([Write("step", step=step("r1", "b", 1, meta={"ai": {"tokens_in": 5, "cost": 1.0}}))])
+    j.close()
+    conn = sqlite3.connect(tmp_path / "j.db")
+    conn.execute("UPDATE steps SET meta='{\"ai\": {broken' WHERE step_id='b'")
+    conn.commit()
+    conn.close()
+    j = nd.SQLiteJournal(tmp_path / "j.db")
+    try:
+        summary = j.summarize_steps(["r1"])["r1"]
+        assert (summary.total, summary.done, summary.ai_steps, summary.tokens_in, summary.cost) == (2, 2, 1, 3, 1.0)
+    finally:
+        j.close()
+
+
+_step_shapes = st.lists(
+    st.tuples(
+        st.sampled_from(["run", "ai", "value", "sleep"]),
+        st.sampled_from(["completed", "failed", "retrying", "sleeping"]),
+        st.integers(0, 3),
+        st.floats(0, 1e6, allow_nan=False),
+        st.none() | st.floats(0, 1e6, allow_nan=False),
+        st.none()
+        | st.fixed_dictionaries(
+            {
+                "ai": st.fixed_dictionaries(
+                    {"tokens_in": st.integers(0, 10**6), "tokens_out": st.integers(0, 10**6)},
+                    optional={"cost": st.none() | st.floats(0, 100, allow_nan=False)},
+                )
+            }
+        ),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shapes=_step_shapes)
+def test_summarize_steps_agrees_between_sqlite_and_memory(
+    tmp_path_factory: pytest.TempPathFactory, shapes: list
+) -> None:  # type: ignore[type-arg]
+    sq = nd.SQLiteJournal(tmp_path_factory.mktemp("sum") / "j.db")
+    mem = nd.MemoryJournal()
+    try:
+        for j in (sq, mem):
+            add_run(j, run("r1"))
+            j.write(
+                [
+                    Write(
+                        "step",
+                        step=step(
+                            "r1",
+                            f"s{i}",
+                            i,
+                            kind=k,
+                            status=status,
+                            attempt=attempt,
+                            started_at=started,
+                            ended_at=ended,
+                            meta=meta,
+                        ),
+                    )
+                    for i, (k, status, attempt, started, ended, meta) in enumerate(shapes)
+                ]
+            )
+        a, b = sq.summarize_steps(["r1"])["r1"], mem.summarize_steps(["r1"])["r1"]
+        assert a == dataclasses.replace(b, cost=a.cost) and (a.cost is None) == (b.cost is None)
+        if a.cost is not None:
+            assert b.cost is not None and abs(a.cost - b.cost) <= 1e-9 * max(1.0, b.cost)
+    finally:
+        sq.close()
 
 
 def test_records_read_are_copies(journal: nd.Journal) -> None:

@@ -1,0 +1,249 @@
+"""Which journals the server serves: found under ``root_dir``, named in config, or ``$NBDURABLE_JOURNAL``.
+
+The scan is bounded (depth, folders visited, journals found), skips hidden folders,
+virtual environments and ``node_modules``, never follows a symlink out of the root,
+and is cached for ``scan_interval`` seconds. A journal is named in the API by its path
+relative to ``root_dir`` (or its absolute path when configured outside it); a name
+from a request is only ever looked up, never opened as given, so ``..`` or an
+absolute path cannot reach a file the server does not already serve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from .._engine import Engine
+from .._errors import NbDurableError
+from .._sqlite import SQLiteJournal
+from ._errors import ApiError
+from ._index import RunIndex
+
+__all__ = ["JOURNAL_NAME", "JournalSet", "ScanLimits", "ServedJournal"]
+
+JOURNAL_NAME = PurePosixPath(".nbdurable", "journal.db")
+Source = Literal["env", "config", "scan", "request"]
+# Folders never worth descending into (besides hidden ones and Python environments).
+_SKIP = frozenset({"node_modules", "__pycache__", "site-packages"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScanLimits:
+    """How far the search for journals under the root goes."""
+
+    depth: int = 4  # folder levels below the root
+    max_dirs: int = 5000  # folders looked at per scan
+    max_journals: int = 100
+    interval: float = 30.0  # seconds a scan's result is reused
+
+
+class ServedJournal:
+    """One journal the server serves: a read-only index of its runs, and an engine for actions, opened on demand."""
+
+    def __init__(self, key: str, path: Path, source: Source, *, max_runs: int) -> None:
+        self.key = key
+        self.path = path
+        self.source: Source = source
+        self._max_runs = max_runs
+        self._lock = threading.Lock()
+        self._index: RunIndex | None = None
+        self._engine: Engine | None = None
+        self.error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ServedJournal({self.key!r}, {self.source})"
+
+    def describe(self) -> dict[str, Any]:
+        return {"journal": self.key, "source": self.source, "error": self.error}
+
+    def index(self) -> RunIndex:
+        """The run index over a read-only connection (opened on first use; JournalError if it cannot be)."""
+        with self._lock:
+            if self._index is None:
+                try:
+                    reader = _open_reader(self.path)
+                except NbDurableError as exc:
+                    self.error = str(exc)
+                    raise
+                self.error = None
+                self._index = RunIndex(reader, self.key, max_runs=self._max_runs, engine=lambda: self._engine)
+            return self._index
+
+    def engine(self) -> Engine:
+        """An engine on a writable connection, for cancel, resume, rerun and events (created on first use)."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = Engine(SQLiteJournal(self.path))
+            return self._engine
+
+    @property
+    def running_engine(self) -> Engine | None:
+        """The action engine if one is open (runs resumed by the server execute in it)."""
+        return self._engine
+
+    def close(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                for run_id in list(self._engine.active):
+                    self._engine.interrupt(run_id)  # left interrupted and resumable, as a stopped kernel leaves it
+                self._engine.journal.close()
+                self._engine = None
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+
+def _open_reader(path: Path) -> SQLiteJournal:
+    return SQLiteJournal(path)  # READONLY-PENDING: readonly=True once read-only journals land
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _is_environment(folder: os.DirEntry[str]) -> bool:
+    """A virtual environment or a conda environment: thousands of folders and no journals."""
+    return any(os.path.exists(os.path.join(folder.path, marker)) for marker in ("pyvenv.cfg", "conda-meta"))
+
+
+def scan(root: Path, limits: ScanLimits) -> list[Path]:
+    """Journals under ``root``, breadth first, within the limits; resolved paths inside the root only."""
+    found: list[Path] = []
+    level = [root]
+    visited = 0
+    for depth in range(limits.depth + 1):
+        below: list[Path] = []
+        for folder in level:
+            visited += 1
+            if visited > limits.max_dirs or len(found) >= limits.max_journals:
+                return found
+            candidate = folder / JOURNAL_NAME
+            if candidate.is_file():
+                real = candidate.resolve()
+                if _inside(real, root):
+                    found.append(real)
+            if depth == limits.depth:
+                continue
+            try:
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        if entry.name.startswith(".") or entry.name in _SKIP:
+                            continue
+                        if entry.is_dir(follow_symlinks=False) and not _is_environment(entry):
+                            below.append(Path(entry.path))
+            except OSError:
+                continue  # unreadable folder: skipped, as a user without access would
+        level = sorted(below)
+    return found
+
+
+class JournalSet:
+    """The journals served: the environment's, the configured ones and those found under the root."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        configured: Iterable[str] = (),
+        env: str | None = None,
+        limits: ScanLimits = ScanLimits(),
+        max_runs: int = 10_000,
+    ) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.limits = limits
+        self._max_runs = max_runs
+        self._lock = threading.Lock()
+        self._fixed: dict[Path, Source] = {}
+        if env:
+            self._fixed[Path(env).expanduser().resolve()] = "env"
+        for item in configured:
+            path = Path(item).expanduser()
+            self._fixed.setdefault((path if path.is_absolute() else self.root / path).resolve(), "config")
+        self._served: dict[str, ServedJournal] = {}
+        self._scanned_at: float | None = None
+        self.generation = 0  # grows whenever the set of journals changes
+
+    def key_for(self, path: Path) -> str:
+        """The name of a journal in the API: relative to the root when inside it, else its absolute path."""
+        return path.relative_to(self.root).as_posix() if _inside(path, self.root) else str(path)
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Rescan if the last scan is older than the interval; True if the set of journals changed."""
+        with self._lock:
+            now = time.monotonic()
+            if not force and self._scanned_at is not None and now - self._scanned_at < self.limits.interval:
+                return False
+            found: dict[Path, Source] = {p: s for p, s in self._fixed.items() if p.is_file()}
+            for path in scan(self.root, self.limits):
+                found.setdefault(path, "scan")
+            for served in self._served.values():
+                if served.source == "request" and served.path.is_file():
+                    found.setdefault(served.path, "request")
+            self._scanned_at = now
+            keys = {self.key_for(p): (p, s) for p, s in found.items()}
+            changed = set(keys) != set(self._served)
+            for key in set(self._served) - set(keys):
+                self._served.pop(key).close()
+            for key, (path, source) in keys.items():
+                if key not in self._served:
+                    self._served[key] = ServedJournal(key, path, source, max_runs=self._max_runs)
+            if changed:
+                self.generation += 1
+            return changed
+
+    def all(self) -> list[ServedJournal]:
+        self.refresh()
+        with self._lock:
+            return sorted(self._served.values(), key=lambda j: j.key)
+
+    def get(self, key: str) -> ServedJournal:
+        """The served journal named ``key``: 400 if the name points outside the root, 404 if it is not served."""
+        self.refresh()
+        with self._lock:
+            served = self._served.get(key)
+        if served is not None:
+            return served
+        path = self._checked_path(key)
+        if path.is_file() and path.relative_to(self.root).parts[-2:] == JOURNAL_NAME.parts:
+            # Deeper than the scan goes, but inside the root and named like a journal: served from now on.
+            with self._lock:
+                served = self._served.setdefault(
+                    self.key_for(path), ServedJournal(self.key_for(path), path, "request", max_runs=self._max_runs)
+                )
+                self.generation += 1
+            return served
+        raise ApiError(
+            404,
+            f"no journal {key!r} is served here. The journals served are listed by GET /nbdurable/api/journals: "
+            "the .nbdurable/journal.db files under the server's root, $NBDURABLE_JOURNAL and c.NbDurable.journals.",
+        )
+
+    def _checked_path(self, key: str) -> Path:
+        if not key or len(key) > 4096 or "\x00" in key:
+            raise ApiError(400, "the journal parameter must be a path relative to the server's root")
+        pure = PurePosixPath(key)
+        if pure.is_absolute() or ".." in pure.parts or "\\" in key:
+            raise ApiError(
+                400,
+                f"journal {key!r} is outside the server's root: give a path relative to it (as GET "
+                "/nbdurable/api/journals lists them), or configure the journal in c.NbDurable.journals.",
+            )
+        path = (self.root / pure).resolve()
+        if not _inside(path, self.root):
+            raise ApiError(
+                400,
+                f"journal {key!r} leads outside the server's root (through a symlink); configure it in "
+                "c.NbDurable.journals to serve it.",
+            )
+        return path
+
+    def close(self) -> None:
+        with self._lock:
+            for served in self._served.values():
+                served.close()
+            self._served.clear()
