@@ -113,29 +113,41 @@ async def _now(fn: Callable[[], T]) -> T:
 
 @web.stream_request_body
 class _Post(_Base):
-    """A POST whose body is read only from an authenticated client, and only up to the configured size."""
+    """A POST whose body is read only up to the configured size, before anything is done with it.
+
+    A refused request (no or wrong credentials, a missing XSRF token) is answered once its
+    body is in, so the client reads the 403 instead of a reset connection; the size limit
+    holds for it as for any other (Jupyter's own API reads up to 512 MB before checking).
+    """
 
     _body: bytearray
+    _refusal: web.HTTPError | None = None
 
     async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
-        if not self.current_user:
-            raise web.HTTPError(403)  # before reading a byte of the body
         limit = int(self.settings["nbdurable_api"]["max_body_size"])
+        self._limit = limit
+        self._body = bytearray()
+        self._size = 0
+        try:
+            await super().prepare()
+        except web.HTTPError as exc:
+            self._refusal = exc
         declared = self.request.headers.get("Content-Length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise ApiError(413, f"the request body is over the limit of {limit} bytes (c.NbDurable.max_body_size)")
         self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
-        self._limit = limit
-        self._body = bytearray()
 
     def data_received(self, chunk: bytes) -> None:
-        self._body.extend(chunk)
-        if len(self._body) > self._limit:
+        self._size += len(chunk)
+        if self._size > self._limit:
             raise ApiError(413, f"the request body is over the limit of {self._limit} bytes")
+        if self._refusal is None:
+            self._body.extend(chunk)
 
     def parsed(self, model: type[M]) -> M:
-        """The body checked against ``model`` (an empty body is an empty object)."""
+        """The body checked against ``model`` (an empty body is an empty object); first, any refusal."""
+        if self._refusal is not None or not self.current_user:
+            raise self._refusal or web.HTTPError(403)
         try:
             return model.model_validate_json(bytes(self._body) or b"{}")
         except ValidationError as exc:

@@ -190,7 +190,9 @@ class JournalSet:
             for key in set(self._served) - set(keys):
                 self._served.pop(key).close()
             for key, (path, source) in keys.items():
-                if key not in self._served:
+                if key in self._served:
+                    self._served[key].source = source  # a journal asked for, then found by the scan, is "scan"
+                else:
                     self._served[key] = ServedJournal(key, path, source, max_runs=self._max_runs)
             if changed:
                 self.generation += 1
