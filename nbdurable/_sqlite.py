@@ -179,6 +179,7 @@ ALTER TABLE runs ADD COLUMN lease_until REAL;
 
 MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
+_ASKED_READONLY = "opened read-only as asked"
 _APP_ID = 0x6E626475  # "nbdu": marks the file as an nbdurable journal
 
 _RUN_COLS = (
@@ -453,7 +454,7 @@ class SQLiteJournal:
         if readonly or (readonly is None and reason is not None):
             if not exists:
                 raise JournalReadOnlyError(f"there is no journal at {self._path} to open read-only")
-            self.readonly_reason = reason or "opened read-only as asked"
+            self.readonly_reason = reason or _ASKED_READONLY
         if exists:
             self._check_foreign()
         # Tightened only now: a file found not to be a journal is left exactly as it was.
@@ -478,10 +479,14 @@ class SQLiteJournal:
 
         ``mode=ro`` reads a live WAL journal (it needs the -shm file, which SQLite creates if the
         folder lets it). When nothing waits in a -wal file the main file is the whole journal, and a
-        read-only journal is opened ``immutable``: SQLite then creates no side file at all (which a
-        read-only folder would refuse, and which would otherwise be left behind read-only).
+        journal this user cannot write is opened ``immutable``: SQLite then creates no side file at
+        all (which a read-only folder would refuse, and which would otherwise be left behind
+        read-only). A journal opened read-only only because it was asked to be is never opened
+        ``immutable``: that promises SQLite the file does not change, and a long-lived reader (the
+        Jupyter server) must see what other processes commit later.
         """
-        return connect_readonly(self._file, timeout=self.busy_timeout, prefer_immutable=self.readonly)
+        immutable = self.readonly and self.readonly_reason != _ASKED_READONLY
+        return connect_readonly(self._file, timeout=self.busy_timeout, prefer_immutable=immutable)
 
     def _check_foreign(self) -> None:
         """Refuse another application's SQLite file before touching it (no WAL switch, no schema)."""

@@ -74,4 +74,4 @@ class NbDurable(ExtensionApp):
     async def stop_extension(self) -> None:
         """Close the feeds and the journals; runs the server was executing are left interrupted (resumable)."""
         await self.hub.stop()
-        self.service.journals.close()
+        await self.service.journals.aclose()

@@ -10,6 +10,7 @@ absolute path cannot reach a file the server does not already serve.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import threading
@@ -66,7 +67,7 @@ class ServedJournal:
         with self._lock:
             if self._index is None:
                 try:
-                    reader = _open_reader(self.path)
+                    reader = SQLiteJournal(self.path, readonly=True)
                 except NbDurableError as exc:
                     self.error = str(exc)
                     raise
@@ -86,20 +87,28 @@ class ServedJournal:
         """The action engine if one is open (runs resumed by the server execute in it)."""
         return self._engine
 
+    async def stop_runs(self, timeout: float = 10.0) -> None:
+        """Interrupt the runs executing in the server (left interrupted and resumable, as a stopped kernel leaves
+        them) and give them ``timeout`` seconds to journal it."""
+        engine = self._engine
+        if engine is None:
+            return
+        tasks = [st.task for st in engine.active.values() if st.task is not None and not st.task.done()]
+        for run_id in list(engine.active):
+            engine.interrupt(run_id)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
     def close(self) -> None:
         with self._lock:
             if self._engine is not None:
                 for run_id in list(self._engine.active):
-                    self._engine.interrupt(run_id)  # left interrupted and resumable, as a stopped kernel leaves it
+                    self._engine.interrupt(run_id)
                 self._engine.journal.close()
                 self._engine = None
             if self._index is not None:
                 self._index.close()
                 self._index = None
-
-
-def _open_reader(path: Path) -> SQLiteJournal:
-    return SQLiteJournal(path)  # READONLY-PENDING: readonly=True once read-only journals land
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -243,6 +252,14 @@ class JournalSet:
                 "c.NbDurable.journals to serve it.",
             )
         return path
+
+    async def aclose(self) -> None:
+        """Stop the runs the server executes, then close every journal (the server is stopping)."""
+        with self._lock:
+            served = list(self._served.values())
+        for journal in served:
+            await journal.stop_runs()
+        self.close()
 
     def close(self) -> None:
         with self._lock:

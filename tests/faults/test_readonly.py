@@ -224,3 +224,28 @@ def test_an_older_read_only_journal_says_it_cannot_be_upgraded(shared: Path) -> 
 
     message = as_nobody(open_it)
     assert "cannot be upgraded" in message and "write access" in message
+
+
+def test_a_journal_opened_read_only_as_asked_sees_later_commits(tmp_path: Path) -> None:
+    """A long-lived reader (the Jupyter server) of an idle journal still sees what a process commits later.
+
+    With no -wal file the journal is idle; opening it ``immutable`` would promise SQLite the
+    file never changes, and the reader would keep answering from the past.
+    """
+    path = tmp_path / "journal.db"
+    writer = nd.SQLiteJournal(path)
+    writer.write([Write("run", run=RunRecord("r1", "fn", "completed", created_at=1.0, updated_at=1.0))])
+    writer.close()
+    assert not Path(f"{path}-wal").exists()  # idle: nothing waits in a -wal file
+    reader = nd.SQLiteJournal(path, readonly=True)
+    try:
+        token = reader.change_token()
+        writer = nd.SQLiteJournal(path)
+        writer.write([Write("run", run=RunRecord("r2", "fn", "queued", created_at=2.0, updated_at=2.0))])
+        writer.close()
+        assert reader.change_token() != token
+        assert [r.run_id for r in reader.list_runs()] == ["r2", "r1"]
+        with pytest.raises(nd.JournalReadOnlyError):
+            reader.write([Write("run", run=RunRecord("r3", "fn"))])
+    finally:
+        reader.close()

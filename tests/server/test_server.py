@@ -694,7 +694,10 @@ def test_a_journal_written_meanwhile_is_read_not_written_by_listing(server: Serv
     journal = nd.SQLiteJournal(path)
     journal.write([Write("run_update", run_id="quiet-run", fields={"status_reason": "checked"})])
     journal.close()
+    wal = Path(f"{path}-wal")
+    assert not wal.exists()  # all committed to the main file
     before = path.stat().st_mtime_ns, path.read_bytes()
     until(lambda: status_of(client, "quiet-run", "quiet/.nbdurable/journal.db") == "completed", "the new journal")
-    client.get("/nbdurable/api/runs/quiet-run")
+    check(client.get("/nbdurable/api/runs/quiet-run"), 200, "/nbdurable/api/runs/{run_id}")
     assert (path.stat().st_mtime_ns, path.read_bytes()) == before
+    assert not wal.exists() or wal.stat().st_size == 0  # SQLite's read-only side file holds no commit
