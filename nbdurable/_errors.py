@@ -29,7 +29,9 @@ The tree::
     ├── InvokeTimeoutError          ``step.invoke`` timed out
     ├── NonDeterminismError         replay diverged and ``determinism="strict"``
     ├── NonRetriableError           raised by user code: fail the step at once
-    └── RetryAfterError             raised by user code: retry after a delay
+    ├── RetryAfterError             raised by user code: retry after a delay
+    └── server.ApiError             an error answer of the Jupyter server's REST API (also a tornado
+                                    HTTPError; only raised inside the server's handlers)
 
     UserWarning
     ├── ReplayDeterminismWarning    replay may differ from the original run

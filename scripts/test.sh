@@ -26,9 +26,9 @@ echo "== mypy (strict)"
 echo "== timeline renderer (TypeScript unit tests)"
 (cd labextension && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test)
 echo "== unit tests"
-.venv/bin/python -m pytest -m "not kernel and not crash and not browser"
-echo "== real kernels and crashes (real processes killed with SIGKILL)"
-.venv/bin/python -m pytest -m "kernel or crash"
+.venv/bin/python -m pytest -m "not kernel and not crash and not browser and not server"
+echo "== real kernels, crashes (real processes killed with SIGKILL) and a real Jupyter server"
+.venv/bin/python -m pytest -m "kernel or crash or server"
 echo "== JupyterLab in headless Chromium"
 # A session of its own: Playwright's sync API keeps an event loop running in the main thread.
 .venv/bin/python -m pytest -m browser

@@ -10,3 +10,10 @@ async def served(ctx: nd.Context) -> str:
     first = await ctx.step.run("first", lambda: "one")
     second = await ctx.step.run("second", lambda: "two")
     return f"{first}+{second}"
+
+
+@nd.function(id="served-slow")
+async def served_slow(ctx: nd.Context) -> str:
+    await ctx.step.run("first", lambda: "one")
+    await ctx.step.sleep("long", "120s")
+    return "woke"

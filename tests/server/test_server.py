@@ -61,7 +61,7 @@ def until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any
 class Server:
     """A ``jupyter server`` process on a free loopback port with a token, serving ``root``."""
 
-    def __init__(self, root: Path, config_dir: Path, log: Path) -> None:
+    def __init__(self, root: Path, config_dir: Path, log: Path, env_extra: dict[str, str] | None = None) -> None:
         self.root = root
         self.token = secrets.token_hex(16)
         self.port = free_port()
@@ -72,6 +72,7 @@ class Server:
             JUPYTER_RUNTIME_DIR=str(config_dir / "runtime"),
             PYTHONPATH=str(REPO),
         )
+        env.update(env_extra or {})
         command = [
             sys.executable,
             "-m",
@@ -127,10 +128,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (root / "escape").symlink_to(secret.parent.parent)
     add_runs(root / MAIN, record("seed", status="completed"))
     add_runs(root / PROJ, record("proj-seed", status="completed", created=1.0))
-    config_dir = base / "config"
+    config_dir = write_config(
+        base / "config", {"journals": [str(outside)], "scan_interval": 0.5, "max_body_size": 65536}
+    )
+    srv = Server(root, config_dir, base / "server.log")
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def write_config(config_dir: Path, nbdurable: dict[str, Any]) -> Path:
+    """A Jupyter config folder: only this extension runs (it is enabled by the installed jupyter-config file,
+    not here, for a quick start), with ``nbdurable`` as c.NbDurable."""
     config_dir.mkdir()
     config = {
-        # Only this extension (enabled by the installed jupyter-config file, not here), for a quick start.
         "ServerApp": {
             "jpserver_extensions": {
                 "jupyterlab": False,
@@ -139,21 +152,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 "jupyter_server_terminals": False,
             }
         },
-        "NbDurable": {
-            "journals": [str(outside)],
-            "poll_interval": 0.1,
-            "scan_interval": 0.5,
-            "max_body_size": 65536,
-            "function_modules": ["tests.server._server_workflows"],
-        },
+        "NbDurable": {"poll_interval": 0.1, "function_modules": ["tests.server._server_workflows"], **nbdurable},
     }
     (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
-    srv = Server(root, config_dir, base / "server.log")
-    try:
-        srv.wait_ready()
-        yield srv
-    finally:
-        srv.stop()
+    return config_dir
 
 
 @pytest.fixture(scope="module")
@@ -701,3 +703,31 @@ def test_a_journal_written_meanwhile_is_read_not_written_by_listing(server: Serv
     check(client.get("/nbdurable/api/runs/quiet-run"), 200, "/nbdurable/api/runs/{run_id}")
     assert (path.stat().st_mtime_ns, path.read_bytes()) == before
     assert not wal.exists() or wal.stat().st_size == 0  # SQLite's read-only side file holds no commit
+
+
+def test_the_environment_s_journal_and_runs_left_interrupted_at_shutdown(tmp_path: Path) -> None:
+    """$NBDURABLE_JOURNAL is served (outside the root too); a run the server executes is interrupted when it stops."""
+    root = tmp_path / "root"
+    root.mkdir()
+    journal = tmp_path / "kernel-journal" / "journal.db"
+    event = {"name": "served-slow/run", "data": {}, "id": "slow", "ts": time.time()}
+    add_runs(journal, record("slow", "served-slow", status="interrupted", event=event))
+    config = write_config(tmp_path / "config", {"scan": False})
+    srv = Server(root, config, tmp_path / "server.log", {"NBDURABLE_JOURNAL": str(journal)})
+    try:
+        srv.wait_ready()
+        listed = check(srv.client.get("/nbdurable/api/journals"), 200, "/nbdurable/api/journals")["journals"]
+        assert [(j["journal"], j["source"]) for j in listed] == [(str(journal), "env")]
+        resumed = srv.client.post("/nbdurable/api/runs/slow/resume")
+        assert check(resumed, 202, "/nbdurable/api/runs/{run_id}/resume", "post")["journal"] == str(journal)
+        until(lambda: status_of(srv.client, "slow", str(journal)) == "sleeping", "the run sleeping in the server")
+    finally:
+        srv.stop()
+    assert srv.process.returncode is not None
+    reader = nd.SQLiteJournal(journal, readonly=True)
+    try:
+        rec = reader.get_run("slow")
+        assert rec is not None and rec.status == "interrupted"  # resumable later, from where it was
+        assert [s.step_id for s in reader.load_steps("slow")] == ["first", "long"]
+    finally:
+        reader.close()
