@@ -263,7 +263,7 @@ class Analyzer(Classifier, ast.NodeVisitor):
                 if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
                     uses.setdefault(node.target.id, []).append((in_output, names))
                 return
-            if isinstance(node, ast.Call) and self._step_method(node) is not None:
+            if isinstance(node, ast.Call) and (self._step_method(node) is not None or self._gets_step(node)):
                 for child in ast.iter_child_nodes(node):
                     walk(child, False, [])  # a step's inputs matter, whatever happens to its result
                 return
@@ -666,6 +666,12 @@ class Analyzer(Classifier, ast.NodeVisitor):
         if method is not None:
             self._visit_step_call(node, method)
             return
+        if self._output and self._gets_step(node):
+            # `print(await agent.run(step, task))`: the task becomes step inputs, whatever is printed
+            saved, self._output = self._output, 0
+            self.visit_Call(node)
+            self._output = saved
+            return
         if self._is_output_call(node):
             self.visit(node.func)
             self._output += 1
@@ -716,6 +722,14 @@ class Analyzer(Classifier, ast.NodeVisitor):
                 self._emit_at("ND502", node, f"`{short(node)}` takes an arbitrary element of the set {desc}")
 
     def _visit_step_call(self, node: ast.Call, method: str) -> None:
+        # A step's name and inputs matter even when its result only reaches print or logging.
+        saved, self._output = self._output, 0
+        try:
+            self._visit_step_parts(node, method)
+        finally:
+            self._output = saved
+
+    def _visit_step_parts(self, node: ast.Call, method: str) -> None:
         name_arg, rest = self._split_step_call(node, method)
         if name_arg is not None:
             # hash() and id() written in the name are ND702 there, not a value of their own.

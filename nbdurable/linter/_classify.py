@@ -131,6 +131,19 @@ class Classifier:
             return f"ai.{func.attr}"
         return None
 
+    def _gets_step(self, call: ast.Call) -> bool:
+        """A call given the step API or the context (`agent.run(step, task)`, `grade(ctx.step, case)`).
+
+        It runs steps with what it is given, so its other arguments are step inputs.
+        """
+        for arg in (*call.args, *(k.value for k in call.keywords)):
+            value = arg.value if isinstance(arg, ast.Starred) else arg
+            if self._is_step(value) or self._is_ai(value):
+                return True
+            if isinstance(value, ast.Name) and value.id in self.ctx_names:
+                return True
+        return False
+
     def _split_step_call(self, call: ast.Call, method: str) -> tuple[ast.expr | None, list[ast.expr]]:
         """The step-name argument and the other arguments of a step call."""
         name: ast.expr | None = None
@@ -265,7 +278,7 @@ class Classifier:
         if func.attr not in HANDLE_QUIET_METHODS and not func.attr.startswith("__"):
             code = client_code(func.value, self.qual, self._client_name)
             if code is not None:
-                return [make_hit(code, what)]
+                return [make_hit(code, what, callee=shown)]
         return []
 
     def _classify_qualified(self, call: ast.Call, name: str, what: str) -> Hit | None:

@@ -140,7 +140,7 @@ IDENTITY = _words(
     "multiprocessing.cpu_count locale.getlocale locale.getdefaultlocale locale.getpreferredencoding "
     "locale.getencoding locale.localeconv locale.nl_langinfo platform.uname platform.system platform.release "
     "platform.version platform.machine platform.processor platform.platform tzlocal.get_localzone "
-    "resource.getrusage"
+    "resource.getrusage os.sched_getaffinity pathlib.Path.cwd pathlib.Path.home"
 )
 IDENTITY_PREFIXES = ("psutil.",)
 # Attributes (not calls) that hold facts of the process or host.
@@ -273,6 +273,17 @@ IO_MODULES: dict[str, IOModule] = {
     "openai": _db(quiet="types pydantic_function_tool"),
     "anthropic": _db(quiet="types"),
     "paramiko": _db(code="ND321"),
+    # LLM frameworks: their model objects are clients whose calls (invoke, ainvoke, stream, batch,
+    # embed_documents ...) are model calls.
+    **{
+        name: _db(code="ND401")
+        for name in _words(
+            "langchain_openai langchain_anthropic langchain_google_genai langchain_google_vertexai langchain_ollama "
+            "langchain_mistralai langchain_groq langchain_aws langchain_cohere langchain_fireworks langchain_together "
+            "langchain_community.chat_models langchain_community.llms langchain_community.embeddings"
+        )
+    },
+    "langchain.chat_models": _db(code="ND401", lazy="init_chat_model"),
 }
 _IO_FIRST = frozenset(name.split(".")[0] for name in IO_MODULES)
 
@@ -310,7 +321,8 @@ IN_MEMORY_CONNECTS = _words("sqlite3.connect aiosqlite.connect duckdb.connect")
 # Methods of a client that build another client or do nothing outside the process.
 HANDLE_QUIET_METHODS = _words(
     "close cursor pipeline pubsub get_paginator get_waiter bucket blob table Table Bucket Object collection "
-    "get_collection database get_database with_options with_raw_response with_streaming_response copy"
+    "get_collection database get_database with_options with_raw_response with_streaming_response copy "
+    "bind bind_tools with_structured_output with_retry with_fallbacks with_config configurable_fields"
 )
 # Methods of a client whose result is a client too (a connection, a cursor, a result set to fetch from).
 CLIENT_METHODS = HANDLE_QUIET_METHODS | _words("connect execute acquire begin session Session find aggregate")

