@@ -6,7 +6,7 @@ from typing import Any
 
 from tornado.web import HTTPError
 
-from .._errors import NbDurableError
+from nbdurable import NbDurableError
 
 __all__ = ["ApiError"]
 

@@ -16,7 +16,8 @@ import logging
 import threading
 from typing import Any
 
-from .._errors import NbDurableError
+from nbdurable import NbDurableError
+
 from ._index import summary_json
 from ._journals import JournalSet
 

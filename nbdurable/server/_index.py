@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._engine import effective_status
-from .._journal import FINAL_STATUSES, Journal, RunRecord, StepSummary
+from nbdurable import Journal, RunRecord, StepSummary
+from nbdurable._engine import effective_status
+from nbdurable._journal import FINAL_STATUSES
 
 if TYPE_CHECKING:
-    from .._engine import Engine
+    from nbdurable import Engine
 
 __all__ = ["UNFINISHED", "Entry", "RunIndex", "matches_text", "notebook_of", "summary_json"]
 

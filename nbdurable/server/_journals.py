@@ -19,9 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from .._engine import Engine
-from .._errors import NbDurableError
-from .._sqlite import SQLiteJournal
+from nbdurable import Engine, NbDurableError, SQLiteJournal
+
 from ._errors import ApiError
 from ._index import RunIndex
 

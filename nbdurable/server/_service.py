@@ -13,12 +13,20 @@ import json
 import shlex
 from typing import Any, get_args
 
-from .._engine import Engine
-from .._errors import ConfigError, JournalBusyError, JournalError, NbDurableError, RunOwnedElsewhereError
-from .._function import registry
-from .._journal import FINAL_STATUSES, RunRecord, RunStatus
-from .._owner import describe_owner, is_alive, this_owner
-from .._snapshot import build_snapshot
+from nbdurable import (
+    ConfigError,
+    Engine,
+    JournalBusyError,
+    JournalError,
+    NbDurableError,
+    RunOwnedElsewhereError,
+    RunRecord,
+)
+from nbdurable._function import registry
+from nbdurable._journal import FINAL_STATUSES, RunStatus
+from nbdurable._owner import describe_owner, is_alive, this_owner
+from nbdurable._snapshot import build_snapshot
+
 from ._errors import ApiError
 from ._index import Entry, matches_text, notebook_of, summary_json
 from ._journals import JournalSet, ServedJournal
