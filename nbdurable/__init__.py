@@ -43,6 +43,7 @@ from ._errors import (
 from ._events import Event
 from ._flow import CancelOn, Concurrency, Debounce, Limit, Priority, RateLimit, Throttle, Timeouts
 from ._function import Function, function
+from ._join import join_or_start, stream_text, workflow_step
 from ._journal import EventRecord, Journal, RunRecord, StepRecord, StepSummary
 from ._memory import MemoryJournal
 from ._run import RunHandle, StepView
@@ -110,12 +111,15 @@ __all__ = [
     "function",
     "get_engine",
     "get_run",
+    "join_or_start",
     "lint",
     "parse_duration",
     "register_type",
     "rerun",
     "runs",
     "send",
+    "stream_text",
+    "workflow_step",
 ]
 
 

@@ -379,7 +379,7 @@ def _finish_reason(data: Mapping[str, Any]) -> str | None:
     if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
         reason = choices[0].get("finish_reason")
         return reason if isinstance(reason, str) else None
-    for key in ("stop_reason", "status"):
+    for key in ("stop_reason", "finish_reason", "status"):
         value = data.get(key)
         if isinstance(value, str):
             return value
@@ -396,7 +396,8 @@ def _provider_of(data: Mapping[str, Any]) -> str | None:
         return "anthropic"
     if "choices" in data:
         return "openai"
-    return None
+    provider = data.get("provider_name")  # Pydantic AI's ModelResponse
+    return provider if isinstance(provider, str) and provider else None
 
 
 def _jsonable(obj: Any) -> Any:
@@ -445,7 +446,7 @@ def extract(
         model=model,
     )
     if isinstance(data, Mapping):
-        name = data.get("model")
+        name = data.get("model") or data.get("model_name")  # a provider's response, or Pydantic AI's ModelResponse
         if isinstance(name, str) and name:
             record.model = name
         record.provider = _provider_of(data)

@@ -86,19 +86,10 @@ class AIStep:
         step_id, position = st.next_id(name)
         holder: dict[str, Any] = {}
 
-        streamed: list[str] = []
-
         def on_delta(text: str) -> None:
             # Tokens show on the timeline as they arrive (the step's output preview); the journal
             # keeps only the assembled final response.
-            text = redact_text(text)
-            streamed.append(text)
-            live = st.live.get(step_id)
-            if live is not None:
-                joined = "".join(streamed)
-                live.output_preview = joined[-2000:]
-                live.output_size = len(joined)
-            st.engine.notify("stream", st.run_id, step_id, text)
+            st.stream(step_id, redact_text(text))
 
         async def call(**_inputs: Any) -> Any:  # the inputs are hashed by the step; the call closes over them
             result = await _ai.infer(model, body, stream=stream, on_delta=on_delta if stream else None, timeout=timeout)
@@ -122,12 +113,20 @@ class AIStep:
         )
         return value
 
-    async def wrap(self, name: str, fn: Callable[..., Awaitable[T]] | Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def wrap(
+        self,
+        name: str,
+        fn: Callable[..., Awaitable[T]] | Callable[..., T],
+        *args: Any,
+        retries: int | None = None,
+        **kwargs: Any,
+    ) -> T:
         """Run an existing SDK call (``client.chat.completions.create``, ``client.messages.create``...) as a step.
 
         The response is journaled (a pydantic SDK object comes back as the same
         class on replay when ``fn``'s return annotation names it, as the official
         SDKs' do) and model, tokens and finish reason are read from it for the timeline.
+        ``retries`` is taken by the step (default: the run's), as in ``step.run``.
         """
         from . import _ai
 
@@ -154,6 +153,6 @@ class AIStep:
 
         # The SDK call's return annotation (e.g. ChatCompletion | Stream[...]) says which classes replay may rebuild.
         value: T = await self._step._run(
-            step_id, name, position, "ai", call, args, kwargs, None, "json", None, meta_of, hint=fn
+            step_id, name, position, "ai", call, args, kwargs, None, "json", retries, meta_of, hint=fn
         )
         return value

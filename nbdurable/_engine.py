@@ -42,7 +42,7 @@ from ._feed import ChangeFeed, Notice
 from ._journal import ACTIVE_STATUSES, FINAL_STATUSES, EventRecord, Journal, RunRecord, StepRecord, Write
 from ._owner import describe_owner, is_alive, this_owner
 from ._rows import refuse_damaged
-from ._runstate import RerunFrom, RunState, current_run_var
+from ._runstate import RerunFrom, RunState, current_run_var, current_step_var
 from ._serde import encode, module_of, return_type, storable_text
 from ._step import Step, error_info
 from ._usercode import warn_at_user, workflow_code
@@ -669,6 +669,8 @@ class Engine:
 
     async def _execute(self, st: RunState, start: _Start) -> None:
         token = current_run_var.set(st)
+        # A run started from inside another run's step (step.invoke, an integration) is not inside that step.
+        step_token = current_step_var.set(None)
         try:
             await self._execute_run(st, start)
         except BaseException as exc:
@@ -682,6 +684,7 @@ class Engine:
             if not isinstance(exc, Exception):
                 raise
         finally:
+            current_step_var.reset(step_token)
             current_run_var.reset(token)
             if st.outcome is None:
                 self._halt(st, st.halt or RunInterruptedError(f"run {st.run_id!r} stopped part-way"))

@@ -179,6 +179,15 @@ class RunState:
         self.reached.add(step_id)
         return step_id, position
 
+    def stream(self, step_id: str, text: str) -> None:
+        """Show ``text`` (already redacted) after the live output of a step in flight; nothing is journaled."""
+        live = self.live.get(step_id)
+        if live is not None:
+            # Only the tail is kept: a long stream must not grow the process's memory or the widget's payload.
+            live.output_preview = ((live.output_preview or "") + text)[-2000:]
+            live.output_size = (live.output_size or 0) + len(text)
+        self.engine.notify("stream", self.run_id, step_id, text)
+
     def where(self, step_id: str | None = None) -> str:
         if step_id is None:
             return f"run {self.run_id!r}"
