@@ -29,11 +29,12 @@ class MissingExtraError(ConfigError, ImportError):
     """The framework an integration drives is not installed (install the extra the message names)."""
 
 
-def require(module: str, extra: str) -> ModuleType:
+def require(module: str, extra: str, *, note: str = "") -> ModuleType:
     """Import ``module`` or say which nbdurable extra installs it."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(
             f"nbdurable.integrations needs {module!r}, which is not installed: pip install 'nbdurable[{extra}]'"
+            + (f" ({note})" if note else "")
         ) from exc

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from . import require
 
-require("pydantic_ai", "pydantic-ai")
+require("pydantic_ai", "pydantic-ai", note="Pydantic AI 2 needs Python >= 3.11")
 
 import asyncio
 import dataclasses
