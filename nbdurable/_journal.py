@@ -122,14 +122,16 @@ class StepSummary:
 
 @dataclasses.dataclass(slots=True)
 class Write:
-    """One change in a batch: ``op`` is "run" (insert a new run), "run_update", "step" or "trigger".
+    """One change in a batch: ``op`` is "run" (insert a new run), "run_update", "step", "trigger" or "delete_run".
 
     A "run" write is a claim of a new run id: it never replaces a run that exists
     (the batch then fails with ClaimLostError). A "step" or "run_update" write with
     an ``epoch`` is fenced: it applies only while the run's epoch is still that one.
+    "delete_run" removes the run ``run_id`` with its steps (a LangGraph thread deleted
+    through its checkpointer); nothing else deletes.
     """
 
-    op: Literal["run", "run_update", "step", "trigger"]
+    op: Literal["run", "run_update", "step", "trigger", "delete_run"]
     run: RunRecord | None = None
     step: StepRecord | None = None
     run_id: str = ""

@@ -109,6 +109,12 @@ class MemoryJournal:
                     self._steps[w.step.run_id][w.step.step_id] = copy.deepcopy(w.step)
                 elif w.op == "trigger":
                     self._triggers.setdefault((w.event_id, w.function_id), w.run_id)
+                elif w.op == "delete_run":
+                    if self._runs.pop(w.run_id, None) is not None:
+                        self._order.remove(w.run_id)
+                    self._steps.pop(w.run_id, None)
+                    for trigger in [k for k, run_id in self._triggers.items() if run_id == w.run_id]:
+                        del self._triggers[trigger]
             self._version += 1
 
     def get_run(self, run_id: str) -> RunRecord | None:

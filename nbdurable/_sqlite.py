@@ -808,6 +808,12 @@ class SQLiteJournal:
                 (w.event_id, w.function_id, w.run_id),
             )
             return True
+        if w.op == "delete_run":
+            conn.execute("DELETE FROM steps WHERE rn IN (SELECT rn FROM runs WHERE run_id=?)", (w.run_id,))
+            conn.execute("DELETE FROM triggers WHERE run_id=?", (w.run_id,))
+            conn.execute("DELETE FROM runs WHERE run_id=?", (w.run_id,))
+            cache.pop(w.run_id, None)
+            return True
         raise JournalError(f"unknown write {w.op!r}")  # pragma: no cover - Write.op is a Literal
 
     def add_event(self, event_id: str, name: str, data: dict[str, Any], ts: float) -> EventRecord | None:

@@ -238,6 +238,18 @@ def test_run_and_its_steps_in_one_batch(journal: nd.Journal) -> None:
     assert [s.step_id for s in journal.load_steps("r1")] == ["a"]
 
 
+def test_delete_run_removes_the_run_and_its_steps_only(journal: nd.Journal) -> None:
+    add_run(journal, run("r1"))
+    add_run(journal, run("r2"))
+    journal.write([Write("step", step=step("r1", "a", 0)), Write("step", step=step("r2", "a", 0))])
+    journal.write([Write("delete_run", run_id="r1"), Write("delete_run", run_id="never-there")])
+    assert journal.get_run("r1") is None and journal.load_steps("r1") == []
+    assert [r.run_id for r in journal.list_runs()] == ["r2"] and len(journal.load_steps("r2")) == 1
+    # The id can be used again, from scratch.
+    journal.write([Write("run", run=run("r1")), Write("step", step=step("r1", "b", 0))])
+    assert [s.step_id for s in journal.load_steps("r1")] == ["b"]
+
+
 def test_large_and_unicode_outputs(journal: nd.Journal) -> None:
     add_run(journal, run())
     big = '"' + "x" * 2_000_000 + '"'

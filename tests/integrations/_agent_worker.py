@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import nbdurable as nd
 
@@ -57,9 +57,61 @@ async def pydantic_ai() -> Any:
     return result.output
 
 
+def add(left: list[Any], right: list[Any]) -> list[Any]:
+    return left + right
+
+
+class State(TypedDict):
+    """The graph's state: the conversation, appended to by each node."""
+
+    messages: Annotated[list[dict[str, Any]], add]
+
+
+async def langgraph() -> Any:
+    import openai
+    from langgraph.graph import END, START, StateGraph
+
+    from nbdurable.integrations.langgraph import NbDurableSaver, run_graph
+
+    client = openai.AsyncOpenAI(base_url=spec["openai_base_url"], api_key=os.environ["OPENAI_API_KEY"], max_retries=0)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup_order",
+                "description": "Find an order by id.",
+                "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+            },
+        }
+    ]
+
+    async def agent(state: State) -> dict[str, Any]:
+        response = await client.chat.completions.create(model="gpt-4o", messages=state["messages"], tools=tools)
+        return {"messages": [response.choices[0].message.model_dump(exclude_none=True)]}
+
+    def run_tools(state: State) -> dict[str, Any]:
+        out = []
+        for call in state["messages"][-1]["tool_calls"]:
+            result = lookup_order(**json.loads(call["function"]["arguments"]))
+            out.append({"role": "tool", "tool_call_id": call["id"], "content": json.dumps(result)})
+        return {"messages": out}
+
+    builder = StateGraph(State)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", run_tools)
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", lambda s: "tools" if s["messages"][-1].get("tool_calls") else END)
+    builder.add_edge("tools", "agent")
+    graph = builder.compile(checkpointer=NbDurableSaver())
+    values = await run_graph(
+        graph, {"messages": [{"role": "user", "content": PROMPT}]}, thread_id="t1", run_id=spec["run_id"]
+    )
+    return values["messages"][-1]["content"]
+
+
 async def main() -> None:
     nd.configure(spec["journal"])
-    output = await {"pydantic_ai": pydantic_ai}[spec["framework"]]()
+    output = await {"pydantic_ai": pydantic_ai, "langgraph": langgraph}[spec["framework"]]()
     Path(spec["out"]).write_text(json.dumps({"output": output}))
 
 
