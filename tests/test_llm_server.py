@@ -294,3 +294,31 @@ def test_stop_frees_the_port() -> None:
     client = openai.OpenAI(api_key=OPENAI_KEY, base_url=url, max_retries=0)
     with pytest.raises(openai.APIConnectionError):
         client.chat.completions.create(model="gpt-4o", messages=USER)
+
+
+def test_openai_responses_api_text_tool_calls_and_turns() -> None:
+    script = [[tool_call("add", {"a": 1}, id="call_r1"), tool_call("now", {}, id="call_r2")], reply("Two.", usage=(9, 2))]
+    with ScriptedLLMServer(script, mode="by_turn") as server:
+        client = oai(server)
+        first = client.responses.create(model="gpt-4o", input="add and tell the time")
+        assert [(o.type, o.call_id, o.name) for o in first.output] == [  # type: ignore[union-attr]
+            ("function_call", "call_r1", "add"),
+            ("function_call", "call_r2", "now"),
+        ]
+        follow_up = [
+            {"role": "user", "content": "add and tell the time"},
+            *[o.model_dump(exclude_none=True) for o in first.output],
+            {"type": "function_call_output", "call_id": "call_r1", "output": "2"},
+            {"type": "function_call_output", "call_id": "call_r2", "output": "noon"},
+        ]
+        second = client.responses.create(model="gpt-4o", input=follow_up)
+        assert second.output_text == "Two."
+        assert second.usage is not None and (second.usage.input_tokens, second.usage.output_tokens) == (9, 2)
+        assert [r.turn for r in server.requests] == [0, 1], "two function calls of one answer are one turn"
+        assert server.requests[1].path == "/v1/responses" and server.requests[1].provider == "openai"
+        with pytest.raises(openai.BadRequestError, match="call_unknown"):
+            client.responses.create(
+                model="gpt-4o", input=[{"type": "function_call_output", "call_id": "call_unknown", "output": "x"}]
+            )
+        with pytest.raises(openai.BadRequestError, match="streaming is not scripted"):
+            client.responses.create(model="gpt-4o", input="hi", stream=True)

@@ -1,7 +1,8 @@
 """A scripted LLM server on loopback for tests and offline notebooks.
 
 A real HTTP server (stdlib, one thread per request) that speaks OpenAI chat
-completions and the Anthropic messages API, including tool calls and SSE streaming,
+completions, OpenAI's Responses API (without streaming) and the Anthropic messages
+API, including tool calls and SSE streaming (chat completions and messages),
 so the official clients and ``step.ai.infer`` can be tested end to end without a
 provider. Answers come from a script; every request is counted and recorded, which
 lets a test prove that a resumed run sent no completed call twice.
@@ -136,8 +137,26 @@ class RecordedRequest:
     def messages(self) -> list[Any]:
         """The request's messages (empty when there are none)."""
         body = self.body if isinstance(self.body, Mapping) else {}
-        messages = body.get("messages")
+        messages = body.get("messages", body.get("input"))  # chat and messages APIs; the Responses API's input
         return list(messages) if isinstance(messages, list) else []
+
+    @property
+    def turn(self) -> int:
+        """How many model answers the conversation already holds: which answer the request asks for.
+
+        A Responses API answer can be several items (text, function calls) that come back as
+        consecutive input items; they count once.
+        """
+        count, previous = 0, False
+        grouped = self.path.endswith("/responses")
+        for item in self.messages:
+            answer = isinstance(item, Mapping) and (
+                item.get("role") == "assistant" or item.get("type") in ("function_call", "reasoning")
+            )
+            if answer and not (grouped and previous):
+                count += 1
+            previous = answer
+        return count
 
 
 # --------------------------------------------------------------------------- normalizing scripts
@@ -302,7 +321,7 @@ def _anthropic_content(turn: Turn) -> list[dict[str, Any]]:
 def _usage_pair(turn: Turn, body: Mapping[str, Any]) -> tuple[int, int]:
     if turn.usage is not None:
         return turn.usage
-    prompt = {k: body.get(k) for k in ("system", "messages", "tools")}
+    prompt = {k: body.get(k) for k in ("system", "instructions", "messages", "input", "tools")}
     answer = (turn.text or "") + "".join(json.dumps(dict(c.args)) + c.name for c in turn.tool_calls)
     return _estimate_tokens(prompt), _estimate_tokens(answer)
 
@@ -431,6 +450,77 @@ _REASONS = {
     503: "Service Unavailable",
     529: "Overloaded",
 }
+
+
+def _validate_responses(body: Mapping[str, Any]) -> str | None:
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        return "Missing required parameter: 'model'."
+    items = body.get("input")
+    if body.get("stream"):
+        return "ScriptedLLMServer: streaming is not scripted for the Responses API; call it without stream=True."
+    if isinstance(items, str):
+        return None
+    if not isinstance(items, list) or not items:
+        return "Missing required parameter: 'input'."
+    calls: set[Any] = set()
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            return f"input[{i}] must be an object"
+        if item.get("type") == "function_call":
+            calls.add(item.get("call_id"))
+        elif item.get("type") == "function_call_output" and item.get("call_id") not in calls:
+            return f"No tool call found for function call output with call_id {item.get('call_id')!r}."
+    return None
+
+
+def _validator(path: str, provider: str) -> Callable[[Mapping[str, Any]], str | None]:
+    if path.endswith("/responses"):
+        return _validate_responses
+    return _validate_openai if provider == "openai" else _validate_anthropic
+
+
+def _responses_payload(turn: Turn, model: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
+    """A Responses API answer: a message item for the text, a function_call item per tool call."""
+    output: list[dict[str, Any]] = []
+    if turn.text:
+        output.append(
+            {
+                "type": "message",
+                "id": _new_id("msg_"),
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": turn.text, "annotations": [], "logprobs": []}],
+            }
+        )
+    for call in turn.tool_calls:
+        output.append(
+            {
+                "type": "function_call",
+                "id": _new_id("fc_"),
+                "call_id": call.id or _new_id("call_"),
+                "name": call.name,
+                "arguments": json.dumps(dict(call.args)),
+                "status": "completed",
+            }
+        )
+    return {
+        "id": _new_id("resp_"),
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": {
+            "input_tokens": tokens_in,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": tokens_out,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": tokens_in + tokens_out,
+        },
+    }
 
 
 # --------------------------------------------------------------------------- the server
@@ -591,10 +681,7 @@ class ScriptedLLMServer:
             return self._errors[record.number]
         if self._callable is not None:
             return _coerce(self._callable(record))
-        if self._mode == "by_turn":
-            index = sum(1 for m in record.messages if isinstance(m, Mapping) and m.get("role") == "assistant")
-        else:
-            index = self._next
+        index = record.turn if self._mode == "by_turn" else self._next
         if index >= len(self._script):
             return ScriptedError(
                 400,
@@ -658,7 +745,11 @@ def _make_handler(server: ScriptedLLMServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             path = self.path.split("?", 1)[0].rstrip("/")
             provider: str | None = (
-                "openai" if path.endswith("/chat/completions") else "anthropic" if path.endswith("/messages") else None
+                "openai"
+                if path.endswith(("/chat/completions", "/responses"))
+                else "anthropic"
+                if path.endswith("/messages")
+                else None
             )
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""
@@ -675,12 +766,14 @@ def _make_handler(server: ScriptedLLMServer) -> type[BaseHTTPRequestHandler]:
                 server._requests.append(record)
                 answer: Turn | ScriptedError
                 if provider is None:
-                    answer = ScriptedError(404, f"no route for POST {path}; use /v1/chat/completions or /v1/messages")
+                    answer = ScriptedError(
+                        404, f"no route for POST {path}; use /v1/chat/completions, /v1/responses or /v1/messages"
+                    )
                 elif not server._authorized(provider, headers):
                     answer = ScriptedError(401, "Incorrect API key provided.", type="authentication_error")
                 elif not isinstance(body, Mapping):
                     answer = ScriptedError(400, "the request body must be a JSON object")
-                elif problem := (_validate_openai if provider == "openai" else _validate_anthropic)(body):
+                elif problem := _validator(path, provider)(body):
                     answer = ScriptedError(400, problem)
                 else:
                     try:
@@ -712,7 +805,9 @@ def _make_handler(server: ScriptedLLMServer) -> type[BaseHTTPRequestHandler]:
                 return
             tokens_in, tokens_out = _usage_pair(turn, body)
             payload: dict[str, Any]
-            if record.provider == "openai":
+            if record.path.endswith("/responses"):
+                payload = _responses_payload(turn, model, tokens_in, tokens_out)
+            elif record.provider == "openai":
                 payload = {
                     "id": _new_id("chatcmpl-"),
                     "object": "chat.completion",
