@@ -297,7 +297,10 @@ def test_stop_frees_the_port() -> None:
 
 
 def test_openai_responses_api_text_tool_calls_and_turns() -> None:
-    script = [[tool_call("add", {"a": 1}, id="call_r1"), tool_call("now", {}, id="call_r2")], reply("Two.", usage=(9, 2))]
+    script = [
+        [tool_call("add", {"a": 1}, id="call_r1"), tool_call("now", {}, id="call_r2")],
+        reply("Two.", usage=(9, 2)),
+    ]
     with ScriptedLLMServer(script, mode="by_turn") as server:
         client = oai(server)
         first = client.responses.create(model="gpt-4o", input="add and tell the time")

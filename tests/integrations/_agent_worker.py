@@ -109,9 +109,28 @@ async def langgraph() -> Any:
     return values["messages"][-1]["content"]
 
 
+async def openai_agents() -> Any:
+    from agents import Agent, OpenAIResponsesModel, function_tool, set_tracing_disabled
+    from openai import AsyncOpenAI
+
+    from nbdurable.integrations.openai_agents import NbDurableRunner
+
+    set_tracing_disabled(True)  # the SDK would export traces to the provider otherwise
+    client = AsyncOpenAI(base_url=spec["openai_base_url"], api_key=os.environ["OPENAI_API_KEY"], max_retries=0)
+    agent = Agent(
+        name="support",
+        instructions="You answer questions about orders.",
+        tools=[function_tool(lookup_order)],
+        model=OpenAIResponsesModel("gpt-4o", client),
+    )
+    result = await NbDurableRunner.run(agent, PROMPT, run_id=spec["run_id"])
+    return result.final_output
+
+
 async def main() -> None:
     nd.configure(spec["journal"])
-    output = await {"pydantic_ai": pydantic_ai, "langgraph": langgraph}[spec["framework"]]()
+    frameworks = {"pydantic_ai": pydantic_ai, "langgraph": langgraph, "openai_agents": openai_agents}
+    output = await frameworks[spec["framework"]]()
     Path(spec["out"]).write_text(json.dumps({"output": output}))
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,19 +20,6 @@ KEYS = {"OPENAI_API_KEY": "sk-test-crash-0123456789abcdefSECRET", "ANTHROPIC_API
 FINAL = "Order A-17 shipped and arrives tomorrow."
 
 
-def assistant_turns(record: RecordedRequest) -> int:
-    """How many model answers a request carries: which turn of the conversation it asks for."""
-    body = record.body if isinstance(record.body, Mapping) else {}
-    items = body.get("messages") or body.get("input") or []
-    count = 0
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, Mapping):
-            continue
-        if item.get("role") == "assistant" or item.get("type") == "function_call":
-            count += 1
-    return count
-
-
 @dataclass
 class Script:
     """Turn 0 calls the tool; turn 1 answers, held back the first time so the process dies while it is in flight."""
@@ -43,7 +29,7 @@ class Script:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, record: RecordedRequest) -> Any:
-        turn = assistant_turns(record)
+        turn = record.turn
         with self.lock:
             self.asked[turn] = self.asked.get(turn, 0) + 1
             first = self.asked[turn] == 1
@@ -113,8 +99,8 @@ def assert_resumed_exactly(outcome: Outcome) -> None:
     numbers = [r.number for r in outcome.requests]
     assert numbers == [1, 2, 3], f"expected 3 model requests, the server saw {numbers}"
     first, in_flight, resent = outcome.requests
-    assert assistant_turns(first) == 0
-    assert assistant_turns(in_flight) == assistant_turns(resent) == 1, "the completed first request was sent again"
+    assert first.turn == 0
+    assert in_flight.turn == resent.turn == 1, "the completed first request was sent again"
     assert in_flight.status in (None, -1), "the second request was answered before the kill"
     assert resent.status == 200
     assert resent.body == in_flight.body, "the resent request differs from the one in flight"
