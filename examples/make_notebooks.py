@@ -179,10 +179,249 @@ def agent_experiment() -> nbformat.NotebookNode:
     )
 
 
+SCRIPTED = """import asyncio
+import json
+import os
+
+import nbdurable as nd
+from nbdurable.testing import ScriptedLLMServer, reply, tool_call
+
+if os.environ.get("OPENAI_API_KEY"):
+    # A real provider when you have a key (the key itself is never journaled).
+    base_url, api_key, server = None, os.environ["OPENAI_API_KEY"], None
+else:
+    # Otherwise a real HTTP server on 127.0.0.1 speaking OpenAI's wire format, answering from a script. The second
+    # answer takes 2 seconds: restart the kernel while it is in flight to see what a resume does.
+    server = ScriptedLLMServer(
+        [
+            tool_call("lookup_order", {"order_id": "A-17"}),
+SECOND_TURN            reply("Refunded 39.00 EUR for order A-17; a replacement kettle ships this week."),
+        ],
+        mode="by_turn",
+    ).start()
+    base_url, api_key = server.openai_base_url, "sk-scripted-demo"
+
+tool_runs = []
+
+
+def lookup_order(order_id: str) -> dict:
+    \"\"\"Find an order by its id, like "A-17".\"\"\"
+    tool_runs.append("lookup_order")
+    print(f"  looking up {order_id} ...")
+    return {"order_id": order_id, "item": "kettle-2", "paid": 39.0, "status": "delivered broken"}"""
+
+REPORT = """print(answer)
+print("tools run by this kernel:", tool_runs)
+if server is not None:
+    print("model calls sent by this kernel:", server.count)"""
+
+
+def scripted(second_turn: str | None) -> str:
+    """The set-up cell: a real provider with a key, else the scripted server (a second turn if given)."""
+    return SCRIPTED.replace("SECOND_TURN", f"            {second_turn}\n" if second_turn else "")
+
+
+def _notebook(cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
+    return new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+    )
+
+
+def pydantic_ai_agent() -> nbformat.NotebookNode:
+    refund_turn = 'tool_call("refund", {"order_id": "A-17", "amount": 39.0}, delay=2.0),'
+    return _notebook(
+        [
+            new_markdown_cell(
+                "# A Pydantic AI agent that survives restarts\n\n"
+                "`DurableAgent(agent)` makes an ordinary `pydantic_ai.Agent` durable: each model request and each "
+                "tool call is a step of the `%%durable` cell's run, so after a kernel restart the finished ones "
+                "replay from the journal and only the rest runs. The refund needs a human: the run waits for the "
+                "timeline's button (or `nd.agent.approve`), across restarts."
+            ),
+            new_code_cell("%load_ext nbdurable"),
+            new_code_cell(scripted(refund_turn)),
+            new_code_cell(
+                "from pydantic_ai import Agent\n"
+                "from pydantic_ai.models.openai import OpenAIChatModel\n"
+                "from pydantic_ai.providers.openai import OpenAIProvider\n"
+                "from pydantic_ai.tools import DeferredToolRequests\n\n"
+                "from nbdurable.integrations.pydantic_ai import DurableAgent\n\n"
+                'model = OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(base_url=base_url, api_key=api_key))\n'
+                'agent = Agent(model, name="support", instructions="You resolve support tickets.",\n'
+                "              output_type=[str, DeferredToolRequests])\n"
+                "agent.tool_plain(lookup_order)\n\n\n"
+                "@agent.tool_plain(requires_approval=True)\n"
+                "def refund(order_id: str, amount: float) -> str:\n"
+                '    """Refund an order (a human approves it first)."""\n'
+                '    tool_runs.append("refund")\n'
+                '    return f"refunded {amount:.2f} EUR on {order_id}"\n\n\n'
+                "support = DurableAgent(agent)"
+            ),
+            new_markdown_cell("The run goes in the background, so the notebook stays usable while it waits."),
+            new_code_cell(
+                "%%durable refund-demo --background\n"
+                'result = await support.run("Kettle A-17 arrived broken, please refund it.")\n'
+                "answer = result.output"
+            ),
+            new_code_cell(
+                'run = nd.get_run("refund-demo")\n'
+                'while run.status != "waiting":  # the refund waits for a human\n'
+                "    await asyncio.sleep(0.2)\n"
+                'waiting = next(s for s in run.steps() if s.status == "waiting")\n'
+                'call_id = nd.agent.approval_call_id(waiting.meta["if_exp"])\n'
+                'print("waiting for approval of", waiting.name)'
+            ),
+            new_code_cell(
+                "# The timeline's Approve button does the same.\n"
+                'await nd.agent.approve(call_id, reason="photo checked")\n'
+                "await run.result()\n" + REPORT
+            ),
+            new_code_cell("%durable show refund-demo"),
+        ]
+    )
+
+
+OPENAI_AGENTS_SETUP = """from agents import Agent, OpenAIResponsesModel, function_tool, set_tracing_disabled
+from openai import AsyncOpenAI
+
+from nbdurable.integrations.openai_agents import NbDurableRunner
+
+set_tracing_disabled(True)  # keep traces on this machine
+client = AsyncOpenAI(base_url=base_url, api_key=api_key)
+agent = Agent(
+    name="support",
+    instructions="You resolve support tickets.",
+    tools=[function_tool(lookup_order)],
+    model=OpenAIResponsesModel("gpt-4o-mini", client),
+)"""
+
+
+def openai_agents_agent() -> nbformat.NotebookNode:
+    return _notebook(
+        [
+            new_markdown_cell(
+                "# An OpenAI Agents SDK agent that survives restarts\n\n"
+                "`NbDurableRunner.run` is `Runner.run` with every model call, tool call, handoff and guardrail a "
+                "step of the `%%durable` cell's run: restart the kernel while the second model call is in flight, "
+                "run the notebook again, and only that call is sent again."
+            ),
+            new_code_cell("%load_ext nbdurable"),
+            new_code_cell(
+                scripted(None).replace('reply("Refunded 39.00 EUR', 'reply(delay=2.0, text="Refunded 39.00 EUR')
+            ),
+            new_code_cell(OPENAI_AGENTS_SETUP),
+            new_code_cell(
+                "%%durable agents-demo\n"
+                'result = await NbDurableRunner.run(agent, "Kettle A-17 arrived broken, what now?")\n'
+                "answer = result.final_output"
+            ),
+            new_code_cell(REPORT),
+            new_code_cell("%durable show agents-demo"),
+        ]
+    )
+
+
+LANGGRAPH_SETUP = """from typing import Annotated, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+from openai import AsyncOpenAI
+
+from nbdurable.integrations.langgraph import NbDurableSaver, resume, run_graph
+
+client = AsyncOpenAI(base_url=base_url, api_key=api_key)
+TOOLS = [
+    {"type": "function", "function": {"name": name, "description": text, "parameters": {"type": "object"}}}
+    for name, text in [("lookup_order", "Find an order by id."), ("refund", "Refund an order (needs approval).")]
+]
+
+
+def add(left: list, right: list) -> list:
+    return left + right
+
+
+class State(TypedDict):
+    messages: Annotated[list, add]
+
+
+async def agent(state: State) -> dict:
+    response = await client.chat.completions.create(model="gpt-4o-mini", messages=state["messages"], tools=TOOLS)
+    return {"messages": [response.choices[0].message.model_dump(exclude_none=True)]}
+
+
+def tools(state: State) -> dict:
+    out = []
+    for call in state["messages"][-1]["tool_calls"]:
+        args = json.loads(call["function"]["arguments"])
+        if call["function"]["name"] == "refund":
+            approved = interrupt({"refund": args})  # waits, durably, for a human
+            result = f"refunded {args['amount']:.2f} EUR" if approved else "refund denied"
+        else:
+            result = lookup_order(**args)
+        out.append({"role": "tool", "tool_call_id": call["id"], "content": json.dumps(result)})
+    return {"messages": out}
+
+
+builder = StateGraph(State)
+builder.add_node("agent", agent)
+builder.add_node("tools", tools)
+builder.add_edge(START, "agent")
+builder.add_conditional_edges("agent", lambda s: "tools" if s["messages"][-1].get("tool_calls") else END)
+builder.add_edge("tools", "agent")
+graph = builder.compile(checkpointer=NbDurableSaver())"""
+
+
+def langgraph_agent() -> nbformat.NotebookNode:
+    refund_turn = 'tool_call("refund", {"order_id": "A-17", "amount": 39.0}, delay=2.0),'
+    return _notebook(
+        [
+            new_markdown_cell(
+                "# A LangGraph graph that survives restarts\n\n"
+                "`NbDurableSaver` keeps the graph's checkpoints in the notebook's journal: the thread "
+                "`ticket-17` is the run `langgraph:ticket-17`, one timeline row per super-step and per node. "
+                "`run_graph` drives it inside the `%%durable` cell: after a kernel restart the graph continues "
+                "from its last checkpoint, and its `interrupt()` waits durably for an answer from the timeline "
+                "or `resume()`."
+            ),
+            new_code_cell("%load_ext nbdurable"),
+            new_code_cell(scripted(refund_turn)),
+            new_code_cell(LANGGRAPH_SETUP),
+            new_code_cell(
+                "%%durable graph-demo --background\n"
+                "final = await run_graph(\n"
+                '    graph, {"messages": [{"role": "user", "content": "Kettle A-17 arrived broken, refund it."}]},\n'
+                '    thread_id="ticket-17",\n'
+                ")\n"
+                'answer = final["messages"][-1]["content"]'
+            ),
+            new_code_cell(
+                'run = nd.get_run("graph-demo")\n'
+                'while run.status != "waiting":  # the refund waits at interrupt()\n'
+                "    await asyncio.sleep(0.2)\n"
+                'thread = nd.get_run("langgraph:ticket-17")  # the thread: a row per super-step and node\n'
+                'print("waiting:", [s.name for s in thread.steps() if s.status == "waiting"])'
+            ),
+            new_code_cell(
+                '# The timeline\'s send button does the same, with {"thread_id": "ticket-17", "resume": true}.\n'
+                'await resume("ticket-17", True)\n'
+                "await run.result()\n" + REPORT
+            ),
+            new_code_cell("%durable show langgraph:ticket-17"),
+        ]
+    )
+
+
 def main() -> None:
     HERE.mkdir(exist_ok=True)
     nbformat.write(quickstart(), HERE / "quickstart.ipynb")
     nbformat.write(agent_experiment(), HERE / "agent_experiment.ipynb")
+    nbformat.write(pydantic_ai_agent(), HERE / "pydantic_ai_agent.ipynb")
+    nbformat.write(openai_agents_agent(), HERE / "openai_agents_agent.ipynb")
+    nbformat.write(langgraph_agent(), HERE / "langgraph_agent.ipynb")
 
 
 if __name__ == "__main__":

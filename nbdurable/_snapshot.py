@@ -9,6 +9,7 @@ journal (another kernel's run). The dict follows the contract in
 from __future__ import annotations
 
 import json
+import re
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
@@ -134,14 +135,24 @@ def _retries_of(rec: RunRecord | None) -> int:
     return int((rec.options or {}).get("retries", 0))
 
 
+_FIELD_EQUALS = re.compile(r'^async\.data\.([A-Za-z_][A-Za-z0-9_]*) == ("(?:[^"\\]|\\.)*")$')
+
+
 def _suggested_data(if_exp: str | None) -> dict[str, Any] | None:
-    """For an agent's approval wait, the payload that approves it (so the button works as is)."""
+    """A payload that satisfies the wait where the condition says it: so the button works as is, or nearly.
+
+    An agent's approval wait gets the payload that approves it; a wait on one field equal to a
+    string (a LangGraph thread's interrupt) gets that field, for the user to add the answer to.
+    """
     if not if_exp:
         return None
     from .agent import approval_call_id
 
     call_id = approval_call_id(if_exp)
-    return {"call_id": call_id, "approved": True} if call_id else None
+    if call_id:
+        return {"call_id": call_id, "approved": True}
+    match = _FIELD_EQUALS.match(if_exp)
+    return {match.group(1): json.loads(match.group(2))} if match else None
 
 
 def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict[str, Any]:

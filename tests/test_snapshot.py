@@ -108,3 +108,13 @@ async def test_an_inline_commit_that_finds_the_journal_locked_waits_in_the_queue
     other.close()
     assert await asyncio.wait_for(handle.result(), 10) == 7
     assert [s.step_id for s in nd.get_engine().journal.load_steps("locked")] == ["s"]
+
+
+def test_a_wait_on_one_field_suggests_that_field() -> None:
+    from nbdurable._snapshot import _suggested_data
+
+    assert _suggested_data('async.data.call_id == "c-1"') == {"call_id": "c-1", "approved": True}
+    assert _suggested_data('async.data.thread_id == "ticket \\"17\\""') == {"thread_id": 'ticket "17"'}
+    assert _suggested_data("async.data.n == 3") is None
+    assert _suggested_data('async.data.a == "x" && async.data.b == "y"') is None
+    assert _suggested_data(None) is None

@@ -6,7 +6,9 @@ checkpoint (one per super-step) and every task's writes (one per node that ran) 
 a step row of that run, so the thread's timeline shows the graph as it advances,
 and a graph run again after a kernel restart resumes from its last checkpoint
 (nodes that finished in an unfinished super-step keep their writes and do not run
-again). No new table: runs and steps hold everything.
+again). A pending ``interrupt()`` is a waiting row. No new table: runs and steps
+hold everything. The thread's run is storage, not an execution: its status stays
+"completed" (the run executing the graph, ``run_graph``'s, has the live status).
 
 ``run_graph(graph, input, thread_id=...)`` drives a graph inside an nbdurable run
 (joining a ``%%durable`` cell or an ``@nd.function``, else starting its own): it
@@ -345,7 +347,6 @@ class NbDurableSaver(BaseCheckpointSaver[str]):
                     ),
                 )
             )
-            batch.append(Write("run_update", run_id=run_id, fields={"status": "waiting", "ended_at": None}))
         self._write(batch)
 
     def _record(
@@ -369,9 +370,6 @@ class NbDurableSaver(BaseCheckpointSaver[str]):
                 done = StepRecord(**{f: getattr(r.record, f) for f in r.record.__slots__})
                 done.status, done.ended_at = "completed", now
                 out.append(Write("step", step=done))
-        if out:
-            run_id = rows[0].record.run_id
-            out.append(Write("run_update", run_id=run_id, fields={"status": "completed", "ended_at": now}))
         return out
 
     def delete_thread(self, thread_id: str) -> None:

@@ -453,6 +453,12 @@ class DurableAgent(WrapperAgent[AgentDepsT, OutputDataT], Generic[AgentDepsT, Ou
 
     @asynccontextmanager
     async def iter(self, *args: Any, capabilities: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        if nd.workflow_step() is None:
+            # Its caller drives the run step by step, so there is no body to start a run with: not durable here.
+            raise nd.ConfigError(
+                f"DurableAgent({self._name!r}).iter/run_stream need an nbdurable run to join: call them inside a "
+                "%%durable cell or an @nd.function, or use run() / run_stream_events(), which start one."
+            )
         async with self.wrapped.iter(*args, capabilities=self._with_durability(capabilities), **kwargs) as run:
             yield run
 

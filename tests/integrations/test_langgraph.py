@@ -110,8 +110,6 @@ async def test_an_interrupt_waits_durably_across_a_restart_and_is_answered_by_th
     graph = build(NbDurableSaver())
     first = asyncio.ensure_future(run_graph(graph, {"log": []}, thread_id="doc-1", run_id="review-doc-1"))
     await until(lambda: (r := journal().get_run("review-doc-1")) is not None and r.status == "waiting", what="wait")
-    thread = journal().get_run(thread_run_id("doc-1"))
-    assert thread is not None and thread.status == "waiting", "the thread's timeline shows the interrupt as a wait"
     (wait,) = [s for s in journal().load_steps(thread_run_id("doc-1")) if s.kind == "wait"]
     assert wait.status == "waiting" and wait.name == "interrupt in review" and "publish?" in wait.meta["interrupt"]
     assert wait.meta["event"] == "langgraph/resume" and wait.meta["if_exp"] == 'async.data.thread_id == "doc-1"'
@@ -127,8 +125,6 @@ async def test_an_interrupt_waits_durably_across_a_restart_and_is_answered_by_th
     values = await second
     assert values == {"log": ["drafted", "reviewed: yes", "published"]}
     assert ran == ["draft", "review", "review", "publish"], "draft did not run again; review re-ran to read the answer"
-    thread = journal().get_run(thread_run_id("doc-1"))
-    assert thread is not None and thread.status == "completed"
     assert all(s.status == "completed" for s in journal().load_steps(thread_run_id("doc-1")))
 
 

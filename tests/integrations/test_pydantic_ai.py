@@ -211,6 +211,16 @@ async def test_run_stream_events_outside_a_run_is_durable(journal_path: Path) ->
     assert nd.get_run("ev").status == "completed"
 
 
+@pytest.mark.asyncio
+async def test_run_stream_outside_a_run_says_it_needs_one(journal_path: Path) -> None:
+    with ScriptedLLMServer(["never sent"]) as server:
+        durable = DurableAgent(make_agent(server))
+        with pytest.raises(nd.ConfigError, match="need an nbdurable run to join"):
+            async with durable.run_stream("hi"):
+                pass
+        assert server.count == 0
+
+
 def test_a_durable_agent_needs_a_name() -> None:
     with pytest.raises(nd.ConfigError, match="needs a name"):
         DurableAgent(Agent("test"))
