@@ -27,7 +27,16 @@ from nbdurable._journal import FINAL_STATUSES
 if TYPE_CHECKING:
     from nbdurable import Engine
 
-__all__ = ["UNFINISHED", "Entry", "RunIndex", "matches_text", "notebook_of", "summary_json"]
+__all__ = [
+    "UNFINISHED",
+    "Entry",
+    "RunIndex",
+    "matches_text",
+    "notebook_of",
+    "origin_of",
+    "relative_notebook",
+    "summary_json",
+]
 
 # Stored statuses of runs that can still change (an "interrupted" run can be resumed).
 UNFINISHED = ("queued", "running", "sleeping", "waiting", "interrupted")
@@ -233,20 +242,22 @@ class RunIndex:
             self.journal.close()
 
 
-def _relative(path: str | None, root: Path) -> str | None:
+def relative_notebook(path: Any, root: Path) -> str | None:
     """A notebook path as the server names it (relative to the root); None for one outside it."""
-    if not path:
+    if not isinstance(path, str) or not path:
         return None
     candidate = Path(path)
-    if not candidate.is_absolute():
-        return Path(os.path.normpath(path)).as_posix()
+    if not candidate.is_absolute():  # as Jupyter names it: relative to the root
+        relative = Path(os.path.normpath(path)).as_posix()
+        return None if relative == ".." or relative.startswith("../") else relative
     try:
         return candidate.resolve().relative_to(root).as_posix()
     except (ValueError, OSError):
         return None
 
 
-def _origin(rec: RunRecord) -> dict[str, Any]:
+def origin_of(rec: RunRecord) -> dict[str, Any]:
+    """The run's journaled origin (notebook, cell id), or {}."""
     options = rec.options if isinstance(rec.options, dict) else {}
     origin = options.get("origin")
     return origin if isinstance(origin, dict) else {}
@@ -254,14 +265,14 @@ def _origin(rec: RunRecord) -> dict[str, Any]:
 
 def notebook_of(entry: Entry, root: Path) -> str | None:
     """The notebook the run was started from, relative to the root (None if unknown or outside it)."""
-    return _relative(_text(_origin(entry.rec).get("notebook")), root)
+    return relative_notebook(origin_of(entry.rec).get("notebook"), root)
 
 
 def summary_json(entry: Entry, journal: str, root: Path) -> dict[str, Any]:
     """The run as the listing and the feed give it (see the OpenAPI description, RunSummary)."""
     rec, steps = entry.rec, entry.steps or StepSummary()
     options = rec.options if isinstance(rec.options, dict) else {}
-    origin = _origin(rec)
+    origin = origin_of(rec)
     error = rec.error if isinstance(rec.error, dict) else None
     return {
         "run_id": rec.run_id,

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import shlex
+from pathlib import Path
 from typing import Any, get_args
 
 from nbdurable import (
@@ -28,7 +29,7 @@ from nbdurable._owner import describe_owner, is_alive, this_owner
 from nbdurable._snapshot import build_snapshot
 
 from ._errors import ApiError
-from ._index import Entry, matches_text, notebook_of, summary_json
+from ._index import Entry, matches_text, notebook_of, origin_of, relative_notebook, summary_json
 from ._journals import JournalSet, ServedJournal
 
 __all__ = ["ListQuery", "Service"]
@@ -305,7 +306,7 @@ class Service:
                 409, f"run {run_id!r} is being executed by {describe_owner(rec.owner)}; it cannot run in two places"
             )
         if rec.kind == "cell" or rec.function_id not in registry():
-            where = _where(rec, action, from_step)
+            where = _where(rec, action, from_step, self.journals.root)
             raise ApiError(409, _where_message(rec, served, action, where), resume_in=where)
         return rec
 
@@ -339,15 +340,19 @@ class Service:
         raise ApiError(400, f'say which journal the event goes to with "journal" (served: {keys})')
 
 
-def _where(rec: RunRecord, action: str, from_step: str | None) -> dict[str, Any]:
-    """Where a run can be resumed or rerun, and the code that does it there."""
-    options = rec.options if isinstance(rec.options, dict) else {}
-    origin = options.get("origin") if isinstance(options.get("origin"), dict) else {}
-    assert isinstance(origin, dict)
+def _where(rec: RunRecord, action: str, from_step: str | None, root: Path) -> dict[str, Any]:
+    """Where a run can be resumed or rerun, and the code that does it there (the notebook relative to the root)."""
     if rec.kind == "cell":
         magic = f"%durable rerun {shlex.quote(rec.run_id)} --from {shlex.quote(from_step or '')}"
         code = magic if action == "rerun" else f"%durable resume {shlex.quote(rec.run_id)}"
-        return {"where": "notebook", "notebook": origin.get("notebook"), "cell_id": origin.get("cell_id"), "code": code}
+        origin = origin_of(rec)
+        cell_id = origin.get("cell_id")
+        return {
+            "where": "notebook",
+            "notebook": relative_notebook(origin.get("notebook"), root),
+            "cell_id": cell_id if isinstance(cell_id, str) else None,
+            "code": code,
+        }
     python = f"nd.get_run({rec.run_id!r}).resume()"
     if action == "rerun":
         python = f"nd.rerun({rec.run_id!r}, from_step={from_step!r})"

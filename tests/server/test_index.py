@@ -13,7 +13,7 @@ import nbdurable as nd
 from nbdurable._journal import Write
 from nbdurable._owner import _identity
 from nbdurable.server import _index
-from nbdurable.server._index import RunIndex, summary_json
+from nbdurable.server._index import RunIndex, relative_notebook, summary_json
 from tests.server.conftest import add_runs, record, step
 
 DEAD_OWNER = f"{socket.gethostname()}:{2**22 + 1}:1"
@@ -155,3 +155,6 @@ def test_summary_json(tmp_path: Path, path: Path, writer: nd.SQLiteJournal) -> N
     assert got["updated_at"] >= 6.0
     # A notebook outside the root is not named.
     assert summary_json(entry, "j", root / "nbs" / "elsewhere")["notebook"] is None
+    assert relative_notebook("nbs/./a.ipynb", root) == "nbs/a.ipynb"  # Jupyter's own form: relative to the root
+    assert relative_notebook("../../etc/passwd", root) is None
+    assert relative_notebook(["not", "text"], root) is None

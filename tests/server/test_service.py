@@ -154,7 +154,7 @@ def test_resume_and_rerun_answer_409_with_where_to_do_it(root: Path, service: Se
     assert cell.value.status_code == 409
     assert cell.value.detail["resume_in"] == {
         "where": "notebook",
-        "notebook": str(root / "nb.ipynb"),
+        "notebook": "nb.ipynb",
         "cell_id": "cell-7",
         "code": "%durable resume cellrun",
     }
