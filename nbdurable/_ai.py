@@ -430,6 +430,7 @@ def extract(
     request: Mapping[str, Any] | None = None,
     latency: float | None = None,
     model: str | None = None,
+    keep_response: bool = True,
 ) -> AICall:
     """Read model, usage, finish reason and a JSON response from what an SDK call returned.
 
@@ -437,11 +438,14 @@ def extract(
     either wire format, or anything else (then only what can be found is filled in and
     the rest stays None, meaning unknown). ``request`` (the call's keyword arguments) is
     redacted before it is kept; ``model`` is a fallback when the response names none.
+    ``keep_response=False`` leaves the response out (a step that journals it as its
+    output): copying and redacting a long response costs more than the rest of the step.
     """
-    data = _jsonable(response)
+    # A mapping is read as it is when only its top-level fields are wanted.
+    data = response if not keep_response and isinstance(response, Mapping) else _jsonable(response)
     record = AICall(
         request=None if request is None else redact(_jsonable(dict(request))),
-        response=redact(data),
+        response=redact(data) if keep_response else None,
         latency=latency,
         model=model,
     )

@@ -143,7 +143,8 @@ class AIStep:
             return out
 
         def meta_of(value: Any) -> dict[str, Any]:
-            info = _ai.extract(value)
+            # The response is the step's output already: it is not copied into the metadata.
+            info = _ai.extract(value, keep_response=False)
             info_dict = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(info)
             info_dict.pop("response", None)
             request = {k: v for k, v in kwargs.items() if k not in ("extra_headers", "api_key", "timeout")}

@@ -705,6 +705,9 @@ def _make_handler(server: ScriptedLLMServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "ScriptedLLMServer/1"
+        # Headers and body go out in separate writes: with Nagle's algorithm on, a keep-alive client's delayed
+        # ACK holds each answer back about 40 ms.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
             pass
