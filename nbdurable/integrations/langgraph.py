@@ -98,6 +98,9 @@ class NbDurableSaver(BaseCheckpointSaver[str]):
     def __init__(self, engine: nd.Engine | None = None, *, serde: SerializerProtocol | None = None) -> None:
         super().__init__(serde=serde or JsonPlusSerializer(allowed_msgpack_modules=None))
         self._engine = engine
+        # Decoded rows of the threads used here, by run id, with the journal and change token they are
+        # good for: a put reads its thread's rows, and decoding them all again each time costs O(rows).
+        self._cache: dict[str, tuple[int, int, builtins.list[_Row]]] = {}
 
     @property
     def engine(self) -> nd.Engine:
@@ -117,6 +120,7 @@ class NbDurableSaver(BaseCheckpointSaver[str]):
     def _write(self, writes: builtins.list[Write]) -> None:
         """Commit ``writes`` before returning (LangGraph continues only once a checkpoint is stored)."""
         journal = self.engine.journal
+        before = journal.change_token()
         deadline = time.monotonic() + _BUSY_TIMEOUT
         delay = 0.005
         while True:
@@ -128,6 +132,7 @@ class NbDurableSaver(BaseCheckpointSaver[str]):
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
+        self._update_cache(journal, before, writes)
         for w in writes:
             if w.op == "step" and w.step is not None:
                 self.engine.notify("step_finished", w.step.run_id, w.step.step_id)
@@ -135,7 +140,34 @@ class NbDurableSaver(BaseCheckpointSaver[str]):
                 self.engine.notify("run_status", w.run.run_id if w.run is not None else w.run_id)
 
     def _rows(self, thread_id: str) -> builtins.list[_Row]:
-        return [_Row(s) for s in self.engine.journal.load_steps(thread_run_id(thread_id))]
+        run_id = thread_run_id(thread_id)
+        journal = self.engine.journal
+        token = journal.change_token()
+        hit = self._cache.get(run_id)
+        if hit is not None and hit[0] == id(journal) and hit[1] == token:
+            return hit[2]
+        rows = [_Row(s) for s in journal.load_steps(run_id)]
+        self._cache[run_id] = (id(journal), token, rows)
+        return rows
+
+    def _update_cache(self, journal: Any, before: int, writes: builtins.list[Write]) -> None:
+        """Apply this saver's own writes to the cached rows, or forget a thread another writer touched meanwhile."""
+        after = journal.change_token()
+        for w in writes:
+            run_id = w.step.run_id if w.op == "step" and w.step is not None else w.run_id
+            hit = self._cache.get(run_id)
+            if hit is None:
+                continue
+            if w.op == "delete_run" or hit[0] != id(journal) or hit[1] != before:
+                del self._cache[run_id]
+                continue
+            if w.op == "step" and w.step is not None:
+                rows = [r for r in hit[2] if r.record.step_id != w.step.step_id]
+                rows.append(_Row(w.step))
+                rows.sort(key=lambda r: r.record.position)
+                self._cache[run_id] = (id(journal), after, rows)
+            else:
+                self._cache[run_id] = (id(journal), after, hit[2])
 
     def _ensure_thread(self, thread_id: str, writes: builtins.list[Write]) -> None:
         run_id = thread_run_id(thread_id)
