@@ -110,6 +110,14 @@ class ServedJournal:
                 self._index = None
 
 
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; False for a name the file system refuses (too long, say)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
@@ -131,7 +139,7 @@ def scan(root: Path, limits: ScanLimits) -> list[Path]:
             if visited > limits.max_dirs or len(found) >= limits.max_journals:
                 return found
             candidate = folder / JOURNAL_NAME
-            if candidate.is_file():
+            if _is_file(candidate):
                 real = candidate.resolve()
                 if _inside(real, root):
                     found.append(real)
@@ -186,11 +194,11 @@ class JournalSet:
             now = time.monotonic()
             if not force and self._scanned_at is not None and now - self._scanned_at < self.limits.interval:
                 return False
-            found: dict[Path, Source] = {p: s for p, s in self._fixed.items() if p.is_file()}
+            found: dict[Path, Source] = {p: s for p, s in self._fixed.items() if _is_file(p)}
             for path in scan(self.root, self.limits):
                 found.setdefault(path, "scan")
             for served in self._served.values():
-                if served.source == "request" and served.path.is_file():
+                if served.source == "request" and _is_file(served.path):
                     found.setdefault(served.path, "request")
             self._scanned_at = now
             keys = {self.key_for(p): (p, s) for p, s in found.items()}
@@ -219,7 +227,7 @@ class JournalSet:
         if served is not None:
             return served
         path = self._checked_path(key)
-        if path.is_file() and path.relative_to(self.root).parts[-2:] == JOURNAL_NAME.parts:
+        if path.relative_to(self.root).parts[-2:] == JOURNAL_NAME.parts and _is_file(path):
             # Deeper than the scan goes, but inside the root and named like a journal: served from now on.
             with self._lock:
                 served = self._served.setdefault(
@@ -243,7 +251,10 @@ class JournalSet:
                 f"journal {key!r} is outside the server's root: give a path relative to it (as GET "
                 "/nbdurable/api/journals lists them), or configure the journal in c.NbDurable.journals.",
             )
-        path = (self.root / pure).resolve()
+        try:
+            path = (self.root / pure).resolve()
+        except (OSError, RuntimeError):  # a name too long, a symlink loop: no such journal
+            raise ApiError(404, f"no journal {key[:200]!r} is served here") from None
         if not _inside(path, self.root):
             raise ApiError(
                 400,

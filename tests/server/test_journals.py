@@ -91,6 +91,10 @@ def test_a_symlink_out_of_the_root_is_refused_and_unknown_journals_are_404(root:
     with pytest.raises(ApiError) as missing:
         journals.get("nowhere/.nbdurable/journal.db")
     assert missing.value.status_code == 404
+    for odd in ("x" * 300 + "/.nbdurable/journal.db", "a/" * 2000 + ".nbdurable/journal.db"):
+        with pytest.raises(ApiError) as refused:
+            journals.get(odd)  # names the file system refuses: not served, no error of the server's
+        assert refused.value.status_code == 404
     (root / "notes.db").write_bytes(b"")
     with pytest.raises(ApiError) as other:
         journals.get("notes.db")  # inside the root, but not a journal's name: never opened
