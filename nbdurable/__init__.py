@@ -17,6 +17,7 @@ from ._errors import (
     ConfigError,
     ExpressionError,
     FunctionNotFoundError,
+    InvalidEventError,
     InvokeTimeoutError,
     JournalBusyError,
     JournalCorruptError,
@@ -40,7 +41,7 @@ from ._errors import (
     SerializationWarning,
     StepError,
 )
-from ._events import Event
+from ._events import Event, EventLimits, validate_event
 from ._flow import CancelOn, Concurrency, Debounce, Limit, Priority, RateLimit, Throttle, Timeouts
 from ._function import Function, function
 from ._join import join_or_start, stream_text, workflow_step
@@ -63,11 +64,13 @@ __all__ = [
     "Debounce",
     "Engine",
     "Event",
+    "EventLimits",
     "EventRecord",
     "ExpressionError",
     "Finding",
     "Function",
     "FunctionNotFoundError",
+    "InvalidEventError",
     "InvokeTimeoutError",
     "Journal",
     "JournalBusyError",
@@ -119,6 +122,7 @@ __all__ = [
     "runs",
     "send",
     "stream_text",
+    "validate_event",
     "workflow_step",
 ]
 

@@ -4,20 +4,34 @@
 ``show``, ``send`` and ``cancel`` read and act on a journal from outside any
 kernel (a kernel and the CLI share one journal safely); ``doctor`` checks a
 journal file. A journal this user cannot write opens read-only: ``list`` and
-``show`` work, ``send`` and ``cancel`` say why they cannot.
+``show`` work, ``send`` and ``cancel`` say why they cannot. Bad input of any kind
+(arguments, payloads, a journal that cannot be read) ends with one line on
+stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
+
+_STATUSES = ("queued", "running", "sleeping", "waiting", "completed", "failed", "cancelled", "skipped", "interrupted")
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1000000, got {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.required = True
     sub.add_parser("lint", help="static determinism check of .py files and notebooks", add_help=False)
     ls = sub.add_parser("list", help="runs with status, progress and age")
-    ls.add_argument("--status")
-    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--status", choices=_STATUSES)
+    ls.add_argument("--limit", type=_limit, default=50)
     show = sub.add_parser("show", help="the steps of a run")
     show.add_argument("run")
     send = sub.add_parser(
@@ -55,22 +69,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["lint"]:
-        from .linter._cli import main as lint_main
+def _checked_text(value: str, what: str) -> str:
+    """An argument as given, or ConfigError when it is not UTF-8 (bytes a non-UTF-8 terminal passed)."""
+    from ._errors import ConfigError
 
-        return lint_main(args_list[1:])
     try:
-        args = _parser().parse_args(args_list)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    if args.command == "doctor":
-        from ._doctor import main as doctor_main
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"the {what} {value!r} is not valid UTF-8; type it in a UTF-8 terminal") from None
+    return value
 
-        return doctor_main(args.journal, repair=args.repair)
+
+def _run_command(args: argparse.Namespace) -> int:
     from ._engine import Engine
-    from ._errors import NbDurableError
+    from ._errors import ConfigError
+    from ._events import parse_event_data
     from ._magics import _age
     from ._sqlite import SQLiteJournal
 
@@ -80,16 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         path = Path(args.journal).expanduser() if args.journal else default_journal_path()
         if not os.path.lexists(path):
-            print(
-                f"nbdurable: there is no journal at {path}; point --journal or NBDURABLE_JOURNAL at one",
-                file=sys.stderr,
-            )
-            return 2
-    try:
-        engine = Engine(SQLiteJournal(args.journal))
-    except NbDurableError as exc:
-        print(f"nbdurable: {exc}", file=sys.stderr)
-        return 2
+            raise ConfigError(f"there is no journal at {path}; point --journal or NBDURABLE_JOURNAL at one")
+    engine = Engine(SQLiteJournal(args.journal))
     try:
         if args.command == "list":
             handles = engine.runs(status=args.status, limit=args.limit)
@@ -99,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 age = _age(rec.updated_at) if rec else ""
                 print(_shown(f"{h.run_id}\t{h.function_id}\t{h.status}\t{counts.get(h.run_id, 0)} steps\t{age}"))
         elif args.command == "show":
-            handle = engine.handle(args.run)
+            handle = engine.handle(_checked_text(args.run, "run id"))
             print(_shown(f"run {args.run} ({handle.function_id}): {handle.status}"))
             rec = handle.record
             for warning in (rec.warnings or []) if rec is not None and rec.damaged else []:
@@ -110,24 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if s.error and s.error.get("type") == "JournalRecordError":
                     print(_shown(f"        unreadable: {s.error.get('message')}"))
         elif args.command == "send":
-            try:
-                data = json.loads(args.data)
-            except json.JSONDecodeError as exc:
-                print(
-                    f"nbdurable send: the payload is not valid JSON ({exc.msg} at character {exc.pos})", file=sys.stderr
-                )
-                return 2
-            if not isinstance(data, dict):
-                print("nbdurable send: the payload must be a JSON object", file=sys.stderr)
-                return 2
+            data = parse_event_data(args.data, engine.event_limits)
             engine.send_nowait(args.event, data, id=args.id)
             print(f"sent {args.event} at {time.strftime('%H:%M:%S')}")
         elif args.command == "cancel":
-            changed = engine.cancel(args.run, args.reason)
-            print(f"run {args.run} cancelled" if changed else f"run {args.run} had already ended; nothing changed")
-    except NbDurableError as exc:
-        print(f"nbdurable: {exc}", file=sys.stderr)
-        return 2
+            run_id = _checked_text(args.run, "run id")
+            changed = engine.cancel(run_id, _checked_text(args.reason, "reason"))
+            print(f"run {run_id} cancelled" if changed else f"run {run_id} had already ended; nothing changed")
     finally:
         engine.journal.close()
     return 0
@@ -139,6 +133,49 @@ def _shown(line: str) -> str:
         return line
     # Escapes, tabs aside: no terminal control sequence and no lone surrogate reaches stdout.
     return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 done, 2 bad input or a journal that cannot be used)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["lint"]:
+        from .linter._cli import main as lint_main
+
+        return lint_main(args_list[1:])
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure: Any = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")  # any text prints, whatever the terminal's encoding
+    try:
+        args = _parser().parse_args(args_list)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.command == "doctor":
+        from ._doctor import main as doctor_main
+
+        return doctor_main(args.journal, repair=args.repair)
+    from ._errors import NbDurableError
+
+    try:
+        return _run_command(args)
+    except NbDurableError as exc:
+        print(f"nbdurable {args.command}: {_shown(str(exc))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader (head, less) stopped reading: not an error. Point stdout at /dev/null so the
+        # interpreter's last flush does not complain about the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        # A bug or a journal damaged in a way no check foresaw: one line, not a traceback.
+        print(
+            f"nbdurable {args.command}: internal error: {type(exc).__name__}: {_shown(str(exc))[:500]}. If the journal "
+            "is damaged, try `sqlite3 journal.db .recover`; otherwise please report this.",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

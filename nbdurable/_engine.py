@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -37,7 +36,7 @@ from ._errors import (
     SerializationError,
     StepError,
 )
-from ._events import Event
+from ._events import Event, EventLimits, event_problem, validate_event
 from ._feed import ChangeFeed, Notice
 from ._journal import ACTIVE_STATUSES, FINAL_STATUSES, EventRecord, Journal, RunRecord, StepRecord, Write
 from ._owner import describe_owner, is_alive, this_owner
@@ -118,8 +117,17 @@ class _RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 class Engine:
     """Executes workflows against one journal; usually one per process (``nd.configure``)."""
 
-    def __init__(self, journal: Journal, *, poll_interval: float = 0.2, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        poll_interval: float = 0.2,
+        busy_timeout: float = 30.0,
+        event_limits: EventLimits | None = None,
+    ) -> None:
         self.journal = journal
+        # What an event must fit to be journaled (and to be used by a wait); see nd.EventLimits.
+        self.event_limits = event_limits if event_limits is not None else EventLimits.from_env()
         self.feed = ChangeFeed()
         self.active: dict[str, RunState] = {}
         # Runs that ended here lately, so handles and timelines still know which steps replayed.
@@ -791,6 +799,8 @@ class Engine:
             for ev in self.journal.events_after(spec["event"], rec.event_seq, limit=1000):
                 if spec.get("deadline") is not None and ev.ts > float(spec["deadline"]):
                     continue
+                if ev.seq in st.unusable_seqs or self._unusable(st, ev):
+                    continue
                 if ev.ts < rec.created_at:
                     continue
                 if spec.get("if_exp"):
@@ -1080,9 +1090,15 @@ class Engine:
                 pause_at = time.perf_counter() + _SCAN_SLICE
                 for cand in batch:
                     scanned = cand.seq
-                    if cand.seq in st.consumed_seqs:
+                    if cand.seq in st.consumed_seqs or cand.seq in st.unusable_seqs:
                         continue
+                    if cand.problem is not None and self._unusable(st, cand):
+                        continue  # a row that could not even be decoded
                     if expression is None or self._event_matches(st, name, expression, trigger, cand):
+                        # Checked only once it matches: the full check walks the data, and an event
+                        # that does not match cannot harm the run.
+                        if self._unusable(st, cand):
+                            continue
                         return cand
                     if time.perf_counter() > pause_at:
                         # Each evaluation is cost-bounded; a long scan still lets other tasks run between them.
@@ -1115,6 +1131,27 @@ class Engine:
                 _log.warning("%s (first: event %s)", text, cand.event_id)
             return False
 
+    def _unusable(self, st: RunState, ev: EventRecord) -> bool:
+        """Whether a journaled event cannot be used (it would fail the run that took it): then warn once, skip it.
+
+        Events are checked at the door, but a journal may hold some written by an older release or
+        another tool. Taking one would fail the wait's commit on every resume, so the wait passes it by
+        and the run's timeline says so.
+        """
+        problem = ev.problem or event_problem(ev.name, ev.data, ev.event_id, self.event_limits)
+        if problem is None:
+            return False
+        st.unusable_seqs.add(ev.seq)
+        text = (
+            f"{st.where()}: skipped event {ev.name!r} (seq {ev.seq}, id {ev.event_id!r}) from the journal: "
+            f"{problem}. It was not sent through nbdurable's checks (an older release or another tool wrote it); "
+            "send a valid event to go on."
+        )
+        st.warnings.append({"message": text, "step_id": None})
+        self.notify("warning", st.run_id, None, text)
+        _log.warning("nbdurable: %s", text)
+        return True
+
     # -- events -------------------------------------------------------------------------------------
 
     async def send(
@@ -1130,15 +1167,7 @@ class Engine:
         from ._function import registry
         from ._run import RunHandle
 
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"an event needs a non-empty string name, got {name!r}")
-        data = {} if data is None else data
-        if not isinstance(data, dict):
-            raise ConfigError(f"event {name!r}: data must be a dict, got {type(data).__name__}")
-        try:
-            json.dumps(data)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"event {name!r}: data must be JSON-serializable ({exc})") from exc
+        name, data, id = validate_event(name, data, id=id, limits=self.event_limits)
         event_id = id or uuid.uuid4().hex
         ts = _clock()
         self.flush_now()
@@ -1279,6 +1308,7 @@ def configure(
     poll_interval: float = 0.2,
     allow_unsafe_permissions: bool | None = None,
     follow_symlinks: bool | None = None,
+    event_limits: EventLimits | None = None,
 ) -> Engine:
     """Choose the journal this process uses (a path, a Journal, or None for the default path).
 
@@ -1287,6 +1317,8 @@ def configure(
     A journal file or folder owned by another user or writable by others is refused
     unless ``allow_unsafe_permissions`` (or NBDURABLE_ALLOW_UNSAFE_PERMISSIONS=1), and a
     symlink at the path unless ``follow_symlinks`` (or NBDURABLE_FOLLOW_SYMLINKS=1).
+    ``event_limits`` bounds the events sent from this process (default:
+    ``nd.EventLimits.from_env()``).
     """
     global _default
     from ._journal import Journal as JournalProtocol
@@ -1308,5 +1340,5 @@ def configure(
         )
     if _default is not None:
         _default.journal.close()
-    _default = Engine(j, poll_interval=poll_interval)
+    _default = Engine(j, poll_interval=poll_interval, event_limits=event_limits)
     return _default

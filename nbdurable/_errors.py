@@ -8,7 +8,8 @@ The tree::
 
     NbDurableError
     ├── ConfigError                 bad option, bad duration, bad argument
-    │   └── ExpressionError         an ``if_exp`` that does not parse or evaluate
+    │   ├── ExpressionError         an ``if_exp`` that does not parse or evaluate
+    │   └── InvalidEventError       an event refused at the door (not storable JSON, too big, bad name)
     ├── LintError                   source the determinism linter cannot read or parse
     ├── JournalError                the journal cannot be opened, read or written
     │   ├── JournalVersionError     written by a newer nbdurable
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "ExpressionError",
     "FunctionNotFoundError",
+    "InvalidEventError",
     "InvokeTimeoutError",
     "JournalBusyError",
     "JournalCorruptError",
@@ -101,6 +103,13 @@ class ExpressionError(ConfigError):
             caret = " " * (position - start) + "^"
             message = f"{message}\n  {line}\n  {caret}"
         super().__init__(message)
+
+
+class InvalidEventError(ConfigError):
+    """An event refused before it was journaled (data not storable as JSON, too big or deep, a bad name or id).
+
+    Refusing it at the door keeps a bad event from failing, on every resume, the runs that wait for it.
+    """
 
 
 class LintError(NbDurableError, ValueError):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shlex
 import time
 from pathlib import Path
@@ -447,15 +446,14 @@ def _durable_line(line: str) -> Any:
             else:
                 print(f"nbdurable: run {args.run!r} had already ended; nothing changed.")
         elif args.command == "send":
+            from ._events import parse_event_data
+
             try:
-                data = json.loads(args.data)
-            except json.JSONDecodeError as exc:
+                data = parse_event_data(args.data, engine.event_limits)
+            except NbDurableError as exc:
                 raise _usage_error(
-                    f"%durable send: the payload is not valid JSON ({exc.msg} at character {exc.pos}); e.g. "
-                    f"%durable send {args.event} '{{\"approved\": true}}'"
+                    f"%durable send: {exc}; e.g. %durable send {args.event} '{{\"approved\": true}}'"
                 ) from None
-            if not isinstance(data, dict):
-                raise _usage_error(f"%durable send: the payload must be a JSON object, got {type(data).__name__}")
             handles = engine.send_nowait(args.event, data, id=args.id)
             started = f"; started {', '.join(h.run_id for h in handles)}" if handles else ""
             print(f"nbdurable: sent {args.event!r}{started}")

@@ -134,6 +134,7 @@ class RunState:
         self.cancel_reason = ""
         self.retry_failed = False
         self.consumed_seqs: set[int] = set()
+        self.unusable_seqs: set[int] = set()  # journaled events a wait skipped (see Engine._unusable)
         self.wake = asyncio.Event()
         self.task: asyncio.Task[Any] | None = None
         self.done: asyncio.Future[Any] | None = None

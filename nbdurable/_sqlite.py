@@ -282,6 +282,26 @@ def _by_position(step: StepRecord) -> int:
     return step.position
 
 
+def _event_from_row(row: Sequence[Any]) -> EventRecord:
+    """An event row; one holding what nbdurable never writes comes back flagged (``problem``), not dropped.
+
+    A wait scanning events must not fail on one bad row (it would on every resume), and it says on the
+    run's timeline that it skipped one, so the row is flagged here rather than left out.
+    """
+    seq, event_id, name, text, ts = row
+    rec = check_event(seq, event_id, name, _loads(text), ts)
+    if rec is not None:
+        return rec
+    return EventRecord(
+        int(seq),
+        str(event_id),
+        str(name),
+        {},
+        0.0,
+        problem="it holds values nbdurable never writes (not JSON, not an object, not UTF-8, or nested too deeply)",
+    )
+
+
 # SQLite's primary result codes that mean something to a user (the extended code's low byte).
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT = 5, 6, 8, 10, 11
 _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 13, 14, 26
@@ -1152,17 +1172,15 @@ class SQLiteJournal:
 
     def get_event(self, event_id: str) -> EventRecord | None:
         rows = self._read("SELECT seq, event_id, name, data, ts FROM events WHERE event_id=?", (event_id,))
-        with self._decoding(f"event {event_id!r}"):
-            return check_event(rows[0][0], rows[0][1], rows[0][2], _loads(rows[0][3]), rows[0][4]) if rows else None
+        return _event_from_row(rows[0]) if rows else None
 
     def events_after(self, name: str, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
         rows = self._read(
             "SELECT seq, event_id, name, data, ts FROM events WHERE name=? AND seq>? ORDER BY seq LIMIT ?",
             (name, after_seq, limit),
         )
-        # An event row nbdurable never wrote (edited, damaged) is skipped rather than delivered.
-        with self._decoding(f"an event named {name!r}"):
-            return [e for r in rows if (e := check_event(r[0], r[1], r[2], _loads(r[3]), r[4])) is not None]
+        # Undecodable rows come back flagged (EventRecord.problem), not raised: a wait skips them.
+        return [_event_from_row(r) for r in rows]
 
     def last_event_seq(self) -> int:
         rows = self._read("SELECT max(seq) FROM events")

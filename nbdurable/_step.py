@@ -32,7 +32,7 @@ from ._errors import (
     SerializationError,
     StepError,
 )
-from ._events import Event, coerce_event
+from ._events import Event, EventLimits, coerce_event, validate_event
 from ._journal import StepRecord
 from ._redact import redact_text
 from ._runstate import LiveStep, RerunFrom, RunState, StepInfo, current_step_var
@@ -657,14 +657,17 @@ class Step:
         """Send events from the workflow, once: on replay the same event ids are reused, so nothing is sent twice."""
         items = [events] if isinstance(events, (Event, dict)) else list(events)
         parsed = [coerce_event(e, where=f"step.send_event({name!r})") for e in items]
-        step_id, position = self._state.next_id(name)
         st = self._state
+        # Checked here, at the call, so a bad event is a clear error in the workflow, not a step retried.
+        for ev in parsed:
+            validate_event(ev.name, ev.data, id=ev.id or None, limits=st.engine.event_limits)
+        step_id, position = st.next_id(name)
         base = f"{st.run_id}/{step_id}"
 
         async def deliver() -> list[str]:
             ids = []
             for i, ev in enumerate(parsed):
-                event_id = ev.id or f"{base}/{i}"
+                event_id = ev.id or _derived_event_id(f"{base}/{i}", st.engine.event_limits)
                 await st.engine.send(ev.name, data=ev.data, id=event_id)
                 ids.append(event_id)
             return ids
@@ -805,6 +808,13 @@ def _take_limit(kwargs: dict[str, Any]) -> Limit | None:
         del kwargs["limit"]
         return limits()[value]
     return None
+
+
+def _derived_event_id(natural: str, limits: EventLimits) -> str:
+    """``<run>/<step>/<i>``, or a stable hash of it when long run and step names make it too long for an id."""
+    if len(natural) <= limits.max_id_length:
+        return natural
+    return "nd-" + hashlib.blake2b(natural.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _meta(preview: str | None) -> dict[str, Any] | None:
