@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from nbdurable._errors import ConfigError, NonRetriableError, RetryAfterError
-from nbdurable._redact import MASK, known_secrets, redact_text, register_secret, watch_env
+from nbdurable._redact import MASK, known_secrets, redact_clipped, redact_text, register_secret, watch_env
 
 if TYPE_CHECKING:
     import httpx
@@ -494,7 +494,7 @@ def _provider_message(text: str) -> str:
     try:
         data = json.loads(text)
     except ValueError:
-        return text.strip()[:500] or "(empty body)"
+        return redact_clipped(text.strip(), 500) or "(empty body)"
     if isinstance(data, Mapping):
         error = data.get("error")
         if isinstance(error, Mapping):
@@ -507,7 +507,7 @@ def _provider_message(text: str) -> str:
         for key in ("message", "detail"):
             if isinstance(data.get(key), str):
                 return str(data[key])
-    return text.strip()[:500]
+    return redact_clipped(text.strip(), 500)
 
 
 def _safe_url(url: str) -> str:
@@ -824,7 +824,7 @@ async def infer(
                 except ValueError as exc:
                     raise RetryAfterError(
                         f"{where} answered {resp.status_code} with a body that is not JSON "
-                        f"({resp.text[:200]!r}); the step will be retried.",
+                        f"({redact_clipped(resp.text, 200)!r}); the step will be retried.",
                         SERVER_ERROR_DELAY,
                         cause=exc,
                     ) from None

@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._redact import redact_text
 
 if TYPE_CHECKING:
     from ._ai import Model
@@ -88,8 +87,8 @@ class AIStep:
 
         def on_delta(text: str) -> None:
             # Tokens show on the timeline as they arrive (the step's output preview); the journal
-            # keeps only the assembled final response.
-            st.stream(step_id, redact_text(text))
+            # keeps only the assembled final response. RunState.stream redacts across tokens.
+            st.stream(step_id, text)
 
         async def call(**_inputs: Any) -> Any:  # the inputs are hashed by the step; the call closes over them
             result = await _ai.infer(model, body, stream=stream, on_delta=on_delta if stream else None, timeout=timeout)

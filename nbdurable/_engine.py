@@ -40,6 +40,7 @@ from ._events import Event, EventLimits, event_problem, validate_event
 from ._feed import ChangeFeed, Notice
 from ._journal import ACTIVE_STATUSES, FINAL_STATUSES, EventRecord, Journal, RunRecord, StepRecord, Write
 from ._owner import describe_owner, is_alive, this_owner
+from ._redact import redact_strings
 from ._rows import refuse_damaged
 from ._runstate import RerunFrom, RunState, current_run_var, current_step_var
 from ._serde import encode, module_of, return_type, storable_text
@@ -74,6 +75,35 @@ def session_origin() -> dict[str, str] | None:
     """The notebook this process serves, if Jupyter started it for one (``JPY_SESSION_NAME``)."""
     path = os.environ.get("JPY_SESSION_NAME")
     return {"notebook": path} if path else None
+
+
+# Run fields that hold text nbdurable or the user wrote about the run (never its data): redacted on the way out.
+_RUN_TEXT_FIELDS = ("error", "warnings", "status_reason", "options")
+
+
+def _scrubbed(batch: list[Write]) -> list[Write]:
+    """The batch with secrets masked in the run-level text it writes (warnings, reasons, errors, options).
+
+    The sources redact what they build; this is the net under them for text assembled elsewhere (a
+    cancel reason, a warning quoting code, a cell option). Step rows are left to their sources: this
+    runs for every batch and steps are the hot path. Inputs and results are data and never touched.
+    """
+    for w in batch:
+        if w.op == "run_update" and w.fields and any(k in w.fields for k in _RUN_TEXT_FIELDS):
+            w.fields = {
+                k: redact_strings(v) if k in _RUN_TEXT_FIELDS and v is not None else v for k, v in w.fields.items()
+            }
+        elif w.op == "run" and w.run is not None:
+            r = w.run
+            if r.error is not None or r.warnings or r.status_reason or r.options:
+                w.run = dataclasses.replace(
+                    r,
+                    error=redact_strings(r.error),  # type: ignore[arg-type]
+                    warnings=redact_strings(r.warnings),  # type: ignore[arg-type]
+                    status_reason=redact_strings(r.status_reason),  # type: ignore[arg-type]
+                    options=redact_strings(r.options),  # type: ignore[arg-type]
+                )
+    return batch
 
 
 def _running_loop(what: str) -> asyncio.AbstractEventLoop:
@@ -283,7 +313,7 @@ class Engine:
         refused: set[str] = set()
         while batch:
             try:
-                self.journal.write([w for w, _f in batch])
+                self.journal.write(_scrubbed([w for w, _f in batch]))
                 break
             except ClaimLostError as exc:
                 lost = set(exc.run_ids)

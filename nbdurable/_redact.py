@@ -13,7 +13,17 @@ import os
 import re
 import time
 
-__all__ = ["MASK", "known_secrets", "redact_text", "register_secret", "secret_values", "watch_env"]
+__all__ = [
+    "MASK",
+    "StreamRedactor",
+    "known_secrets",
+    "redact_clipped",
+    "redact_strings",
+    "redact_text",
+    "register_secret",
+    "secret_values",
+    "watch_env",
+]
 
 MASK = "***"
 # Shorter values are too likely to occur by chance (dummy keys like "x" for local servers).
@@ -27,6 +37,8 @@ _PATTERNS = (
     re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{16,}"),
     re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),
 )
+# Characters a credential shape may need past a cut to be recognised: "Bearer " and 16, or "sk-" and 20.
+_SHAPE_REACH = 64
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
 _cache: tuple[int, float, tuple[str, ...]] = (-1, 0.0, ())
 
@@ -77,3 +89,87 @@ def redact_text(text: str, secrets: list[str] | None = None) -> str:
         for pattern in _PATTERNS:
             text = pattern.sub(MASK, text)
     return text
+
+
+def redact_clipped(text: str, limit: int, secrets: list[str] | None = None, *, tail: bool = False) -> str:
+    """``text`` redacted, then cut to ``limit`` characters (the last ones with ``tail``), marked with "…".
+
+    Redacting first is the point: a secret that crosses the cut is masked whole, where cutting first
+    would leave a fragment no check recognises. Only a window around the kept part is redacted, so a
+    huge text costs what its preview costs; the window grows until the part kept cannot hold a piece
+    of a secret that the window's own edge cut.
+    """
+    if len(text) <= limit:
+        return redact_text(text, secrets)
+    secrets = known_secrets() if secrets is None else secrets
+    margin = max((len(s) for s in secrets), default=0) + _SHAPE_REACH
+    window = limit + margin
+    while True:
+        part = text[-window:] if tail else text[:window]
+        red = redact_text(part, secrets)
+        if window >= len(text) or len(red) >= limit + margin:
+            break
+        window *= 2  # masks shrank the window: widen it so its edge stays far from what is kept
+    if len(red) <= limit and window >= len(text):
+        return red
+    return "…" + red[-(limit - 1) :] if tail else red[: limit - 1] + "…"
+
+
+def redact_strings(value: object, secrets: list[str] | None = None) -> object:
+    """A copy of a JSON-like value with every string (keys too) redacted; other values unchanged."""
+    secrets = known_secrets() if secrets is None else secrets
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if isinstance(value, dict):
+        return {redact_strings(k, secrets): redact_strings(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_strings(v, secrets) for v in value]
+    return value
+
+
+class StreamRedactor:
+    """Redacts text that arrives in pieces (streamed tokens), where a secret may be split across pieces.
+
+    ``feed`` returns what is safe to show now: the text so far, redacted, minus a held-back tail that
+    could be the start of a secret (a prefix of a known value, or a run of token characters a
+    credential shape could continue). ``flush`` returns the rest at the end.
+    """
+
+    _TOKEN_TAIL = re.compile(r"(?:\bBearer\s*|\bsk-?)?[A-Za-z0-9._~+/=-]*\Z")
+
+    def __init__(self, secrets: list[str] | None = None) -> None:
+        self._secrets = known_secrets() if secrets is None else secrets
+        self._pending = ""
+
+    def feed(self, piece: str) -> str:
+        buf = self._pending + piece
+        split = len(buf) - self._hold(buf)
+        # Never split inside a whole secret that starts before the split and ends after it.
+        moved = True
+        while moved:
+            moved = False
+            for secret in self._secrets:
+                start = buf.find(secret, max(0, split - len(secret) + 1))
+                if 0 <= start < split < start + len(secret):
+                    split, moved = start, True
+        self._pending = buf[split:]
+        return redact_text(buf[:split], self._secrets)
+
+    def flush(self) -> str:
+        rest, self._pending = self._pending, ""
+        return redact_text(rest, self._secrets)
+
+    def _hold(self, buf: str) -> int:
+        """How many trailing characters could still become part of a secret."""
+        hold = 0
+        for secret in self._secrets:
+            for k in range(min(len(secret) - 1, len(buf)), hold, -1):
+                if buf.endswith(secret[:k]):
+                    hold = k
+                    break
+        # A credential shape has no known length; hold up to 256 characters of one (a longer run of token
+        # characters, say base64 data, is let through once the shape's regex has masked its start).
+        match = self._TOKEN_TAIL.search(buf[-256:])
+        if match is not None:
+            hold = max(hold, len(match.group()))
+        return hold

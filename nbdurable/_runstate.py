@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigError, NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
 from ._journal import RunRecord, StepRecord
+from ._redact import StreamRedactor
 from ._serde import storable_text
 from ._usercode import linted_lines, warn_at_user, workflow_code
 
@@ -120,6 +121,7 @@ class RunState:
         self.position = 0
         self.reached: set[str] = set()
         self.live: dict[str, LiveStep] = {}
+        self.redactors: dict[str, StreamRedactor] = {}  # per streaming step in flight (see stream)
         self.replayed: dict[str, int] = {}
         self.last_fn: object = None  # the callable last replayed, and its code hash (see Step._note_replayed)
         self.last_fn_hash = ""
@@ -181,7 +183,17 @@ class RunState:
         return step_id, position
 
     def stream(self, step_id: str, text: str) -> None:
-        """Show ``text`` (already redacted) after the live output of a step in flight; nothing is journaled."""
+        """Show ``text`` after the live output of a step in flight; nothing is journaled.
+
+        Redacted here across pieces: a secret split over two tokens is masked too (a tail that could
+        still be the start of one is held back until the next piece says).
+        """
+        redactor = self.redactors.get(step_id)
+        if redactor is None:
+            redactor = self.redactors[step_id] = StreamRedactor()
+        text = redactor.feed(text)
+        if not text:
+            return
         live = self.live.get(step_id)
         if live is not None:
             # Only the tail is kept: a long stream must not grow the process's memory or the widget's payload.

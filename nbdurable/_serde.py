@@ -635,14 +635,18 @@ def digest_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], limit: int = 20
     """A short stable hash of a step's inputs and a readable preview of them, from one JSON pass.
 
     The hash notices a replay that feeds a step other inputs; the preview is what the timeline
-    and divergence warnings show (``[1,"a"]``, or ``[1],{"k":true}`` with keyword arguments).
+    and divergence warnings show (``[1,"a"]``, or ``[1],{"k":true}`` with keyword arguments),
+    with secrets masked.
     """
     if not args and not kwargs:
         return "", ""
     text = _inputs_text(args, kwargs)
     shown = text[1:-4] if not kwargs and text.endswith(",{}]") else text[1:-1]
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
-    return digest, shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    # Redacted before it is cut: a secret crossing the cut must not leave a fragment in the journal.
+    from ._redact import redact_clipped
+
+    return digest, redact_clipped(shown, limit)
 
 
 def hash_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

@@ -215,7 +215,7 @@ class Step:
                 if rec.input_hash or args or kwargs:
                     input_hash, shown = digest_inputs(args, kwargs)
                     if rec.input_hash != input_hash:
-                        st.check_replayed(rec, position, input_hash, redact_text(shown) or None)
+                        st.check_replayed(rec, position, input_hash, shown or None)
                 self._note_replayed(rec, position, fn)
                 if rec.output is None:
                     return None
@@ -251,7 +251,7 @@ class Step:
             max_attempts = 1 + (st.retries if retries is None else retries)
             attempt = rec.attempt if rec is not None and rec.status == "retrying" else 0
             next_at = rec.next_at if rec is not None and rec.status == "retrying" else None
-            preview = redact_text(shown) if shown else None
+            preview = shown or None  # digest_inputs redacted it
             code_hash = callable_hash(fn)
             first_started = _clock()
             live = LiveStep(

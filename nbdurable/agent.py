@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 from nbdurable._ai import Model, _Usage, _usage_of
 from nbdurable._duration import Duration, parse_duration
 from nbdurable._errors import ConfigError, StepError
+from nbdurable._redact import redact_clipped
 
 if TYPE_CHECKING:
     import pydantic
@@ -485,7 +486,10 @@ class Agent:
             try:
                 arguments, problem = json.loads(arguments_text), None
             except ValueError as exc:
-                arguments, problem = None, f"the arguments are not valid JSON ({exc}): {arguments_text[:200]}"
+                arguments, problem = (
+                    None,
+                    f"the arguments are not valid JSON ({exc}): {redact_clipped(arguments_text, 200)}",
+                )
             calls.append(_Call(str(call.get("id")), str(function.get("name")), arguments, problem))
             sent_calls.append(
                 {

@@ -8,6 +8,7 @@ import pytest
 
 import nbdurable as nd
 from nbdurable import _redact
+from tests.helpers import until
 
 SHAPED = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"  # a key nobody told us about, shaped like one
 REGISTERED = "vault-token-7f3a9c1e55"  # a secret registered by hand
@@ -42,3 +43,92 @@ async def test_step_inputs_and_errors_are_masked_in_the_journal(journal_path: Pa
         assert secret.encode() not in stored
     echo = {s.step_id: s for s in nd.get_engine().journal.load_steps("redact")}["echo"]
     assert echo.meta == {"input": '["***","***"]'}
+
+
+SECRET = "Q7vZ9kLm2PwR5tYc8NbX4hJd"  # no character of the fillers below, so any piece of it is visible
+
+
+def fragments(secret: str, least: int = 3) -> list[str]:
+    """Every piece of ``secret`` at least ``least`` characters long."""
+    return [secret[i:j] for i in range(len(secret)) for j in range(i + least, len(secret) + 1)]
+
+
+def leaked(text: str, secret: str = SECRET) -> list[str]:
+    return [f for f in fragments(secret) if f in text]
+
+
+@pytest.mark.parametrize("tail", [False, True])
+def test_redact_clipped_masks_a_secret_at_every_cut_offset(tail: bool) -> None:
+    for offset in range(0, 260):
+        text = "x" * offset + SECRET + "y" * 300
+        if tail:
+            text = "y" * 300 + SECRET + "x" * offset
+        shown = _redact.redact_clipped(text, 200, [SECRET])
+        assert len(shown) <= 200
+        assert not leaked(shown), (offset, shown)
+        # What is kept is the text, masked, not something shorter than needed.
+        assert shown.count("*") in (0, 1, 2, 3)
+
+
+def test_redact_clipped_widens_its_window_when_masks_shrink_it() -> None:
+    # Many secrets in a row: masking shrinks the first window so much that its edge, which cut a
+    # secret in two, would fall inside the kept part.
+    text = (SECRET + " ") * 40
+    shown = _redact.redact_clipped(text, 200, [SECRET])
+    assert not leaked(shown), shown
+    assert shown.startswith("*** *** ***")
+    shaped = "sk-" + "a1" * 40
+    for offset in range(150, 200):
+        assert "a1a1" not in _redact.redact_clipped("x" * offset + " " + shaped + " tail", 200, []), offset
+
+
+def test_stream_redactor_masks_a_secret_split_anywhere() -> None:
+    text = f"the key is {SECRET} and the token sk-{'b2' * 15} ends here."
+    for size in (1, 2, 3, 5, 7, 11):
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+        redactor = _redact.StreamRedactor([SECRET])
+        shown = [redactor.feed(p) for p in pieces] + [redactor.flush()]
+        joined = "".join(shown)
+        assert joined == "the key is *** and the token *** ends here.", (size, joined)
+        # Nothing shown along the way held a piece of the secret either.
+        assert not any(leaked(s) for s in shown)
+
+
+@pytest.mark.asyncio
+async def test_a_secret_crossing_the_preview_cut_is_masked_at_every_offset(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BILLING_API_TOKEN", SECRET)  # found by its secret-looking name
+
+    @nd.function(id="redact-offsets", retries=0, lint="off")
+    async def wf(ctx: nd.Context) -> None:
+        for offset in range(0, 230):
+            await ctx.step.run(f"s{offset}", len, "x" * offset + SECRET + "y" * 40)
+        await ctx.step.run("kw", lambda **kw: 0, note="x" * 180, key=SECRET)
+
+    await wf.run(run_id="offsets")
+    previews = [s.meta["input"] for s in nd.get_engine().journal.load_steps("offsets") if s.meta]
+    assert len(previews) == 231
+    assert all(len(p) <= 200 for p in previews)
+    assert [p for p in previews if leaked(p)] == []
+    stored = journal_path.read_bytes() + Path(str(journal_path) + "-wal").read_bytes()
+    assert [f for f in fragments(SECRET, 6) if f.encode() in stored] == []
+
+
+@pytest.mark.asyncio
+async def test_run_reasons_warnings_and_options_are_masked(journal_path: Path) -> None:
+    _redact.register_secret(SECRET)
+
+    @nd.function(id="redact-run-text", lint="off")
+    async def wf(ctx: nd.Context) -> None:
+        await ctx.step.sleep("nap", "10s")
+
+    handle = wf.start(run_id="reasons")
+    await until(lambda: handle.status == "sleeping", what="the run sleeping")
+    assert handle.cancel(f"asked by {SECRET}")
+    with pytest.raises(nd.RunCancelledError):
+        await handle.result()
+    rec = nd.get_engine().journal.get_run("reasons")
+    assert rec is not None and rec.status_reason == "asked by ***"
+    stored = journal_path.read_bytes() + Path(str(journal_path) + "-wal").read_bytes()
+    assert SECRET.encode() not in stored
