@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import re
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,16 @@ class LiveStep:
     output_size: int | None = None
 
 
+# What next_id appends to the 2nd, 3rd... step of one name; no user step name may look like it.
+_COUNTER_FORM = re.compile(r":[0-9]+\Z")
+
+
+def _renamed(name: str) -> str:
+    """A suggestion for a step name of the counter form: ``fetch:1`` -> ``fetch-1``."""
+    head, _, tail = name.rpartition(":")
+    return f"{head}-{tail}"
+
+
 current_run_var: contextvars.ContextVar[RunState | None] = contextvars.ContextVar("nbdurable_run", default=None)
 current_step_var: contextvars.ContextVar[StepInfo | None] = contextvars.ContextVar("nbdurable_step", default=None)
 
@@ -118,6 +129,7 @@ class RunState:
         self.journaled: dict[str, StepRecord] = {}
         self.by_position: dict[int, StepRecord] = {}
         self.counters: dict[str, int] = {}
+        self.legacy_names: set[str] = set()  # step names of the counter form that a 0.1.0 journal holds
         self.position = 0
         self.reached: set[str] = set()
         self.live: dict[str, LiveStep] = {}
@@ -159,6 +171,8 @@ class RunState:
         self.retry_failed = record.status == "failed"
         for s in steps:
             self.journaled[s.step_id] = s
+            if s.name == s.step_id and s.step_id[-1:].isdigit() and _COUNTER_FORM.search(s.step_id):
+                self.legacy_names.add(s.step_id)  # a 0.1.0 step named like a repeat: it keeps working
             if s.kind in ("run", "ai", "invoke", "send", "value", "sleep", "wait"):
                 self.by_position.setdefault(s.position, s)
             if s.meta and "event_seq" in s.meta and s.status == "completed":
@@ -168,19 +182,47 @@ class RunState:
     # -- step identity ------------------------------------------------------------------------------
 
     def next_id(self, name: str) -> tuple[str, int]:
-        """The stable id of the next step called ``name`` (``name``, ``name:1``...) and its position."""
+        """The stable id of the next step called ``name`` (``name``, ``name:1``...) and its position.
+
+        Ids are unambiguous because no step name may end in ``:<number>`` (the form given to the
+        2nd, 3rd... step of a name), except the ones a 0.1.0 journal of this run already holds.
+        """
+        n = self.counters.get(name)
+        if n is None:
+            self._check_name(name)
+            n = 0
+        self.counters[name] = n + 1
+        if n == 0:
+            step_id = name
+        else:
+            step_id = f"{name}:{n}"
+            if step_id in self.legacy_names:
+                raise ConfigError(
+                    f"{self.where(step_id)}: this is step {n + 1} named {name!r}, whose id {step_id!r} is also the "
+                    f"name of another step this run journaled (nbdurable 0.1.0 let a step be named {step_id!r}), so "
+                    f"the two cannot be told apart on replay. Rename the step named {step_id!r} (e.g. "
+                    f"{_renamed(step_id)!r}) and start a new run, or rerun this one from before that step."
+                )
+        position = self.position
+        self.position += 1
+        self.reached.add(step_id)
+        return step_id, position
+
+    def _check_name(self, name: str) -> None:
+        """Refuse a step name the journal could not store, or one of the form nbdurable gives repeats."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a step needs a non-empty string name first, got {name!r}")
+        if name[-1:].isdigit() and _COUNTER_FORM.search(name) and name not in self.legacy_names:
+            raise ConfigError(
+                f"{self.where()}: step name {name!r} ends in ':<number>', the form nbdurable gives the 2nd, 3rd... "
+                f"step of one name ('fetch', 'fetch:1', 'fetch:2'), so two steps could share an id. Rename it, "
+                f"e.g. {_renamed(name)!r}."
+            )
         if not name.isascii() and not storable_text(name):
             raise ConfigError(
                 f"{self.where()}: the step name {name!r} is not valid Unicode text (it holds a lone surrogate, as a "
                 "file name that is not UTF-8 gives): name steps with plain text."
             )
-        n = self.counters.get(name, 0)
-        self.counters[name] = n + 1
-        step_id = name if n == 0 else f"{name}:{n}"
-        position = self.position
-        self.position += 1
-        self.reached.add(step_id)
-        return step_id, position
 
     def stream(self, step_id: str, text: str) -> None:
         """Show ``text`` after the live output of a step in flight; nothing is journaled.

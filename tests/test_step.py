@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import functools
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nbdurable as nd
 import nbdurable._step as step_module
@@ -1216,3 +1219,118 @@ def test_step_run_is_typed_for_sync_and_async_callables(tmp_path: Path) -> None:
         'Revealed type is "str"',
     ], result.stdout
     assert result.returncode == 0, result.stdout
+
+
+# -- step ids are unambiguous ---------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_step_named_like_a_repeat_is_refused_with_a_rename(journal_path: Path) -> None:
+    calls: list[str] = []
+
+    def fetch(tag: str) -> str:
+        calls.append(tag)
+        return tag
+
+    @nd.function(id="ids-counter-form", retries=0)
+    async def wf(ctx: nd.Context) -> list[str]:
+        return [
+            await ctx.step.run("fetch:1", fetch, "named"),
+            await ctx.step.run("fetch", fetch, "first"),
+            await ctx.step.run("fetch", fetch, "second"),
+        ]
+
+    with pytest.raises(nd.RunFailedError, match=r"step name 'fetch:1' ends in ':<number>'.*e\.g\. 'fetch-1'") as info:
+        await wf.run(run_id="ids-1")
+    assert info.value.error_type == "nbdurable._errors.ConfigError"
+    assert calls == []  # refused at the call, before anything ran
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["sleep", "wait", "send", "invoke", "value"])
+async def test_every_step_kind_refuses_the_counter_form(journal_path: Path, kind: str) -> None:
+    @nd.function(id=f"ids-child-{kind}")
+    async def child(ctx: nd.Context) -> int:
+        return 1
+
+    @nd.function(id=f"ids-kind-{kind}", retries=0)
+    async def wf(ctx: nd.Context) -> None:
+        step = ctx.step
+        if kind == "sleep":
+            await step.sleep("nap:2", "1ms")
+        elif kind == "wait":
+            await step.wait_for_event("w:3", event="ids/never", timeout="1ms")
+        elif kind == "send":
+            await step.send_event("s:4", {"name": "ids/sent", "data": {}})
+        elif kind == "invoke":
+            await step.invoke("i:5", function=child)
+        else:
+            step._value("v:6", lambda: 1, None)
+
+    with pytest.raises(nd.RunFailedError, match="ends in ':<number>'"):
+        await wf.run(run_id=f"ids-{kind}")
+
+
+@pytest.mark.asyncio
+async def test_a_0_1_0_journal_with_such_a_name_replays_and_a_collision_is_said_clearly(journal_path: Path) -> None:
+    """nbdurable 0.1.0 accepted a step named 'fetch:1'. A run it journaled keeps replaying; one whose 'fetch:1'
+    row two steps shared (the bug) fails with a clear error instead of returning the wrong value."""
+    from nbdurable._journal import Write
+
+    journal = nd.get_engine().journal
+    rows = []
+    for run_id, steps in {
+        "legacy-ok": [("fetch:1", "fetch:1", 0, '"named"'), ("other", "other", 1, '"x"')],
+        "legacy-clash": [("fetch:1", "fetch:1", 0, '"named"'), ("fetch", "fetch", 1, '"first"')],
+    }.items():
+        rows.append(Write("run", run=nd.RunRecord(run_id, "ids-legacy", "running", created_at=1.0, updated_at=1.0)))
+        for step_id, name, position, output in steps:
+            rows.append(Write("step", step=nd.StepRecord(run_id, step_id, name, position, output=output)))
+    journal.write(rows)
+    ran: list[str] = []
+
+    def fetch(tag: str) -> str:
+        ran.append(tag)
+        return tag
+
+    @nd.function(id="ids-legacy")
+    async def legacy_ok(ctx: nd.Context) -> list[str]:
+        named = await ctx.step.run("fetch:1", fetch, "named")
+        if ctx.run_id == "legacy-ok":
+            return [named, await ctx.step.run("other", fetch, "x")]
+        return [named, await ctx.step.run("fetch", fetch, "first"), await ctx.step.run("fetch", fetch, "second")]
+
+    assert await nd.get_run("legacy-ok").resume().result() == ["named", "x"]
+    assert ran == []
+    with pytest.raises(nd.RunFailedError, match=r"id 'fetch:1' is also the name of another step") as info:
+        await nd.get_run("legacy-clash").resume().result()
+    assert "Rename the step named 'fetch:1'" in str(info.value.error_message)
+    assert ran == []  # the second 'fetch' was stopped before it could be answered with the wrong value
+
+
+_names = st.text(alphabet="ab:1", min_size=1, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.lists(_names, max_size=30), legacy=st.sets(_names, max_size=3))
+def test_step_ids_are_unique_and_the_same_on_every_execution(names: list[str], legacy: set[str]) -> None:
+    """Property: whatever names a workflow uses (0.1.0 names of the counter form included), the ids it gets
+    are distinct, or next_id refuses before an id is shared; and a replay gets the same ids."""
+    from nbdurable._runstate import RunState
+
+    def ids() -> list[str] | str:
+        state = RunState(None, "prop", None)  # type: ignore[arg-type]
+        state.legacy_names = {n for n in legacy if re.search(r":[0-9]+\Z", n)}
+        got = []
+        try:
+            for name in names:
+                got.append(state.next_id(name)[0])
+        except nd.ConfigError as exc:
+            return f"refused after {len(got)}: {exc}"
+        return got
+
+    first = ids()
+    assert first == ids()
+    if isinstance(first, list):
+        assert len(set(first)) == len(first)
+        assert all(re.search(r":[0-9]+\Z", n) is None or n in legacy for n in names)
