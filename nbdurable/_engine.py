@@ -77,6 +77,9 @@ def session_origin() -> dict[str, str] | None:
     return {"notebook": path} if path else None
 
 
+_CANCELLED = frozenset({"cancelled"})
+
+
 # Run fields that hold text nbdurable or the user wrote about the run (never its data): redacted on the way out.
 _RUN_TEXT_FIELDS = ("error", "warnings", "status_reason", "options")
 
@@ -734,7 +737,7 @@ class Engine:
         try:
             if not await self._claim(st, start):
                 return
-            st.check_cancelled()  # cancelled before it began
+            self.poll_cancel(st)  # cancelled before it began, here or elsewhere
             if function.has_flow_control:
                 st.status = "queued"
                 if not await self.flow.admit(st, function):
@@ -764,6 +767,9 @@ class Engine:
                 logger=_RunLogger(st),
             )
             value = await function.func(ctx)
+            # A cancel that came while the last step ran (or that the workflow caught and ignored) still
+            # ends the run cancelled: cancel() never returns True for a run that then completes.
+            self.poll_cancel(st)
             st.check_unreached()
             if st.changed_code:
                 st.diverged(
@@ -782,16 +788,17 @@ class Engine:
         except RerunFrom as rerun:
             await self._supersede(st, rerun.step_id)
         except asyncio.CancelledError:
-            if st.cancel_requested:
+            if st.cancel_requested and not st.interrupt_requested:
                 self._finish(st, "cancelled", reason=st.cancel_reason)
                 return
             self._finish(st, "interrupted", sync=True)
             raise
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             self._finish(st, "interrupted", sync=True)
             raise
         except RunCancelledError as exc:
-            self._finish(st, "cancelled", reason=exc.reason)
+            # The run's own cancel (st.cancel_reason), or one raised by a step it awaited (a cancelled child).
+            self._finish(st, "cancelled", reason=st.cancel_reason if st.cancel_requested else exc.reason)
         except StepError as exc:
             self._finish(
                 st,
@@ -810,6 +817,11 @@ class Engine:
             self._halt(st, st.halt or exc)
         except Exception as exc:
             self._finish(st, "failed", error=error_info(exc), exc=exc)
+        except BaseException as exc:  # e.g. a BaseExceptionGroup from a TaskGroup holding a cancel
+            if st.cancel_requested:
+                self._finish(st, "cancelled", reason=st.cancel_reason)
+            else:
+                self._finish(st, "failed", error=error_info(exc), exc=exc)
         else:
             self._finish(st, "completed", value=value, payload=payload, tag=tag)
 
@@ -859,10 +871,11 @@ class Engine:
         warn_at_user(ReplayDeterminismWarning(text), code=workflow_code(st.function))
         assert st.function is not None
         handle = self.start(st.function, run_id=new_id)
+        st.superseded_by = new_id
         reason = f"superseded by {new_id} (code of step {step_id!r} changed)"
         try:
             value = await handle.result()
-        except NbDurableError as exc:
+        except (NbDurableError, RunCancelledError) as exc:
             self._finish(st, "cancelled", reason=reason, exc=exc)
             if st.outcome is not None:
                 st.outcome = ("failed", None, {"type": type(exc).__name__, "message": str(exc)}, reason, exc)
@@ -900,13 +913,16 @@ class Engine:
         if st.epoch:  # never claimed (stopped before its claim): nothing of the run is this process's to write
             refused: set[str] = set()
             try:
-                if status != "interrupted":
-                    # A cancel written by another process wins over the result we were about to store.
+                # Conditional, in the write's own transaction: a cancel written by another process (which
+                # itself applies only to an unfinished run) wins over the result we were about to store.
+                refused = self._write_sync(
+                    Write("run_update", run_id=st.run_id, fields=fields, unless_status=_CANCELLED)
+                )
+                if status != "cancelled" and st.run_id not in refused:
                     rec = self.journal.get_run(st.run_id)
-                    if rec is not None and rec.status == "cancelled" and status != "cancelled":
-                        status, fields = "cancelled", {"status": "cancelled", "ended_at": now}
-                        reason = rec.status_reason or ""
-                refused = self._write_sync(Write("run_update", run_id=st.run_id, fields=fields))
+                    if rec is not None and rec.status == "cancelled":
+                        status, value, error, exc = "cancelled", None, None, None
+                        reason = rec.status_reason or "cancelled from another process"
             except JournalError as err:
                 if status != "interrupted":
                     self._halt(st, err)
@@ -973,12 +989,21 @@ class Engine:
     # -- cancellation, sleeping, waiting ------------------------------------------------------------
 
     def cancel(self, run_id: str, reason: str = "") -> bool:
-        """Ask a run to stop; a step in flight finishes, nothing after it runs. False if it already ended."""
+        """Ask a run to stop; a step in flight finishes, nothing after it runs. False if it already ended.
+
+        True means the run ends ``cancelled``: a run executing here is flagged and checked again after
+        its workflow returns; any other is cancelled in the journal by a write that applies only while
+        the run is unfinished, which its executing process can no longer overwrite with a result.
+        """
         st = self.active.get(run_id)
         if st is not None:
-            st.cancel_requested = True
-            st.cancel_reason = reason
+            if not st.cancel_requested:
+                st.cancel_requested = True
+                st.cancel_reason = reason
             self._pulse(st)
+            self.flow.wake(run_id)  # a run queued for a slot re-checks at once
+            if st.superseded_by is not None:
+                self.cancel(st.superseded_by, reason)  # on_change="rerun": the run it continues as
             return True
         rec = self.journal.get_run(run_id)
         if rec is None:
@@ -990,8 +1015,12 @@ class Engine:
                 "run_update",
                 run_id=run_id,
                 fields={"status": "cancelled", "status_reason": reason or None, "ended_at": _clock()},
+                unless_status=FINAL_STATUSES,
             )
         )
+        after = self.journal.get_run(run_id)
+        if after is None or after.status != "cancelled":
+            return False  # it ended (completed, failed) between the read and the write
         self.notify("run_finished", run_id)
         return True
 
@@ -1000,6 +1029,8 @@ class Engine:
         st = self.active.get(run_id)
         if st is None or st.task is None or st.task.done():
             return False
+        # Flagged too: workflow code that swallows the CancelledError meets it again at its next step.
+        st.interrupt_requested = True
         st.task.cancel()
         return True
 

@@ -3,6 +3,8 @@
 One root, :class:`NbDurableError`, so ``except nd.NbDurableError`` catches every
 failure that comes from the library itself (not from user code inside a step).
 Every message says what happened, where (run id, step id) and what to do next.
+The one exception outside it is :class:`RunCancelledError`, a cancel rather than a
+failure: a ``BaseException`` so that ``except Exception`` cannot swallow it.
 
 The tree::
 
@@ -25,7 +27,6 @@ The tree::
     │   └── ClaimLostError          this process's claim on a run was taken over: it writes no more
     ├── StepError                   a step failed after its retries (original type kept)
     ├── RunFailedError              awaiting the result of a failed run
-    ├── RunCancelledError           awaiting the result of a cancelled run
     ├── RunInterruptedError         awaiting a run whose process stopped part-way
     ├── InvokeTimeoutError          ``step.invoke`` timed out
     ├── NonDeterminismError         replay diverged and ``determinism="strict"``
@@ -33,6 +34,9 @@ The tree::
     ├── RetryAfterError             raised by user code: retry after a delay
     └── server.ApiError             an error answer of the Jupyter server's REST API (also a tornado
                                     HTTPError; only raised inside the server's handlers)
+
+    BaseException
+    └── RunCancelledError           the run was cancelled (in its workflow, and awaiting its result)
 
     UserWarning
     ├── ReplayDeterminismWarning    replay may differ from the original run
@@ -237,8 +241,13 @@ class RunFailedError(NbDurableError):
         self.traceback = traceback
 
 
-class RunCancelledError(NbDurableError):
-    """The run was cancelled before it finished."""
+class RunCancelledError(BaseException):
+    """The run was cancelled: raised into its workflow at the next step, and by awaiting its result.
+
+    A BaseException, like ``asyncio.CancelledError`` and ``KeyboardInterrupt``: workflow code's
+    ``except Exception`` must not swallow a cancel and let the run complete. Catch it by name
+    (``except nd.RunCancelledError``) to clean up; the run ends cancelled whatever the handler does.
+    """
 
     def __init__(self, message: str, *, run_id: str = "", reason: str = "") -> None:
         super().__init__(message)

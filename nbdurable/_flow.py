@@ -428,6 +428,13 @@ class FlowController:
                     pass  # best effort on the way out: a lease left behind expires by itself
             raise
 
+    def wake(self, run_id: str) -> None:
+        """Wake a run of this process waiting in a slot queue, so it re-checks (a cancel) at once."""
+        for queue in self._queues.values():
+            entry = queue.get(run_id)
+            if entry is not None:
+                entry[1].set()
+
     def _wake_head(self, scope: str, key: str) -> None:
         queue = self._queues.get((scope, key))
         if queue:

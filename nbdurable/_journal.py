@@ -141,6 +141,9 @@ class Write:
     event_id: str = ""
     function_id: str = ""
     epoch: int | None = None
+    # A run_update applies only if the run's status is not one of these (checked in the same
+    # transaction): how a cancel and a run's last write cannot both win.
+    unless_status: frozenset[str] | None = None
 
     @property
     def target(self) -> str:

@@ -99,7 +99,7 @@ class MemoryJournal:
                     self._steps[new.run_id] = {}
                 elif w.op == "run_update":
                     run = self._runs.get(w.run_id)
-                    if run is not None:
+                    if run is not None and not (w.unless_status and run.status in w.unless_status):
                         fields = copy.deepcopy(w.fields or {})
                         fields.setdefault("updated_at", time.time())
                         for key, value in fields.items():

@@ -146,6 +146,8 @@ class RunState:
         self.warnings: list[dict[str, Any]] = []
         self.cancel_requested = False
         self.cancel_reason = ""
+        self.interrupt_requested = False  # Engine.interrupt (Ctrl-C): stop here, resumable
+        self.superseded_by: str | None = None  # on_change="rerun": the run this one continues as
         self.retry_failed = False
         self.consumed_seqs: set[int] = set()
         self.unusable_seqs: set[int] = set()  # journaled events a wait skipped (see Engine._unusable)
@@ -249,6 +251,8 @@ class RunState:
         return f"run {self.run_id!r}, step {step_id!r}"
 
     def check_cancelled(self) -> None:
+        if self.interrupt_requested:
+            raise asyncio.CancelledError(f"run {self.run_id!r} was interrupted")
         if self.cancel_requested:
             raise RunCancelledError(
                 f"run {self.run_id!r} was cancelled{': ' + self.cancel_reason if self.cancel_reason else ''}",

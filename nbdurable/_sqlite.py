@@ -817,11 +817,22 @@ class SQLiteJournal:
             fields.setdefault("updated_at", time.time())
             cols = ", ".join(f"{k}=?" for k in fields)
             values = [_dumps(v) if k in _JSON_RUN_FIELDS else v for k, v in fields.items()]
-            if w.epoch is None:
-                conn.execute(f"UPDATE runs SET {cols} WHERE run_id=?", (*values, w.run_id))
-                return True
-            cur = conn.execute(f"UPDATE runs SET {cols} WHERE run_id=? AND epoch=?", (*values, w.run_id, w.epoch))
-            return bool(cur.rowcount == 1)
+            where = "run_id=?"
+            params: list[Any] = [w.run_id]
+            if w.epoch is not None:
+                where, params = where + " AND epoch=?", [*params, w.epoch]
+            unless = sorted(w.unless_status or ())
+            if unless:
+                where, params = where + f" AND status NOT IN ({','.join('?' * len(unless))})", [*params, *unless]
+            cur = conn.execute(f"UPDATE runs SET {cols} WHERE {where}", (*values, *params))
+            if cur.rowcount == 1 or w.epoch is None:
+                return True  # unfenced: a status guard that held the update back is the point, not a loss
+            if unless:
+                # Fenced and guarded: refused by the guard (a cancel got in first) while the claim holds is
+                # not a lost claim.
+                row = conn.execute("SELECT epoch FROM runs WHERE run_id=?", (w.run_id,)).fetchone()
+                return bool(row is not None and row[0] == w.epoch)
+            return False
         if w.op == "trigger":
             conn.execute(
                 "INSERT OR IGNORE INTO triggers (event_id, function_id, run_id) VALUES (?,?,?)",

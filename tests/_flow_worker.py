@@ -138,7 +138,7 @@ async def main() -> None:
     for handle in handles:
         try:
             await handle.result()
-        except nd.NbDurableError:
+        except (nd.NbDurableError, nd.RunCancelledError):
             pass  # cancelled, skipped or timed out: the status below says which
         rec = handle.record
         outcome[handle.run_id] = {"status": handle.status, "reason": rec.status_reason if rec else None}

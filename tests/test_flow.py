@@ -76,7 +76,7 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 async def outcome(handle: nd.RunHandle[Any]) -> str:
     try:
         await handle.result(timeout=20)
-    except nd.NbDurableError:
+    except (nd.NbDurableError, nd.RunCancelledError):  # a cancel is a BaseException, outside the tree
         pass
     return handle.status
 

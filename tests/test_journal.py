@@ -135,6 +135,20 @@ def test_run_update(journal: nd.Journal) -> None:
     assert got is not None and (got.updated_at, got.ended_at) == (7.0, 8.0)
 
 
+def test_a_conditional_run_update_applies_only_unless_the_status_is_one_given(journal: nd.Journal) -> None:
+    """How a cancel and a run's last write cannot both win: each applies only if the other has not."""
+    final = frozenset({"completed", "failed", "cancelled", "skipped"})
+    add_run(journal, run("done", status="completed"))
+    add_run(journal, run("live", status="running"))
+    cancel = {"status": "cancelled", "status_reason": "late"}
+    journal.write([Write("run_update", run_id=r, fields=cancel, unless_status=final) for r in ("done", "live")])
+    assert [journal.get_run(r).status for r in ("done", "live")] == ["completed", "cancelled"]  # type: ignore[union-attr]
+    finish = {"status": "completed", "result": "1"}
+    journal.write([Write("run_update", run_id="live", fields=finish, unless_status=frozenset({"cancelled"}))])
+    live = journal.get_run("live")
+    assert live is not None and (live.status, live.result, live.status_reason) == ("cancelled", None, "late")
+
+
 def test_run_update_of_a_missing_run_changes_nothing(journal: nd.Journal) -> None:
     journal.write([Write("run_update", run_id="ghost", fields={"status": "failed"})])
     assert journal.get_run("ghost") is None

@@ -104,13 +104,17 @@ def test_every_library_error_is_exported_and_shares_one_root() -> None:
         assert cls is getattr(_errors, name)
         if name.endswith("Warning"):
             assert issubclass(cls, UserWarning)
+        elif name == "RunCancelledError":
+            # A cancel, not a failure: like asyncio.CancelledError, `except Exception` must not swallow it.
+            assert issubclass(cls, BaseException) and not issubclass(cls, Exception)
         else:
             assert issubclass(cls, nd.NbDurableError), name
     # And nothing else exported is an exception outside the tree.
     for name in nd.__all__:
         value = getattr(nd, name)
         if isinstance(value, type) and issubclass(value, BaseException):
-            assert issubclass(value, (nd.NbDurableError, nd.ReplayDeterminismWarning, nd.SerializationWarning)), name
+            exempt = (nd.NbDurableError, nd.ReplayDeterminismWarning, nd.SerializationWarning, nd.RunCancelledError)
+            assert issubclass(value, exempt), name
 
 
 def test_exported_classes_and_functions_have_docstrings() -> None:
