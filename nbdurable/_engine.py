@@ -984,7 +984,8 @@ class Engine:
             self.finished.pop(next(iter(self.finished)))
         if st.done is not None and not st.done.done():
             st.done.set_result(None)
-        self.notify("run_finished", st.run_id)
+        self.notify("run_finished", st.run_id)  # a timeline builds its last snapshot from memory here
+        st.release_memory()
 
     # -- cancellation, sleeping, waiting ------------------------------------------------------------
 

@@ -96,7 +96,7 @@ class RunHandle(Generic[R]):
     def steps(self) -> list[StepView]:
         """The run's steps in the order first reached: journaled ones, plus live ones in this process."""
         out: dict[str, StepView] = {}
-        replayed = self._state.replayed if self._state is not None else {}
+        replayed = self._state.replayed if self._state is not None else set()
         for s in self._engine.journal.load_steps(self.run_id):
             out[s.step_id] = StepView(
                 s.step_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import heapq
 import re
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
@@ -25,10 +26,13 @@ if TYPE_CHECKING:
     from ._function import Function
 
 __all__ = [
+    "OUTPUT_PREVIEW",
+    "RECENT_STEPS",
     "LiveStep",
     "RerunFrom",
     "RunState",
     "StepInfo",
+    "Tally",
     "current_run",
     "current_run_var",
     "current_step",
@@ -70,6 +74,7 @@ class LiveStep:
     meta: dict[str, Any] | None = None
     output_preview: str | None = None
     output_size: int | None = None
+    output: str | None = None  # kept for AI steps only (their response), while the step is in memory
 
 
 # What next_id appends to the 2nd, 3rd... step of one name; no user step name may look like it.
@@ -93,6 +98,39 @@ def current_run() -> RunState | None:
 def current_step() -> StepInfo | None:
     """The step whose code is running now, or None outside a step."""
     return current_step_var.get()
+
+
+# Steps that ended here kept in memory for a watching timeline (it shows at most 500).
+RECENT_STEPS = 500
+# Characters of a step's output a timeline shows, whether the step is read from memory or the journal.
+OUTPUT_PREVIEW = 2000
+
+
+@dataclasses.dataclass(slots=True)
+class Tally:
+    """Totals of steps no longer held in memory: what the timeline's header adds up."""
+
+    steps: int = 0
+    done: int = 0
+    ai: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    cost_unknown: bool = False
+
+    def add(self, live: LiveStep) -> None:
+        self.steps += 1
+        self.done += live.status == "completed"
+        info = (live.meta or {}).get("ai") if live.meta else None
+        if isinstance(info, dict):
+            self.ai += 1
+            self.tokens_in += int(info.get("tokens_in") or 0)
+            self.tokens_out += int(info.get("tokens_out") or 0)
+            cost = info.get("cost")
+            if cost is None:
+                self.cost_unknown = True
+            else:
+                self.cost += float(cost)
 
 
 class RerunFrom(BaseException):
@@ -131,10 +169,18 @@ class RunState:
         self.counters: dict[str, int] = {}
         self.legacy_names: set[str] = set()  # step names of the counter form that a 0.1.0 journal holds
         self.position = 0
-        self.reached: set[str] = set()
+        # Journaled completed steps not reached yet in this execution (divergence); only the journal's.
+        self.unreached: set[str] = set()
+        # Steps in flight here. A step that ends leaves: kept in `recent` while a timeline watches (at
+        # most RECENT_STEPS, the highest positions), otherwise only counted. Memory per executed step
+        # is then O(1) with no timeline and bounded with one; views read older steps from the journal.
         self.live: dict[str, LiveStep] = {}
         self.redactors: dict[str, StreamRedactor] = {}  # per streaming step in flight (see stream)
-        self.replayed: dict[str, int] = {}
+        self.recent: dict[int, LiveStep] = {}
+        self._recent_heap: list[int] = []
+        self.evicted = Tally()  # steps that left `recent`, for the timeline's totals
+        self.memory_partial = False  # some step that ended here is in the journal only
+        self.replayed: set[str] = set()  # ids of the steps answered from the journal
         self.last_fn: object = None  # the callable last replayed, and its code hash (see Step._note_replayed)
         self.last_fn_hash = ""
         self.status_reason: str | None = None
@@ -173,6 +219,8 @@ class RunState:
         self.retry_failed = record.status == "failed"
         for s in steps:
             self.journaled[s.step_id] = s
+            if s.status == "completed" and s.kind != "value":
+                self.unreached.add(s.step_id)
             if s.name == s.step_id and s.step_id[-1:].isdigit() and _COUNTER_FORM.search(s.step_id):
                 self.legacy_names.add(s.step_id)  # a 0.1.0 step named like a repeat: it keeps working
             if s.kind in ("run", "ai", "invoke", "send", "value", "sleep", "wait"):
@@ -207,7 +255,8 @@ class RunState:
                 )
         position = self.position
         self.position += 1
-        self.reached.add(step_id)
+        if self.unreached:
+            self.unreached.discard(step_id)
         return step_id, position
 
     def _check_name(self, name: str) -> None:
@@ -259,6 +308,44 @@ class RunState:
                 run_id=self.run_id,
                 reason=self.cancel_reason,
             )
+
+    # -- memory -------------------------------------------------------------------------------------
+
+    def step_ended(self, live: LiveStep) -> None:
+        """A step executed here ended (its row is committed): stop holding it, unless a timeline watches.
+
+        Without a watcher nothing of the step stays (the journal has it). With one, the last
+        RECENT_STEPS steps stay, so the timeline's few updates a second read nothing; the ones pushed
+        out are only counted, and they are older than any row the timeline shows.
+        """
+        self.live.pop(live.step_id, None)
+        self.redactors.pop(live.step_id, None)
+        self.journaled.pop(live.step_id, None)  # a retrying/sleeping row from before: superseded now
+        if not self.engine.feed._subscribers:
+            self.memory_partial = True
+            return
+        self.recent[live.position] = live
+        heapq.heappush(self._recent_heap, live.position)
+        if len(self.recent) > RECENT_STEPS:
+            self.evicted.add(self.recent.pop(heapq.heappop(self._recent_heap)))
+
+    def release_memory(self) -> None:
+        """The run ended here: keep what handles and views use (outcome, replayed ids, warnings), drop the rest.
+
+        Views of an ended run read its steps from the journal.
+        """
+        self.journaled = {}
+        self.by_position = {}
+        self.counters = {}
+        self.live = {}
+        self.redactors = {}
+        self.recent = {}
+        self._recent_heap = []
+        self.unreached = set()
+        self.consumed_seqs = set()
+        self.reported_sites = set()
+        self.last_fn = None
+        self.memory_partial = True
 
     # -- divergence ---------------------------------------------------------------------------------
 
@@ -313,11 +400,7 @@ class RunState:
             )
 
     def check_unreached(self) -> None:
-        missing = [
-            s.step_id
-            for s in self.journaled.values()
-            if s.step_id not in self.reached and s.status == "completed" and s.kind != "value"
-        ]
+        missing = sorted(self.unreached, key=lambda i: self.journaled[i].position if i in self.journaled else 0)
         if missing:
             shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
             self.diverged(

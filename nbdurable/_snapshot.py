@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._journal import RunRecord, StepRecord
 from ._rows import MAX_JSON_DEPTH, too_deep
+from ._runstate import OUTPUT_PREVIEW, RECENT_STEPS, LiveStep, Tally
 
 if TYPE_CHECKING:
     from ._engine import Engine
-    from ._runstate import LiveStep
 
 __all__ = ["build_snapshot"]
 
@@ -66,7 +66,7 @@ def _step_from_record(s: StepRecord, max_attempts: int) -> dict[str, Any]:
         "sleep_until": s.next_at if s.kind == "sleep" else None,
         "wait_event": meta.get("event") if s.kind == "wait" else None,
         "input_preview": meta.get("input"),
-        "output_preview": None if s.output is None else s.output[:2000],
+        "output_preview": None if s.output is None else s.output[:OUTPUT_PREVIEW],
         "output_size": None if s.output is None else len(s.output),
         "error": s.error,
         "idempotency_key": f"{s.run_id}/{s.step_id}",
@@ -101,7 +101,7 @@ def _merge_live(step: dict[str, Any], live: LiveStep) -> None:
         if live.status == "waiting":
             step["sleep_until"] = None
     if live.meta and live.meta.get("ai") and not step.get("ai"):
-        step["ai"] = _ai(live.meta, None)
+        step["ai"] = _ai(live.meta, live.output)
 
 
 def _blank(run_id: str, live: LiveStep) -> dict[str, Any]:
@@ -166,23 +166,36 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
 
     now = _clock()
     state = engine.active.get(run_id) or engine.finished.get(run_id)
-    rec: RunRecord | None
-    if state is not None and state.record is not None:
-        # Executing here, or just finished here: its start-time records plus its live steps are the
-        # whole story, so even the final snapshot of a long run reads nothing from the journal.
-        rec = state.record
+    rec: RunRecord | None = state.record if state is not None and state.record is not None else None
+    tally = Tally()
+    if (
+        state is not None
+        and rec is not None
+        and not state.memory_partial
+        and (state.evicted.steps == 0 or max_steps <= RECENT_STEPS)
+    ):
+        # Executing here with a timeline watching from the start: its start-time records, the steps
+        # that ended lately and those in flight hold every row shown (the steps pushed out of memory are
+        # older than all of them and only add to the totals), so updates read nothing from the journal.
         records = state.journaled
+        tally = state.evicted
     else:
-        rec = engine.journal.get_run(run_id)
+        # Known from the journal, or some of its steps are held only there (no timeline was watching
+        # when they ended, or the run ended here): page them in from the journal.
+        if rec is None:
+            rec = engine.journal.get_run(run_id)
         records = {r.step_id: r for r in engine.journal.load_steps(run_id)}
     retries = state.retries if state is not None else _retries_of(rec)
-    live_steps = dict(state.live) if state is not None else {}
-    replayed = state.replayed if state is not None else {}
+    live_steps: dict[str, LiveStep] = {}
+    if state is not None:
+        live_steps = {s.step_id: s for s in state.recent.values()}
+        live_steps.update(state.live)
+    replayed = state.replayed if state is not None else set()
     # (position, started, step id) of every step, to pick the rows to show without building them all.
     keys: list[tuple[int, float, str]] = []
-    done = 0
-    tokens_in = tokens_out = 0
-    costs: list[float | None] = []
+    done = tally.done
+    tokens_in, tokens_out = tally.tokens_in, tally.tokens_out
+    costs: list[float | None] = [None] if tally.cost_unknown else ([tally.cost] if tally.ai else [])
     for step_id, r in records.items():
         if r.kind == "value" or step_id in live_steps:
             continue
@@ -204,10 +217,10 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
             tokens_out += int(info.get("tokens_out") or 0)
             costs.append(info.get("cost"))
     keys.sort()
-    total = len(keys)
+    total = len(keys) + tally.steps
     omitted = max(0, total - max_steps)
     ordered: list[dict[str, Any]] = []
-    for _pos, _started, step_id in keys[omitted:]:
+    for _pos, _started, step_id in keys[max(0, len(keys) - max_steps) :]:
         record = records.get(step_id)
         live_step = live_steps.get(step_id)
         if record is not None:

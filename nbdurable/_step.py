@@ -35,7 +35,7 @@ from ._errors import (
 from ._events import Event, EventLimits, coerce_event, validate_event
 from ._journal import StepRecord
 from ._redact import redact_text
-from ._runstate import LiveStep, RerunFrom, RunState, StepInfo, current_step_var
+from ._runstate import OUTPUT_PREVIEW, LiveStep, RerunFrom, RunState, StepInfo, current_step_var
 from ._serde import _PLAIN_TYPES, Serializer, decode, digest_inputs, encode, module_of, return_type
 
 if TYPE_CHECKING:
@@ -362,7 +362,10 @@ class Step:
                 live.status, live.ended_at, live.meta, live.error = "completed", ended, meta, None
                 if payload is not None:
                     live.output_size = len(payload)
-                    live.output_preview = payload[:500]
+                    live.output_preview = payload[:OUTPUT_PREVIEW]
+                    if kind == "ai":
+                        live.output = payload  # the timeline shows an AI step's whole response
+                st.step_ended(live)
                 engine.notify("step_finished", st.run_id, step_id)
                 return value
         finally:
@@ -417,6 +420,7 @@ class Step:
             )
         )
         live.status, live.ended_at, live.error = "failed", ended, info
+        st.step_ended(live)
         st.engine.notify("step_finished", st.run_id, live.step_id)
 
     def _step_error(self, step_id: str, info: dict[str, Any], attempts: int) -> StepError:
@@ -452,7 +456,7 @@ class Step:
                         "on_change='warn' to keep its journaled result."
                     )
         # Cheap on purpose (replay must cost microseconds): views build rows from the journal record.
-        st.replayed[rec.step_id] = position
+        st.replayed.add(rec.step_id)
         if st.engine.feed._subscribers:
             st.engine.notify("step_replayed", st.run_id, rec.step_id)
 
@@ -545,6 +549,7 @@ class Step:
             run_status="running",
         )
         live.status, live.ended_at = "completed", ended
+        st.step_ended(live)
         engine.notify("step_finished", st.run_id, step_id)
 
     # -- events -------------------------------------------------------------------------------------
@@ -647,7 +652,8 @@ class Step:
         live.status, live.ended_at, live.meta = "completed", ended, done_meta
         if payload is not None:
             # The timeline of a run that just finished is built from memory: it needs the event here.
-            live.output_preview, live.output_size = payload[:500], len(payload)
+            live.output_preview, live.output_size = payload[:OUTPUT_PREVIEW], len(payload)
+        st.step_ended(live)
         engine.notify("step_finished", st.run_id, step_id)
         return None if found is None else Event(found.name, found.data, found.event_id, found.ts)
 
