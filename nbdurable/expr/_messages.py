@@ -64,7 +64,11 @@ def show(value: Any) -> str:
         text = json.dumps(value, default=repr, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
         return f"a {type_name(value)}"
-    return text if len(text) <= 60 else text[:57] + "..."
+    # Event data may hold secrets, and an error message can reach the journal: redact, then cut.
+    from .._redact import redact_clipped
+
+    shown = redact_clipped(text, 58)
+    return shown[:-1] + "..." if shown.endswith("…") and len(text) > 58 else shown
 
 
 def keys_hint(obj: Mapping[Any, Any]) -> str:
