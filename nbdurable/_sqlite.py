@@ -342,7 +342,8 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 def _ro_uri(path: Path, *, immutable: bool = False) -> str:
-    return "file:" + urllib.parse.quote(str(path)) + "?mode=ro" + ("&immutable=1" if immutable else "")
+    # Quoted from the bytes: a file name that is not UTF-8 is a valid path on POSIX.
+    return "file:" + urllib.parse.quote(os.fsencode(path)) + "?mode=ro" + ("&immutable=1" if immutable else "")
 
 
 def _size(path: Path) -> int:

@@ -282,8 +282,9 @@ def test_valid_event_data_is_accepted_and_read_back_equal(tmp_path: Path, data: 
         [back] = journal.events_after("prop/x", rec.seq - 1, limit=1)
         assert back.problem is None and back.data == data
         payload, tag = encode(Event("prop/x", back.data, back.event_id, 1.0).to_dict())
-        journal.write([_run_write("prop-run"), _wait_write("prop-run", payload, tag)])
-        assert json.loads(journal.load_steps("prop-run")[0].output or "null")["data"] == data
+        run_id = f"prop-run-{rec.seq}"  # a run write claims a new run id: one per example
+        journal.write([_run_write(run_id), _wait_write(run_id, payload, tag)])
+        assert json.loads(journal.load_steps(run_id)[0].output or "null")["data"] == data
     finally:
         journal.close()
 
