@@ -841,8 +841,6 @@ class Engine:
             for ev in self.journal.events_after(spec["event"], rec.event_seq, limit=1000):
                 if spec.get("deadline") is not None and ev.ts > float(spec["deadline"]):
                     continue
-                if ev.seq in st.unusable_seqs or self._unusable(st, ev):
-                    continue
                 if ev.ts < rec.created_at:
                     continue
                 if spec.get("if_exp"):
@@ -854,6 +852,8 @@ class Engine:
                     except ExpressionError as exc:
                         _log.warning("run %r: cancel_on event %s skipped: %s", st.run_id, ev.event_id, exc)
                         continue
+                if ev.seq in st.unusable_seqs or self._unusable(st, ev):
+                    continue
                 st.cancel_requested = True
                 st.cancel_reason = f"cancelled by event {spec['event']!r}" + (
                     f" ({spec['if_exp']})" if spec.get("if_exp") else ""
@@ -1154,8 +1154,6 @@ class Engine:
                     scanned = cand.seq
                     if cand.seq in st.consumed_seqs or cand.seq in st.unusable_seqs:
                         continue
-                    if cand.problem is not None and self._unusable(st, cand):
-                        continue  # a row that could not even be decoded
                     if expression is None or self._event_matches(st, name, expression, trigger, cand):
                         # Checked only once it matches: the full check walks the data, and an event
                         # that does not match cannot harm the run.
@@ -1200,7 +1198,7 @@ class Engine:
         another tool. Taking one would fail the wait's commit on every resume, so the wait passes it by
         and the run's timeline says so.
         """
-        problem = ev.problem or event_problem(ev.name, ev.data, ev.event_id, self.event_limits)
+        problem = event_problem(ev.name, ev.data, ev.event_id, self.event_limits)
         if problem is None:
             return False
         st.unusable_seqs.add(ev.seq)

@@ -98,8 +98,6 @@ class EventRecord:
     name: str
     data: dict[str, Any]
     ts: float
-    # Set by a journal that could not decode the stored row (written by another tool): why it is unusable.
-    problem: str | None = None
 
 
 @dataclasses.dataclass(slots=True, frozen=True)

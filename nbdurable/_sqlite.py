@@ -282,24 +282,17 @@ def _by_position(step: StepRecord) -> int:
     return step.position
 
 
-def _event_from_row(row: Sequence[Any]) -> EventRecord:
-    """An event row; one holding what nbdurable never writes comes back flagged (``problem``), not dropped.
+def _event_from_row(row: Sequence[Any]) -> EventRecord | None:
+    """An event row, or None when it holds what nbdurable never writes (edited or damaged): it is left out.
 
-    A wait scanning events must not fail on one bad row (it would on every resume), and it says on the
-    run's timeline that it skipped one, so the row is flagged here rather than left out.
+    Text that was not UTF-8 counts as damaged too (read with replacement characters, it would reach a
+    wait changed). A row that reads fine but breaks the rules events are sent under (a lone surrogate,
+    NaN, too deep) is the engine's to skip, with a warning on the waiting run.
     """
     seq, event_id, name, text, ts = row
-    rec = check_event(seq, event_id, name, _loads(text), ts)
-    if rec is not None:
-        return rec
-    return EventRecord(
-        int(seq),
-        str(event_id),
-        str(name),
-        {},
-        0.0,
-        problem="it holds values nbdurable never writes (not JSON, not an object, not UTF-8, or nested too deeply)",
-    )
+    if isinstance(text, BadText):
+        return None
+    return check_event(seq, event_id, name, _loads(text), ts)
 
 
 # SQLite's primary result codes that mean something to a user (the extended code's low byte).
@@ -1191,8 +1184,8 @@ class SQLiteJournal:
             "SELECT seq, event_id, name, data, ts FROM events WHERE name=? AND seq>? ORDER BY seq LIMIT ?",
             (name, after_seq, limit),
         )
-        # Undecodable rows come back flagged (EventRecord.problem), not raised: a wait skips them.
-        return [_event_from_row(r) for r in rows]
+        # An event row nbdurable never wrote (edited, damaged) is skipped rather than delivered.
+        return [e for r in rows if (e := _event_from_row(r)) is not None]
 
     def last_event_seq(self) -> int:
         rows = self._read("SELECT max(seq) FROM events")

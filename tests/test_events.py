@@ -280,7 +280,7 @@ def test_valid_event_data_is_accepted_and_read_back_equal(tmp_path: Path, data: 
         rec = journal.add_event(f"e{journal.last_event_seq() + 1}", "prop/x", data, 1.0)
         assert rec is not None
         [back] = journal.events_after("prop/x", rec.seq - 1, limit=1)
-        assert back.problem is None and back.data == data
+        assert back.data == data
         payload, tag = encode(Event("prop/x", back.data, back.event_id, 1.0).to_dict())
         run_id = f"prop-run-{rec.seq}"  # a run write claims a new run id: one per example
         journal.write([_run_write(run_id), _wait_write(run_id, payload, tag)])

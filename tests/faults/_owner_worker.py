@@ -80,7 +80,7 @@ async def main() -> None:
     try:
         outcome["value"] = await asyncio.wait_for(workflow.run(run_id=spec["run_id"]), 60)
         outcome["outcome"] = "completed"
-    except nd.NbDurableError as exc:
+    except (nd.NbDurableError, nd.RunCancelledError) as exc:  # a cancel is a BaseException
         outcome["outcome"] = type(exc).__name__
         outcome["message"] = str(exc)
     except Exception as exc:  # a raw error is a finding of the test, reported as such

@@ -196,11 +196,13 @@ async def test_poison_events_in_the_journal_are_skipped_with_a_warning_not_a_fai
     assert resumed.status == "waiting"
     await nd.send("t/approved", {"ok": True})
     assert await resumed.result(timeout=10) == {"ok": True}
+    # Rows that read fine but break the rules are skipped with a warning each; unreadable rows (not JSON,
+    # not an object, not UTF-8, past the journal's nesting limit) are left out of every read.
     warnings = [w["message"] for w in nd.get_run("poisoned").record.warnings or []]
-    assert len(warnings) == len(POISON) + 1, warnings
+    assert len(warnings) == 3, warnings
     assert all("skipped event 't/approved'" in w and "from the journal" in w for w in warnings)
     assert any("is not valid UTF-8 text" in w for w in warnings)
-    assert any("its id is not UTF-8" in w for w in warnings)
+    assert any("is nan, which JSON cannot hold" in w for w in warnings)
     assert any("nested more than 64 levels deep" in w for w in warnings)
     [wait] = [s for s in nd.get_run("poisoned").steps() if s.step_id == "approval"]
     assert wait.status == "completed" and wait.meta is not None

@@ -58,7 +58,7 @@ async def main() -> None:
     outcome: dict[str, Any]
     try:
         outcome = {"status": "completed", "result": await handle.result()}
-    except nd.NbDurableError as exc:
+    except (nd.NbDurableError, nd.RunCancelledError) as exc:  # a cancel is a BaseException
         outcome = {"status": handle.status, "error": f"{type(exc).__name__}: {exc}"}
     Path(out).write_text(json.dumps(outcome))
 
