@@ -319,7 +319,11 @@ class RunState:
         out are only counted, and they are older than any row the timeline shows.
         """
         self.live.pop(live.step_id, None)
-        self.redactors.pop(live.step_id, None)
+        redactor = self.redactors.pop(live.step_id, None)
+        if redactor is not None:
+            rest = redactor.flush()  # the tail held back in case it began a secret: the stream is over
+            if rest:
+                self.engine.notify("stream", self.run_id, live.step_id, rest)
         self.journaled.pop(live.step_id, None)  # a retrying/sleeping row from before: superseded now
         if not self.engine.feed._subscribers:
             self.memory_partial = True
