@@ -16,6 +16,7 @@ import fnmatch
 import json
 import math
 import os
+import re
 from typing import Any
 
 from ._errors import ConfigError, InvalidEventError
@@ -102,6 +103,10 @@ class EventLimits:
             raise ConfigError(f"{exc} (from the environment: {', '.join(_ENV[k] for k in values)})") from None
 
 
+# Control characters (C0, DEL, C1) and line/paragraph separators: no name or id holds them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _not_utf8(text: str) -> int | None:
     """The index of the first character UTF-8 cannot encode (a lone surrogate), or None."""
     try:
@@ -124,7 +129,7 @@ def _check_text(value: Any, what: str, max_length: int, env: str) -> str:
             f"{what} {value!r} is not valid UTF-8 (character {bad} is a lone surrogate, as bytes from a "
             "non-UTF-8 terminal or file name give); use UTF-8 text"
         )
-    if not value.isprintable() or value != value.strip():
+    if _CONTROL.search(value) or value != value.strip():
         raise InvalidEventError(
             f"{what} {value!r} holds control characters or spaces at its ends; use printable text such as "
             "'app/order.created'"
@@ -133,7 +138,7 @@ def _check_text(value: Any, what: str, max_length: int, env: str) -> str:
 
 
 def check_event_name(name: Any, limits: EventLimits | None = None) -> str:
-    """``name`` if it is a usable event name: printable UTF-8, no spaces at its ends, not too long."""
+    """``name`` if it is a usable event name: UTF-8 without control characters or end spaces, not too long."""
     return _check_text(name, "event name", (limits or _DEFAULT).max_name_length, _ENV["max_name_length"])
 
 
@@ -231,7 +236,7 @@ def validate_event(
 ) -> tuple[str, dict[str, Any], str | None]:
     """Check an event before it is journaled; returns ``(name, data, id)`` or raises InvalidEventError.
 
-    The one check every door uses: the name and id are printable UTF-8 within their
+    The one check every door uses: the name and id are UTF-8 text without control characters within their
     lengths, and the data is a JSON object (str keys; str, int, finite float, bool,
     None, list and dict values) that reads back equal, within ``limits`` (default:
     :meth:`EventLimits.from_env`) of size and depth. ``data=None`` is ``{}``.

@@ -100,7 +100,8 @@ async def test_the_timeline_of_a_long_run_is_the_same_from_memory_and_from_the_j
     unsubscribe = engine.subscribe(lambda _notice: None) if watched else None
     try:
         handle = wf.start(run_id=f"snap-{watched}")
-        while handle.status != "waiting":
+        # Waiting as journaled, not only in memory: the wait's row commits with the run's new status.
+        while (rec := engine.journal.get_run(handle.run_id)) is None or rec.status != "waiting":
             await asyncio.sleep(0.01)
         state = engine.active[handle.run_id]
         assert state.memory_partial is (not watched)
