@@ -32,7 +32,7 @@ from ._errors import (
     SerializationError,
     StepError,
 )
-from ._events import Event, EventLimits, coerce_event, validate_event
+from ._events import Event, coerce_event, validate_event
 from ._journal import StepRecord
 from ._redact import redact_text
 from ._runstate import OUTPUT_PREVIEW, LiveStep, RerunFrom, RunState, StepInfo, current_step_var
@@ -668,12 +668,11 @@ class Step:
         for ev in parsed:
             validate_event(ev.name, ev.data, id=ev.id or None, limits=st.engine.event_limits)
         step_id, position = st.next_id(name)
-        base = f"{st.run_id}/{step_id}"
 
         async def deliver() -> list[str]:
             ids = []
             for i, ev in enumerate(parsed):
-                event_id = ev.id or _derived_event_id(f"{base}/{i}", st.engine.event_limits)
+                event_id = ev.id or _own_event_id(st, step_id, i, ev)
                 await st.engine.send(ev.name, data=ev.data, id=event_id)
                 ids.append(event_id)
             return ids
@@ -697,9 +696,10 @@ class Step:
         seconds = None if timeout is None else parse_duration(timeout, what=f"step.invoke({name!r}) timeout")
         step_id, position = self._state.next_id(name)
         st = self._state
-        child_id = f"{st.run_id}.{step_id}"
+        child = {"id": f"{st.run_id}.{step_id}"}
 
         async def call(**_inputs: Any) -> Any:  # the inputs are hashed by the step; the call closes over them
+            child_id = child["id"] = _child_run_id(st, step_id)
             handle = st.engine.start(function, data=data, run_id=child_id, parent_run_id=st.run_id, resume_failed=True)
             if seconds is None:
                 return await handle.result()
@@ -722,7 +722,7 @@ class Step:
             None,
             "json",
             0,
-            lambda _v: {"child_run_id": child_id},
+            lambda _v: {"child_run_id": child["id"]},
             hint=function.func,
         )
         return value
@@ -816,11 +816,39 @@ def _take_limit(kwargs: dict[str, Any]) -> Limit | None:
     return None
 
 
-def _derived_event_id(natural: str, limits: EventLimits) -> str:
-    """``<run>/<step>/<i>``, or a stable hash of it when long run and step names make it too long for an id."""
-    if len(natural) <= limits.max_id_length:
+def _digest(*parts: str) -> str:
+    joined = "\0".join(parts).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(joined, digest_size=16).hexdigest()
+
+
+def _own_event_id(st: RunState, step_id: str, index: int, event: Event) -> str:
+    """The id of an event ``step.send_event`` sends without one: ``<run>/<step>/<i>``, the same on every replay.
+
+    That spelling is ambiguous (run "a/b" step "c" and run "a" step "b/c" give one id), and the journal
+    keeps one event per id, so a different event already under it belongs to another run: then, as
+    when the id would be too long, a stable hash of the three parts serves. The same event under it
+    is this step's own, sent before a crash: the same id lets the journal drop the resend.
+    """
+    natural = f"{st.run_id}/{step_id}/{index}"
+    if len(natural) <= st.engine.event_limits.max_id_length:
+        found = st.engine.journal.get_event(natural)
+        if found is None or (found.name == event.name and found.data == event.data):
+            return natural
+    return "nd-" + _digest(st.run_id, step_id, str(index))
+
+
+def _child_run_id(st: RunState, step_id: str) -> str:
+    """The run id of the child ``step.invoke`` starts: ``<run>.<step>``, the same on every replay.
+
+    That spelling is ambiguous (run "a" step "b.c" and run "a.b" step "c" give one id); a run under it
+    whose parent is another run is not this step's child, and answering with its result would be
+    wrong: then a stable hash of run and step is appended.
+    """
+    natural = f"{st.run_id}.{step_id}"
+    rec = st.engine.journal.get_run(natural)
+    if rec is None or rec.parent_run_id == st.run_id:
         return natural
-    return "nd-" + hashlib.blake2b(natural.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return f"{natural}#{_digest(st.run_id, step_id)[:12]}"
 
 
 def _meta(preview: str | None) -> dict[str, Any] | None:

@@ -1334,3 +1334,44 @@ def test_step_ids_are_unique_and_the_same_on_every_execution(names: list[str], l
     if isinstance(first, list):
         assert len(set(first)) == len(first)
         assert all(re.search(r":[0-9]+\Z", n) is None or n in legacy for n in names)
+
+
+@pytest.mark.asyncio
+async def test_invoked_children_of_runs_whose_ids_spell_alike_stay_apart(journal_path: Path) -> None:
+    """Run 'a' invoking step 'b.c' and run 'a.b' invoking step 'c' both spell the child 'a.b.c'; the second
+    must get a child of its own, not the first one's result."""
+
+    @nd.function(id="ids-child-of")
+    async def child(ctx: nd.Context) -> str:
+        return str(ctx.event.data["parent"])
+
+    @nd.function(id="ids-parent")
+    async def parent(ctx: nd.Context) -> str:
+        return await ctx.step.invoke(ctx.event.data["step"], function=child, data={"parent": ctx.run_id})
+
+    assert await parent.run({"step": "b.c"}, run_id="a") == "a"
+    assert await parent.run({"step": "c"}, run_id="a.b") == "a.b"
+    children = {r.run_id: r.parent_run_id for r in journal().list_runs(function_id="ids-child-of")}
+    assert children["a.b.c"] == "a" and len(children) == 2
+    [own] = [run_id for run_id, p in children.items() if p == "a.b"]
+    assert own.startswith("a.b.c#")
+    meta = {s.step_id: s.meta for s in journal().load_steps("a.b")}
+    assert meta["c"] is not None and meta["c"]["child_run_id"] == own
+    # The same id on a replay of the second parent: it reads its own child again.
+    restart(journal_path)
+    assert await parent.run({"step": "c"}, run_id="a.b") == "a.b"
+
+
+@pytest.mark.asyncio
+async def test_events_sent_by_runs_whose_ids_spell_alike_are_both_kept(journal_path: Path) -> None:
+    """Run 'x/y' step 's' and run 'x' step 'y/s' both spell the event id 'x/y/s/0'; neither event is dropped."""
+
+    @nd.function(id="ids-sender")
+    async def sender(ctx: nd.Context) -> list[str]:
+        return await ctx.step.send_event(ctx.event.data["step"], {"name": "ids/sent", "data": {"by": ctx.run_id}})
+
+    [first] = await sender.run({"step": "s"}, run_id="x/y")
+    [second] = await sender.run({"step": "y/s"}, run_id="x")
+    assert first == "x/y/s/0" and second.startswith("nd-")
+    sent = journal().events_after("ids/sent", 0)
+    assert sorted(e.data["by"] for e in sent) == ["x", "x/y"]
