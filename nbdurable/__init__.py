@@ -53,7 +53,10 @@ from ._serde import register_type
 from ._sqlite import SQLiteJournal
 from ._step import Step
 
-__version__ = "0.1.0"
+try:
+    from ._version import __version__  # written by the build from labextension/package.json
+except ImportError:  # pragma: no cover - a source tree that was never built or installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "CancelOn",

@@ -225,15 +225,26 @@ def _pick_run_id(engine: Engine, name: str, new: bool) -> str:
 
 
 def _show(handle: RunHandle[Any]) -> None:
-    """Display a run's live timeline (or a one-line status where widgets are not available)."""
-    try:
-        from ._display import display_run
+    """Display a run's timeline: the live widget, or a static view updated in place where widgets cannot show."""
+    from ._display import display_run
 
-        display_run(handle)
-        return
-    except ImportError:
-        pass  # the notebook extra (anywidget) is not installed: a line of text instead
-    print(f"nbdurable: run {handle.run_id!r} {handle.status}")
+    display_run(handle)
+
+
+def _start_line(engine: Engine, run_id: str, before: RunRecord | None) -> str:
+    """What starting the cell's run does, in one line: a new run, a resume, or a replay of a finished one."""
+    if before is None:
+        return f"nbdurable: started run {run_id!r}"
+    done = engine.journal.step_counts([run_id]).get(run_id, 0)
+    steps = f"{done} completed step{'' if done == 1 else 's'}"
+    status = effective_status(before, engine)
+    if status == "completed":
+        return f"nbdurable: run {run_id!r} had completed; running the cell again replays its {steps} from the journal"
+    if status == "queued" and before.status_reason:
+        return f"nbdurable: run {run_id!r} is queued ({before.status_reason}); {steps} so far"
+    if done == 0:
+        return f"nbdurable: run {run_id!r} starts again from the beginning (it was {status}; no step had finished)"
+    return f"nbdurable: resuming run {run_id!r} ({status}): {steps} replay from the journal, then the rest runs"
 
 
 def _lint_cell(name: str, body: str, mode: str) -> list[str]:
@@ -330,7 +341,11 @@ async def _run_cell(line: str, body: str, namespace: dict[str, Any], *, backgrou
         "on_change": args.on_change,
         "timeout": args.timeout,
     }
+    before = engine.journal.get_run(run_id)
+    already_active = run_id in engine.active
     handle = engine.start(function, run_id=run_id, kind="cell", source=body, options=options, reexecute=True)
+    if run_id in engine.active and not already_active:
+        print(_start_line(engine, run_id, before))
     state = engine.active.get(run_id)
     if state is not None:
         # The static check's findings go on the timeline's header with the run's other warnings.

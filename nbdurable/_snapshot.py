@@ -3,7 +3,7 @@
 Journaled steps and the live state of a run executing here are merged, so a
 snapshot is right whether the run is live, finished, or known only from the
 journal (another kernel's run). The dict follows the contract in
-``labextension/src/types.ts`` (version 1).
+``labextension/src/types.ts`` (its version is ``SNAPSHOT_VERSION``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._journal import RunRecord, StepRecord
 from ._rows import MAX_JSON_DEPTH, too_deep
 from ._runstate import OUTPUT_PREVIEW, RECENT_STEPS, LiveStep, Tally
+from ._timeline import SNAPSHOT_VERSION
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -260,7 +261,7 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
         error = rec.error
     final = status in ("completed", "failed", "cancelled", "skipped")
     return {
-        "version": 1,
+        "version": SNAPSHOT_VERSION,
         "run": {
             "run_id": run_id,
             "function_id": rec.function_id if rec else (state.function.id if state and state.function else "?"),

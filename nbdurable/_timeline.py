@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "MIME_TYPE",
+    "SNAPSHOT_VERSION",
     "TERMINAL_RUN_STATUSES",
     "bound_snapshot",
     "is_terminal",
@@ -29,6 +30,13 @@ __all__ = [
 
 MIME_TYPE = "application/vnd.nbdurable.timeline+json"
 """The MIME type under which the snapshot itself is stored in an output."""
+
+SNAPSHOT_VERSION = 1
+"""The snapshot format written as its ``version``; ``labextension/src/snapshot.ts`` reads every version up to it.
+
+Raise it (and add a migration there) when a field changes meaning, so a newer
+extension still draws notebooks saved by an older nbdurable.
+"""
 
 TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "skipped", "interrupted"})
 

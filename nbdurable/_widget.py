@@ -1,13 +1,12 @@
-"""The live timeline widget, and the display that leaves a static timeline in the saved notebook.
+"""The live timeline widget.
 
 ``TimelineWidget`` is an anywidget, so it runs in JupyterLab, Notebook 7, VS Code and
-Colab without a frontend extension. Saved widget state is unreliable (a reopened
-notebook shows "model not found"), so ``TimelineDisplay`` shows the widget while a
-run goes on and, when it ends, replaces the same output with the final snapshot,
-static HTML and text, which every viewer can show with no kernel.
+Colab without a frontend extension. ``nbdurable._display.TimelineDisplay`` shows it
+while a run goes on and leaves a static timeline in the saved notebook.
 
 This module imports anywidget and ipywidgets; ``import nbdurable`` must not import
-it, so loading the library stays cheap outside notebooks.
+it, so loading the library stays cheap outside notebooks, and the display falls
+back to a static timeline when it cannot be imported.
 """
 
 from __future__ import annotations
@@ -17,22 +16,20 @@ import inspect
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any
 
 import anywidget
 import traitlets
-from IPython import get_ipython
-from IPython.display import DisplayHandle, display
 
-from nbdurable._timeline import bound_snapshot, is_terminal, json_safe, timeline_mimebundle
+from nbdurable._display import ActionCallback, SnapshotSource, TimelineAction
+from nbdurable._timeline import bound_snapshot, json_safe, timeline_mimebundle
 
 __all__ = [
     "ActionCallback",
     "SnapshotSource",
     "TimelineAction",
-    "TimelineDisplay",
     "TimelineWidget",
     "widget_assets_available",
 ]
@@ -56,26 +53,6 @@ export default {
 def widget_assets_available() -> bool:
     """True when the built widget bundle is inside the package."""
     return _ESM_PATH.is_file()
-
-
-class TimelineAction(TypedDict, total=False):
-    """A request from the timeline's buttons, as given to ``on_action`` callbacks.
-
-    ``action`` is always set; ``event`` and ``data`` come with "send_event", and
-    ``step_id`` with "rerun" (and with "send_event" when the wait is a step).
-    """
-
-    action: Literal["send_event", "cancel", "rerun"]
-    event: str
-    data: Any
-    step_id: str | None
-
-
-ActionCallback = Callable[[TimelineAction], Awaitable[object] | object]
-"""Called with each action; may be a coroutine function. An exception is shown to the user."""
-
-SnapshotSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
-"""A snapshot, or a function that builds one; the function is called only when an update is sent."""
 
 
 def _parse_action(content: object) -> TimelineAction:
@@ -141,6 +118,8 @@ class TimelineWidget(anywidget.AnyWidget):
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent_count = 0
         """How many snapshots were sent to the front end (for tests and benchmarks)."""
+        self.views_rendered = 0
+        """How many views a front end has drawn (each says so once); 0 means no front end shows widgets yet."""
         initial = self._prepare(snapshot) if snapshot is not None else {}
         super().__init__(snapshot=initial, **kwargs)
         self.on_msg(self._on_custom_msg)
@@ -209,6 +188,9 @@ class TimelineWidget(anywidget.AnyWidget):
         self.send({"type": "action_result", "action": action, "ok": ok, "message": message})
 
     def _on_custom_msg(self, _widget: object, content: object, _buffers: object) -> None:
+        if isinstance(content, Mapping) and content.get("type") == "rendered":
+            self.views_rendered += 1
+            return
         name = str(content.get("action")) if isinstance(content, Mapping) else "?"
         try:
             action = _parse_action(content)
@@ -271,97 +253,3 @@ class TimelineWidget(anywidget.AnyWidget):
             self._timer = None
         self._pending = None
         super().close()
-
-
-def _kernel_with_widgets() -> bool:
-    """True inside a Jupyter kernel (where widgets can talk to a front end) with the widget built."""
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None and widget_assets_available()
-
-
-class TimelineDisplay:
-    """One run's timeline in one output: the live widget while the run goes on, a static view once it ends.
-
-    ``show()`` displays the widget (whose bundle also carries the snapshot, HTML and
-    text); ``update()`` streams snapshots to it; ``finish()`` replaces the output, in
-    place, with the final snapshot, HTML and text and closes the widget, so the saved
-    notebook shows the timeline with no kernel. Outside a kernel (or with ``live=False``)
-    only the static view is shown, updated at ``finish()``.
-    """
-
-    def __init__(
-        self,
-        snapshot: Mapping[str, Any],
-        *,
-        on_action: ActionCallback | None = None,
-        max_steps: int = 200,
-        min_interval: float = 0.25,
-        live: bool | None = None,
-    ) -> None:
-        self._max_steps = max_steps
-        self._latest: SnapshotSource = snapshot
-        self._handle: DisplayHandle | None = None
-        self._finished = False
-        self._live = _kernel_with_widgets() if live is None else live
-        self._widget: TimelineWidget | None = None
-        if self._live:
-            self._widget = TimelineWidget(snapshot, max_steps=max_steps, min_interval=min_interval)
-            if on_action is not None:
-                self._widget.on_action(on_action)
-
-    @property
-    def widget(self) -> TimelineWidget | None:
-        """The live widget, or None when showing only the static view (or after finish)."""
-        return self._widget
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
-
-    def _static_bundle(self, snapshot: Mapping[str, Any]) -> dict[str, Any]:
-        return timeline_mimebundle(bound_snapshot(snapshot, max_steps=self._max_steps))
-
-    def show(self) -> None:
-        """Display the timeline in the current cell's output (once)."""
-        if self._handle is not None:
-            return
-        if self._widget is not None:
-            handle = display(self._widget, display_id=True)  # type: ignore[no-untyped-call]
-        else:
-            bundle = self._static_bundle(self._resolve(self._latest))
-            handle = display(bundle, raw=True, display_id=True)  # type: ignore[no-untyped-call]
-        assert isinstance(handle, DisplayHandle)
-        self._handle = handle
-
-    def _ipython_display_(self) -> None:
-        self.show()
-
-    @staticmethod
-    def _resolve(source: SnapshotSource) -> Mapping[str, Any]:
-        return source() if callable(source) else source
-
-    def update(self, snapshot: SnapshotSource) -> None:
-        """Send a newer snapshot (coalesced); a snapshot of an ended run finishes the display."""
-        if self._finished:
-            return
-        self._latest = snapshot
-        if isinstance(snapshot, Mapping) and is_terminal(snapshot):
-            self.finish(snapshot)
-            return
-        if self._widget is not None:
-            self._widget.push(snapshot)
-
-    def finish(self, snapshot: Mapping[str, Any] | None = None) -> None:
-        """Replace the output with the final static timeline and close the widget."""
-        if self._finished:
-            return
-        self._finished = True
-        final = self._resolve(self._latest) if snapshot is None else snapshot
-        bundle = self._static_bundle(final)
-        if self._handle is None:
-            self._handle = display(bundle, raw=True, display_id=True)  # type: ignore[no-untyped-call]
-        else:
-            self._handle.update(bundle, raw=True)  # type: ignore[no-untyped-call]
-        if self._widget is not None:
-            self._widget.close()
-            self._widget = None

@@ -23,8 +23,9 @@ from comm.base_comm import BaseComm
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
 
+from nbdurable._display import TimelineDisplay
 from nbdurable._timeline import MIME_TYPE, render_html, render_text
-from nbdurable._widget import TimelineDisplay, TimelineWidget, widget_assets_available
+from nbdurable._widget import TimelineWidget, widget_assets_available
 from tests.timeline_samples import completed_snapshot, step, waiting_snapshot
 
 REPO = Path(__file__).resolve().parent.parent
@@ -422,7 +423,7 @@ def test_in_a_kernel_the_display_ends_as_a_static_timeline(kernel: BlockingKerne
     shown = _run(
         kernel,
         f"""
-        from nbdurable._widget import TimelineDisplay
+        from nbdurable._display import TimelineDisplay
         d = TimelineDisplay({_py(waiting_snapshot())})
         d.show()
         """,

@@ -2,5 +2,6 @@
 
 export * from './format';
 export * from './renderer';
+export * from './snapshot';
 export * from './style';
 export * from './types';

@@ -28,6 +28,7 @@ import {
   utf8Length,
 } from './format';
 import { ensureStyles } from './style';
+import { readSnapshot } from './snapshot';
 import type { ActionMessage, ErrorInfo, RunInfo, Snapshot, StepInfo } from './types';
 
 export interface TimelineOptions {
@@ -82,6 +83,7 @@ export class TimelineView {
   private readonly options: TimelineOptions;
   private readonly id: string;
   private snapshot: Snapshot = {};
+  private newerVersion: number | null = null;
   private receivedAt = 0;
   private readonly open = new Set<string>();
   private readonly rows = new Map<string, RowState>();
@@ -123,7 +125,9 @@ export class TimelineView {
     if (this.disposed) {
       return;
     }
-    this.snapshot = snapshot && typeof snapshot === 'object' ? snapshot : {};
+    const read = readSnapshot(snapshot);
+    this.snapshot = read.snapshot;
+    this.newerVersion = read.newer;
     this.receivedAt = this.clock();
     this.render();
     this.syncTimer();
@@ -208,6 +212,14 @@ export class TimelineView {
         num(run.started_at) !== null ? stat('started', formatClock(num(run.started_at), now)) : null,
       ]),
     ];
+    if (this.newerVersion !== null) {
+      children.push(
+        h(d, 'div', { class: 'nbd-reason nbd-newer' }, [
+          `Saved by a newer nbdurable (timeline format ${this.newerVersion}); this view may leave some of it out. ` +
+            'Update nbdurable to see all of it.',
+        ]),
+      );
+    }
     const reason = str(run.status_reason);
     if (reason) {
       children.push(h(d, 'div', { class: 'nbd-reason' }, [reason]));

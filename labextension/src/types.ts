@@ -1,5 +1,5 @@
 /**
- * The snapshot a run's timeline is drawn from (version 1).
+ * The snapshot a run's timeline is drawn from (format version 1; see `snapshot.ts` for versions).
  *
  * The engine produces it (`engine.snapshot(run_id)`), the widget syncs it, the
  * MIME bundle stores it under `application/vnd.nbdurable.timeline+json`. Every
@@ -116,6 +116,11 @@ export type ActionMessage =
   | { action: 'send_event'; event: string; data: unknown; step_id: string | null }
   | { action: 'cancel' }
   | { action: 'rerun'; step_id: string };
+
+/** Sent once by each widget view when it is drawn (the kernel then knows a front end shows widgets). */
+export interface RenderedMessage {
+  type: 'rendered';
+}
 
 /** The Python side's answer to an action, shown as a notice under the header. */
 export interface ActionResult {

@@ -7,14 +7,20 @@
  */
 
 import { TimelineView } from './renderer';
-import { LIVE_SNAPSHOT_EVENT, type ActionMessage, type ActionResult, type Snapshot } from './types';
+import {
+  LIVE_SNAPSHOT_EVENT,
+  type ActionMessage,
+  type ActionResult,
+  type RenderedMessage,
+  type Snapshot,
+} from './types';
 
 /** The part of anywidget's model API this module uses. */
 export interface WidgetModel {
   get(name: 'snapshot'): Snapshot;
   on(event: string, callback: (...args: unknown[]) => void): void;
   off(event: string, callback: (...args: unknown[]) => void): void;
-  send(content: ActionMessage): void;
+  send(content: ActionMessage | RenderedMessage): void;
 }
 
 export interface RenderContext {
@@ -52,6 +58,8 @@ export function render({ model, el }: RenderContext): () => void {
   model.on('change:snapshot', onChange);
   model.on('msg:custom', onMessage);
   onChange();
+  // Tells the kernel a front end draws the widget, so it need not refresh the static copy for viewers without widgets.
+  model.send({ type: 'rendered' });
   return () => {
     model.off('change:snapshot', onChange);
     model.off('msg:custom', onMessage);

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { TimelineView } from '../src/renderer';
 import { STYLE_ID } from '../src/style';
-import type { ActionMessage, Snapshot } from '../src/types';
+import type { ActionMessage, RenderedMessage, Snapshot } from '../src/types';
 import { render } from '../src/widget';
 import { T0, sampleSnapshot, step } from './fixtures';
 
@@ -270,15 +270,17 @@ describe('anywidget front end', () => {
   it('follows the model, sends actions and shows the answer', () => {
     const handlers = new Map<string, (...args: unknown[]) => void>();
     let snapshot = sampleSnapshot();
-    const sent: ActionMessage[] = [];
+    const sent: (ActionMessage | RenderedMessage)[] = [];
     const model = {
       get: () => snapshot,
       on: (event: string, cb: (...args: unknown[]) => void) => handlers.set(event, cb),
       off: (event: string) => handlers.delete(event),
-      send: (m: ActionMessage) => sent.push(m),
+      send: (m: ActionMessage | RenderedMessage) => sent.push(m),
     };
     const cleanup = render({ model, el: host });
     expect(rows()).toHaveLength(4);
+    expect(sent).toEqual([{ type: 'rendered' }]);
+    sent.length = 0;
     expect(host.querySelector('.nbd-timeline')!.getAttribute('data-host')).toBe('widget');
 
     snapshot = { ...sampleSnapshot(), steps: sampleSnapshot().steps!.slice(0, 2) };

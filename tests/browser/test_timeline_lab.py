@@ -25,7 +25,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 SETUP = """\
 import json
-from nbdurable._widget import TimelineDisplay
+from nbdurable._display import TimelineDisplay
 from tests.timeline_samples import completed_snapshot, hostile_snapshot, waiting_snapshot
 actions = []
 timeline = TimelineDisplay(waiting_snapshot(), on_action=actions.append)
@@ -241,7 +241,7 @@ def test_static_html_renders_without_scripts_in_a_plain_page(page: Page, images:
 
 
 MID_RUN_SETUP = """\
-from nbdurable._widget import TimelineDisplay
+from nbdurable._display import TimelineDisplay
 from tests.timeline_samples import step, waiting_snapshot
 run = TimelineDisplay(waiting_snapshot())
 run.show()"""
