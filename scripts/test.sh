@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The tests: set up everything on a fresh machine, then lint, type-check and run the whole suite.
+# The tests: set up everything on a fresh machine, then lint, type-check and run the whole suite on
+# the default python3, and the fast unit suite on every other supported Python found here.
 # Needs: Python 3.10+ with venv, Node.js with npm (for the timeline's TypeScript), root or sudo for apt
-# (Debian's Chromium for the browser tests).
+# (Debian's Chromium for the browser tests). Other Pythons (python3.10, python3.12...) are optional:
+# each one missing is reported, never skipped silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
 
 if ! command -v chromium >/dev/null 2>&1; then
     echo "== installing Debian's Chromium for the browser tests"
@@ -26,9 +29,11 @@ echo "== mypy (strict)"
 echo "== timeline renderer (TypeScript unit tests)"
 (cd labextension && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test)
 echo "== unit tests"
-.venv/bin/python -m pytest -m "not kernel and not crash and not browser and not server"
-echo "== real kernels, crashes (real processes killed with SIGKILL) and a real Jupyter server"
-.venv/bin/python -m pytest -m "kernel or crash or server"
+.venv/bin/python -m pytest -m "not kernel and not crash and not browser and not server and not package"
+bash scripts/test-pythons.sh
+echo "== real kernels, crashes (real processes killed with SIGKILL), a real Jupyter server; the sdist and wheel installed without Node"
+.venv/bin/python -m pytest -m "kernel or crash or server or package"
 echo "== JupyterLab in headless Chromium"
 # A session of its own: Playwright's sync API keeps an event loop running in the main thread.
 .venv/bin/python -m pytest -m browser
+echo "== all tests passed in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s"
