@@ -155,7 +155,8 @@ class TimelineDisplay:
             self._handle = display(self._widget, display_id=True)  # type: ignore[no-untyped-call]
         else:
             self._handle = display(self._bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
-        self._shown_at = self._refreshed_at = time.monotonic()
+        # A static view's first update goes out at once: the run was only just started (not yet running) when shown.
+        self._shown_at = time.monotonic()
 
     def _ipython_display_(self) -> None:
         self.show()

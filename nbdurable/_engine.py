@@ -486,8 +486,6 @@ class Engine:
             retries=function.retries,
             on_change=function.on_change,
         )
-        # Shown at once by the timeline: a run without flow control starts on the next loop turn, it is not queued.
-        state.status = "queued" if function.has_flow_control else "running"
         state.done = loop.create_future()
         self.active[run_id] = state
         start = _Start(

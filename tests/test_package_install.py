@@ -23,7 +23,6 @@ import sys
 import tarfile
 import textwrap
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +45,9 @@ KERNEL_PROBE = textwrap.dedent(
     k = Kernel(Path(sys.argv[1]))
     try:
         loaded = k.execute("%load_ext nbdurable\\nimport nbdurable, sys\\nprint(nbdurable.__file__, sys.executable)")
-        cell = k.execute('%%durable packaged\\nx = await step.run("one", lambda: 41)\\ny = await step.run("two", lambda: x + 1)')
+        cell = k.execute(
+            '%%durable packaged\\nx = await step.run("one", lambda: 41)\\ny = await step.run("two", lambda: x + 1)'
+        )
         after = k.execute("print(y)")
         print(json.dumps({
             "loaded": {"stdout": loaded.stdout, "error": loaded.error},
@@ -69,7 +70,8 @@ class Built:
 def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600) -> str:
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        output = f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{output}")
     return done.stdout + done.stderr
 
 
@@ -100,12 +102,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 
 @pytest.fixture(scope="module")
-def venv(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def venv(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the wheel and JupyterLab; no node or npm on its PATH."""
     where = tmp_path_factory.mktemp("venv") / "v"
     _run([sys.executable, "-m", "venv", str(where)])
     _run([str(where / "bin" / "python"), "-m", "pip", "install", "--quiet", str(built.wheel), "jupyterlab>=4.2,<5"])
-    yield where
+    return where
 
 
 def _env(venv: Path) -> dict[str, str]:
@@ -122,8 +124,12 @@ def _check_installed(venv: Path, built: Built, tmp_path: Path) -> None:
     listed = _run([str(venv / "bin" / "jupyter"), "labextension", "list"], env=env, cwd=tmp_path)
     assert re.search(rf"nbdurable v{re.escape(built.version)} enabled\s.*OK", listed), listed
     shipped = _run(
-        [python, "-c", "import nbdurable, pathlib; p = pathlib.Path(nbdurable.__file__).parent; "
-         "print(nbdurable.__version__, (p / 'static' / 'widget.js').is_file(), (p / '_version.py').is_file())"],
+        [
+            python,
+            "-c",
+            "import nbdurable, pathlib; p = pathlib.Path(nbdurable.__file__).parent; "
+            "print(nbdurable.__version__, (p / 'static' / 'widget.js').is_file(), (p / '_version.py').is_file())",
+        ],
         env=env,
         cwd=tmp_path,
     )

@@ -31,7 +31,7 @@ def semver_to_pep440(version: str) -> str:
         return release
     if label == "dev":
         return f"{release}.dev{number}"
-    return f"{release}{ {'alpha': 'a', 'beta': 'b'}.get(label, label)}{number}"
+    return f"{release}{ {'alpha': 'a', 'beta': 'b'}.get(label, label) }{number}"
 
 
 def test_one_version_for_the_python_package_and_the_labextension() -> None:
