@@ -259,13 +259,15 @@ class Engine:
                 return
         waiter = self._enqueue(Write("step", step=record))
         if run_status is not None:
+            waiter = self._enqueue(Write("run_update", run_id=record.run_id, fields={"status": run_status}))
+        if waiter is not None:
+            await waiter
+        if run_status is not None:
+            # Only once durable: a run that says it is sleeping or waiting has that step in the journal.
             state = self.active.get(record.run_id)
             if state is not None:
                 state.status = run_status
-            waiter = self._enqueue(Write("run_update", run_id=record.run_id, fields={"status": run_status}))
             self.notify("run_status", record.run_id)
-        if waiter is not None:
-            await waiter
 
     async def write(self, *writes: Write) -> None:
         waiter = None
