@@ -67,6 +67,11 @@ class Built:
     version: str  # labextension/package.json's, e.g. 0.2.0-dev0
 
 
+def _plain(text: str) -> str:
+    """Without the colour codes jupyter's listings carry."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
 def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600) -> str:
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
@@ -121,7 +126,7 @@ def _env(venv: Path) -> dict[str, str]:
 def _check_installed(venv: Path, built: Built, tmp_path: Path) -> None:
     env = _env(venv)
     python = str(venv / "bin" / "python")
-    listed = _run([str(venv / "bin" / "jupyter"), "labextension", "list"], env=env, cwd=tmp_path)
+    listed = _plain(_run([str(venv / "bin" / "jupyter"), "labextension", "list"], env=env, cwd=tmp_path))
     assert re.search(rf"nbdurable v{re.escape(built.version)} enabled\s.*OK", listed), listed
     shipped = _run(
         [
@@ -135,7 +140,7 @@ def _check_installed(venv: Path, built: Built, tmp_path: Path) -> None:
     )
     assert shipped.split()[1:] == ["True", "True"], shipped
     if _declares_server_extension(built.wheel):
-        servers = _run([str(venv / "bin" / "jupyter"), "server", "extension", "list"], env=env, cwd=tmp_path)
+        servers = _plain(_run([str(venv / "bin" / "jupyter"), "server", "extension", "list"], env=env, cwd=tmp_path))
         assert re.search(r"nbdurable\S*\s+enabled", servers) and "OK" in servers, servers
     probe = tmp_path / "probe.py"
     probe.write_text(KERNEL_PROBE)
