@@ -72,12 +72,20 @@ def _plain(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
-def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600) -> str:
+def _run(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 600,
+    stdout: bool = False,
+) -> str:
+    """Run ``cmd``; its output (stdout and stderr, or stdout alone), or an error with both when it fails."""
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
         output = f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
         raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{output}")
-    return done.stdout + done.stderr
+    return done.stdout if stdout else done.stdout + done.stderr
 
 
 def _path_without_node() -> str:
@@ -99,7 +107,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     assert not (src / "nbdurable" / "labextension").exists(), "the labextension build must not be tracked"
     dist = root / "dist"
     # The sdist first, then the wheel built from it (build's default), so the wheel proves the sdist is whole.
-    _run([sys.executable, "-m", "build", "--outdir", str(dist), str(src)], timeout=900)
+    # Built with this venv's build requirements (the test extra has them) to save two environments; installing
+    # the sdist below builds it in an isolated environment, as pip does for users.
+    _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(src)], timeout=900)
     [sdist] = dist.glob("nbdurable-*.tar.gz")
     [wheel] = dist.glob("nbdurable-*.whl")
     version = json.loads((src / "labextension" / "package.json").read_text())["version"]
@@ -146,7 +156,7 @@ def _check_installed(venv: Path, built: Built, tmp_path: Path) -> None:
     probe.write_text(KERNEL_PROBE)
     work = tmp_path / "notebook"
     work.mkdir()
-    result = json.loads(_run([python, str(probe), str(work)], env=env, cwd=tmp_path).splitlines()[-1])
+    result = json.loads(_run([python, str(probe), str(work)], env=env, cwd=tmp_path, stdout=True).splitlines()[-1])
     assert result["loaded"]["error"] is None, result["loaded"]
     module_file, executable = result["loaded"]["stdout"].split()
     assert module_file.startswith(str(venv)) and executable.startswith(str(venv)), "the venv's own nbdurable"
