@@ -109,7 +109,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     # The sdist first, then the wheel built from it (build's default), so the wheel proves the sdist is whole.
     # Built with this venv's build requirements (the test extra has them) to save two environments; installing
     # the sdist below builds it in an isolated environment, as pip does for users.
-    _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(src)], timeout=900)
+    # The build calls `jupyter labextension build`: this venv's scripts come first on the PATH.
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(src)], env=env, timeout=900)
     [sdist] = dist.glob("nbdurable-*.tar.gz")
     [wheel] = dist.glob("nbdurable-*.whl")
     version = json.loads((src / "labextension" / "package.json").read_text())["version"]
