@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
+# Each section says when it started, so the time each one takes can be read off the log.
+section() { echo "== $* (at $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s)"; }
 
 if ! command -v chromium >/dev/null 2>&1; then
     echo "== installing Debian's Chromium for the browser tests"
@@ -21,19 +23,20 @@ fi
 echo "== installing nbdurable with the test extras (builds the JupyterLab extension with npm)"
 .venv/bin/python -m pip install --quiet -e ".[test]"
 
-echo "== ruff"
+section "ruff"
 .venv/bin/ruff check nbdurable tests bench examples
 .venv/bin/ruff format --check nbdurable tests bench examples
-echo "== mypy (strict)"
+section "mypy (strict)"
 .venv/bin/mypy
-echo "== timeline renderer (TypeScript unit tests)"
+section "timeline renderer (TypeScript unit tests)"
 (cd labextension && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test)
-echo "== unit tests"
+section "unit tests"
 .venv/bin/python -m pytest -m "not kernel and not crash and not browser and not server and not package"
+section "unit tests on the other supported Pythons"
 bash scripts/test-pythons.sh
-echo "== real kernels, crashes (real processes killed with SIGKILL), a real Jupyter server; the sdist and wheel installed without Node"
+section "real kernels, crashes (real processes killed with SIGKILL), a real Jupyter server; the sdist and wheel installed without Node"
 .venv/bin/python -m pytest -m "kernel or crash or server or package"
-echo "== JupyterLab in headless Chromium"
+section "JupyterLab in headless Chromium"
 # A session of its own: Playwright's sync API keeps an event loop running in the main thread.
 .venv/bin/python -m pytest -m browser
 echo "== all tests passed in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s"
