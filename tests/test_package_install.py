@@ -153,7 +153,9 @@ def _check_installed(venv: Path, built: Built, tmp_path: Path) -> None:
     assert shipped.split()[1:] == ["True", "True"], shipped
     if _declares_server_extension(built.wheel):
         servers = _plain(_run([str(venv / "bin" / "jupyter"), "server", "extension", "list"], env=env, cwd=tmp_path))
-        assert re.search(r"nbdurable\S*\s+enabled", servers) and "OK" in servers, servers
+        installed_version = shipped.split()[0]
+        assert re.search(r"^\s*nbdurable enabled$", servers, re.M), servers
+        assert re.search(rf"^\s*nbdurable {re.escape(installed_version)} OK$", servers, re.M), servers
     probe = tmp_path / "probe.py"
     probe.write_text(KERNEL_PROBE)
     work = tmp_path / "notebook"
