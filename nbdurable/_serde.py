@@ -403,7 +403,10 @@ def _check_round_trip(value: Any, payload: str, tag: str | None, output_type: An
 
 
 def _type_name(tp: Any) -> str:
-    return tp.__qualname__ if isinstance(tp, type) else repr(tp).replace("typing.", "")
+    # On Python 3.10 a parametrized builtin (dict[str, str]) passes isinstance(tp, type) too.
+    if isinstance(tp, type) and typing.get_origin(tp) is None:
+        return tp.__qualname__
+    return repr(tp).replace("typing.", "")
 
 
 # -- decoding -------------------------------------------------------------------------------------
