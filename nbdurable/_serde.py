@@ -383,6 +383,7 @@ def _check_round_trip(value: Any, payload: str, tag: str | None, output_type: An
     try:
         back = decode(payload, tag, output_type=output_type, module=module, strict=True)
     except SerializationError as exc:
+        _raise_if_too_deep(value)  # Python 3.13's json encodes what is too deep to decode: say so
         raise _RefusedError(f"the result would not come back on replay ({exc}). {_HOW}") from None
     if (
         output_type in (int, float, str)
@@ -400,6 +401,22 @@ def _check_round_trip(value: Any, payload: str, tag: str | None, output_type: An
             "type, declare the type it really has (the function's return annotation, or output_type=), or convert "
             "the value inside the step."
         )
+
+
+def _raise_if_too_deep(value: Any) -> None:
+    """Raise TooDeepError when containers in ``value`` nest more than MAX_DEPTH levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            children = item
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise TooDeepError
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _type_name(tp: Any) -> str:
