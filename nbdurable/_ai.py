@@ -20,9 +20,9 @@ import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from nbdurable import _prices
 from nbdurable._errors import ConfigError, NonRetriableError, RetryAfterError
 from nbdurable._redact import MASK, known_secrets, redact_clipped, redact_text, register_secret, watch_env
 
@@ -38,11 +38,14 @@ __all__ = [
     "infer",
     "openai",
     "price",
-    "prices_as_of",
+    "prices_source",
     "redact",
     "register_price",
     "register_secret",
+    "set_price",
 ]
+
+set_price = _prices.set_price
 
 Provider = Literal["openai", "anthropic"]
 
@@ -168,6 +171,21 @@ class AICall:
     finish_reason: str | None = None
     base_url: str | None = None
     streamed: bool = False
+    cache_read_tokens: int | None = None  # part of tokens_in read from a prompt cache
+    cache_write_tokens: int | None = None  # part of tokens_in written to a prompt cache
+    reasoning_tokens: int | None = None  # part of tokens_out spent reasoning
+    # Where the cost's price came from: {"source", "as_of", "model", "provider"}; None when unknown.
+    price: dict[str, Any] | None = None
+
+    def set_usage(self, usage: _Usage) -> None:
+        """Fill in tokens and the cost they come to at this call's provider and model."""
+        self.tokens_in, self.tokens_out = usage.tokens_in, usage.tokens_out
+        known = usage.tokens_in is not None
+        self.cache_read_tokens = usage.cached_in if known else None
+        self.cache_write_tokens = usage.cache_write if known else None
+        self.reasoning_tokens = usage.reasoning if usage.tokens_out is not None else None
+        quoted = usage.quote(self.provider, self.model)
+        self.cost, self.price = quoted.cost, quoted.as_meta()
 
 
 # --------------------------------------------------------------------------- redaction
@@ -229,42 +247,9 @@ def _redact(obj: Any, secrets: list[str]) -> Any:
 # --------------------------------------------------------------------------- pricing
 
 
-@dataclass(frozen=True)
-class _Price:
-    input: float
-    output: float
-    cached_input: float | None = None
-    cache_write: float | None = None
-
-
-_PRICES: dict[str, _Price] | None = None
-_PRICES_AS_OF: str | None = None
-_USER_PRICES: dict[str, _Price] = {}
-_SNAPSHOT_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
-
-
-def _load_prices() -> dict[str, _Price]:
-    global _PRICES, _PRICES_AS_OF
-    if _PRICES is None:
-        path = Path(__file__).parent / "data" / "prices.json"
-        data = json.loads(path.read_text(encoding="utf-8"))
-        _PRICES_AS_OF = str(data.get("as_of", ""))
-        _PRICES = {
-            name.lower(): _Price(
-                float(entry["input"]),
-                float(entry["output"]),
-                None if entry.get("cached_input") is None else float(entry["cached_input"]),
-                None if entry.get("cache_write") is None else float(entry["cache_write"]),
-            )
-            for name, entry in data["models"].items()
-        }
-    return _PRICES
-
-
-def prices_as_of() -> str:
-    """The date of the shipped price table (prices change; check before trusting costs)."""
-    _load_prices()
-    return _PRICES_AS_OF or ""
+def prices_source() -> str:
+    """Where costs come from when no price of yours applies (the genai-prices release in use)."""
+    return _prices.source()
 
 
 def register_price(
@@ -273,51 +258,33 @@ def register_price(
     output_per_mtok: float,
     *,
     cached_input_per_mtok: float | None = None,
+    cache_write_per_mtok: float | None = None,
+    provider: str | None = None,
 ) -> None:
-    """Set the price of a model in USD per million tokens, overriding the shipped table.
+    """Set the price of a model in USD per million tokens, over the one genai-prices has.
 
-    Use it for models the table does not know (fine-tunes, local models: register 0, 0
-    to show them as free) or when prices changed. Dated snapshots of ``model``
+    Use it for models genai-prices does not know (fine-tunes, local models: register 0, 0
+    to show them as free) or a price of your own. Dated snapshots of ``model``
     (``model-2025-01-31``, ``model-20250131``, ``model-latest``) get the same price.
+    The same as ``nd.ai.set_price(model, input=..., output=...)``.
     """
-    rates = (input_per_mtok, output_per_mtok) + (() if cached_input_per_mtok is None else (cached_input_per_mtok,))
-    for rate in rates:
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0 or rate != rate:
-            raise ConfigError(
-                f"nd.ai.register_price({model!r}, ...): prices must be non-negative numbers of USD per million "
-                f"tokens, got {rate!r}."
-            )
-    if not isinstance(model, str) or not model:
-        raise ConfigError(f"nd.ai.register_price: the model name must be a non-empty string, got {model!r}.")
-    _USER_PRICES[model.lower()] = _Price(
-        float(input_per_mtok),
-        float(output_per_mtok),
-        None if cached_input_per_mtok is None else float(cached_input_per_mtok),
+    _prices.set_price(
+        model,
+        input=input_per_mtok,
+        output=output_per_mtok,
+        cache_read=cached_input_per_mtok,
+        cache_write=cache_write_per_mtok,
+        provider=provider,
     )
 
 
-def _lookup_price(model: str | None) -> _Price | None:
-    if not model:
-        return None
-    table = _load_prices()
-    name = model.lower()
-    candidates = [name]
-    stripped = _SNAPSHOT_SUFFIX.sub("", name)
-    if stripped != name:
-        candidates.append(stripped)
-    for candidate in candidates:
-        for source in (_USER_PRICES, table):
-            if candidate in source:
-                return source[candidate]
-    return None
-
-
-def price(model: str | None, tokens_in: int | None, tokens_out: int | None) -> float | None:
+def price(
+    model: str | None, tokens_in: int | None, tokens_out: int | None, *, provider: str | None = None
+) -> float | None:
     """Cost in USD of a call, or None when the model has no known price or usage is unknown."""
-    entry = _lookup_price(model)
-    if entry is None or tokens_in is None or tokens_out is None:
+    if tokens_in is None or tokens_out is None:
         return None
-    return (tokens_in * entry.input + tokens_out * entry.output) / 1_000_000
+    return _prices.quote(provider, model, _prices.Usage(tokens_in, tokens_out)).cost
 
 
 @dataclass(frozen=True)
@@ -326,25 +293,25 @@ class _Usage:
     tokens_out: int | None = None
     cached_in: int = 0  # part of tokens_in read from a prompt cache
     cache_write: int = 0  # part of tokens_in written to a prompt cache (Anthropic)
+    reasoning: int = 0  # part of tokens_out spent reasoning
 
-    def cost(self, model: str | None) -> float | None:
-        entry = _lookup_price(model)
-        if entry is None or self.tokens_in is None or self.tokens_out is None:
-            return None
-        plain = max(self.tokens_in - self.cached_in - self.cache_write, 0)
-        cached_rate = entry.input if entry.cached_input is None else entry.cached_input
-        write_rate = entry.input if entry.cache_write is None else entry.cache_write
-        total = (
-            plain * entry.input
-            + self.cached_in * cached_rate
-            + self.cache_write * write_rate
-            + self.tokens_out * entry.output
-        )
-        return total / 1_000_000
+    def quote(self, provider: str | None, model: str | None) -> _prices.Quote:
+        if self.tokens_in is None or self.tokens_out is None:
+            return _prices.Quote(None)
+        usage = _prices.Usage(self.tokens_in, self.tokens_out, self.cached_in, self.cache_write, self.reasoning)
+        return _prices.quote(provider, model, usage)
+
+    def cost(self, model: str | None, provider: str | None = None) -> float | None:
+        return self.quote(provider, model).cost
 
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _details(usage: Mapping[str, Any], key: str, field: str) -> int:
+    details = usage.get(key)
+    return (_int(details.get(field)) or 0) if isinstance(details, Mapping) else 0
 
 
 def _usage_of(usage: Any) -> _Usage:
@@ -352,12 +319,15 @@ def _usage_of(usage: Any) -> _Usage:
     if not isinstance(usage, Mapping):
         return _Usage()
     if "prompt_tokens" in usage or "completion_tokens" in usage:  # OpenAI chat completions, embeddings
-        details = usage.get("prompt_tokens_details")
-        cached = _int(details.get("cached_tokens")) if isinstance(details, Mapping) else None
         tokens_out = _int(usage.get("completion_tokens"))
         if tokens_out is None and "completion_tokens" not in usage:
             tokens_out = 0  # embeddings produce no output tokens
-        return _Usage(_int(usage.get("prompt_tokens")), tokens_out, cached or 0)
+        return _Usage(
+            _int(usage.get("prompt_tokens")),
+            tokens_out,
+            _details(usage, "prompt_tokens_details", "cached_tokens"),
+            reasoning=_details(usage, "completion_tokens_details", "reasoning_tokens"),
+        )
     read = _int(usage.get("cache_read_input_tokens")) or 0
     write = _int(usage.get("cache_creation_input_tokens")) or 0
     tokens_in = _int(usage.get("input_tokens"))
@@ -366,9 +336,13 @@ def _usage_of(usage: Any) -> _Usage:
         return _Usage(
             None if tokens_in is None else tokens_in + read + write, _int(usage.get("output_tokens")), read, write
         )
-    details = usage.get("input_tokens_details")  # OpenAI responses API
-    cached = _int(details.get("cached_tokens")) if isinstance(details, Mapping) else None
-    return _Usage(tokens_in, _int(usage.get("output_tokens")), cached or 0)
+    # OpenAI responses API
+    return _Usage(
+        tokens_in,
+        _int(usage.get("output_tokens")),
+        _details(usage, "input_tokens_details", "cached_tokens"),
+        reasoning=_details(usage, "output_tokens_details", "reasoning_tokens"),
+    )
 
 
 # --------------------------------------------------------------------------- reading responses
@@ -431,6 +405,7 @@ def extract(
     latency: float | None = None,
     model: str | None = None,
     keep_response: bool = True,
+    provider: str | None = None,
 ) -> AICall:
     """Read model, usage, finish reason and a JSON response from what an SDK call returned.
 
@@ -440,6 +415,7 @@ def extract(
     redacted before it is kept; ``model`` is a fallback when the response names none.
     ``keep_response=False`` leaves the response out (a step that journals it as its
     output): copying and redacting a long response costs more than the rest of the step.
+    ``provider`` (default: read from the response's shape) picks whose price the cost uses.
     """
     # A mapping is read as it is when only its top-level fields are wanted.
     data = response if not keep_response and isinstance(response, Mapping) else _jsonable(response)
@@ -453,13 +429,12 @@ def extract(
         name = data.get("model") or data.get("model_name")  # a provider's response, or Pydantic AI's ModelResponse
         if isinstance(name, str) and name:
             record.model = name
-        record.provider = _provider_of(data)
-        usage = _usage_of(data.get("usage"))
-        record.tokens_in, record.tokens_out = usage.tokens_in, usage.tokens_out
-        record.cost = usage.cost(record.model)
+        record.provider = provider or _provider_of(data)
         record.finish_reason = _finish_reason(data)
     if record.model is None and request is not None and isinstance(request.get("model"), str):
         record.model = request["model"]
+    if isinstance(data, Mapping):
+        record.set_usage(_usage_of(data.get("usage")))
     return record
 
 
@@ -845,8 +820,7 @@ async def infer(
     latency = time.perf_counter() - started
     if isinstance(data, Mapping) and "error" in data and not ("choices" in data or "content" in data):
         raise NonRetriableError(f"{where} answered with an error: {redact(_provider_message(json.dumps(data)))}.")
-    record = extract(data, request=sent, latency=latency, model=model.model)
-    record.provider = model.provider
+    record = extract(data, request=sent, latency=latency, model=model.model, provider=model.provider)
     record.base_url = _safe_url(model.base_url)
     record.streamed = stream
     return record

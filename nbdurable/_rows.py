@@ -100,6 +100,10 @@ _AI_TYPES: dict[str, tuple[type, ...]] = {
     "cost": (float, int, _NONE),
     "latency": (float, int, _NONE),
     "finish_reason": (str, _NONE),
+    "cache_read_tokens": (int, _NONE),
+    "cache_write_tokens": (int, _NONE),
+    "reasoning_tokens": (int, _NONE),
+    "price": (dict, _NONE),
 }
 # Keys nbdurable reads from a run's options.
 _OPTION_TYPES: dict[str, tuple[type, ...]] = {

@@ -45,6 +45,7 @@ def _ai(meta: dict[str, Any] | None, output: str | None) -> dict[str, Any] | Non
         "tokens_out": info.get("tokens_out"),
         "latency": info.get("latency"),
         "cost": info.get("cost"),
+        "price": info.get("price"),
     }
 
 

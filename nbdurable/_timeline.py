@@ -170,6 +170,18 @@ def format_cost(cost: float | None) -> str:
     return f"${cost:.2f}" if cost >= 1 else f"${cost:.4f}"
 
 
+def format_price(price: object) -> str:
+    """Where a cost's price came from: "genai-prices 0.2.3, as of 2026-01-01 (openai gpt-4o)"; "" when unknown."""
+    if not isinstance(price, Mapping):
+        return ""
+    source = _str(price.get("source"))
+    if not source:
+        return ""
+    as_of = _str(price.get("as_of"))
+    priced = " ".join(p for p in (_str(price.get("provider")), _str(price.get("model"))) if p)
+    return source + (f", as of {as_of}" if as_of else "") + (f" ({priced})" if priced else "")
+
+
 def format_int(n: float | None) -> str:
     """An integer with thousands separators."""
     if n is None:
@@ -520,6 +532,7 @@ def _step_detail_html(step: Mapping[str, Any], now: float | None) -> str:
             ("tokens", _e(tokens)),
             ("latency", _e(format_duration(_num(ai.get("latency"))))),
             ("cost", _e(format_cost(_num(ai.get("cost"))))),
+            ("price", _e(format_price(ai.get("price")))),
         ]
         parts += [_section("AI call"), _fields([(k, v) for k, v in ai_rows if v], "nbd-ai")]
         prompt = _payload(ai.get("request"))

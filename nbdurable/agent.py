@@ -542,7 +542,7 @@ class Agent:
             )
             result = await pending
             response = getattr(result, "response", result)
-            tokens_in, tokens_out, cost = _add_usage(response, self.model.model, tokens_in, tokens_out, cost)
+            tokens_in, tokens_out, cost = _add_usage(response, self.model, tokens_in, tokens_out, cost)
             text, calls, assistant = self._read(response)
             messages.append(assistant)
             if not calls:
@@ -698,12 +698,12 @@ def _content(value: Any) -> str:
 
 
 def _add_usage(
-    response: Any, requested: str, tokens_in: int | None, tokens_out: int | None, cost: float | None
+    response: Any, requested: Model, tokens_in: int | None, tokens_out: int | None, cost: float | None
 ) -> tuple[int | None, int | None, float | None]:
     """Running totals; once one turn's usage or price is unknown, the total is unknown too."""
     usage = _usage_of(response.get("usage")) if isinstance(response, Mapping) else _Usage()
     model = response.get("model") if isinstance(response, Mapping) else None
-    turn_cost = usage.cost(model if isinstance(model, str) and model else requested)
+    turn_cost = usage.cost(model if isinstance(model, str) and model else requested.model, requested.provider)
     return (
         None if tokens_in is None or usage.tokens_in is None else tokens_in + usage.tokens_in,
         None if tokens_out is None or usage.tokens_out is None else tokens_out + usage.tokens_out,

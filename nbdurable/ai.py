@@ -1,8 +1,9 @@
 """``nd.ai``: model helpers and what AI steps record.
 
 ``nd.ai.openai("gpt-4o")`` and ``nd.ai.anthropic("claude-sonnet-4-5")`` name a
-model for ``step.ai.infer``; ``price``/``register_price`` manage the dated price
-table costs come from (a model without a price has unknown cost, never zero).
+model for ``step.ai.infer``. Costs come from pydantic's genai-prices (``prices_source``);
+``set_price`` prices a model it does not know (a model without a price has an unknown
+cost, never zero).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from ._ai import (
     extract,
     openai,
     price,
-    prices_as_of,
+    prices_source,
     redact,
     register_price,
     register_secret,
+    set_price,
 )
 
 __all__ = [
@@ -29,8 +31,9 @@ __all__ = [
     "extract",
     "openai",
     "price",
-    "prices_as_of",
+    "prices_source",
     "redact",
     "register_price",
     "register_secret",
+    "set_price",
 ]

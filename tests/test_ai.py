@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import email.utils
 import json
 import socket
@@ -11,14 +12,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
+import genai_prices
 import openai
 import pytest
 
-from nbdurable import _ai
+from nbdurable import _ai, _prices
 from nbdurable._errors import ConfigError, NonRetriableError, RetryAfterError
 from nbdurable.testing._llm_server import ScriptedLLMServer, error, reply, tool_call
 
@@ -50,6 +51,11 @@ def claude(server: ScriptedLLMServer, name: str = CLAUDE) -> _ai.Model:
 
 def infer(model: _ai.Model, body: dict[str, Any] | None = None, **kwargs: Any) -> _ai.AICall:
     return asyncio.run(_ai.infer(model, body or {"messages": USER}, **kwargs))
+
+
+def listed(provider: str, model: str, **usage: int) -> float:
+    """The cost genai-prices itself gives for this usage (input_tokens counting cache reads and writes)."""
+    return float(genai_prices.calc_price(genai_prices.Usage(**usage), model, provider_id=provider).total_price)
 
 
 # --------------------------------------------------------------------------- models
@@ -94,7 +100,12 @@ def test_infer_openai(server: ScriptedLLMServer) -> None:
     assert call.model == "gpt-4o"
     assert call.response["choices"][0]["message"]["content"] == "4"
     assert (call.tokens_in, call.tokens_out) == (1000, 500)
-    assert call.cost == pytest.approx((1000 * 2.5 + 500 * 10.0) / 1e6)
+    assert call.cost == pytest.approx(listed("openai", "gpt-4o", input_tokens=1000, output_tokens=500))
+    assert call.cost > 0
+    assert call.price is not None
+    assert call.price["source"] == f"genai-prices {genai_prices.__version__}"
+    assert (call.price["provider"], call.price["model"]) == ("openai", "gpt-4o")
+    assert call.price["as_of"] == time.strftime("%Y-%m-%d", time.gmtime())
     assert call.finish_reason == "stop"
     assert call.latency is not None
     assert 0 < call.latency < 10
@@ -119,7 +130,7 @@ def test_infer_anthropic(server: ScriptedLLMServer) -> None:
     assert call.finish_reason == "tool_use"
     assert call.response["content"][0]["input"] == {"expr": "2+2"}
     assert (call.tokens_in, call.tokens_out) == (200, 10)
-    assert call.cost == pytest.approx((200 * 1.0 + 10 * 5.0) / 1e6)
+    assert call.cost == pytest.approx(listed("anthropic", CLAUDE, input_tokens=200, output_tokens=10))
 
 
 def test_infer_without_a_key_for_local_servers(server: ScriptedLLMServer) -> None:
@@ -128,6 +139,7 @@ def test_infer_without_a_key_for_local_servers(server: ScriptedLLMServer) -> Non
     assert "authorization" not in server.requests[0].headers
     assert call.response["choices"][0]["message"]["content"] == "local answer"
     assert call.cost is None  # a model without a price has an unknown cost, not zero
+    assert call.price is None
     assert call.tokens_in is not None
 
 
@@ -315,7 +327,7 @@ def test_extract_from_official_sdk_objects(server: ScriptedLLMServer) -> None:
         8,
         "stop",
     )
-    assert got.cost == pytest.approx((40 * 0.15 + 8 * 0.6) / 1e6)
+    assert got.cost == pytest.approx(listed("openai", "gpt-4o-mini", input_tokens=40, output_tokens=8))
     assert got.response["choices"][0]["message"]["content"] == "sdk text"
     json.dumps(dataclasses.asdict(got))  # JSON-serializable as journaled
 
@@ -377,62 +389,122 @@ def test_extract_counts_cached_tokens_at_their_price() -> None:
         },
     }
     got = _ai.extract(anthropic_usage)
-    assert got.tokens_in == 1300
-    assert got.cost == pytest.approx((100 * 3.0 + 1000 * 0.3 + 200 * 3.75 + 50 * 15.0) / 1e6)
+    assert (got.tokens_in, got.cache_read_tokens, got.cache_write_tokens) == (1300, 1000, 200)
+    assert got.cost == pytest.approx(
+        listed(
+            "anthropic",
+            "claude-sonnet-4-5",
+            input_tokens=1300,
+            cache_read_tokens=1000,
+            cache_write_tokens=200,
+            output_tokens=50,
+        )
+    )
+    # Cache reads cost less than fresh input: the cached tokens were priced as such.
+    assert got.cost < listed("anthropic", "claude-sonnet-4-5", input_tokens=1300, output_tokens=50)
     openai_usage = {
         "object": "chat.completion",
         "model": "gpt-4o-2024-08-06",
         "choices": [{"finish_reason": "length", "message": {"content": "x"}}],
-        "usage": {"prompt_tokens": 1000, "completion_tokens": 10, "prompt_tokens_details": {"cached_tokens": 800}},
+        "usage": {
+            "prompt_tokens": 1000,
+            "completion_tokens": 10,
+            "prompt_tokens_details": {"cached_tokens": 800},
+            "completion_tokens_details": {"reasoning_tokens": 6},
+        },
     }
     got = _ai.extract(openai_usage)
-    assert (got.tokens_in, got.finish_reason) == (1000, "length")
-    assert got.cost == pytest.approx((200 * 2.5 + 800 * 1.25 + 10 * 10.0) / 1e6)
+    assert (got.tokens_in, got.finish_reason, got.cache_read_tokens, got.reasoning_tokens) == (1000, "length", 800, 6)
+    assert got.cost == pytest.approx(
+        listed("openai", "gpt-4o-2024-08-06", input_tokens=1000, cache_read_tokens=800, output_tokens=10)
+    )
+    assert got.cost < listed("openai", "gpt-4o-2024-08-06", input_tokens=1000, output_tokens=10)
 
 
 # --------------------------------------------------------------------------- pricing
 
 
 def test_price_table() -> None:
-    assert _ai.price("gpt-4o", 1_000_000, 1_000_000) == pytest.approx(12.5)
-    assert _ai.price("gpt-4o-2024-11-20", 1_000_000, 0) == pytest.approx(2.5)  # dated snapshot
-    assert _ai.price("gpt-4o-2024-05-13", 1_000_000, 0) == pytest.approx(5.0)  # its own price
-    assert _ai.price("claude-sonnet-4-5-20250929", 0, 1_000_000) == pytest.approx(15.0)
-    assert _ai.price("gpt-4o-mini", 1_000_000, 0) == pytest.approx(0.15)  # not gpt-4o's price
+    assert _ai.price("gpt-4o", 1_000_000, 1_000_000) == pytest.approx(
+        listed("openai", "gpt-4o", input_tokens=1_000_000, output_tokens=1_000_000)
+    )
+    # Dated snapshots have prices; one priced apart from its family keeps its own.
+    assert _ai.price("gpt-4o-2024-11-20", 1_000_000, 0) == _ai.price("gpt-4o", 1_000_000, 0)
+    assert _ai.price("gpt-4o-2024-05-13", 1_000_000, 0) == pytest.approx(
+        listed("openai", "gpt-4o-2024-05-13", input_tokens=1_000_000)
+    )
+    assert _ai.price("claude-sonnet-4-5-20250929", 0, 1_000_000) == pytest.approx(
+        listed("anthropic", "claude-sonnet-4-5", output_tokens=1_000_000)
+    )
+    assert _ai.price("gpt-4o-mini", 1_000_000, 0) != _ai.price("gpt-4o", 1_000_000, 0)  # not gpt-4o's price
     assert _ai.price("some-local-model", 10, 10) is None
     assert _ai.price("gpt-5.9-imaginary", 10, 10) is None  # no guessing from a prefix
+    assert _ai.price("gpt-4o-mini-scripted", 10, 10) is None
+    assert _ai.price("gpt-4o", 10, 10, provider="no-such-provider") is None
     assert _ai.price("gpt-4o", None, 10) is None
     assert _ai.price(None, 10, 10) is None
     assert _ai.price("gpt-4o", 0, 0) == 0.0
 
 
-def test_shipped_price_table_is_dated_and_well_formed() -> None:
-    path = Path(_ai.__file__).parent / "data" / "prices.json"
-    data = json.loads(path.read_text())
-    assert _ai.prices_as_of() == data["as_of"]
-    assert time.strptime(data["as_of"], "%Y-%m-%d")
-    assert data["currency"] == "USD"
-    assert any(name.startswith("gpt-") for name in data["models"])
-    assert any(name.startswith("claude-") for name in data["models"])
-    for name, entry in data["models"].items():
-        assert name == name.lower()
-        assert entry["input"] > 0, name
-        assert entry["output"] >= entry["input"], name
-        for key in ("cached_input", "cache_write"):
-            assert entry.get(key, 0) >= 0, name
+def test_prices_come_from_genai_prices_in_force_at_the_call() -> None:
+    assert _ai.prices_source() == f"genai-prices {genai_prices.__version__}"
+    usage = _prices.Usage(input_tokens=1000, output_tokens=100, cache_read_tokens=600)
+    when = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
+    got = _prices.quote("anthropic", "claude-sonnet-4-5", usage, when=when)
+    calc = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=1000, output_tokens=100, cache_read_tokens=600),
+        "claude-sonnet-4-5",
+        provider_id="anthropic",
+        genai_request_timestamp=when,
+    )
+    assert got.cost == pytest.approx(float(calc.total_price))
+    assert (got.as_of, got.model, got.provider) == ("2026-01-15", calc.model.id, "anthropic")
+    assert got.as_meta() == {
+        "source": _ai.prices_source(),
+        "as_of": "2026-01-15",
+        "model": calc.model.id,
+        "provider": "anthropic",
+    }
+    assert _prices.quote("openai", "no-such-model", usage) == _prices.Quote(None)
+    assert _prices.quote("openai", "gpt-4o", None).cost is None
 
 
-def test_register_price(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_ai, "_USER_PRICES", {})
+def test_set_price_for_models_genai_prices_does_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_prices, "_USER_PRICES", {})
     assert _ai.price("my-finetune", 1_000_000, 1_000_000) is None
     _ai.register_price("my-finetune", 1.0, 2.0)
     assert _ai.price("my-finetune", 1_000_000, 1_000_000) == pytest.approx(3.0)
     assert _ai.price("my-finetune-2025-01-01", 1_000_000, 0) == pytest.approx(1.0)
-    _ai.register_price("gpt-4o", 0, 0)  # users can override the table
+    _ai.register_price("gpt-4o", 0, 0)  # users can override genai-prices
     assert _ai.price("gpt-4o", 1000, 1000) == 0.0
+    _ai.set_price("llama3", input=0.5, output=1.5, cache_read=0.1, provider="openai", as_of="2026-02-01")
+    got = _prices.quote("openai", "llama3", _prices.Usage(1_000_000, 1_000_000, cache_read_tokens=500_000))
+    assert got.cost == pytest.approx(0.25 + 0.05 + 1.5)
+    assert got.as_meta() == {
+        "source": "nd.ai.set_price",
+        "as_of": "2026-02-01",
+        "model": "llama3",
+        "provider": "openai",
+    }
+    assert _prices.quote("anthropic", "llama3", _prices.Usage(10, 10)).cost is None  # priced for openai only
     for bad in (-1, float("nan"), "3"):
         with pytest.raises(ConfigError, match="non-negative"):
             _ai.register_price("x", bad, 1)
+    with pytest.raises(ConfigError, match="as_of must be a date"):
+        _ai.set_price("x", input=1, output=1, as_of="last tuesday")
+    with pytest.raises(ConfigError, match="non-empty string"):
+        _ai.set_price(" ", input=1, output=1)
+
+
+def test_a_local_server_model_priced_by_the_user_costs_its_price(
+    server: ScriptedLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_prices, "_USER_PRICES", {})
+    _ai.set_price("llama3", input=0, output=0, provider="openai")
+    server.add(reply("local", usage=(30, 5)))
+    call = infer(_ai.openai("llama3", base_url=server.openai_base_url, api_key_env=None))
+    assert call.cost == 0.0
+    assert call.price is not None and call.price["source"] == "nd.ai.set_price"
 
 
 # --------------------------------------------------------------------------- redaction

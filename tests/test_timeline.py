@@ -18,6 +18,7 @@ from nbdurable._timeline import (
     format_cost,
     format_duration,
     format_int,
+    format_price,
     is_terminal,
     json_safe,
     render_html,
@@ -131,6 +132,10 @@ def test_sizes_costs_and_counts() -> None:
     assert format_cost(None) == "unknown"
     assert format_cost(0.0123) == "$0.0123"
     assert format_cost(12.345) == "$12.35"
+    price = {"source": "nd.ai.set_price", "as_of": "2026-02-01", "model": "llama3", "provider": "openai"}
+    assert format_price(price) == "nd.ai.set_price, as of 2026-02-01 (openai llama3)"
+    assert format_price({"source": "genai-prices 0.2.3"}) == "genai-prices 0.2.3"
+    assert format_price(None) == format_price({"as_of": "2026-01-01"}) == format_price("x") == ""
     assert format_int(1234567) == "1,234,567"
     assert format_int(-1000) == "-1,000"
     assert format_int(None) == "0"
@@ -247,6 +252,7 @@ def test_html_step_details_show_io_error_attempts_key_and_ai() -> None:
     ai = rows[1].one("div", class_="nbd-detail")
     assert "gpt-4o (openai)" in ai.one("table", class_="nbd-ai").text()
     assert "latency3.5 s" in ai.text()
+    assert "pricegenai-prices 0.2.3, as of 2026-01-01 (openai gpt-4o)" in ai.text()
     assert json.loads(ai.one("pre", class_="nbd-ai-request").text()) == {
         "messages": [{"role": "user", "content": "Plan a refund"}]
     }

@@ -109,6 +109,21 @@ export function formatCost(cost: number | null): string {
   return cost >= 1 ? `$${cost.toFixed(2)}` : `$${cost.toFixed(4)}`;
 }
 
+/** Where a cost's price came from: "genai-prices 0.2.3, as of 2026-01-01 (openai gpt-4o)"; "" when unknown. */
+export function formatPrice(price: unknown): string {
+  if (!price || typeof price !== 'object' || Array.isArray(price)) {
+    return '';
+  }
+  const p = price as Record<string, unknown>;
+  const source = str(p.source);
+  if (!source) {
+    return '';
+  }
+  const asOf = str(p.as_of);
+  const priced = [str(p.provider), str(p.model)].filter(Boolean).join(' ');
+  return source + (asOf ? `, as of ${asOf}` : '') + (priced ? ` (${priced})` : '');
+}
+
 /** An integer with thousands separators, independent of the browser locale. */
 export function formatInt(n: number | null): string {
   if (n === null) {

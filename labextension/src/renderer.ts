@@ -15,6 +15,7 @@ import {
   formatDuration,
   formatInt,
   formatPayload,
+  formatPrice,
   formatRelative,
   isTerminal,
   num,
@@ -512,6 +513,7 @@ export class TimelineView {
         ['tokens', `${formatInt(num(ai.tokens_in))} in / ${formatInt(num(ai.tokens_out))} out`],
         ['latency', formatDuration(num(ai.latency))],
         ['cost', formatCost(num(ai.cost))],
+        ['price', formatPrice(ai.price)],
       ];
       parts.push(
         h(d, 'div', { class: 'nbd-section-title' }, ['AI call']),

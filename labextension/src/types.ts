@@ -55,6 +55,15 @@ export interface AiInfo {
   tokens_out?: number | null;
   latency?: number | null;
   cost?: number | null;
+  /** Where the cost's price came from (genai-prices and its version, or nd.ai.set_price), and its date. */
+  price?: PriceInfo | null;
+}
+
+export interface PriceInfo {
+  source?: string | null;
+  as_of?: string | null;
+  model?: string | null;
+  provider?: string | null;
 }
 
 export interface RunInfo {

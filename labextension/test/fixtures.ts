@@ -77,6 +77,7 @@ export function sampleSnapshot(): Snapshot {
           tokens_out: 345,
           latency: 3.5,
           cost: 0.0123,
+          price: { source: 'genai-prices 0.2.3', as_of: '2026-01-01', model: 'gpt-4o', provider: 'openai' },
         },
       }),
       step({

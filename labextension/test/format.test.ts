@@ -5,6 +5,7 @@ import {
   formatBytes,
   formatClock,
   formatCost,
+  formatPrice,
   formatDuration,
   formatInt,
   formatPayload,
@@ -57,6 +58,12 @@ describe('sizes, costs, counts', () => {
     expect(formatCost(null)).toBe('unknown');
     expect(formatCost(0.0123)).toBe('$0.0123');
     expect(formatCost(12.345)).toBe('$12.35');
+    const price = { source: 'nd.ai.set_price', as_of: '2026-02-01', model: 'llama3', provider: 'openai' };
+    expect(formatPrice(price)).toBe('nd.ai.set_price, as of 2026-02-01 (openai llama3)');
+    expect(formatPrice({ source: 'genai-prices 0.2.3' })).toBe('genai-prices 0.2.3');
+    expect(formatPrice(null)).toBe('');
+    expect(formatPrice({ as_of: '2026-01-01' })).toBe('');
+    expect(formatPrice('x')).toBe('');
   });
   it('groups thousands without the locale', () => {
     expect(formatInt(1234567)).toBe('1,234,567');

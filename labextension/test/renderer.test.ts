@@ -118,6 +118,7 @@ describe('TimelineView', () => {
     expect(ai).toContain('1,200 in / 345 out');
     expect(ai).toContain('latency3.5 s');
     expect(ai).toContain('cost$0.0123');
+    expect(ai).toContain('pricegenai-prices 0.2.3, as of 2026-01-01 (openai gpt-4o)');
     expect(JSON.parse(detail.querySelector('.nbd-ai-request')!.textContent!)).toEqual({
       messages: [{ role: 'user', content: 'Plan a refund' }],
     });
