@@ -61,6 +61,7 @@ except ImportError:  # pragma: no cover - a source tree that was never built or 
 __all__ = [
     "CancelOn",
     "ClaimLostError",
+    "Comparison",
     "Concurrency",
     "ConfigError",
     "Context",
@@ -112,6 +113,7 @@ __all__ = [
     "Throttle",
     "Timeouts",
     "__version__",
+    "compare",
     "configure",
     "current_step",
     "function",
@@ -123,7 +125,9 @@ __all__ = [
     "register_type",
     "rerun",
     "runs",
+    "runs_frame",
     "send",
+    "steps_frame",
     "stream_text",
     "validate_event",
     "workflow_step",
@@ -167,7 +171,15 @@ def rerun(run_id: str, *, from_step: str) -> RunHandle[Any]:
     return handle
 
 
-_LAZY = {"Finding": ".linter", "lint": ".linter"}
+_LAZY = {
+    "Finding": ".linter",
+    "lint": ".linter",
+    # Runs as data: pandas is imported on the first frame, never by `import nbdurable`.
+    "Comparison": ".analysis",
+    "compare": ".analysis",
+    "runs_frame": ".analysis",
+    "steps_frame": ".analysis",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -192,6 +204,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .analysis import Comparison, compare, runs_frame, steps_frame
     from .linter import Finding, lint
 
 

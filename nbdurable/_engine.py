@@ -1329,7 +1329,8 @@ class Engine:
         stored = self.journal.list_runs(function_id=function_id, limit=None if status else limit)
         out: list[RunHandle[Any]] = []
         for rec in stored:
-            st = self.active.get(rec.run_id)
+            # As handle() does: a run that ended here lately still knows which of its steps replayed.
+            st = self.active.get(rec.run_id) or self.finished.get(rec.run_id)
             handle: RunHandle[Any] = RunHandle(self, rec.run_id, st, record=rec)
             if status is not None and handle.status != status:
                 continue

@@ -169,5 +169,13 @@ def test_import_is_light() -> None:
         "nbdurable.server",
         "jupyter_server",
         "tornado",
+        "genai_prices",
+        "nbdurable._prices",
+        "pandas",
+        "pyarrow",
+        "nbdurable.analysis",
+        "opentelemetry",
+        "opentelemetry.trace",
+        "nbdurable.otel",
     }
     assert loaded & heavy == set()
