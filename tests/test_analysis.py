@@ -104,7 +104,7 @@ async def test_replayed_steps_are_marked_in_the_frames(journal_path: Path) -> No
     broken["yes"] = False
     await nd.get_run("t").resume().result()
     steps = nd.steps_frame("t")
-    assert list(zip(steps["name"], steps["replayed"])) == [("first", True), ("second", False)]
+    assert list(zip(steps["name"], steps["replayed"], strict=True)) == [("first", True), ("second", False)]
     assert nd.runs_frame().set_index("run_id").loc["t", "replayed"] == 1
     assert calls == [1]
 
