@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from ._run import RunHandle
     from .expr import Expression
 
-__all__ = ["Engine", "configure", "effective_status", "get_engine"]
+__all__ = ["Engine", "configure", "effective_status", "get_engine", "observe_engines"]
 
 _log = logging.getLogger("nbdurable")
 _SCAN_SLICE = 0.005  # seconds a wait scans candidate events before letting other tasks run
@@ -181,15 +181,23 @@ class Engine:
         # Where runs started here come from (the notebook and cell), kept in the run's options for listings;
         # the notebook integration adds the cell.
         self.origin: Callable[[], dict[str, str] | None] = session_origin
+        # Context that observers keep with a run (a trace's context): called with the run being claimed,
+        # in the context of whoever started it; a value is stored in the run's options under its key,
+        # once (a resumed run keeps what its first claim stored). See nbdurable.otel.
+        self.claim_hooks: dict[str, Callable[[RunRecord], Any]] = {}
+        for observer in tuple(_observers):
+            observer(self)
 
     def __repr__(self) -> str:
         return f"Engine({self.journal!r})"
 
     # -- change feed --------------------------------------------------------------------------------
 
-    def notify(self, kind: str, run_id: str, step_id: str | None = None, text: str | None = None) -> None:
+    def notify(
+        self, kind: str, run_id: str, step_id: str | None = None, text: str | None = None, record: Any = None
+    ) -> None:
         if self.feed._subscribers:
-            self.feed.publish(Notice(kind, run_id, step_id, text))
+            self.feed.publish(Notice(kind, run_id, step_id, text, record))
 
     def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
         """Observe every change to runs executing in this process; returns an unsubscribe function."""
@@ -632,6 +640,8 @@ class Engine:
             epoch=1,
             lease_until=now + lease_ttl(),
         )
+        if self.claim_hooks:
+            rec.options = self._claim_context(rec)
         try:
             await self.write(Write("run", run=rec))  # the insert-if-absent is the claim
         except ClaimLostError:
@@ -660,6 +670,8 @@ class Engine:
             "status_reason": None,
             "status": "queued" if function.has_flow_control else "running",
         }
+        if self.claim_hooks:
+            options = self._claim_context(dataclasses.replace(existing, attempt=fields["attempt"], options=options))
         if options != existing.options:
             fields["options"] = options
         if start.source is not None:
@@ -694,6 +706,19 @@ class Engine:
         self.flow.keep_alive()
         self._cancelled_while_down(st)
         return True
+
+    def _claim_context(self, rec: RunRecord) -> dict[str, Any] | None:
+        """The run's options with what the claim hooks keep (a failing hook costs only its own key)."""
+        options = rec.options
+        for key, hook in tuple(self.claim_hooks.items()):
+            try:
+                value = hook(rec)
+            except Exception:
+                _log.exception("nbdurable: the claim hook %r failed", key)
+                continue
+            if value is not None and not (options or {}).get(key):
+                options = {**(options or {}), key: value}
+        return options
 
     async def _retry_busy(self, action: Callable[[], Any]) -> Any:
         """A short journal transaction, retried from the loop while another process holds the lock."""
@@ -986,7 +1011,11 @@ class Engine:
             self.finished.pop(next(iter(self.finished)))
         if st.done is not None and not st.done.done():
             st.done.set_result(None)
-        self.notify("run_finished", st.run_id)  # a timeline builds its last snapshot from memory here
+        ended = None
+        if self.feed and st.record is not None:
+            # For observers: the run as it ended (the stored record is left as loaded).
+            ended = dataclasses.replace(st.record, status=status, error=outcome[2], ended_at=st.ended_at)
+        self.notify("run_finished", st.run_id, record=ended)  # a timeline builds its last snapshot from memory here
         st.release_memory()
 
     # -- cancellation, sleeping, waiting ------------------------------------------------------------
@@ -1352,6 +1381,23 @@ def _unstorable(write: Write, exc: BaseException) -> SerializationError:
 
 
 _default: Engine | None = None
+_observers: list[Callable[[Engine], None]] = []
+
+
+def observe_engines(callback: Callable[[Engine], None]) -> Callable[[], None]:
+    """Call ``callback`` with the process's engine (if there is one yet) and with every engine made later.
+
+    How an observer (nbdurable.otel) follows ``nd.configure``; returns a function that stops it.
+    """
+    _observers.append(callback)
+    if _default is not None:
+        callback(_default)
+
+    def stop() -> None:
+        if callback in _observers:
+            _observers.remove(callback)
+
+    return stop
 
 
 def get_engine() -> Engine:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = ["ChangeFeed", "Notice"]
 
@@ -18,12 +18,19 @@ _log = logging.getLogger("nbdurable")
 
 class Notice(NamedTuple):
     """Something changed: ``kind`` is run_started, run_status, run_finished, step_started, step_finished,
-    step_retrying, step_replayed, warning or stream."""
+    step_retrying, step_replayed, warning or stream.
+
+    ``record`` is the journal record the change is about, where the engine has one at hand (no read):
+    the StepRecord just committed for step_finished, step_retrying (the failed attempt) and the
+    step_started of a sleep or wait; the journaled StepRecord for step_replayed; for run_finished the
+    run's RunRecord as it ended (status, error, ended_at). Observers (traces) read it; never change it.
+    """
 
     kind: str
     run_id: str
     step_id: str | None = None
     text: str | None = None
+    record: Any = None
 
 
 class ChangeFeed:

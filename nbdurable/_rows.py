@@ -118,6 +118,7 @@ _OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "cell": (str,),
     "rerun_of": (str,),
     "from_step": (str,),
+    "trace": (dict,),
 }
 _CANCEL_ON_TYPES: dict[str, tuple[type, ...]] = {
     "event": (str,),

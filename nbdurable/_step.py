@@ -251,6 +251,7 @@ class Step:
             max_attempts = 1 + (st.retries if retries is None else retries)
             attempt = rec.attempt if rec is not None and rec.status == "retrying" else 0
             next_at = rec.next_at if rec is not None and rec.status == "retrying" else None
+            failed_attempt = rec if rec is not None and rec.status == "retrying" else None
             preview = shown or None  # digest_inputs redacted it
             code_hash = callable_hash(fn)
             first_started = _clock()
@@ -271,7 +272,7 @@ class Step:
             while True:
                 if next_at is not None:
                     live.status, live.next_at = "retrying", next_at
-                    engine.notify("step_retrying", st.run_id, step_id)
+                    engine.notify("step_retrying", st.run_id, step_id, record=failed_attempt)
                     await engine.sleep_until(st, next_at)
                     live.status, live.next_at = "running", None
                 started = _clock()
@@ -309,26 +310,25 @@ class Step:
                         next_at = _clock() + backoff_delay(attempt)
                     attempt += 1
                     live.error = error_info(exc)
-                    await engine.commit(
-                        StepRecord(
-                            st.run_id,
-                            step_id,
-                            name,
-                            position,
-                            kind,
-                            "retrying",
-                            attempt,
-                            input_hash,
-                            None,
-                            None,
-                            live.error,
-                            started,
-                            _clock(),
-                            next_at,
-                            _meta(preview),
-                            code_hash,
-                        )
+                    failed_attempt = StepRecord(
+                        st.run_id,
+                        step_id,
+                        name,
+                        position,
+                        kind,
+                        "retrying",
+                        attempt,
+                        input_hash,
+                        None,
+                        None,
+                        live.error,
+                        started,
+                        _clock(),
+                        next_at,
+                        _meta(preview),
+                        code_hash,
                     )
+                    await engine.commit(failed_attempt)
                     continue
                 finally:
                     current_step_var.reset(token)
@@ -339,26 +339,25 @@ class Step:
                     engine.flow.limit_spend(use_limit, int(ai.get("tokens_in") or 0) + int(ai.get("tokens_out") or 0))
                 if preview:
                     meta = {**(meta or {}), "input": preview}
-                await engine.commit(
-                    StepRecord(
-                        st.run_id,
-                        step_id,
-                        name,
-                        position,
-                        kind,
-                        "completed",
-                        attempt,
-                        input_hash,
-                        payload,
-                        tag,
-                        None,
-                        started,
-                        ended,
-                        None,
-                        meta,
-                        code_hash,
-                    )
+                done = StepRecord(
+                    st.run_id,
+                    step_id,
+                    name,
+                    position,
+                    kind,
+                    "completed",
+                    attempt,
+                    input_hash,
+                    payload,
+                    tag,
+                    None,
+                    started,
+                    ended,
+                    None,
+                    meta,
+                    code_hash,
                 )
+                await engine.commit(done)
                 live.status, live.ended_at, live.meta, live.error = "completed", ended, meta, None
                 if payload is not None:
                     live.output_size = len(payload)
@@ -366,7 +365,7 @@ class Step:
                     if kind == "ai":
                         live.output = payload  # the timeline shows an AI step's whole response
                 st.step_ended(live)
-                engine.notify("step_finished", st.run_id, step_id)
+                engine.notify("step_finished", st.run_id, step_id, record=done)
                 return value
         finally:
             if counted:
@@ -399,29 +398,28 @@ class Step:
         st = self._state
         info = error_info(exc)
         ended = _clock()
-        await st.engine.commit(
-            StepRecord(
-                st.run_id,
-                live.step_id,
-                live.name,
-                live.position,
-                live.kind,
-                "failed",
-                attempt,
-                input_hash,
-                None,
-                None,
-                info,
-                started,
-                ended,
-                None,
-                _meta(preview),
-                code_hash,
-            )
+        failed = StepRecord(
+            st.run_id,
+            live.step_id,
+            live.name,
+            live.position,
+            live.kind,
+            "failed",
+            attempt,
+            input_hash,
+            None,
+            None,
+            info,
+            started,
+            ended,
+            None,
+            _meta(preview),
+            code_hash,
         )
+        await st.engine.commit(failed)
         live.status, live.ended_at, live.error = "failed", ended, info
         st.step_ended(live)
-        st.engine.notify("step_finished", st.run_id, live.step_id)
+        st.engine.notify("step_finished", st.run_id, live.step_id, record=failed)
 
     def _step_error(self, step_id: str, info: dict[str, Any], attempts: int) -> StepError:
         st = self._state
@@ -458,7 +456,7 @@ class Step:
         # Cheap on purpose (replay must cost microseconds): views build rows from the journal record.
         st.replayed.add(rec.step_id)
         if st.engine.feed._subscribers:
-            st.engine.notify("step_replayed", st.run_id, rec.step_id)
+            st.engine.notify("step_replayed", st.run_id, rec.step_id, record=rec)
 
     async def _give_back_slots(self) -> None:
         """A run that durably sleeps or waits holds no concurrency slot meanwhile."""
@@ -499,58 +497,54 @@ class Step:
         live = LiveStep(step_id, name, "sleep", position, "sleeping", False, started, next_at=deadline)
         st.live[step_id] = live
         if rec is None:
-            await engine.commit(
-                StepRecord(
-                    st.run_id,
-                    step_id,
-                    name,
-                    position,
-                    "sleep",
-                    "sleeping",
-                    0,
-                    "",
-                    None,
-                    None,
-                    None,
-                    started,
-                    None,
-                    deadline,
-                    None,
-                    "",
-                ),
-                run_status="sleeping",
-            )
-        else:
-            await engine.set_status(st, "sleeping")
-        engine.notify("step_started", st.run_id, step_id)
-        await self._give_back_slots()
-        await engine.sleep_until(st, deadline)
-        await self._take_slots()
-        ended = _clock()
-        await engine.commit(
-            StepRecord(
+            rec = StepRecord(
                 st.run_id,
                 step_id,
                 name,
                 position,
                 "sleep",
-                "completed",
+                "sleeping",
                 0,
                 "",
                 None,
                 None,
                 None,
                 started,
-                ended,
+                None,
                 deadline,
                 None,
                 "",
-            ),
-            run_status="running",
+            )
+            await engine.commit(rec, run_status="sleeping")
+        else:
+            await engine.set_status(st, "sleeping")
+        engine.notify("step_started", st.run_id, step_id, record=rec)
+        await self._give_back_slots()
+        await engine.sleep_until(st, deadline)
+        await self._take_slots()
+        ended = _clock()
+        slept = StepRecord(
+            st.run_id,
+            step_id,
+            name,
+            position,
+            "sleep",
+            "completed",
+            0,
+            "",
+            None,
+            None,
+            None,
+            started,
+            ended,
+            deadline,
+            None,
+            "",
         )
+        await engine.commit(slept, run_status="running")
         live.status, live.ended_at = "completed", ended
         st.step_ended(live)
-        engine.notify("step_finished", st.run_id, step_id)
+        engine.notify("step_finished", st.run_id, step_id, record=slept)
 
     # -- events -------------------------------------------------------------------------------------
 
@@ -592,30 +586,28 @@ class Step:
         live = LiveStep(step_id, name, "wait", position, "waiting", False, started, next_at=deadline, meta=meta)
         st.live[step_id] = live
         if rec is None:
-            await engine.commit(
-                StepRecord(
-                    st.run_id,
-                    step_id,
-                    name,
-                    position,
-                    "wait",
-                    "waiting",
-                    0,
-                    "",
-                    None,
-                    None,
-                    None,
-                    started,
-                    None,
-                    deadline,
-                    meta,
-                    "",
-                ),
-                run_status="waiting",
+            rec = StepRecord(
+                st.run_id,
+                step_id,
+                name,
+                position,
+                "wait",
+                "waiting",
+                0,
+                "",
+                None,
+                None,
+                None,
+                started,
+                None,
+                deadline,
+                meta,
+                "",
             )
+            await engine.commit(rec, run_status="waiting")
         else:
             await engine.set_status(st, "waiting")
-        engine.notify("step_started", st.run_id, step_id)
+        engine.notify("step_started", st.run_id, step_id, record=rec)
         trigger = st.record.event if st.record is not None and st.record.event else {}
         await self._give_back_slots()
         found = await engine.wait_for_event(st, event, expression, trigger, deadline)
@@ -628,33 +620,31 @@ class Step:
             ev = Event(found.name, found.data, found.event_id, found.ts)
             payload, tag = encode(ev.to_dict())
             done_meta = {**meta, "event_seq": found.seq, "event_id": found.event_id}
-        await engine.commit(
-            StepRecord(
-                st.run_id,
-                step_id,
-                name,
-                position,
-                "wait",
-                "completed",
-                0,
-                "",
-                payload,
-                tag,
-                None,
-                started,
-                ended,
-                deadline,
-                done_meta,
-                "",
-            ),
-            run_status="running",
+        waited = StepRecord(
+            st.run_id,
+            step_id,
+            name,
+            position,
+            "wait",
+            "completed",
+            0,
+            "",
+            payload,
+            tag,
+            None,
+            started,
+            ended,
+            deadline,
+            done_meta,
+            "",
         )
+        await engine.commit(waited, run_status="running")
         live.status, live.ended_at, live.meta = "completed", ended, done_meta
         if payload is not None:
             # The timeline of a run that just finished is built from memory: it needs the event here.
             live.output_preview, live.output_size = payload[:OUTPUT_PREVIEW], len(payload)
         st.step_ended(live)
-        engine.notify("step_finished", st.run_id, step_id)
+        engine.notify("step_finished", st.run_id, step_id, record=waited)
         return None if found is None else Event(found.name, found.data, found.event_id, found.ts)
 
     async def send_event(

@@ -135,7 +135,7 @@ class NbDurableSaver(BaseCheckpointSaver[str]):
         self._update_cache(journal, before, writes)
         for w in writes:
             if w.op == "step" and w.step is not None:
-                self.engine.notify("step_finished", w.step.run_id, w.step.step_id)
+                self.engine.notify("step_finished", w.step.run_id, w.step.step_id, record=w.step)
             elif w.op in ("run", "run_update"):
                 self.engine.notify("run_status", w.run.run_id if w.run is not None else w.run_id)
 
