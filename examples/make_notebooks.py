@@ -415,6 +415,87 @@ def langgraph_agent() -> nbformat.NotebookNode:
     )
 
 
+COMPARE_SETUP = """import os
+
+import nbdurable as nd
+from nbdurable.testing import ScriptedLLMServer, reply, tool_call
+
+if os.environ.get("OPENAI_API_KEY"):
+    # A real provider when you have a key (the key itself is never journaled).
+    model = nd.ai.openai("gpt-4o-mini")
+    server = None
+else:
+    # Otherwise a real HTTP server on 127.0.0.1 speaking OpenAI's wire format, answering from a script:
+    # the same tool call for both prompts, then a short answer and a longer one.
+    server = ScriptedLLMServer(
+        [
+            tool_call("lookup_order", {"order_id": "A-17"}, usage=(180, 20)),
+            reply("Your kettle A-17 ships on Friday.", usage=(260, 12)),
+            tool_call("lookup_order", {"order_id": "A-17"}, usage=(230, 20)),
+            reply(
+                "Thank you for your patience! Your kettle (order A-17) left our warehouse today "
+                "and should reach you on Friday; we have added free descaling tablets.",
+                usage=(310, 48),
+            ),
+        ],
+    ).start()
+    model = nd.ai.openai("gpt-4o-mini", base_url=server.openai_base_url, api_key_env=None)
+
+
+@nd.agent.tool
+def lookup_order(order_id: str) -> dict:
+    \"\"\"Find an order.
+
+    Args:
+        order_id: The order's id, like "A-17".
+    \"\"\"
+    return {"order_id": order_id, "item": "kettle", "ships": "Friday"}
+
+
+@nd.function(id="support-agent")
+async def support(ctx: nd.Context) -> str:
+    agent = nd.agent.Agent(model, tools=[lookup_order], system=ctx.event.data["system"])
+    result = await agent.run(ctx.step, "Where is my kettle? Order A-17.")
+    return result.answer
+"""
+
+COMPARE_RUNS = """short = await support.run(data={"system": "Answer in one sentence."}, run_id="prompt-short")
+warm = await support.run(data={"system": "Answer warmly, with every detail you have."}, run_id="prompt-warm")
+print(short)
+print(warm)"""
+
+
+def compare_prompts() -> nbformat.NotebookNode:
+    return _notebook(
+        [
+            new_markdown_cell(
+                "# Two prompts, compared\n\n"
+                "The same tool-calling agent runs twice, with two system prompts. Every model turn and tool call "
+                "is a step in the journal, so the runs are data: `nd.runs_frame()` and `nd.steps_frame()` give "
+                "them as DataFrames and `nd.compare()` shows them side by side with what differs highlighted "
+                "(also in the saved notebook). Costs come from genai-prices.\n\n"
+                "Without `OPENAI_API_KEY` the model is a scripted server on 127.0.0.1 that speaks OpenAI's "
+                "wire format; with a key it is the real API."
+            ),
+            new_code_cell("%load_ext nbdurable"),
+            new_code_cell(COMPARE_SETUP),
+            new_code_cell(COMPARE_RUNS),
+            new_markdown_cell("One row per run: tokens and cost per prompt."),
+            new_code_cell(
+                'nd.runs_frame(function_id="support-agent")'
+                '[["run_id", "status", "steps", "tokens_in", "tokens_out", "cost", "duration"]]'
+            ),
+            new_markdown_cell("One row per step: where the tokens and the time went."),
+            new_code_cell(
+                'steps = nd.steps_frame(function_id="support-agent")\n'
+                'steps[["run_id", "name", "kind", "model", "tokens_in", "tokens_out", "cost", "duration"]]'
+            ),
+            new_markdown_cell("Side by side: the tool call is the same, the answers and their cost differ."),
+            new_code_cell('nd.compare("prompt-short", "prompt-warm")'),
+        ]
+    )
+
+
 def main() -> None:
     HERE.mkdir(exist_ok=True)
     nbformat.write(quickstart(), HERE / "quickstart.ipynb")
@@ -422,6 +503,7 @@ def main() -> None:
     nbformat.write(pydantic_ai_agent(), HERE / "pydantic_ai_agent.ipynb")
     nbformat.write(openai_agents_agent(), HERE / "openai_agents_agent.ipynb")
     nbformat.write(langgraph_agent(), HERE / "langgraph_agent.ipynb")
+    nbformat.write(compare_prompts(), HERE / "compare_prompts.ipynb")
 
 
 if __name__ == "__main__":

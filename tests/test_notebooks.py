@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
 from nbdurable.testing import run_notebook_with_crash
 
@@ -49,3 +52,19 @@ def test_agent_experiment_resumes_without_repeating_model_or_tool_calls(tmp_path
     assert "model calls sent by this kernel: 2" in final
     # Classification was flaky and retried: some step needed more than one attempt.
     assert "attempt 2" in final
+
+
+def test_compare_prompts_runs_and_keeps_a_static_comparison(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    notebook = shutil.copy(NOTEBOOKS / "compare_prompts.ipynb", tmp_path / "compare_prompts.ipynb")
+    nb = nbformat.read(notebook, as_version=4)
+    monkeypatch.setenv("OPENAI_API_KEY", "")  # the scripted server, whatever this machine has
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    text = "\n".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert "ships on Friday" in text and "descaling tablets" in text
+    page = nb.cells[-1].outputs[0]["data"]["text/html"]  # what the saved notebook shows, no kernel needed
+    assert "steps differ" in page and "<script" not in page.lower()
+    assert "prompt-short" in page and "prompt-warm" in page
+    assert "nbd-cmp-differs" in page  # the answers differ, highlighted
+    tables = [o["data"]["text/html"] for o in outputs if "<table" in o.get("data", {}).get("text/html", "")]
+    assert any("prompt-warm" in t and "cost" in t for t in tables)
