@@ -1,8 +1,9 @@
 """nbdurable: durable execution for Jupyter notebooks.
 
-Steps of a workflow are checkpointed to a local journal (SQLite); run the
-workflow again after a crash or kernel restart and finished steps replay from the
-journal while the rest runs. ``%load_ext nbdurable`` adds the ``%%durable`` cell.
+Steps of a workflow are checkpointed to a journal (a local SQLite file, or a
+PostgreSQL database shared by workers on many machines); run the workflow again
+after a crash or kernel restart and finished steps replay from the journal while
+the rest runs. ``%load_ext nbdurable`` adds the ``%%durable`` cell.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ._errors import (
     JournalPermissionError,
     JournalReadOnlyError,
     JournalRecordError,
+    JournalUnavailableError,
     JournalVersionError,
     LintError,
     NbDurableError,
@@ -84,6 +86,7 @@ __all__ = [
     "JournalPermissionError",
     "JournalReadOnlyError",
     "JournalRecordError",
+    "JournalUnavailableError",
     "JournalVersionError",
     "Limit",
     "LintError",
@@ -91,6 +94,7 @@ __all__ = [
     "NbDurableError",
     "NonDeterminismError",
     "NonRetriableError",
+    "PostgresJournal",
     "Priority",
     "RateLimit",
     "ReplayDeterminismWarning",
@@ -174,6 +178,8 @@ def rerun(run_id: str, *, from_step: str) -> RunHandle[Any]:
 _LAZY = {
     "Finding": ".linter",
     "lint": ".linter",
+    # PostgresJournal imports psycopg (the postgres extra): only when asked for.
+    "PostgresJournal": "._postgres",
     # Runs as data: pandas is imported on the first frame, never by `import nbdurable`.
     "Comparison": ".analysis",
     "compare": ".analysis",
@@ -204,6 +210,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ._postgres import PostgresJournal
     from .analysis import Comparison, compare, runs_frame, steps_frame
     from .linter import Finding, lint
 

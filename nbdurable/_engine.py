@@ -56,11 +56,19 @@ __all__ = ["Engine", "configure", "effective_status", "get_engine", "observe_eng
 
 _log = logging.getLogger("nbdurable")
 _SCAN_SLICE = 0.005  # seconds a wait scans candidate events before letting other tasks run
+# On a journal that announces changes (PostgreSQL), waits, cancels and remote runs are woken by its
+# notifications; polling remains only as a slow fallback, in case an announcement never arrives.
+SLOW_POLL = 5.0
 _Pending = tuple[Write, "asyncio.Future[None] | None"]
 
 
 def effective_status(rec: RunRecord, engine: Engine | None = None) -> str:
-    """The run's status as a reader should see it: an active run whose process died is "interrupted"."""
+    """The run's status as a reader should see it: an active run whose process died is "interrupted".
+
+    A run handed to workers that no process owns is waiting for a worker: its status is as journaled.
+    """
+    if rec.queue is not None and rec.owner is None:
+        return rec.status
     if rec.status in ACTIVE_STATUSES or (rec.status == "queued" and rec.owner):
         if rec.owner == this_owner():
             if engine is not None and rec.run_id in engine.active:
@@ -187,6 +195,13 @@ class Engine:
         self.claim_hooks: dict[str, Callable[[RunRecord], Any]] = {}
         for observer in tuple(_observers):
             observer(self)
+        # Journals that announce what other processes change (PostgreSQL's LISTEN/NOTIFY) wake this engine.
+        self.notifying = callable(getattr(journal, "subscribe", None))
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._remote: dict[str, list[asyncio.Event]] = {}  # run id -> handles waiting for it (it runs elsewhere)
+        # Called on the loop with each journal notice (kind, key): workers learn of new work this way.
+        self.notice_hooks: list[Callable[[str, str], None]] = []
 
     def __repr__(self) -> str:
         return f"Engine({self.journal!r})"
@@ -202,6 +217,90 @@ class Engine:
     def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
         """Observe every change to runs executing in this process; returns an unsubscribe function."""
         return self.feed.subscribe(callback)
+
+    # -- notifications from the journal ---------------------------------------------------------------
+
+    def listen(self) -> None:
+        """Follow the journal's announcements on the running loop (a no-op for journals that do not make any)."""
+        if not self.notifying:
+            return
+        self._loop = asyncio.get_running_loop()
+        if self._unsubscribe is not None:
+            return
+
+        def on_notice(kind: str, key: str) -> None:  # on the journal's listener thread
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(self._on_notice, kind, key)
+                except RuntimeError:
+                    pass  # the loop closed meanwhile
+
+        self._unsubscribe = self.journal.subscribe(on_notice)  # type: ignore[attr-defined]
+
+    def _on_notice(self, kind: str, key: str) -> None:
+        """What another process changed: wake what waits for it here, and tell timelines of runs executing there."""
+        if kind == "reconnect":  # announcements may have been missed: everything looks again
+            for st in list(self.active.values()):
+                self._pulse(st)
+            for waiting in self._remote.values():
+                for ev in waiting:
+                    ev.set()
+        elif kind == "run":
+            if key in self.active:
+                self._pulse(self.active[key])  # a cancel, a claim taken: its sleeps and waits look at once
+            for ev in self._remote.pop(key, []):
+                ev.set()
+            if key not in self.active and self.feed._subscribers:
+                rec = self.journal.get_run(key)
+                if rec is not None:
+                    ended = rec.status in FINAL_STATUSES or effective_status(rec, self) == "interrupted"
+                    self.notify("run_finished" if ended else "run_status", key)
+        elif kind == "steps" and key not in self.active:
+            self.notify("step_finished", key)
+        elif kind == "event":
+            for st in list(self.active.values()):
+                if st.status == "waiting":
+                    self._pulse(st)
+        elif kind == "slot":
+            self.flow.wake(*key.split("\x1f", 1)) if "\x1f" in key else self.flow.wake_all()
+        for hook in list(self.notice_hooks):
+            try:
+                hook(kind, key)
+            except Exception:
+                _log.exception("nbdurable: a journal notice hook failed")
+
+    def watch(self, run_id: str) -> asyncio.Event | None:
+        """An event set when the journal announces a change of ``run_id`` (None: the journal announces nothing).
+
+        Taken before reading the run, so an announcement made between the read and the wait is not missed.
+        """
+        if not self.notifying:
+            return None
+        self.listen()
+        ev = asyncio.Event()
+        self._remote.setdefault(run_id, []).append(ev)
+        return ev
+
+    async def wait_watched(self, ev: asyncio.Event | None, limit: float | None = None) -> None:
+        """Wait for ``ev`` (from ``watch``), at most the poll interval (slow when announced) or ``limit``."""
+        poll = SLOW_POLL if ev is not None else self.poll_interval
+        if limit is not None:
+            poll = min(poll, limit)
+        if ev is None:
+            await asyncio.sleep(poll)
+            return
+        try:
+            await asyncio.wait_for(ev.wait(), timeout=poll)
+        except asyncio.TimeoutError:
+            pass
+
+    def unwatch(self, run_id: str, ev: asyncio.Event | None) -> None:
+        waiting = self._remote.get(run_id)
+        if ev is not None and waiting is not None and ev in waiting:
+            waiting.remove(ev)
+            if not waiting:
+                del self._remote[run_id]
 
     # -- writes -------------------------------------------------------------------------------------
 
@@ -462,6 +561,7 @@ class Engine:
         from ._run import RunHandle
 
         loop = _running_loop(f"starting a run of {function.id!r}")
+        self.listen()
         if function.determinism != "off":
             from ._determinism import install
 
@@ -1148,8 +1248,10 @@ class Engine:
             st.cancel_requested = True
             st.cancel_reason = st.finish_reason
         token = self.journal.change_token()
-        if token != st.change_token:
+        now = _clock()
+        if token != st.change_token or (self.notifying and now - st.checked_at > SLOW_POLL):
             st.change_token = token
+            st.checked_at = now
             rec = self.journal.get_run(st.run_id)
             if rec is not None and st.epoch and rec.epoch != st.epoch:
                 raise self._refuse(st.run_id, ClaimLostError("", run_ids=(st.run_id,), owners={st.run_id: rec.owner}))
@@ -1200,8 +1302,9 @@ class Engine:
             remaining = deadline - _clock()
             if remaining <= 0:
                 return None
+            poll = SLOW_POLL if self.notifying else self.poll_interval  # announced events wake it sooner
             try:
-                await asyncio.wait_for(wake.wait(), timeout=min(remaining, self.poll_interval))
+                await asyncio.wait_for(wake.wait(), timeout=min(remaining, poll))
             except asyncio.TimeoutError:
                 pass
             self.poll_cancel(st)
@@ -1265,10 +1368,7 @@ class Engine:
         rec = self.journal.add_event(event_id, name, data, ts)
         handles: list[RunHandle[Any]] = []
         if rec is None:
-            for _fid, run_id in self.journal.runs_for_event(event_id):
-                st = self.active.get(run_id)
-                handles.append(RunHandle(self, run_id, st, record=None if st else self.journal.get_run(run_id)))
-            return handles
+            return self._event_runs(event_id)
         for st in list(self.active.values()):
             self._pulse(st)
         self.notify("event", "", None, name)
@@ -1304,14 +1404,29 @@ class Engine:
                     "debounce_key": debounce_key,
                     "debounce_until": ts + parse_duration(function.debounce.period),
                 }
-            self._write_sync(
+            refused = self._write_sync(
                 Write("run", run=queued), Write("trigger", run_id=run_id, event_id=event_id, function_id=function.id)
             )
+            if run_id in refused:
+                # Another process (a worker turning events into runs) started this function for the event first.
+                handles.extend(self._event_runs(event_id, only=function.id))
+                continue
             try:
                 handles.append(self.start(function, run_id=run_id, event=event))
             except RuntimeError:
                 # No event loop here (a plain script or the CLI): the run stays queued for a process to resume.
                 handles.append(RunHandle(self, run_id, None, record=queued))
+        return handles
+
+    def _event_runs(self, event_id: str, *, only: str | None = None) -> list[RunHandle[Any]]:
+        """Handles of the runs an event started (of one function, with ``only``)."""
+        from ._run import RunHandle
+
+        handles: list[RunHandle[Any]] = []
+        for fid, run_id in self.journal.runs_for_event(event_id):
+            if only is None or fid == only:
+                st = self.active.get(run_id)
+                handles.append(RunHandle(self, run_id, st, record=None if st else self.journal.get_run(run_id)))
         return handles
 
     def _debounce(self, function: Function[Any], event: Event, event_id: str) -> RunHandle[Any] | None:
@@ -1404,9 +1519,9 @@ def get_engine() -> Engine:
     """The process's engine, opening the default journal on first use."""
     global _default
     if _default is None:
-        from ._sqlite import SQLiteJournal
+        from ._backends import open_journal
 
-        _default = Engine(SQLiteJournal())
+        _default = Engine(open_journal())
     return _default
 
 
@@ -1419,10 +1534,12 @@ def configure(
     follow_symlinks: bool | None = None,
     event_limits: EventLimits | None = None,
 ) -> Engine:
-    """Choose the journal this process uses (a path, a Journal, or None for the default path).
+    """Choose the journal this process uses: a path (SQLite), a ``postgresql://`` URL or libpq
+    connection string (PostgreSQL), a Journal, or None for ``$NBDURABLE_JOURNAL`` or the default path.
 
     ``durability="normal"`` (default) survives a killed process or kernel; a power
-    cut may lose the last commits. ``durability="full"`` syncs every commit to disk.
+    cut (or a crash of the database server) may lose the last commits.
+    ``durability="full"`` syncs every commit to disk.
     A journal file or folder owned by another user or writable by others is refused
     unless ``allow_unsafe_permissions`` (or NBDURABLE_ALLOW_UNSAFE_PERMISSIONS=1), and a
     symlink at the path unless ``follow_symlinks`` (or NBDURABLE_FOLLOW_SYMLINKS=1).
@@ -1430,8 +1547,8 @@ def configure(
     ``nd.EventLimits.from_env()``).
     """
     global _default
+    from ._backends import open_journal
     from ._journal import Journal as JournalProtocol
-    from ._sqlite import SQLiteJournal
 
     if _default is not None and _default.active:
         raise ConfigError(
@@ -1441,9 +1558,9 @@ def configure(
     if isinstance(journal, JournalProtocol) and not isinstance(journal, (str, bytes)):
         j: Journal = journal
     else:
-        j = SQLiteJournal(
+        j = open_journal(
             journal,  # type: ignore[arg-type]
-            durability=durability,  # type: ignore[arg-type]
+            durability=durability,
             allow_unsafe_permissions=allow_unsafe_permissions,
             follow_symlinks=follow_symlinks,
         )

@@ -16,6 +16,7 @@ The tree::
     ├── JournalError                the journal cannot be opened, read or written
     │   ├── JournalVersionError     written by a newer nbdurable
     │   ├── JournalBusyError        locked by another process for too long
+    │   │   └── JournalUnavailableError  the journal's database server cannot be reached (retried the same way)
     │   ├── JournalFullError        the disk (or a file size limit or quota) is full
     │   ├── JournalReadOnlyError    the file or its folder cannot be written here
     │   ├── JournalCorruptError     the file is damaged (or not an SQLite database)
@@ -61,6 +62,7 @@ __all__ = [
     "JournalPermissionError",
     "JournalReadOnlyError",
     "JournalRecordError",
+    "JournalUnavailableError",
     "JournalVersionError",
     "LintError",
     "NbDurableError",
@@ -135,6 +137,14 @@ class JournalVersionError(JournalError):
 
 class JournalBusyError(JournalError):
     """Another process held the journal's write lock for longer than the busy timeout."""
+
+
+class JournalUnavailableError(JournalBusyError):
+    """The journal's database server (PostgreSQL) cannot be reached: down, restarting, or the network is.
+
+    A JournalBusyError because it is handled the same way: writes are retried from the
+    event loop for the busy timeout, then the run stops, resumable from its last commit.
+    """
 
 
 class JournalFullError(JournalError):

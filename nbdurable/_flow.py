@@ -441,6 +441,14 @@ class FlowController:
             head = min(queue.items(), key=lambda item: (item[1][0], item[0]))
             head[1][1].set()
 
+    def wake(self, scope: str, key: str) -> None:
+        """A slot of (scope, key) was given back in another process: the first waiter here asks again now."""
+        self._wake_head(scope, key)
+
+    def wake_all(self) -> None:
+        for scope, key in list(self._queues):
+            self._wake_head(scope, key)
+
     def _leave_queues(self, run_id: str, *, wake_next: bool) -> None:
         for (scope, key), queue in list(self._queues.items()):
             if queue.pop(run_id, None) is not None and wake_next:

@@ -1,8 +1,9 @@
 """The journal's storage interface and the records it keeps.
 
 The engine talks to storage only through :class:`Journal`, a small synchronous
-protocol: SQLite (the embedded default, ``_sqlite.py``) and memory (tests,
-``_memory.py``) implement it, and a server database can later. It is synchronous
+protocol: SQLite (the embedded default, ``_sqlite.py``), PostgreSQL (many
+processes on many machines, ``_postgres.py``) and memory (tests, ``_memory.py``)
+implement it. It is synchronous
 on purpose: the engine batches writes itself (group commit) and one in-thread
 SQLite commit costs less than a single hop to a worker thread.
 """
@@ -62,6 +63,8 @@ class RunRecord:
     epoch: int = 0
     # Until when the owner's claim holds without a heartbeat; what decides liveness for owners on other hosts.
     lease_until: float | None = None
+    # The worker queue the run was handed to ("default" or a name); None for a run executed where it was started.
+    queue: str | None = None
     # Columns whose stored value was not what nbdurable writes (set when reading, see _rows.check_run).
     damaged: tuple[str, ...] = ()
 
@@ -166,7 +169,8 @@ class Journal(Protocol):
         """Apply ``batch`` in one transaction: all of it is durable, or none of it.
 
         Raises ClaimLostError (naming every run concerned, nothing applied) when a
-        "run" write meets an existing run id or a fenced write meets a newer epoch.
+        "run" write meets an existing run id, a fenced write meets a newer epoch, or a
+        "trigger" write finds its event already started another run of that function.
         """
         ...
 
@@ -223,6 +227,35 @@ class Journal(Protocol):
         claim (or a cancel) came first and nothing was changed. Two processes never
         both win, and the loser's later writes are refused by the fence.
         """
+        ...
+
+    # -- workers: runs handed to worker processes, and positions in the event log --------------------
+
+    def claim_next(
+        self,
+        owner: str,
+        *,
+        queues: Sequence[str] | None,
+        function_ids: Sequence[str],
+        now: float,
+        lease_until: float,
+        limit: int,
+    ) -> list[RunRecord]:
+        """Reserve up to ``limit`` runs handed to workers for ``owner``, oldest first.
+
+        Candidates: unfinished runs with a ``queue`` (one of ``queues``, any when None) of one of
+        ``function_ids`` that no process owns, or whose owner's lease ran out before ``now``. Each gets
+        ``owner`` and ``lease_until``, so other workers pass it by; the epoch is left for the engine's
+        ``claim_run``, which follows. Atomic: two workers asking at once never get the same run.
+        """
+        ...
+
+    def get_cursor(self, name: str) -> int | None:
+        """The event seq a named cursor stands at, None if it does not exist."""
+        ...
+
+    def move_cursor(self, name: str, seq: int, *, expect: int | None) -> bool:
+        """Set the cursor to ``seq`` if it still stands at ``expect`` (None: create it if absent); False if not."""
         ...
 
     def change_token(self) -> int:

@@ -54,6 +54,7 @@ class MemoryJournal:
         self._waiters: dict[tuple[str, str, str], float] = {}
         self._waiter_holders: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._marks: dict[tuple[str, str], list[tuple[float, int]]] = {}
+        self._cursors: dict[str, int] = {}
 
     @property
     def location(self) -> str:
@@ -80,6 +81,14 @@ class MemoryJournal:
                     bad = set(w.fields or {}) - fields_known
                     if bad:
                         raise JournalError(f"unknown run fields {sorted(bad)}")
+                elif w.op == "trigger":
+                    existing = self._triggers.get((w.event_id, w.function_id))
+                    if existing is not None and existing != w.run_id:
+                        # The event already started a run of this function (sent first elsewhere): this one lost.
+                        lost[run_id] = next(
+                            (x.run.owner for x in batch if x.op == "run" and x.run and x.target == run_id),
+                            self._runs[run_id].owner if run_id in self._runs else None,
+                        )
                 current = self._runs.get(run_id)
                 fenced = w.epoch is not None and w.op in ("step", "run_update")
                 if fenced and current is not None and current.epoch != w.epoch:
@@ -298,6 +307,45 @@ class MemoryJournal:
     def add_mark(self, scope: str, key: str, ts: float, weight: int) -> None:
         with self._lock:
             self._marks.setdefault((scope, key), []).append((ts, weight))
+
+    def claim_next(
+        self,
+        owner: str,
+        *,
+        queues: Sequence[str] | None,
+        function_ids: Sequence[str],
+        now: float,
+        lease_until: float,
+        limit: int,
+    ) -> list[RunRecord]:
+        with self._lock:
+            out: list[RunRecord] = []
+            for run_id in self._order:
+                if len(out) >= limit:
+                    break
+                run = self._runs[run_id]
+                if run.queue is None or run.status not in ("queued", "running", "sleeping", "waiting"):
+                    continue
+                if run.function_id not in function_ids or (queues is not None and run.queue not in queues):
+                    continue
+                if run.owner is not None and (run.lease_until is None or run.lease_until >= now):
+                    continue
+                run.owner, run.lease_until = owner, lease_until
+                out.append(copy.deepcopy(run))
+            if out:
+                self._version += 1
+            return out
+
+    def get_cursor(self, name: str) -> int | None:
+        with self._lock:
+            return self._cursors.get(name)
+
+    def move_cursor(self, name: str, seq: int, *, expect: int | None) -> bool:
+        with self._lock:
+            if self._cursors.get(name) != expect or (expect is None and name in self._cursors):
+                return False
+            self._cursors[name] = seq
+            return True
 
     def change_token(self) -> int:
         return self._version

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["RunHandle", "StepView"]
 
 R = TypeVar("R")
+_PENDING = object()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -154,39 +155,61 @@ class RunHandle(Generic[R]):
                 raise exc
             if status != "lost":
                 self._raise(status, error, reason, exc)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            rec = self._rec()
-            status = self.status
-            if rec is None:
-                raise RunInterruptedError(f"run {self.run_id!r} is not in the journal", run_id=self.run_id)
-            if status == "completed":
-                if {"result", "result_tag"} & set(rec.damaged):
-                    raise SerializationError(
-                        f"run {self.run_id!r}: its journaled result cannot be read (the result columns hold values "
-                        "nbdurable never writes: the journal was edited or damaged). Run it again under a new run id."
-                    )
-                if rec.result is None:
-                    return None  # type: ignore[return-value]
-                from ._function import registry
+        return await self._result_from_journal(timeout)
 
-                # Decoded only as the workflow function defined here declares: the journal does not choose.
-                fn = registry().get(rec.function_id)
-                stored: R = decode(
-                    rec.result,
-                    rec.result_tag,
-                    output_type=return_type(fn.func) if fn is not None else None,
-                    module=module_of(fn.func) if fn is not None else None,
-                    where=f"run {self.run_id!r}",
+    async def _result_from_journal(self, timeout: float | None) -> R:
+        """Wait for a run executing elsewhere (or not at all yet) by reading the journal when it may have changed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        watched: asyncio.Event | None = None
+        try:
+            while True:
+                self._engine.unwatch(self.run_id, watched)
+                # Watched before reading: an announcement made between the read and the wait is not missed.
+                watched = self._engine.watch(self.run_id)
+                outcome = self._journaled_outcome(timeout, deadline)
+                if outcome is not _PENDING:
+                    return outcome  # type: ignore[no-any-return]
+                await self._engine.wait_watched(
+                    watched, None if deadline is None else max(0.0, deadline - time.monotonic())
                 )
-                return stored
-            if status in ("failed", "cancelled", "skipped", "interrupted"):
-                self._raise(status, rec.error, rec.status_reason or "", None)
-            if status == "queued" and rec.owner is None and not self._engine.active.get(self.run_id):
-                self._raise("interrupted", None, "", None)
-            if deadline is not None and time.monotonic() > deadline:
-                raise asyncio.TimeoutError(f"run {self.run_id!r} is still {status} after {timeout}s")
-            await asyncio.sleep(self._engine.poll_interval)
+        finally:
+            self._engine.unwatch(self.run_id, watched)
+
+    def _journaled_outcome(self, timeout: float | None, deadline: float | None) -> Any:
+        """The run's result as journaled, its error raised, or _PENDING while it goes on."""
+        rec = self._rec()
+        status = self.status
+        if rec is None:
+            raise RunInterruptedError(f"run {self.run_id!r} is not in the journal", run_id=self.run_id)
+        if status == "completed":
+            if {"result", "result_tag"} & set(rec.damaged):
+                raise SerializationError(
+                    f"run {self.run_id!r}: its journaled result cannot be read (the result columns hold values "
+                    "nbdurable never writes: the journal was edited or damaged). Run it again under a new run id."
+                )
+            if rec.result is None:
+                return None
+            from ._function import registry
+
+            # Decoded only as the workflow function defined here declares: the journal does not choose.
+            fn = registry().get(rec.function_id)
+            stored: R = decode(
+                rec.result,
+                rec.result_tag,
+                output_type=return_type(fn.func) if fn is not None else None,
+                module=module_of(fn.func) if fn is not None else None,
+                where=f"run {self.run_id!r}",
+            )
+            return stored
+        # A run handed to workers is never abandoned: one of them resumes it if its owner stops.
+        for_workers = rec.queue is not None and rec.status not in ("completed", "failed", "cancelled", "skipped")
+        if status in ("failed", "cancelled", "skipped", "interrupted") and not for_workers:
+            self._raise(status, rec.error, rec.status_reason or "", None)
+        if status == "queued" and rec.owner is None and not for_workers and not self._engine.active.get(self.run_id):
+            self._raise("interrupted", None, "", None)
+        if deadline is not None and time.monotonic() > deadline:
+            raise asyncio.TimeoutError(f"run {self.run_id!r} is still {status} after {timeout}s")
+        return _PENDING
 
     def _raise(self, status: str, error: dict[str, Any] | None, reason: str, exc: BaseException | None) -> Any:
         if status == "failed":

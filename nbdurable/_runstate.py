@@ -203,6 +203,7 @@ class RunState:
         self.replaying = False
         self.changed_code: list[str] = []
         self.change_token = -1
+        self.checked_at = 0.0  # when poll_cancel last re-read the run (the slow poll of journals that notify)
         # The fencing epoch of this process's claim on the run (0 until claimed); every write carries it.
         self.epoch = 0
         # Why this run must stop here: its journal failed, or another process claimed it.

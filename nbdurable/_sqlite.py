@@ -177,7 +177,19 @@ ALTER TABLE runs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN lease_until REAL;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+# Version 6 added workers: the queue a run was handed to (None: it runs where it was started), and named
+# positions in the event log (how far workers turned events into runs of each function).
+_V6 = """
+ALTER TABLE runs ADD COLUMN queue TEXT;
+CREATE INDEX runs_for_workers ON runs(queue, rn)
+    WHERE queue IS NOT NULL AND status IN ('queued', 'running', 'sleeping', 'waiting');
+CREATE TABLE cursors (
+    name TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 _ASKED_READONLY = "opened read-only as asked"
 _APP_ID = 0x6E626475  # "nbdu": marks the file as an nbdurable journal
@@ -185,7 +197,7 @@ _APP_ID = 0x6E626475  # "nbdu": marks the file as an nbdurable journal
 _RUN_COLS = (
     "run_id, function_id, status, event, result, result_tag, error, code_hash, kind, source, options, "
     "parent_run_id, owner, attempt, event_seq, status_reason, warnings, created_at, updated_at, ended_at, epoch, "
-    "lease_until"
+    "lease_until, queue"
 )
 _JSON_RUN_FIELDS = frozenset({"event", "error", "options", "warnings"})
 _RUN_FIELDS = frozenset(c.strip() for c in _RUN_COLS.split(","))
@@ -739,7 +751,7 @@ class SQLiteJournal:
         r = w.run
         assert r is not None
         cur = conn.execute(
-            f"INSERT INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 22)}) ON CONFLICT(run_id) DO NOTHING",
+            f"INSERT INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 23)}) ON CONFLICT(run_id) DO NOTHING",
             (
                 r.run_id,
                 r.function_id,
@@ -763,6 +775,7 @@ class SQLiteJournal:
                 r.ended_at,
                 r.epoch,
                 r.lease_until,
+                r.queue,
             ),
         )
         return bool(cur.rowcount == 1)
@@ -828,11 +841,17 @@ class SQLiteJournal:
                 return bool(row is not None and row[0] == w.epoch)
             return False
         if w.op == "trigger":
-            conn.execute(
+            cur = conn.execute(
                 "INSERT OR IGNORE INTO triggers (event_id, function_id, run_id) VALUES (?,?,?)",
                 (w.event_id, w.function_id, w.run_id),
             )
-            return True
+            if cur.rowcount == 1:
+                return True
+            # The event already started a run of this function (another process sent it first): this one lost.
+            row = conn.execute(
+                "SELECT run_id FROM triggers WHERE event_id=? AND function_id=?", (w.event_id, w.function_id)
+            ).fetchone()
+            return row is None or row[0] == w.run_id
         if w.op == "delete_run":
             conn.execute("DELETE FROM steps WHERE rn IN (SELECT rn FROM runs WHERE run_id=?)", (w.run_id,))
             conn.execute("DELETE FROM triggers WHERE run_id=?", (w.run_id,))
@@ -1033,6 +1052,62 @@ class SQLiteJournal:
             )
         )
 
+    # -- workers ------------------------------------------------------------------------------------
+
+    def claim_next(
+        self,
+        owner: str,
+        *,
+        queues: Sequence[str] | None,
+        function_ids: Sequence[str],
+        now: float,
+        lease_until: float,
+        limit: int,
+    ) -> list[RunRecord]:
+        if not function_ids or limit < 1:
+            return []
+
+        def body(conn: sqlite3.Connection) -> list[Any]:
+            where = [
+                "queue IS NOT NULL AND status IN ('queued', 'running', 'sleeping', 'waiting')",
+                f"function_id IN ({','.join('?' * len(function_ids))})",
+                "(owner IS NULL OR lease_until < ?)",
+            ]
+            params: list[Any] = [*function_ids, now]
+            if queues is not None:
+                where.append(f"queue IN ({','.join('?' * len(queues))})")
+                params.extend(queues)
+            rns = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT rn FROM runs WHERE {' AND '.join(where)} ORDER BY rn LIMIT ?", (*params, limit)
+                ).fetchall()
+            ]
+            if not rns:
+                return []
+            marks = ",".join("?" * len(rns))
+            conn.execute(f"UPDATE runs SET owner=?, lease_until=? WHERE rn IN ({marks})", (owner, lease_until, *rns))
+            return conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE rn IN ({marks}) ORDER BY rn", rns).fetchall()
+
+        rows = self._tx(body)
+        with self._decoding("a run"):
+            return [check_run(self._run_from_row(r)) for r in rows]
+
+    def get_cursor(self, name: str) -> int | None:
+        rows = self._read("SELECT seq FROM cursors WHERE name=?", (name,))
+        return int(rows[0][0]) if rows else None
+
+    def move_cursor(self, name: str, seq: int, *, expect: int | None) -> bool:
+        def body(conn: sqlite3.Connection) -> bool:
+            if expect is None:
+                cur = conn.execute("INSERT OR IGNORE INTO cursors (name, seq) VALUES (?, ?)", (name, seq))
+            else:
+                cur = conn.execute("UPDATE cursors SET seq=? WHERE name=? AND seq=?", (seq, name, expect))
+            return bool(cur.rowcount == 1)
+
+        moved: bool = self._tx(body)
+        return moved
+
     # -- reads --------------------------------------------------------------------------------------
 
     def _run_from_row(self, row: Sequence[Any]) -> RunRecord:
@@ -1059,6 +1134,7 @@ class SQLiteJournal:
             ended_at=row[19],
             epoch=row[20],
             lease_until=row[21],
+            queue=row[22],
         )
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -2,8 +2,8 @@
 # The tests: set up everything on a fresh machine, then lint, type-check and run the whole suite on
 # the default python3, and the fast unit suite on every other supported Python found here.
 # Needs: Python 3.10+ with venv, Node.js with npm (for the timeline's TypeScript), root or sudo for apt
-# (Debian's Chromium for the browser tests). Other Pythons (python3.10, python3.12...) are optional:
-# each one missing is reported, never skipped silently.
+# (Debian's Chromium for the browser tests, Debian's PostgreSQL for the PostgreSQL journal's tests). Other
+# Pythons (python3.10, python3.12...) are optional: each one missing is reported, never skipped silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -15,6 +15,13 @@ if ! command -v chromium >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    # The PostgreSQL tests start a private server (initdb in a temp folder, a loopback port): never a system one.
+    echo "== installing Debian's PostgreSQL for the PostgreSQL journal's tests"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
 fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
@@ -31,11 +38,11 @@ section "mypy (strict)"
 section "timeline renderer (TypeScript unit tests)"
 (cd labextension && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test)
 section "unit tests"
-.venv/bin/python -m pytest -m "not kernel and not crash and not browser and not server and not package"
+.venv/bin/python -m pytest -m "not kernel and not crash and not browser and not server and not package and not postgres"
 section "unit tests on the other supported Pythons"
 bash scripts/test-pythons.sh
-section "real kernels, crashes (real processes killed with SIGKILL), a real Jupyter server; the sdist and wheel installed without Node"
-.venv/bin/python -m pytest -m "kernel or crash or server or package"
+section "real kernels, crashes (real processes killed with SIGKILL), a real Jupyter server, a private PostgreSQL; the sdist and wheel installed without Node"
+.venv/bin/python -m pytest -m "(kernel or crash or server or package or postgres) and not browser"
 section "JupyterLab in headless Chromium"
 # A session of its own: Playwright's sync API keeps an event loop running in the main thread.
 .venv/bin/python -m pytest -m browser

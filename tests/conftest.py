@@ -1,7 +1,9 @@
-"""Shared fixtures: a fresh journal for the process engine in every test that asks for one."""
+"""Shared fixtures: a fresh journal for the process engine in every test that asks for one, and a private
+PostgreSQL server for the tests marked ``postgres`` (started once per session, only if one of them runs)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,3 +28,39 @@ def journal_path(tmp_path: Path) -> Iterator[Path]:
     _flow.limits().clear()
     _flow.limits().update(saved_limits)
     reset_engine()
+
+
+@pytest.fixture(scope="session")
+def postgres_db() -> Iterator[str]:
+    """A private PostgreSQL server for the session (initdb in a temp folder, a free loopback port).
+
+    Its database belongs to a role that is not a superuser, so every test also shows that a
+    journal needs no more than owning its database. Stopped at the end, also after failures.
+    """
+    from nbdurable.testing._postgres import PostgresServer
+
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server.create_database("nbd_tests", owner="nbd")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_db: str) -> Iterator[str]:
+    """A journal URL of its own for one test: a fresh schema in the session's database, dropped after."""
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    yield f"{postgres_db}?schema={schema}"
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh journal on each durable backend, as nd.configure takes it: a file path, or a PostgreSQL URL."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return str(tmp_path / "journal.db")

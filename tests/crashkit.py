@@ -13,21 +13,38 @@ from pathlib import Path
 from typing import Any
 
 import nbdurable as nd
+from nbdurable._backends import is_postgres, open_journal
 
 WORKER = Path(__file__).with_name("_crash_worker.py")
 
 
 class CrashRig:
-    """One journal, one side-effect log, one run: start, kill, resume, inspect."""
+    """One journal, one side-effect log, one run: start, kill, resume, inspect.
 
-    def __init__(self, tmp: Path, ops: list[list[Any]], *, run_id: str = "crash-run") -> None:
+    ``journal`` is what nd.configure takes (an SQLite file under ``tmp`` by default, or a PostgreSQL URL).
+    """
+
+    def __init__(
+        self, tmp: Path, ops: list[list[Any]], *, run_id: str = "crash-run", journal: str | None = None
+    ) -> None:
         self.tmp = tmp
         self.ops = ops
         self.run_id = run_id
-        self.journal = tmp / "journal.db"
+        self.journal = journal or str(tmp / "journal.db")
         self.log = tmp / "effects.log"
         self.result_path = tmp / "result.json"
         self.n = 0
+
+    @property
+    def on_sqlite(self) -> bool:
+        return not is_postgres(self.journal)
+
+    def exists(self) -> bool:
+        """Whether the journal exists yet (an SQLite file is created by the first process; a schema is there)."""
+        return not self.on_sqlite or Path(self.journal).exists()
+
+    def open(self) -> nd.Journal:
+        return open_journal(self.journal)
 
     def spec(self, kill: dict[str, Any] | None) -> Path:
         self.n += 1
@@ -74,11 +91,13 @@ class CrashRig:
     def kill_when(self, status: str, timeout: float = 30) -> None:
         """Start the worker and SIGKILL it from outside once the run's journaled status is ``status``."""
         proc = self.popen()
-        journal = nd.SQLiteJournal(self.journal)
+        journal: nd.Journal | None = None
         try:
             deadline = time.monotonic() + timeout
             while True:
-                rec = journal.get_run(self.run_id) if self.journal.exists() else None
+                if journal is None and self.exists():
+                    journal = self.open()
+                rec = journal.get_run(self.run_id) if journal is not None else None
                 if rec is not None and rec.status == status:
                     proc.send_signal(signal.SIGKILL)
                     proc.wait()
@@ -90,13 +109,14 @@ class CrashRig:
                     raise AssertionError(f"run never reached {status}")
                 time.sleep(0.005)
         finally:
-            journal.close()
+            if journal is not None:
+                journal.close()
 
     def answer_waits(self) -> None:
         """Send the event a waiting step waits for (from another process, as a user would)."""
-        if not self.journal.exists():
+        if not self.exists():
             return
-        journal = nd.SQLiteJournal(self.journal)
+        journal = self.open()
         try:
             for s in journal.load_steps(self.run_id):
                 if s.kind == "wait" and s.status == "waiting" and s.meta:
@@ -107,9 +127,9 @@ class CrashRig:
 
     def completed_steps(self) -> set[str]:
         """Ids of the steps the journal holds as completed (what must never run again)."""
-        if not self.journal.exists():
+        if not self.exists():
             return set()
-        journal = nd.SQLiteJournal(self.journal)
+        journal = self.open()
         try:
             return {s.step_id for s in journal.load_steps(self.run_id) if s.status == "completed"}
         finally:

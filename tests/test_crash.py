@@ -1,9 +1,13 @@
-"""Crash safety with real processes: SIGKILL at every step boundary, then resume in a new process."""
+"""Crash safety with real processes: SIGKILL at every step boundary, then resume in a new process.
+
+Every case runs on SQLite and on PostgreSQL (the session's private server, a fresh schema per test).
+"""
 
 from __future__ import annotations
 
 import collections
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import nbdurable as nd
 from tests.crashkit import CrashRig
 
 pytestmark = pytest.mark.crash
@@ -30,6 +33,12 @@ WORKFLOW: list[list[Any]] = [
     *[["run", f"tail-{i}"] for i in range(12)],
 ]
 STEP_EXECUTIONS = 1 + 1 + 1 + 5 + 1 + 1 + 12
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str | None:
+    """The journal each crash test runs on: an SQLite file (None: the rig's own), or a fresh PostgreSQL schema."""
+    return str(request.getfixturevalue("pg_url")) if request.param == "postgres" else None
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +72,7 @@ def check_resumed(rig: CrashRig, reference: dict[str, Any], committed: set[str],
             if count == 2:
                 repeated.append(name)
     assert len(repeated) <= in_flight_max, f"more steps repeated than were in flight: {repeated}"
-    journal = nd.SQLiteJournal(rig.journal)
+    journal = rig.open()
     try:
         run = journal.get_run(rig.run_id)
         assert run is not None and run.status == "completed"
@@ -76,8 +85,10 @@ def check_resumed(rig: CrashRig, reference: dict[str, Any], committed: set[str],
 
 @pytest.mark.parametrize("phase", ["before", "after"])
 @pytest.mark.parametrize("op", range(1, STEP_EXECUTIONS + 1))
-def test_kill_at_each_step_boundary_then_resume(tmp_path: Path, reference: dict[str, Any], op: int, phase: str) -> None:
-    rig = CrashRig(tmp_path, WORKFLOW)
+def test_kill_at_each_step_boundary_then_resume(
+    tmp_path: Path, reference: dict[str, Any], backend: str | None, op: int, phase: str
+) -> None:
+    rig = CrashRig(tmp_path, WORKFLOW, journal=backend)
     assert rig.run({"op": op, "phase": phase}) < 0, "the worker killed itself"
     committed = rig.completed_steps()
     assert all(c == 1 for c in rig.effects().values())
@@ -86,18 +97,20 @@ def test_kill_at_each_step_boundary_then_resume(tmp_path: Path, reference: dict[
     check_resumed(rig, reference, committed, in_flight_max=5)
 
 
-def test_kill_during_durable_sleep_sleeps_only_the_rest(tmp_path: Path, reference: dict[str, Any]) -> None:
+def test_kill_during_durable_sleep_sleeps_only_the_rest(
+    tmp_path: Path, reference: dict[str, Any], backend: str | None
+) -> None:
     ops = [op if op[0] != "sleep" else ["sleep", "cool-down", 1.5] for op in WORKFLOW]
-    rig = CrashRig(tmp_path, ops)
+    rig = CrashRig(tmp_path, ops, journal=backend)
     rig.kill_when("sleeping")
     committed = rig.completed_steps()
-    journal = nd.SQLiteJournal(rig.journal)
+    journal = rig.open()
     sleep = {s.step_id: s for s in journal.load_steps(rig.run_id)}["cool-down"]
     journal.close()
     assert sleep.status == "sleeping" and sleep.next_at is not None
     assert rig.run() == 0
     check_resumed(rig, reference, committed, in_flight_max=0)
-    journal = nd.SQLiteJournal(rig.journal)
+    journal = rig.open()
     done = {s.step_id: s for s in journal.load_steps(rig.run_id)}["cool-down"]
     journal.close()
     assert done.status == "completed"
@@ -105,8 +118,10 @@ def test_kill_during_durable_sleep_sleeps_only_the_rest(tmp_path: Path, referenc
     assert done.ended_at is not None and done.ended_at >= sleep.next_at
 
 
-def test_event_sent_while_process_is_dead_is_matched_on_resume(tmp_path: Path, reference: dict[str, Any]) -> None:
-    rig = CrashRig(tmp_path, WORKFLOW)
+def test_event_sent_while_process_is_dead_is_matched_on_resume(
+    tmp_path: Path, reference: dict[str, Any], backend: str | None
+) -> None:
+    rig = CrashRig(tmp_path, WORKFLOW, journal=backend)
     rig.kill_when("waiting")
     committed = rig.completed_steps()
     rig.answer_waits()  # the "user" answers while no process runs the workflow
@@ -117,7 +132,7 @@ def test_event_sent_while_process_is_dead_is_matched_on_resume(tmp_path: Path, r
 
 def test_kill_in_the_middle_of_a_multi_megabyte_commit(tmp_path: Path) -> None:
     ops: list[list[Any]] = [["run", "before"], ["big", "blob", 24_000_000], ["run", "after"]]
-    rig = CrashRig(tmp_path, ops)
+    rig = CrashRig(tmp_path, ops)  # SQLite's own atomicity: the file and its WAL (PostgreSQL's is the server's)
     proc = rig.popen()
     wal = Path(str(rig.journal) + "-wal")
     # Kill once the WAL has grown past 4 MB: the 24 MB transaction is being written, not yet committed.
@@ -130,7 +145,7 @@ def test_kill_in_the_middle_of_a_multi_megabyte_commit(tmp_path: Path) -> None:
     conn = sqlite3.connect(rig.journal)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
-    journal = nd.SQLiteJournal(rig.journal)
+    journal = rig.open()
     steps = {s.step_id: s.status for s in journal.load_steps(rig.run_id)}
     journal.close()
     assert steps == {"before": "completed"}, "the half-written blob left no step behind"
@@ -169,13 +184,19 @@ def _build(ops: list[tuple[Any, ...]]) -> list[list[Any]]:
     phase=st.sampled_from(["before", "after"]),
 )
 def test_property_any_workflow_any_kill_point(
-    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[Any, ...]], kill_frac: float, phase: str
+    tmp_path_factory: pytest.TempPathFactory,
+    backend: str | None,
+    ops: list[tuple[Any, ...]],
+    kill_frac: float,
+    phase: str,
 ) -> None:
     spec = _build(ops)
-    reference = CrashRig(tmp_path_factory.mktemp("ref"), spec)
+    # The examples share the backend's journal: each one its own run ids.
+    tag = uuid.uuid4().hex[:8]
+    reference = CrashRig(tmp_path_factory.mktemp("ref"), spec, run_id=f"ref-{tag}", journal=backend)
     assert reference.run() == 0
     total = sum(reference.effects().values())
-    rig = CrashRig(tmp_path_factory.mktemp("crash"), spec)
+    rig = CrashRig(tmp_path_factory.mktemp("crash"), spec, run_id=f"crash-{tag}", journal=backend)
     op = 1 + int(kill_frac * (total - 1))
     assert rig.run({"op": op, "phase": phase}) < 0
     committed = rig.completed_steps()

@@ -1,8 +1,9 @@
 """Flow control across real processes on one journal: limits never exceeded, no slot leaked by a killed process,
 throttles, rate limits, timeouts across a restart, cancel-on events from another process, shared step limits.
 
-Each process is tests/_flow_worker.py; every step execution appends its start and end time to a side file
-(``time.time()``, one clock for every process on this machine), which the checks read.
+Every case runs on SQLite and on PostgreSQL. Each process is tests/_flow_worker.py; every step execution
+appends its start and end time to a side file (``time.time()``, one clock for every process on this
+machine), which the checks read.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 import nbdurable as nd
+from nbdurable._backends import is_postgres, open_journal
 from tests.test_flow import max_overlap
 
 pytestmark = pytest.mark.crash
@@ -31,9 +33,11 @@ WORKER = Path(__file__).with_name("_flow_worker.py")
 class Flow:
     """One journal, one side file, and the worker processes started on them."""
 
-    def __init__(self, tmp: Path, function: dict[str, Any], steps: list[list[Any]], **common: Any) -> None:
+    def __init__(
+        self, tmp: Path, function: dict[str, Any], steps: list[list[Any]], journal: str | None = None, **common: Any
+    ) -> None:
         self.tmp = tmp
-        self.journal = tmp / "journal.db"
+        self.journal = journal or str(tmp / "journal.db")
         self.log = tmp / "steps.log"
         self.go = tmp / "go"
         self.function = function
@@ -110,27 +114,41 @@ class Flow:
                 raise AssertionError(f"{what}: not reached in {timeout}s")
             time.sleep(0.01)
 
+    def exists(self) -> bool:
+        return is_postgres(self.journal) or Path(self.journal).exists()
+
+    def open(self) -> nd.Journal:
+        return open_journal(self.journal)
+
     def runs(self) -> list[nd.RunRecord]:
-        if not self.journal.exists():
+        if not self.exists():
             return []
-        journal = nd.SQLiteJournal(self.journal)
+        journal = self.open()
         try:
             return journal.list_runs(function_id=self.function["id"], limit=None)
         finally:
             journal.close()
 
 
-@pytest.fixture
-def flows(tmp_path: Path) -> Iterator[list[Flow]]:
-    """Flows made by a test; any worker still running at its end is killed."""
-    made: list[Flow] = []
+class Flows(list[Flow]):
+    """The flows a test made, on one backend: ``journal`` is None (an SQLite file each) or a PostgreSQL URL."""
+
+    journal: str | None = None
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def flows(request: pytest.FixtureRequest) -> Iterator[Flows]:
+    """Flows made by a test, on SQLite and on PostgreSQL; any worker still running at its end is killed."""
+    made = Flows()
+    if request.param == "postgres":
+        made.journal = str(request.getfixturevalue("pg_url"))
     yield made
     for flow in made:
         flow.kill_all()
 
 
-def make(flows: list[Flow], tmp: Path, function: dict[str, Any], steps: list[list[Any]], **common: Any) -> Flow:
-    flow = Flow(tmp, function, steps, **common)
+def make(flows: Flows, tmp: Path, function: dict[str, Any], steps: list[list[Any]], **common: Any) -> Flow:
+    flow = Flow(tmp, function, steps, flows.journal, **common)
     flows.append(flow)
     return flow
 
@@ -153,7 +171,7 @@ def spans_by_tenant(
 # -- concurrency ---------------------------------------------------------------------------------------
 
 
-def test_concurrency_key_holds_across_four_processes(tmp_path: Path, flows: list[Flow]) -> None:
+def test_concurrency_key_holds_across_four_processes(tmp_path: Path, flows: Flows) -> None:
     flow = make(
         flows,
         tmp_path,
@@ -177,7 +195,7 @@ def test_concurrency_key_holds_across_four_processes(tmp_path: Path, flows: list
     assert len({r["pid"] for r in flow.lines("end")}) == 4, "each process ran its own runs, under one shared limit"
 
 
-def test_a_killed_process_gives_its_slots_back(tmp_path: Path, flows: list[Flow]) -> None:
+def test_a_killed_process_gives_its_slots_back(tmp_path: Path, flows: Flows) -> None:
     ttl = {"NBDURABLE_LEASE_TTL": "1"}
     function = {"id": "fp-kill", "trigger": "fpkill/job", "concurrency": [{"limit": 2, "key": "event.data.tenant"}]}
     flow = make(flows, tmp_path, function, [["run", "work", 60, None]])
@@ -208,7 +226,7 @@ def test_a_killed_process_gives_its_slots_back(tmp_path: Path, flows: list[Flow]
     assert after_kill[-1] - killed_at < 5
 
 
-def test_a_killed_process_with_queued_runs_does_not_block_the_queue(tmp_path: Path, flows: list[Flow]) -> None:
+def test_a_killed_process_with_queued_runs_does_not_block_the_queue(tmp_path: Path, flows: Flows) -> None:
     ttl = {"NBDURABLE_LEASE_TTL": "1"}
     function = {"id": "fp-kill-queued", "trigger": "fpkq/job", "concurrency": [{"limit": 1}]}
     flow = make(flows, tmp_path, function, [["run", "work", 0.05, None]])
@@ -226,7 +244,7 @@ def test_a_killed_process_with_queued_runs_does_not_block_the_queue(tmp_path: Pa
     assert not [r for r in flow.lines("begin") if r["data"].get("who") == "doomed"]
 
 
-def test_a_live_process_blocked_in_a_long_synchronous_step_keeps_its_slot(tmp_path: Path, flows: list[Flow]) -> None:
+def test_a_live_process_blocked_in_a_long_synchronous_step_keeps_its_slot(tmp_path: Path, flows: Flows) -> None:
     """A blocking call longer than the lease TTL starves the heartbeat; the process still lives, so its slot holds."""
     ttl = {"NBDURABLE_LEASE_TTL": "0.5"}
     function = {"id": "fp-blocked", "trigger": "fpblocked/job", "concurrency": [{"limit": 1}]}
@@ -243,7 +261,7 @@ def test_a_live_process_blocked_in_a_long_synchronous_step_keeps_its_slot(tmp_pa
 # -- throttle and rate limit -----------------------------------------------------------------------------
 
 
-def test_throttle_spaces_starts_across_processes(tmp_path: Path, flows: list[Flow]) -> None:
+def test_throttle_spaces_starts_across_processes(tmp_path: Path, flows: Flows) -> None:
     period = 0.25
     flow = make(
         flows,
@@ -264,7 +282,7 @@ def test_throttle_spaces_starts_across_processes(tmp_path: Path, flows: list[Flo
     assert len({r["pid"] for r in flow.lines("end")}) == 4
 
 
-def test_rate_limit_skips_across_processes_and_keeps_every_run(tmp_path: Path, flows: list[Flow]) -> None:
+def test_rate_limit_skips_across_processes_and_keeps_every_run(tmp_path: Path, flows: Flows) -> None:
     flow = make(
         flows,
         tmp_path,
@@ -312,7 +330,7 @@ def _kill_when_sleeping(flow: Flow, proc: subprocess.Popen[bytes]) -> nd.RunReco
     ("finish", "resume_after"), [(5.0, 2.5), (3.0, 4.0)], ids=["before-deadline", "after-deadline"]
 )
 def test_finish_timeout_holds_across_a_restart(
-    tmp_path: Path, flows: list[Flow], finish: float, resume_after: float
+    tmp_path: Path, flows: Flows, finish: float, resume_after: float
 ) -> None:
     """Killed during a durable sleep and resumed in a new process, before or after the finish deadline.
 
@@ -350,7 +368,7 @@ def test_finish_timeout_holds_across_a_restart(
 # -- cancel_on from another process --------------------------------------------------------------------
 
 
-def test_an_event_from_another_process_cancels_matching_runs(tmp_path: Path, flows: list[Flow]) -> None:
+def test_an_event_from_another_process_cancels_matching_runs(tmp_path: Path, flows: Flows) -> None:
     function = {
         "id": "fp-cancel",
         "trigger": "fpcancel/order",
@@ -375,7 +393,7 @@ def test_an_event_from_another_process_cancels_matching_runs(tmp_path: Path, flo
     assert done == [(1, "before"), (2, "after"), (2, "before")]
 
 
-def test_a_cancel_sent_while_no_process_runs_the_run_applies_on_resume(tmp_path: Path, flows: list[Flow]) -> None:
+def test_a_cancel_sent_while_no_process_runs_the_run_applies_on_resume(tmp_path: Path, flows: Flows) -> None:
     function = {"id": "fp-cancel-down", "trigger": "fpcanceldown/order", "cancel_on": [{"event": "fpcanceldown/stop"}]}
     flow = make(
         flows, tmp_path, function, [["run", "before", 0, None], ["sleep", "nap", 30], ["run", "after", 0, None]]
@@ -388,7 +406,7 @@ def test_a_cancel_sent_while_no_process_runs_the_run_applies_on_resume(tmp_path:
     assert [r["step"] for r in flow.lines("end")] == ["before"]
 
 
-def test_a_queued_run_cancelled_from_another_process_leaves_the_queue(tmp_path: Path, flows: list[Flow]) -> None:
+def test_a_queued_run_cancelled_from_another_process_leaves_the_queue(tmp_path: Path, flows: Flows) -> None:
     function = {
         "id": "fp-cancel-queued",
         "trigger": "fpcq/order",
@@ -424,7 +442,7 @@ def test_a_queued_run_cancelled_from_another_process_leaves_the_queue(tmp_path: 
 # -- shared step limits ----------------------------------------------------------------------------------
 
 
-def test_requests_per_minute_hold_across_processes(tmp_path: Path, flows: list[Flow]) -> None:
+def test_requests_per_minute_hold_across_processes(tmp_path: Path, flows: Flows) -> None:
     flow = make(
         flows,
         tmp_path,
@@ -433,12 +451,12 @@ def test_requests_per_minute_hold_across_processes(tmp_path: Path, flows: list[F
         limits=[{"name": "fp-api", "requests_per_minute": 4}],
     )
     procs = [flow.start(starts=[{"via": "start", "data": {"tenant": "t", "w": w}}], go=str(flow.go)) for w in range(4)]
-    flow.until(lambda: flow.journal.exists(), "the journal created")
+    flow.until(flow.exists, "the journal created")
     time.sleep(0.3)
     # Four requests made within the last minute (from any process): the window is full for a while.
     now = time.time()
     frees = [now + 1.0 + 0.3 * k for k in range(4)]
-    journal = nd.SQLiteJournal(flow.journal)
+    journal = flow.open()
     try:
         for at in frees:
             journal.add_mark("limit", "fp-api:req", at - 60.0, 1)

@@ -1,13 +1,16 @@
-"""The Journal protocol, tested the same way against SQLite (a real file) and memory.
+"""The Journal protocol's contract: the same cases against memory, SQLite (a real file) and PostgreSQL.
 
-Both implementations must behave alike: the engine only talks to the protocol, and
-the memory journal is only useful for tests if it is an honest stand-in.
+Every backend must behave alike: the engine only talks to the protocol, the memory
+journal is only useful for tests if it is an honest stand-in, and a backend that
+drifts is caught here. The PostgreSQL cases (marked ``postgres``) run against the
+session's private server, each in a fresh schema.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +21,35 @@ from hypothesis import strategies as st
 import nbdurable as nd
 from nbdurable._journal import Write
 
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
-@pytest.fixture(params=["sqlite", "memory"])
+
+def open_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> nd.Journal:
+    if kind == "postgres":
+        return nd.PostgresJournal(request.getfixturevalue("pg_url"))
+    if kind == "sqlite":
+        return nd.SQLiteJournal(tmp_path / "journal.db")
+    return nd.MemoryJournal()
+
+
+@pytest.fixture(params=BACKENDS)
 def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[nd.Journal]:
-    j: nd.Journal = nd.SQLiteJournal(tmp_path / "journal.db") if request.param == "sqlite" else nd.MemoryJournal()
+    j = open_backend(request.param, request, tmp_path)
     yield j
     j.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def two(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[nd.Journal, nd.Journal]]:
+    """Two connections to one journal, as two processes have (the memory journal: the same object twice)."""
+    a = open_backend(request.param, request, tmp_path)
+    if request.param == "memory":
+        yield a, a
+    else:
+        b = open_backend(request.param, request, tmp_path)
+        yield a, b
+        b.close()
+    a.close()
 
 
 def run(run_id: str = "r1", function_id: str = "fn", **fields: object) -> nd.RunRecord:
@@ -359,39 +385,35 @@ _step_shapes = st.lists(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shapes=_step_shapes)
-def test_summarize_steps_agrees_between_sqlite_and_memory(
-    tmp_path_factory: pytest.TempPathFactory, shapes: list
-) -> None:  # type: ignore[type-arg]
-    sq = nd.SQLiteJournal(tmp_path_factory.mktemp("sum") / "j.db")
+def test_summarize_steps_agrees_with_the_memory_journal(journal: nd.Journal, shapes: list) -> None:  # type: ignore[type-arg]
+    """Each backend sums where its steps are stored (SQL on SQLite and PostgreSQL); all must agree with memory."""
     mem = nd.MemoryJournal()
-    try:
-        for j in (sq, mem):
-            add_run(j, run("r1"))
-            j.write(
-                [
-                    Write(
-                        "step",
-                        step=step(
-                            "r1",
-                            f"s{i}",
-                            i,
-                            kind=k,
-                            status=status,
-                            attempt=attempt,
-                            started_at=started,
-                            ended_at=ended,
-                            meta=meta,
-                        ),
-                    )
-                    for i, (k, status, attempt, started, ended, meta) in enumerate(shapes)
-                ]
-            )
-        a, b = sq.summarize_steps(["r1"])["r1"], mem.summarize_steps(["r1"])["r1"]
-        assert a == dataclasses.replace(b, cost=a.cost) and (a.cost is None) == (b.cost is None)
-        if a.cost is not None:
-            assert b.cost is not None and abs(a.cost - b.cost) <= 1e-9 * max(1.0, b.cost)
-    finally:
-        sq.close()
+    run_id = f"r{uuid.uuid4().hex}"  # the journal is shared by the examples
+    for j in (journal, mem):
+        add_run(j, run(run_id))
+        j.write(
+            [
+                Write(
+                    "step",
+                    step=step(
+                        run_id,
+                        f"s{i}",
+                        i,
+                        kind=k,
+                        status=status,
+                        attempt=attempt,
+                        started_at=started,
+                        ended_at=ended,
+                        meta=meta,
+                    ),
+                )
+                for i, (k, status, attempt, started, ended, meta) in enumerate(shapes)
+            ]
+        )
+    a, b = journal.summarize_steps([run_id])[run_id], mem.summarize_steps([run_id])[run_id]
+    assert a == dataclasses.replace(b, cost=a.cost) and (a.cost is None) == (b.cost is None)
+    if a.cost is not None:
+        assert b.cost is not None and abs(a.cost - b.cost) <= 1e-9 * max(1.0, b.cost)
 
 
 def test_records_read_are_copies(journal: nd.Journal) -> None:
@@ -503,10 +525,23 @@ def test_triggers(journal: nd.Journal) -> None:
             Write("trigger", event_id="e1", function_id="fn-a", run_id="r-a"),
         ]
     )
-    # A second trigger for the same (event, function) keeps the first run.
-    journal.write([Write("trigger", event_id="e1", function_id="fn-a", run_id="r-other")])
+    # Writing the same trigger again is a no-op.
+    journal.write([Write("trigger", event_id="e1", function_id="fn-a", run_id="r-a")])
     assert journal.runs_for_event("e1") == [("fn-a", "r-a"), ("fn-b", "r-b")]
     assert journal.runs_for_event("e2") == []
+
+
+def test_a_second_run_for_the_same_event_and_function_is_refused_whole(journal: nd.Journal) -> None:
+    """Two processes turning one event into a run of one function: the second loses, and writes nothing."""
+    journal.write(
+        [Write("run", run=run("r-a", "fn-a")), Write("trigger", event_id="e1", function_id="fn-a", run_id="r-a")]
+    )
+    late = run("r-late", "fn-a", owner="host:9:9")
+    with pytest.raises(nd.ClaimLostError) as info:
+        journal.write([Write("run", run=late), Write("trigger", event_id="e1", function_id="fn-a", run_id="r-late")])
+    assert info.value.run_ids == ("r-late",)
+    assert journal.get_run("r-late") is None
+    assert journal.runs_for_event("e1") == [("fn-a", "r-a")]
 
 
 # -- ownership and change tokens --------------------------------------------------------------------
@@ -593,26 +628,31 @@ def test_memory_change_token_moves_on_every_kind_of_change() -> None:
     assert len(set(tokens)) == len(tokens), tokens
 
 
-def test_sqlite_change_token_moves_when_another_connection_commits(tmp_path: Path) -> None:
+def _token_moves(j: nd.Journal, before: int) -> int:
+    """The token once it moved from ``before``: at once on SQLite, when the notification arrives on PostgreSQL."""
+    deadline = time.monotonic() + 10
+    while (token := j.change_token()) == before and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return token
+
+
+def test_change_token_moves_when_another_connection_commits(two: tuple[nd.Journal, nd.Journal]) -> None:
     """What another process does (a cancel from the CLI, an event, a claim) is what a poller must notice."""
-    a = nd.SQLiteJournal(tmp_path / "j.db")
-    b = nd.SQLiteJournal(tmp_path / "j.db")
-    try:
-        tokens = [a.change_token()]
-        add_run(b, run())
-        tokens.append(a.change_token())
-        b.add_event("e1", "n", {}, 1.0)
-        tokens.append(a.change_token())
-        b.claim_run("r1", "me", epoch=0, status="queued", lease_until=None)
-        tokens.append(a.change_token())
-        b.write([Write("run_update", run_id="r1", fields={"status": "cancelled"})])
-        tokens.append(a.change_token())
-        assert len(set(tokens)) == len(tokens), tokens
-        got = a.get_run("r1")
-        assert got is not None and got.status == "cancelled" and got.owner == "me"
-    finally:
-        a.close()
-        b.close()
+    a, b = two
+    if hasattr(a, "wait_listening"):
+        assert a.wait_listening()
+    tokens = [a.change_token()]
+    add_run(b, run())
+    tokens.append(_token_moves(a, tokens[-1]))
+    b.add_event("e1", "n", {}, 1.0)
+    tokens.append(_token_moves(a, tokens[-1]))
+    b.claim_run("r1", "me", epoch=0, status="queued", lease_until=None)
+    tokens.append(_token_moves(a, tokens[-1]))
+    b.write([Write("run_update", run_id="r1", fields={"status": "cancelled"})])
+    tokens.append(_token_moves(a, tokens[-1]))
+    assert len(set(tokens)) == len(tokens), tokens
+    got = a.get_run("r1")
+    assert got is not None and got.status == "cancelled" and got.owner == "me"
 
 
 def test_timestamps_are_floats(journal: nd.Journal) -> None:
@@ -620,3 +660,149 @@ def test_timestamps_are_floats(journal: nd.Journal) -> None:
     add_run(journal, run(created_at=now, updated_at=now))
     got = journal.get_run("r1")
     assert got is not None and got.created_at == now
+
+
+# -- workers: reserving runs handed to workers, cursors ------------------------------------------------
+
+
+def test_claim_next_reserves_unowned_worker_runs_oldest_first(journal: nd.Journal) -> None:
+    add_run(journal, run("local", "fn", created_at=1.0))  # no queue: runs where it was started, never a worker's
+    for i, (queue, status, owner, lease) in enumerate(
+        [
+            ("default", "queued", None, None),
+            ("gpu", "queued", None, None),
+            ("default", "running", "dead:1:1", 5.0),  # its owner's lease ran out
+            ("default", "running", "live:1:1", 500.0),
+            ("default", "completed", None, None),
+            ("default", "sleeping", None, None),  # released by a worker that stopped
+        ]
+    ):
+        add_run(
+            journal, run(f"w{i}", "fn", status=status, queue=queue, owner=owner, lease_until=lease, created_at=10.0 + i)
+        )
+    add_run(journal, run("other-fn", "other", queue="default", created_at=20.0))
+    got = journal.claim_next("me", queues=None, function_ids=["fn"], now=100.0, lease_until=130.0, limit=10)
+    assert [r.run_id for r in got] == ["w0", "w1", "w2", "w5"]
+    assert all((r.owner, r.lease_until) == ("me", 130.0) for r in got)
+    assert [r.epoch for r in got] == [0, 0, 0, 0]  # the engine's claim_run bumps it
+    stored = journal.get_run("w2")
+    assert stored is not None and (stored.owner, stored.status) == ("me", "running")
+    # Reserved now: nobody else gets them while the lease holds.
+    assert journal.claim_next("you", queues=None, function_ids=["fn"], now=101.0, lease_until=131.0, limit=10) == []
+    # Once that lease runs out, they can be taken over.
+    again = journal.claim_next("you", queues=["default"], function_ids=["fn"], now=200.0, lease_until=230.0, limit=2)
+    assert [r.run_id for r in again] == ["w0", "w2"]
+
+
+def test_claim_next_filters_and_limits(journal: nd.Journal) -> None:
+    for i, (fn, queue) in enumerate([("a", "q1"), ("b", "q1"), ("a", "q2"), ("a", "q1")]):
+        add_run(journal, run(f"r{i}", fn, queue=queue, created_at=float(i)))
+    assert (
+        journal.claim_next("me", queues=["q1"], function_ids=["a"], now=1.0, lease_until=9.0, limit=1)[0].run_id == "r0"
+    )
+    assert [
+        r.run_id for r in journal.claim_next("me", queues=["q1"], function_ids=["a"], now=1.0, lease_until=9.0, limit=5)
+    ] == ["r3"]
+    assert journal.claim_next("me", queues=None, function_ids=[], now=1.0, lease_until=9.0, limit=5) == []
+    assert [
+        r.run_id
+        for r in journal.claim_next("me", queues=None, function_ids=["a", "b"], now=1.0, lease_until=9.0, limit=5)
+    ] == ["r1", "r2"]
+
+
+def test_two_workers_never_reserve_the_same_run(two: tuple[nd.Journal, nd.Journal]) -> None:
+    import threading
+
+    a, b = two
+    for i in range(60):
+        add_run(a, run(f"r{i:02d}", "fn", queue="default", created_at=float(i)))
+    got: dict[str, list[str]] = {"a": [], "b": []}
+
+    def take(name: str, j: nd.Journal) -> None:
+        while True:
+            batch = j.claim_next(name, queues=None, function_ids=["fn"], now=1.0, lease_until=99.0, limit=3)
+            if not batch:
+                return
+            got[name].extend(r.run_id for r in batch)
+
+    threads = [threading.Thread(target=take, args=(n, j)) for n, j in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got["a"] + got["b"]) == [f"r{i:02d}" for i in range(60)]
+    assert not set(got["a"]) & set(got["b"])
+    owners = {r.run_id: r.owner for r in a.list_runs()}
+    assert all(owners[r] == name for name in got for r in got[name])
+
+
+def test_cursors_move_only_from_where_they_were_seen(journal: nd.Journal) -> None:
+    assert journal.get_cursor("dispatch:fn") is None
+    assert journal.move_cursor("dispatch:fn", 5, expect=None) is True
+    assert journal.move_cursor("dispatch:fn", 9, expect=None) is False  # exists already
+    assert journal.move_cursor("dispatch:fn", 9, expect=4) is False  # someone else moved it
+    assert journal.get_cursor("dispatch:fn") == 5
+    assert journal.move_cursor("dispatch:fn", 9, expect=5) is True
+    assert journal.get_cursor("dispatch:fn") == 9
+    assert journal.get_cursor("dispatch:other") is None
+
+
+# -- flow control: slots, queues, windows ------------------------------------------------------------
+
+
+def test_slots_are_taken_in_rank_order_and_given_back(journal: nd.Journal) -> None:
+    now = 100.0
+    take = journal.acquire_slot
+    assert take("conc:f:0", "", "r1", "p1", limit=2, rank=1.0, expires_at=now + 15, now=now) == (True, 1, 0)
+    assert take("conc:f:0", "", "r2", "p1", limit=2, rank=2.0, expires_at=now + 15, now=now) == (True, 2, 0)
+    # Full: later runs queue, in rank order whatever order they ask in.
+    assert take("conc:f:0", "", "r4", "p2", limit=2, rank=4.0, expires_at=now + 15, now=now) == (False, 2, 0)
+    assert take("conc:f:0", "", "r3", "p2", limit=2, rank=3.0, expires_at=now + 15, now=now) == (False, 2, 0)
+    assert take("conc:f:0", "", "r4", "p2", limit=2, rank=4.0, expires_at=now + 15, now=now) == (False, 2, 1)
+    # Asking again while holding renews: still one slot.
+    assert take("conc:f:0", "", "r1", "p1", limit=2, rank=1.0, expires_at=now + 30, now=now) == (True, 2, 0)
+    journal.release_slot("conc:f:0", "", "r1")
+    # The freed slot goes to the first in the queue, not to whoever asks first.
+    assert take("conc:f:0", "", "r4", "p2", limit=2, rank=4.0, expires_at=now + 15, now=now) == (False, 1, 1)
+    assert take("conc:f:0", "", "r3", "p2", limit=2, rank=3.0, expires_at=now + 15, now=now) == (True, 2, 0)
+    # Other keys and scopes are separate.
+    assert take("conc:f:0", "tenant-b", "r9", "p3", limit=1, rank=9.0, expires_at=now + 15, now=now) == (True, 1, 0)
+    assert sorted(journal.slot_holders("conc:f:0", "")) == ["p1", "p2"]
+    assert journal.slot_holders("conc:f:0", "tenant-b") == ["p3"]
+
+
+def test_expired_leases_and_dead_holders_free_their_slots(journal: nd.Journal) -> None:
+    take = journal.acquire_slot
+    assert take("s", "", "r1", "dead", limit=1, rank=1.0, expires_at=110.0, now=100.0)[0] is True
+    assert take("s", "", "r2", "live", limit=1, rank=2.0, expires_at=115.0, now=100.0)[0] is False
+    # The lease runs out: the next to ask (first in the queue) gets the slot.
+    assert take("s", "", "r2", "live", limit=1, rank=2.0, expires_at=126.0, now=111.0) == (True, 1, 0)
+    assert take("s", "k", "r3", "dead", limit=1, rank=1.0, expires_at=999.0, now=111.0)[0] is True
+    assert take("s", "k", "r4", "dead", limit=1, rank=2.0, expires_at=999.0, now=111.0)[0] is False
+    assert journal.drop_holder("dead") == 1
+    assert journal.slot_holders("s", "k") == []
+    assert take("s", "k", "r5", "live", limit=1, rank=3.0, expires_at=999.0, now=112.0) == (True, 1, 0)
+
+
+def test_the_heartbeat_keeps_leases_and_queue_places(journal: nd.Journal) -> None:
+    take = journal.acquire_slot
+    assert take("s", "", "r1", "me", limit=1, rank=1.0, expires_at=110.0, now=100.0)[0] is True
+    journal.renew_leases("me", 200.0)
+    # Without the renewal this lease would have expired at 110.
+    assert take("s", "", "r2", "you", limit=1, rank=2.0, expires_at=150.0, now=150.0) == (False, 1, 0)
+
+
+def test_windows_count_marks_and_weights(journal: nd.Journal) -> None:
+    mark = journal.take_mark
+    assert mark("throttle:f", "", now=10.0, since=0.0, max_count=2, max_weight=None, weight=1) == (True, None)
+    assert mark("throttle:f", "", now=11.0, since=1.0, max_count=2, max_weight=None, weight=1) == (True, None)
+    assert mark("throttle:f", "", now=12.0, since=2.0, max_count=2, max_weight=None, weight=1) == (False, 10.0)
+    # The oldest mark leaves the window: room again.
+    assert mark("throttle:f", "", now=20.5, since=10.5, max_count=2, max_weight=None, weight=1) == (True, None)
+    assert mark("throttle:f", "other", now=12.0, since=2.0, max_count=2, max_weight=None, weight=1) == (True, None)
+    # Token budgets: marks carry weights; a check with weight 0 adds nothing that counts.
+    journal.add_mark("limit", "m:tok", 30.0, 900)
+    assert mark("limit", "m:tok", now=31.0, since=0.0, max_count=None, max_weight=1000, weight=0) == (True, None)
+    journal.add_mark("limit", "m:tok", 32.0, 200)
+    ok, oldest = mark("limit", "m:tok", now=33.0, since=0.0, max_count=None, max_weight=1000, weight=0)
+    assert (ok, oldest) == (False, 30.0)
