@@ -263,7 +263,7 @@ class Engine:
                 if st.status == "waiting":
                     self._pulse(st)
         elif kind == "slot":
-            self.flow.wake(*key.split("\x1f", 1)) if "\x1f" in key else self.flow.wake_all()
+            self.flow.wake_queue(*key.split("\x1f", 1)) if "\x1f" in key else self.flow.wake_queues()
         for hook in list(self.notice_hooks):
             try:
                 hook(kind, key)

@@ -441,11 +441,11 @@ class FlowController:
             head = min(queue.items(), key=lambda item: (item[1][0], item[0]))
             head[1][1].set()
 
-    def wake(self, scope: str, key: str) -> None:
+    def wake_queue(self, scope: str, key: str) -> None:
         """A slot of (scope, key) was given back in another process: the first waiter here asks again now."""
         self._wake_head(scope, key)
 
-    def wake_all(self) -> None:
+    def wake_queues(self) -> None:
         for scope, key in list(self._queues):
             self._wake_head(scope, key)
 
