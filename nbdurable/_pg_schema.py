@@ -141,6 +141,16 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'NB002', MESSAGE = p_run;
 END $$;
 
+-- A fenced update held back by its status guard (a cancel got in first): a lost claim only if the epoch moved.
+-- VOLATILE, so it reads the row as committed now, not as the statement's snapshot saw it.
+CREATE FUNCTION {s}.nbd_fence(p_run text, p_epoch bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM {s}.runs WHERE run_id = p_run AND epoch = p_epoch) THEN
+        RETURN true;
+    END IF;
+    RETURN {s}.nbd_lost(p_run);
+END $$;
+
 -- A trigger row that maps the event to another run of the function: the event started it elsewhere first.
 CREATE FUNCTION {s}.nbd_taken(p_run text) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN

@@ -589,13 +589,19 @@ class PostgresJournal:
         s = self._sql.s
         sets = ", ".join(f"{k} = %s" for k in fields)
         values = [_field_value(k, v) for k, v in fields.items()]
+        # A status guard (unless_status): how a cancel and a run's last write cannot both win.
+        guard, guarded = ("", ()) if not w.unless_status else (" AND status <> ALL(%s)", (sorted(w.unless_status),))
         if w.epoch is None:
-            conn.execute(f"UPDATE {s}.runs SET {sets} WHERE run_id = %s", (*values, w.run_id), prepare=True)
+            conn.execute(
+                f"UPDATE {s}.runs SET {sets} WHERE run_id = %s{guard}", (*values, w.run_id, *guarded), prepare=True
+            )
             return
+        # Nothing updated: a lost claim (raised), unless only the guard held it back while the claim holds.
+        check = f"{s}.nbd_fence(%s, %s)" if guard else f"{s}.nbd_lost(%s)"
         conn.execute(
-            f"WITH u AS (UPDATE {s}.runs SET {sets} WHERE run_id = %s AND epoch = %s RETURNING 1) "
-            f"SELECT {s}.nbd_lost(%s) WHERE NOT EXISTS (SELECT 1 FROM u)",
-            (*values, w.run_id, w.epoch, w.run_id),
+            f"WITH u AS (UPDATE {s}.runs SET {sets} WHERE run_id = %s AND epoch = %s{guard} RETURNING 1) "
+            f"SELECT {check} WHERE NOT EXISTS (SELECT 1 FROM u)",
+            (*values, w.run_id, w.epoch, *guarded, w.run_id, *((w.epoch,) if guard else ())),
             prepare=True,
         )
 

@@ -175,6 +175,20 @@ def test_a_conditional_run_update_applies_only_unless_the_status_is_one_given(jo
     assert live is not None and (live.status, live.result, live.status_reason) == ("cancelled", None, "late")
 
 
+def test_a_fenced_update_held_back_by_its_guard_is_not_a_lost_claim(journal: nd.Journal) -> None:
+    add_run(journal, run("r", status="cancelled", owner="me", epoch=1))
+    finish = Write(
+        "run_update", run_id="r", fields={"status": "completed"}, epoch=1, unless_status=frozenset({"cancelled"})
+    )
+    journal.write([finish])  # the cancel got in first: nothing written, and no error
+    got = journal.get_run("r")
+    assert got is not None and got.status == "cancelled"
+    assert journal.claim_run("r", "new", epoch=1, status="cancelled", lease_until=None) == 2
+    with pytest.raises(nd.ClaimLostError) as info:
+        journal.write([finish])  # the epoch moved: that is a lost claim
+    assert info.value.owners == {"r": "new"}
+
+
 def test_run_update_of_a_missing_run_changes_nothing(journal: nd.Journal) -> None:
     journal.write([Write("run_update", run_id="ghost", fields={"status": "failed"})])
     assert journal.get_run("ghost") is None
