@@ -131,6 +131,25 @@ def _check_schema(name: str) -> str:
     return name
 
 
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def check_conninfo(conninfo: str) -> None:
+    """Refuse a connection string libpq would refuse only when connecting, so the fault names the string.
+
+    libpq parses option names and URL syntax up front but checks a port or an sslmode only
+    when it connects, and then reports it as a connection failure (which would read as
+    "the server cannot be reached" and be retried): checked here, once, before any retry.
+    """
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)  # ProgrammingError: syntax, unknown options
+    for port in str(params.get("port") or "").split(","):
+        if port.strip() and not (port.strip().isdigit() and 0 < int(port) < 65536):
+            raise psycopg.ProgrammingError(f"the port must be a number from 1 to 65535, got {port.strip()!r}")
+    sslmode = params.get("sslmode")
+    if sslmode is not None and sslmode not in _SSLMODES:
+        raise psycopg.ProgrammingError(f"sslmode must be one of {', '.join(_SSLMODES)}, got {sslmode!r}")
+
+
 def split_dsn(spec: str) -> tuple[str, str | None]:
     """Take nbdurable's own ``schema`` parameter out of a URL or key=value string (libpq would refuse it)."""
     if "://" in spec:
@@ -304,8 +323,15 @@ class PostgresJournal:
             raise ConfigError(f"durability must be 'normal' or 'full', got {durability!r}")
         try:
             conninfo, url_schema = split_dsn(dsn)
+            check_conninfo(conninfo)
         except psycopg.ProgrammingError as exc:
-            raise ConfigError(f"not a PostgreSQL connection string: {redact_dsn(dsn)} ({exc})") from None
+            said = str(exc).strip()
+            for raw in {dsn, dsn.partition("?")[0]}:
+                said = said.replace(raw, redact_dsn(raw))  # libpq quotes the string, password and all
+            raise ConfigError(
+                f"not a PostgreSQL connection string: {redact_dsn(dsn)} ({said}). Fix the value given to "
+                "nd.configure, --journal or NBDURABLE_JOURNAL (postgresql://user@host:5432/db, or host=... dbname=...)"
+            ) from None
         self.schema = _check_schema(schema or url_schema or os.environ.get("NBDURABLE_PG_SCHEMA") or DEFAULT_SCHEMA)
         self.durability: Durability = durability
         self.readonly_reason = "opened read-only as asked" if readonly else None

@@ -115,3 +115,38 @@ def test_psycopg_is_not_imported_by_nbdurable_itself() -> None:
     code = "import sys, nbdurable; nbdurable.configure('j.db'); print('psycopg' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=os.getcwd())
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("postgresql://me:s3cret@127.0.0.1:notaport/runs", "port must be a number"),
+        ("postgresql://me:s3cret@127.0.0.1:70000/runs", "port must be a number"),
+        ("postgresql://me:s3cret@[::1/runs", "IPv6"),
+        ("host=127.0.0.1 password=s3cret bogus=3", 'invalid connection option "bogus"'),
+        ("postgresql://me:s3cret@127.0.0.1/runs?sslmode=sometimes", "sslmode must be one of"),
+    ],
+)
+def test_a_malformed_connection_string_is_a_config_error_not_an_outage(spec: str, says: str, isolated: Path) -> None:
+    """libpq checks some values only when connecting: they must not read as "unreachable" and be retried."""
+    with pytest.raises(nd.ConfigError, match="not a PostgreSQL connection string") as info:
+        nd.configure(spec)
+    assert says in str(info.value) and "NBDURABLE_JOURNAL" in str(info.value)
+    assert "s3cret" not in str(info.value)
+    assert list(isolated.iterdir()) == []
+
+
+def test_without_the_postgres_extra_the_error_says_what_to_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # psycopg made unimportable in a fresh interpreter, as where nbdurable[postgres] was not installed.
+    code = (
+        "import sys; sys.modules['psycopg'] = None; sys.modules['psycopg_pool'] = None\n"
+        "import nbdurable as nd\n"
+        "try:\n    nd.configure('postgresql://me:s3cret@127.0.0.1/runs')\n"
+        "except nd.ConfigError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert "pip install 'nbdurable[postgres]'" in out.stdout and "s3cret" not in out.stdout
+    assert list(tmp_path.iterdir()) == []
