@@ -63,7 +63,28 @@ def _parser() -> argparse.ArgumentParser:
         "(exit 0 healthy, 1 problems, 2 cannot examine)",
     )
     doctor.add_argument("--repair", action="store_true", help="tighten permissions, mark dead-owned runs interrupted")
-    for command in (ls, show, send, cancel, doctor):
+    worker = sub.add_parser(
+        "worker",
+        help="serve the @nd.function workflows of MODULEs: runs handed to workers, their events, their sleeps "
+        "and waits; on any machine sharing the journal (SIGTERM: finish the steps in flight and stop)",
+    )
+    worker.add_argument("modules", metavar="MODULE", nargs="+", help="module to import (dotted name or .py file)")
+    worker.add_argument("--concurrency", type=int, default=16, help="runs executing steps at once (default 16)")
+    worker.add_argument("--queue", action="append", metavar="NAME", help="serve only this queue (repeatable)")
+    worker.add_argument("--function", action="append", metavar="ID", help="serve only this function (repeatable)")
+    worker.add_argument(
+        "--lease-ttl", type=float, metavar="SECONDS", help="how long a run stays this worker's without a heartbeat"
+    )
+    worker.add_argument("--poll", type=float, default=1.0, help="seconds between looks for unannounced work")
+    worker.add_argument("--grace", type=float, default=30.0, help="seconds SIGTERM waits for steps in flight")
+    worker.add_argument(
+        "--durability",
+        choices=["normal", "full"],
+        default="normal",
+        help="normal: commits survive a killed worker; full: also a crash of the database server (default normal)",
+    )
+    worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    for command in (ls, show, send, cancel, doctor, worker):
         # Also accepted after the command (python -m nbdurable doctor --journal PATH).
         command.add_argument("--journal", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
@@ -81,20 +102,21 @@ def _checked_text(value: str, what: str) -> str:
 
 
 def _run_command(args: argparse.Namespace) -> int:
+    from ._backends import is_postgres, open_journal
     from ._engine import Engine
     from ._errors import ConfigError
     from ._events import parse_event_data
     from ._magics import _age
-    from ._sqlite import SQLiteJournal
 
-    if args.command in ("list", "show", "cancel"):
+    spec = args.journal or os.environ.get("NBDURABLE_JOURNAL") or None
+    if args.command in ("list", "show", "cancel") and not is_postgres(spec):
         # A command that reads (or acts on an existing run) must not create a journal as a side effect.
         from ._sqlite import default_journal_path
 
         path = Path(args.journal).expanduser() if args.journal else default_journal_path()
         if not os.path.lexists(path):
             raise ConfigError(f"there is no journal at {path}; point --journal or NBDURABLE_JOURNAL at one")
-    engine = Engine(SQLiteJournal(args.journal))
+    engine = Engine(open_journal(spec))
     try:
         if args.command == "list":
             handles = engine.runs(status=args.status, limit=args.limit)
@@ -150,7 +172,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(args_list)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    if args.command == "worker":
+        from ._worker import main as worker_main
+
+        return worker_main(args)
     if args.command == "doctor":
+        from ._backends import is_postgres
+
+        if is_postgres(args.journal or os.environ.get("NBDURABLE_JOURNAL") or ""):
+            print(
+                "nbdurable doctor: it checks SQLite journal files; a PostgreSQL journal is its server's to check "
+                "(`nbdurable list` shows its runs and whether their owners hold them).",
+                file=sys.stderr,
+            )
+            return 2
         from ._doctor import main as doctor_main
 
         return doctor_main(args.journal, repair=args.repair)

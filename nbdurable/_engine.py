@@ -774,6 +774,8 @@ class Engine:
             options = self._claim_context(dataclasses.replace(existing, attempt=fields["attempt"], options=options))
         if options != existing.options:
             fields["options"] = options
+        if not existing.code_hash:
+            fields["code_hash"] = function.code_hash  # queued by function id alone (step.invoke of a worker's)
         if start.source is not None:
             fields["source"] = start.source
         lease = _clock() + lease_ttl()
@@ -1071,9 +1073,18 @@ class Engine:
         if isinstance(exc, RunOwnedElsewhereError):
             self._lose(st, exc)
             return
+        if st.released and st.epoch:
+            self._give_up(st)
         st.halt = exc
         text = str(exc)
         self._settle(st, "interrupted", ("interrupted", None, {"type": type(exc).__name__, "message": text}, text, exc))
+
+    def _give_up(self, st: RunState) -> None:
+        """Clear a released run's claim (fenced: only while it is still ours), so a worker takes it at once."""
+        try:
+            self._write_sync(Write("run_update", run_id=st.run_id, fields={"owner": None, "lease_until": None}))
+        except (JournalError, ClaimLostError) as err:
+            _log.warning("nbdurable: could not give up run %s (its lease will run out instead): %s", st.run_id, err)
 
     def _lose(self, st: RunState, exc: RunOwnedElsewhereError | None) -> None:
         """Settle the handle of a run another process owns, writing nothing (None: it ended there meanwhile)."""
@@ -1154,6 +1165,29 @@ class Engine:
         if after is None or after.status != "cancelled":
             return False  # it ended (completed, failed) between the read and the write
         self.notify("run_finished", run_id)
+        return True
+
+    def release(self, run_id: str, *, now: bool = False) -> bool:
+        """Give up a run executing here, so another process (a worker) continues it; False if it is not here.
+
+        The run stops before its next step (``now``: at once, abandoning the step in flight, which then
+        runs again where the run resumes), and its claim is cleared in the journal (owner and lease; the
+        status stays), so a worker can take it over at once instead of waiting for the lease to run out.
+        """
+        st = self.active.get(run_id)
+        if st is None:
+            return False
+        st.released = True
+        if st.halt is None:
+            st.halt = RunInterruptedError(
+                f"run {run_id!r} was given up by this process (a worker stopping): another worker continues it "
+                "from its last committed step",
+                run_id=run_id,
+            )
+        if now and st.task is not None and not st.task.done():
+            st.task.cancel()
+        else:
+            self._pulse(st)  # a sleep or a wait stops now; a step in flight finishes first
         return True
 
     def interrupt(self, run_id: str) -> bool:
@@ -1377,46 +1411,126 @@ class Engine:
         for function in registry().values():
             if not function.triggered_by(name):
                 continue
-            if function.debounce is not None:
-                pushed = self._debounce(function, event, event_id)
-                if pushed is not None:
-                    handles.append(pushed)
-                    continue
-            run_id = uuid.uuid4().hex
-            queued = RunRecord(
-                run_id,
-                function.id,
-                "queued",
-                event.to_dict(),
-                code_hash=function.code_hash,
-                event_seq=rec.seq,
-                created_at=ts,
-                updated_at=ts,
-            )
-            if function.debounce is not None:
-                from ._flow import _key
-
-                try:
-                    debounce_key = _key(function.debounce.key, event.to_dict())
-                except ExpressionError:
-                    debounce_key = None
-                queued.options = {
-                    "debounce_key": debounce_key,
-                    "debounce_until": ts + parse_duration(function.debounce.period),
-                }
-            refused = self._write_sync(
-                Write("run", run=queued), Write("trigger", run_id=run_id, event_id=event_id, function_id=function.id)
-            )
-            if run_id in refused:
-                # Another process (a worker turning events into runs) started this function for the event first.
-                handles.extend(self._event_runs(event_id, only=function.id))
+            queue = function.queue if function.on == "workers" else None
+            made = self._event_run(function, event, rec.seq, queue=queue)
+            if made is None:
+                continue
+            if not isinstance(made, RunRecord):
+                handles.append(made)  # a debounced run pushed back, or one another process started for it
+                continue
+            if queue is not None:
+                handles.append(RunHandle(self, made.run_id, None, record=made))  # a worker takes it
                 continue
             try:
-                handles.append(self.start(function, run_id=run_id, event=event))
+                handles.append(self.start(function, run_id=made.run_id, event=event))
             except RuntimeError:
                 # No event loop here (a plain script or the CLI): the run stays queued for a process to resume.
-                handles.append(RunHandle(self, run_id, None, record=queued))
+                handles.append(RunHandle(self, made.run_id, None, record=made))
         return handles
+
+    def _event_run(
+        self, function: Function[Any], event: Event, seq: int, *, queue: str | None
+    ) -> RunRecord | RunHandle[Any] | None:
+        """Journal the run ``event`` starts of ``function``, queued (for ``queue``'s workers, if given).
+
+        Returns the record written; or the handle of the run that already stands for this event: a
+        debounced run pushed back, or the run another process (a worker) made of it first.
+        """
+        if function.debounce is not None:
+            pushed = self._debounce(function, event, event.id)
+            if pushed is not None:
+                return pushed
+        run_id = uuid.uuid4().hex
+        queued = RunRecord(
+            run_id,
+            function.id,
+            "queued",
+            event.to_dict(),
+            code_hash=function.code_hash,
+            event_seq=seq,
+            created_at=event.ts,
+            updated_at=event.ts,
+            queue=queue,
+        )
+        if function.debounce is not None:
+            from ._flow import _key
+
+            try:
+                debounce_key = _key(function.debounce.key, event.to_dict())
+            except ExpressionError:
+                debounce_key = None
+            queued.options = {
+                "debounce_key": debounce_key,
+                "debounce_until": event.ts + parse_duration(function.debounce.period),
+            }
+        refused = self._write_sync(
+            Write("run", run=queued), Write("trigger", run_id=run_id, event_id=event.id, function_id=function.id)
+        )
+        if run_id in refused:
+            # Another process (a worker turning events into runs, or the sender) made this event's run first.
+            existing = self._event_runs(event.id, only=function.id)
+            return existing[0] if existing else None
+        return queued
+
+    def queue_for_event(self, function: Function[Any], event: EventRecord) -> RunRecord | RunHandle[Any] | None:
+        """A worker turning a stored event into a run of a function it serves (once per event and function)."""
+        return self._event_run(
+            function, Event(event.name, event.data, event.event_id, event.ts), event.seq, queue=function.queue
+        )
+
+    def to_workers(
+        self,
+        function: Function[Any] | str,
+        *,
+        data: dict[str, Any] | None = None,
+        run_id: str | None = None,
+        queue: str = "default",
+        parent_run_id: str | None = None,
+    ) -> RunHandle[Any]:
+        """Hand a run to workers: journal it queued for ``queue``, owned by no process, and return its handle.
+
+        ``function`` may be a function id alone (one this process does not define). A worker serving
+        it claims the run; the handle follows it through the journal (its notifications, where it
+        makes them). A run that exists already is not queued again: its handle is returned.
+        """
+        from ._run import RunHandle
+
+        function_id = function if isinstance(function, str) else function.id
+        if run_id is not None and (not isinstance(run_id, str) or not run_id.strip() or not storable_text(run_id)):
+            raise ConfigError(f"run_id must be a non-empty string of valid Unicode text, got {run_id!r}")
+        if not isinstance(queue, str) or not queue or not storable_text(queue):
+            raise ConfigError(f"a worker queue is a non-empty name, got {queue!r}")
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"data must be a dict (the event's data), got {type(data).__name__}")
+        run_id = run_id or uuid.uuid4().hex
+        existing = self.journal.get_run(run_id)
+        if existing is not None:
+            if existing.function_id != function_id:
+                raise ConfigError(
+                    f"run {run_id!r} belongs to function {existing.function_id!r}, not {function_id!r}: choose "
+                    "another run_id."
+                )
+            return RunHandle(self, run_id, self.active.get(run_id), record=existing)
+        trigger = function.first_trigger if not isinstance(function, str) else None
+        now = _clock()
+        event = Event(name=trigger or f"{function_id}/run", data=data or {}, id=run_id, ts=now)
+        origin = self._origin()
+        queued = RunRecord(
+            run_id,
+            function_id,
+            "queued",
+            event.to_dict(),
+            code_hash="" if isinstance(function, str) else function.code_hash,
+            options={"origin": origin} if origin else None,
+            parent_run_id=parent_run_id,
+            event_seq=self.journal.last_event_seq(),
+            created_at=now,
+            updated_at=now,
+            queue=queue,
+        )
+        if run_id in self._write_sync(Write("run", run=queued)):
+            return self.handle(run_id)  # queued at the same moment elsewhere: that one stands
+        return RunHandle(self, run_id, None, record=queued)
 
     def _event_runs(self, event_id: str, *, only: str | None = None) -> list[RunHandle[Any]]:
         """Handles of the runs an event started (of one function, with ``only``)."""

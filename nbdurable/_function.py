@@ -29,6 +29,7 @@ R = TypeVar("R")
 Determinism = Literal["warn", "strict", "off"]
 OnChange = Literal["warn", "rerun", "error"]
 LintMode = Literal["warn", "off", "error"]
+Placement = Literal["here", "workers"]
 
 _registry: dict[str, Function[Any]] = {}
 
@@ -36,6 +37,14 @@ _registry: dict[str, Function[Any]] = {}
 def registry() -> dict[str, Function[Any]]:
     """Functions defined in this process, by id."""
     return _registry
+
+
+def _placement(on: Any, fn_id: str) -> Placement:
+    if on not in ("here", "workers"):
+        raise ConfigError(
+            f"@nd.function(id={fn_id!r}): on= is 'here' (this process) or 'workers' (worker processes), got {on!r}"
+        )
+    return on  # type: ignore[no-any-return]
 
 
 def _source_hash(func: Callable[..., Any]) -> str:
@@ -129,6 +138,8 @@ class Function(Generic[R]):
         cancel_on: CancelOn | Sequence[CancelOn] | None = None,
         debounce: Debounce | None = None,
         priority: Priority | None = None,
+        on: Placement = "here",
+        queue: str = "default",
     ) -> None:
         if not inspect.iscoroutinefunction(func):
             raise ConfigError(
@@ -164,6 +175,10 @@ class Function(Generic[R]):
         self.cancel_on: tuple[CancelOn, ...] = _tuple_of(cancel_on, CancelOn, id, "cancel_on")
         self.debounce = _one_of(debounce, Debounce, id, "debounce")
         self.priority = _one_of(priority, Priority, id, "priority")
+        self.on: Placement = _placement(on, id)
+        if not isinstance(queue, str) or not queue.strip() or not storable_text(queue):
+            raise ConfigError(f"@nd.function(id={id!r}): queue must be a non-empty name, got {queue!r}")
+        self.queue = queue
         self.func = func
         self.id = id
         self.triggers = triggers
@@ -198,17 +213,31 @@ class Function(Generic[R]):
 
         return self._engine if self._engine is not None else get_engine()
 
-    def start(self, data: dict[str, Any] | None = None, *, run_id: str | None = None) -> RunHandle[R]:
-        """Start a run (or resume the one with ``run_id``) as a task; returns its handle at once."""
-        handle = self.engine.start(self, data=data, run_id=run_id)
+    def start(
+        self, data: dict[str, Any] | None = None, *, run_id: str | None = None, on: Placement | None = None
+    ) -> RunHandle[R]:
+        """Start a run (or resume the one with ``run_id``) and return its handle at once.
+
+        ``on="here"`` runs it as a task of this process; ``on="workers"`` hands it to the worker
+        processes serving this function (``nbdurable worker``), on any machine sharing the journal;
+        the default is the function's own ``on``. Either way the handle shows it and ``result()``
+        waits for it.
+        """
+        where = self.on if on is None else _placement(on, self.id)
+        if where == "workers":
+            handle: RunHandle[R] = self.engine.to_workers(self, data=data, run_id=run_id, queue=self.queue)
+        else:
+            handle = self.engine.start(self, data=data, run_id=run_id)
         from ._display import maybe_display
 
         maybe_display(handle)
         return handle
 
-    async def run(self, data: dict[str, Any] | None = None, *, run_id: str | None = None) -> R:
+    async def run(
+        self, data: dict[str, Any] | None = None, *, run_id: str | None = None, on: Placement | None = None
+    ) -> R:
         """Start (or resume) a run and return its result; raises RunFailedError if it fails."""
-        return await self.start(data, run_id=run_id).result()
+        return await self.start(data, run_id=run_id, on=on).result()
 
 
 @overload
@@ -231,6 +260,8 @@ def function(
     cancel_on: CancelOn | Sequence[CancelOn] | None = None,
     debounce: Debounce | None = None,
     priority: Priority | None = None,
+    on: Placement = "here",
+    queue: str = "default",
 ) -> Callable[[Callable[[Context], Awaitable[R]]], Function[R]]: ...
 
 
@@ -251,6 +282,8 @@ def function(
     cancel_on: CancelOn | Sequence[CancelOn] | None = None,
     debounce: Debounce | None = None,
     priority: Priority | None = None,
+    on: Placement = "here",
+    queue: str = "default",
 ) -> Function[R] | Callable[[Callable[[Context], Awaitable[R]]], Function[R]]:
     """Declare a durable workflow: ``@nd.function(id="...", trigger="app/event", retries=3)``.
 
@@ -264,6 +297,9 @@ def function(
     Flow control, shared by every process on the journal: ``concurrency``
     (nd.Concurrency, one or several), ``throttle``, ``rate_limit``, ``timeouts``,
     ``cancel_on`` (nd.CancelOn, one or several), ``debounce`` and ``priority``.
+
+    ``on="workers"`` makes worker processes (``nbdurable worker``) execute its runs by default
+    (``fn.start``, the events that trigger it), on ``queue``; ``fn.start(on=...)`` chooses per run.
     """
 
     def wrap(f: Callable[[Context], Awaitable[R]]) -> Function[R]:
@@ -282,6 +318,8 @@ def function(
             cancel_on=cancel_on,
             debounce=debounce,
             priority=priority,
+            on=on,
+            queue=queue,
         )
         _registry[fn.id] = fn
         return fn

@@ -200,8 +200,8 @@ class Journal(Protocol):
 
     def get_event(self, event_id: str) -> EventRecord | None: ...
 
-    def events_after(self, name: str, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
-        """Events named ``name`` with seq greater than ``after_seq``, oldest first."""
+    def events_after(self, name: str | None, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
+        """Events named ``name`` (any name: None) with seq greater than ``after_seq``, oldest first."""
         ...
 
     def last_event_seq(self) -> int: ...

@@ -181,9 +181,9 @@ class MemoryJournal:
             found = self._event_ids.get(event_id)
             return copy.deepcopy(found) if found is not None else None
 
-    def events_after(self, name: str, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
+    def events_after(self, name: str | None, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
         with self._lock:
-            return [copy.deepcopy(e) for e in self._events[after_seq:] if e.name == name][:limit]
+            return [copy.deepcopy(e) for e in self._events[after_seq:] if name is None or e.name == name][:limit]
 
     def last_event_seq(self) -> int:
         with self._lock:

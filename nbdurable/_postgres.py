@@ -1054,13 +1054,21 @@ class PostgresJournal:
         )
         return check_event(rows[0][0], rows[0][1], rows[0][2], _loads(rows[0][3]), rows[0][4]) if rows else None
 
-    def events_after(self, name: str, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
-        rows = self._rows(
-            f"SELECT seq, event_id, name, data, ts FROM {self._sql.s}.events WHERE name = %s AND seq > %s "
-            "ORDER BY seq LIMIT %s",
-            (name, after_seq, limit),
-            prepare=True,
-        )
+    def events_after(self, name: str | None, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
+        s = self._sql.s
+        if name is None:
+            rows = self._rows(
+                f"SELECT seq, event_id, name, data, ts FROM {s}.events WHERE seq > %s ORDER BY seq LIMIT %s",
+                (after_seq, limit),
+                prepare=True,
+            )
+        else:
+            rows = self._rows(
+                f"SELECT seq, event_id, name, data, ts FROM {s}.events WHERE name = %s AND seq > %s "
+                "ORDER BY seq LIMIT %s",
+                (name, after_seq, limit),
+                prepare=True,
+            )
         return [e for r in rows if (e := check_event(r[0], r[1], r[2], _loads(r[3]), r[4])) is not None]
 
     def last_event_seq(self) -> int:

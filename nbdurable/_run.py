@@ -177,8 +177,9 @@ class RunHandle(Generic[R]):
 
     def _journaled_outcome(self, timeout: float | None, deadline: float | None) -> Any:
         """The run's result as journaled, its error raised, or _PENDING while it goes on."""
-        rec = self._rec()
+        # The status first, then the record: a record read before the status could predate the run's end.
         status = self.status
+        rec = self._rec()
         if rec is None:
             raise RunInterruptedError(f"run {self.run_id!r} is not in the journal", run_id=self.run_id)
         if status == "completed":

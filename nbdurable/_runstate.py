@@ -204,6 +204,7 @@ class RunState:
         self.changed_code: list[str] = []
         self.change_token = -1
         self.checked_at = 0.0  # when poll_cancel last re-read the run (the slow poll of journals that notify)
+        self.released = False  # given up to another process (a worker stopping): its claim is cleared when it stops
         # The fencing epoch of this process's claim on the run (0 until claimed); every write carries it.
         self.epoch = 0
         # Why this run must stop here: its journal failed, or another process claimed it.

@@ -1255,11 +1255,16 @@ class SQLiteJournal:
         rows = self._read("SELECT seq, event_id, name, data, ts FROM events WHERE event_id=?", (event_id,))
         return _event_from_row(rows[0]) if rows else None
 
-    def events_after(self, name: str, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
-        rows = self._read(
-            "SELECT seq, event_id, name, data, ts FROM events WHERE name=? AND seq>? ORDER BY seq LIMIT ?",
-            (name, after_seq, limit),
-        )
+    def events_after(self, name: str | None, after_seq: int, *, limit: int = 100) -> list[EventRecord]:
+        if name is None:
+            rows = self._read(
+                "SELECT seq, event_id, name, data, ts FROM events WHERE seq>? ORDER BY seq LIMIT ?", (after_seq, limit)
+            )
+        else:
+            rows = self._read(
+                "SELECT seq, event_id, name, data, ts FROM events WHERE name=? AND seq>? ORDER BY seq LIMIT ?",
+                (name, after_seq, limit),
+            )
         # An event row nbdurable never wrote (edited, damaged) is skipped rather than delivered.
         return [e for r in rows if (e := _event_from_row(r)) is not None]
 

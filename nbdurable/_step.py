@@ -674,23 +674,41 @@ class Step:
         self,
         name: str,
         *,
-        function: Function[T],
+        function: Function[T] | str,
         data: dict[str, Any] | None = None,
         timeout: Duration | None = None,
     ) -> T:
         """Run another function as a child run and return its result (journaled like any step).
 
         The child's run id is derived from this step, so after a restart the same
-        child is resumed (or its result read), never started twice.
+        child is resumed (or its result read), never started twice. ``function`` may be
+        a function id: one this process does not define, or one marked ``on="workers"``,
+        is handed to the workers that serve it, and awaited through the journal.
         """
         seconds = None if timeout is None else parse_duration(timeout, what=f"step.invoke({name!r}) timeout")
         step_id, position = self._state.next_id(name)
         st = self._state
         child = {"id": f"{st.run_id}.{step_id}"}
+        from ._function import registry
+
+        target = registry().get(function) if isinstance(function, str) else function
+        function_id = function if isinstance(function, str) else function.id
 
         async def call(**_inputs: Any) -> Any:  # the inputs are hashed by the step; the call closes over them
             child_id = child["id"] = _child_run_id(st, step_id)
-            handle = st.engine.start(function, data=data, run_id=child_id, parent_run_id=st.run_id, resume_failed=True)
+            if target is None or target.on == "workers":
+                # Defined only where workers run, or meant for them: queued for a worker, followed through the journal.
+                handle = st.engine.to_workers(
+                    target or function_id,
+                    data=data,
+                    run_id=child_id,
+                    parent_run_id=st.run_id,
+                    queue=target.queue if target is not None else "default",
+                )
+            else:
+                handle = st.engine.start(
+                    target, data=data, run_id=child_id, parent_run_id=st.run_id, resume_failed=True
+                )
             if seconds is None:
                 return await handle.result()
             try:
@@ -708,12 +726,12 @@ class Step:
             "invoke",
             call,
             (),
-            {"function": function.id, "data": data},
+            {"function": function_id, "data": data},
             None,
             "json",
             0,
             lambda _v: {"child_run_id": child["id"]},
-            hint=function.func,
+            hint=target.func if target is not None else None,
         )
         return value
 
