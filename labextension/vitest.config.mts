@@ -6,5 +6,11 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
     reporters: ['default'],
+    server: {
+      deps: {
+        // ESM packages under @jupyterlab/ui-components that import files without extensions: let Vite resolve them.
+        inline: [/@jupyter\/web-components/, /@jupyter\/react-components/, /@microsoft\/fast-/],
+      },
+    },
   },
 });

@@ -65,6 +65,7 @@ export class RunsFeed implements IDisposable {
   private _state: FeedState = 'stopped';
   private _lastError = '';
   private _started = false;
+  private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   private _stateChanged = new Signal<this, FeedState>(this);
   private _runChanged = new Signal<this, FeedRun>(this);
   private _reload = new Signal<this, ReloadReason>(this);
@@ -117,6 +118,8 @@ export class RunsFeed implements IDisposable {
       return;
     }
     this.abort.abort();
+    // Aborting the request ends its body in browsers; cancelling the reader ends any stream at once.
+    void this.reader?.cancel().catch(() => undefined);
     this.setState('stopped');
     Signal.clearData(this);
   }
@@ -178,6 +181,7 @@ export class RunsFeed implements IDisposable {
       },
     });
     const reader = body.getReader();
+    this.reader = reader;
     const decoder = new TextDecoder();
     try {
       for (;;) {
@@ -188,6 +192,7 @@ export class RunsFeed implements IDisposable {
         parser.feed(decoder.decode(value, { stream: true }));
       }
     } finally {
+      this.reader = null;
       reader.releaseLock();
     }
     return heard;
