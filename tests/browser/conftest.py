@@ -9,6 +9,7 @@ data and settings directories are temporary, so nothing leaks between runs.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -39,6 +40,8 @@ CHROMIUM_ARGS = [
 IMAGES = REPO / "docs" / "images"
 BUILT_EXTENSION = REPO / "nbdurable" / "labextension"
 BUILT_WIDGET = REPO / "nbdurable" / "static" / "widget.js"
+# Notebook 7 is in the test extra; its pages are served by the same server when it is installed.
+HAS_NOTEBOOK7 = importlib.util.find_spec("notebook") is not None
 
 
 def _free_port() -> int:
@@ -127,10 +130,12 @@ def _check_built() -> None:
         raise RuntimeError(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium chromium-driver`.")
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def start_lab(base: Path, *, nbdurable: dict[str, Any] | None = None) -> Lab:
+    """Start JupyterLab in ``base`` (notebooks in ``base/notebooks``), with ``nbdurable`` as c.NbDurable if given.
+
+    With Notebook 7 installed the same server serves its pages too (``/notebooks/...``).
+    """
     _check_built()
-    base = tmp_path_factory.mktemp("jupyterlab")
     root = base / "notebooks"
     extensions = base / "labextensions"
     config = base / "config"
@@ -142,6 +147,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     (config / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
     )
+    if nbdurable is not None:
+        (config / "jupyter_server_config.json").write_text(json.dumps({"NbDurable": nbdurable}))
     port = _free_port()
     token = secrets.token_hex(24)
     env = {
@@ -169,6 +176,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         f"--LabApp.workspaces_dir={base / 'workspaces'}",
         f"--LabApp.extra_labextensions_path={extensions}",
     ]
+    if HAS_NOTEBOOK7:
+        command.append("--JupyterNotebookApp.expose_app_in_browser=True")
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, cwd=root, stdout=sink, stderr=subprocess.STDOUT)
     server = Lab(f"http://127.0.0.1:{port}", token, root, log, process)
@@ -184,14 +193,28 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"jupyter lab did not answer in 90 s:\n{server.log_tail()}") from None
                 time.sleep(0.3)
+    except BaseException:
+        stop_lab(server)
+        raise
+    return server
+
+
+def stop_lab(server: Lab) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    server = start_lab(tmp_path_factory.mktemp("jupyterlab"))
+    try:
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_lab(server)
 
 
 @pytest.fixture(scope="session")
