@@ -92,6 +92,9 @@ class RunIndex:
         self.version = 0
         self._changes: collections.deque[tuple[int, str]] = collections.deque(maxlen=_CHANGES_KEPT)
         self.truncated = False  # more runs in the journal than the index keeps
+        # Runs this server resumed: a failed run can go back to running and end again between two refreshes,
+        # which the pull of unfinished runs cannot see, so these are re-read until they end here.
+        self._watched: set[str] = set()
 
     # -- refreshing ---------------------------------------------------------------------------------
 
@@ -108,6 +111,7 @@ class RunIndex:
                 self._token = token
                 self._pull_new(changed)
                 self._pull_unfinished(changed)
+                self._pull_watched(changed)
                 self._pull_steps(changed)
             now = time.monotonic()
             if now - self._liveness_at >= _LIVENESS_EVERY:
@@ -150,6 +154,21 @@ class RunIndex:
                 now = self.journal.get_run(run_id)
                 if now is not None and self._put(now):
                     changed.add(run_id)
+
+    def watch(self, run_id: str) -> None:
+        """Re-read ``run_id`` at every refresh until it has ended and no longer executes in the server."""
+        with self._lock:
+            self._watched.add(run_id)
+
+    def _pull_watched(self, changed: set[str]) -> None:
+        engine = self._engine()
+        for run_id in list(self._watched):
+            rec = self.journal.get_run(run_id)
+            if rec is not None and self._put(rec):
+                changed.add(run_id)
+            executing = engine is not None and run_id in engine.active
+            if rec is None or (rec.status in FINAL_STATUSES and not executing):
+                self._watched.discard(run_id)
 
     def _pull_steps(self, changed: set[str]) -> None:
         """New step summaries of the runs that changed or are executing; a run whose steps moved has changed."""

@@ -251,6 +251,7 @@ class Service:
             handle = engine.resume(rec.run_id)
         except RunOwnedElsewhereError as exc:
             raise ApiError(409, str(exc)) from exc
+        served.index().watch(rec.run_id)
         return {"run_id": handle.run_id, "journal": served.key, "status": handle.status, "where": "server"}
 
     def rerun(self, served: ServedJournal, run_id: str, from_step: str) -> dict[str, Any]:

@@ -78,6 +78,22 @@ def test_another_connection_s_writes_show_up_once_each(index: RunIndex, writer: 
     assert [r for r, *_ in changed(index, 0)] == ["r1", "r2"]  # each run once, however often it changed
 
 
+def test_a_watched_run_that_failed_and_ended_again_between_refreshes_is_seen(
+    index: RunIndex, writer: nd.SQLiteJournal
+) -> None:
+    # A failed run resumed by the server can run and end again before the next refresh: it is never
+    # seen unfinished, so only the watch (set by the server's resume) re-reads it.
+    writer.write([Write("run", run=record("r1", status="failed"))])
+    index.refresh()
+    version = index.version
+    writer.write([Write("run_update", run_id="r1", fields={"status": "completed", "ended_at": 5.0, "attempt": 2})])
+    assert changed(index, version) == []  # unwatched: a final run is not re-read
+    index.watch("r1")
+    writer.write([Write("run", run=record("r2", status="completed"))])  # any commit moves the change counter
+    assert sorted(changed(index, version)) == [("r1", "completed", 0), ("r2", "completed", 0)]
+    assert index._watched == set()  # ended, and not executing here: no longer re-read
+
+
 def test_a_run_whose_process_died_turns_interrupted_without_a_write(
     index: RunIndex, writer: nd.SQLiteJournal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
