@@ -37,7 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-IMAGES = REPO / "docs" / "images"
 BUILT_EXTENSION = REPO / "nbdurable" / "labextension"
 BUILT_WIDGET = REPO / "nbdurable" / "static" / "widget.js"
 # Notebook 7 is in the test extra; its pages are served by the same server when it is installed.
@@ -177,7 +176,11 @@ def start_lab(base: Path, *, nbdurable: dict[str, Any] | None = None) -> Lab:
         f"--LabApp.extra_labextensions_path={extensions}",
     ]
     if HAS_NOTEBOOK7:
-        command.append("--JupyterNotebookApp.expose_app_in_browser=True")
+        # Notebook 7 reads its own settings: it too must load the extension built from this checkout.
+        command += [
+            "--JupyterNotebookApp.expose_app_in_browser=True",
+            f"--JupyterNotebookApp.extra_labextensions_path={extensions}",
+        ]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, cwd=root, stdout=sink, stderr=subprocess.STDOUT)
     server = Lab(f"http://127.0.0.1:{port}", token, root, log, process)
@@ -264,6 +267,10 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture(scope="session")
-def images() -> Path:
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    return IMAGES
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: a temporary folder, so tests never rewrite tracked files; the folder in
+    ``$NBDURABLE_SCREENSHOT_DIR`` when set (``scripts/docs-images.sh`` sets it to docs/images for the docs)."""
+    chosen = os.environ.get("NBDURABLE_SCREENSHOT_DIR")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -6,7 +6,7 @@ user sees comes from the engine. The user watches rows appear while the run goes
 restarts the kernel from the Kernel menu and sees the finished steps replayed from the
 journal, approves a waiting run from the timeline's button, then saves, shuts the kernel
 down and reloads the page to find the static timeline still there. Screenshots of each
-state go to docs/images/lab-durable-*.png.
+state (lab-durable-*.png) go to a temporary folder, or docs/images with scripts/docs-images.sh.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ A notebook displays a run's timeline as the live widget, the user opens a step a
 approves the awaited event from the widget, the run's display finishes into the
 static bundle, the notebook is saved, the kernel shut down and the page reloaded:
 the timeline is still there, drawn by the JupyterLab extension from the saved
-snapshot. Screenshots of each state go to docs/images/.
+snapshot. Screenshots of each state go to a
+temporary folder, or docs/images with scripts/docs-images.sh.
 """
 
 from __future__ import annotations

@@ -203,6 +203,9 @@ export class EventEditor extends Panel {
     const problem = checkEventName(this.nameInput.value) ?? parseEventData(this.getText()).error;
     this.errorEl.textContent = problem ?? '';
     this.node.toggleAttribute('data-invalid', problem !== null);
+    // JupyterLab's Dialog re-enables its accept button on every input event unless it finds
+    // `.jp-mod-error` (or `:invalid`) inside: mark the error so both agree.
+    this.errorEl.classList.toggle('jp-mod-error', problem !== null);
     const accept = this.node.closest('.jp-Dialog-content')?.querySelector<HTMLButtonElement>('.jp-mod-accept');
     if (accept) {
       accept.disabled = problem !== null;
