@@ -605,6 +605,10 @@ def test_notebook7_has_the_sidebar_goes_to_cells_and_shows_timelines(
         expect(view.locator(".nbd-timeline")).to_have_attribute("data-status", "completed", timeout=LIVE)
         expect(view.locator(".nbd-step")).to_have_count(3)
         assert view.evaluate("el => !!el.closest('#jp-down-stack')"), "the timeline should be in the down panel"
+        # ...with room to read it, not squeezed to its toolbar.
+        expect(view.locator(".nbd-step").last).to_be_in_viewport()
+        box = view.bounding_box()
+        assert box is not None and box["height"] > 200, box
         page.screenshot(path=str(shots / "notebook7-sidebar.png"))  # Notebook 7's body has no box of its own
         assert (shots / "notebook7-sidebar.png").stat().st_size > 5_000
 

@@ -239,6 +239,7 @@ export class RunsController {
       });
       widget = new MainAreaWidget({ content });
       widget.id = `nbdurable-run-${Math.random().toString(36).slice(2, 10)}`;
+      widget.addClass('nbd-sb-runtab');
       widget.title.icon = runsIcon;
       widget.title.closable = true;
       this.options.decorate?.(widget);
