@@ -527,21 +527,42 @@ def test_the_keyboard_reaches_every_row_and_action(lab_page: Page) -> None:
     expect(page.locator("#nbdurable-runs .nbd-sb-run")).not_to_have_count(1)
 
 
-def _contrast(foreground: str, background: str) -> float:
-    """WCAG contrast ratio of two rgb()/rgba() colours."""
+def _rgba(css: str) -> tuple[float, float, float, float]:
+    """The channels (0-255) and alpha (0-1) of a computed rgb()/rgba() colour."""
+    inner = css[css.index("(") + 1 : css.index(")")]
+    parts = [float(part) for part in inner.replace("/", ",").split(",")]
+    return parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else 1.0
 
-    def luminance(css: str) -> float:
-        inner = css[css.index("(") + 1 : css.index(")")]
-        channels = [float(part) / 255 for part in inner.replace("/", ",").split(",")[:3]]
-        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+
+def _contrast(foreground: str, background: str) -> float:
+    """WCAG contrast ratio of a text colour (blended over the background when translucent) and its background."""
+    *back, _ = _rgba(background)
+    *front, alpha = _rgba(foreground)
+    text = [alpha * f + (1 - alpha) * b for f, b in zip(front, back, strict=True)]
+
+    def luminance(channels: list[float]) -> float:
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (x / 255 for x in channels)]
         return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
-    high, low = sorted((luminance(foreground), luminance(background)), reverse=True)
+    high, low = sorted((luminance(text), luminance(back)), reverse=True)
     return (high + 0.05) / (low + 0.05)
 
 
+@pytest.fixture(scope="module")
+def every_status(lab_page: Page, sidebar_lab: Lab, workers: Workers) -> None:
+    """Besides the finished runs of the tests before: a run waiting for an event, and one whose process was
+    SIGKILLed mid-sleep (interrupted), so every kind of badge (and the side bar's count) is on screen."""
+    workers.start("sb-approver", "th-wait", {"run": "th-wait"})
+    sleeper = workers.start("sb-sleeper", "th-kill")
+    expect(_row(lab_page, "th-kill")).to_have_attribute("data-status", "sleeping", timeout=LIVE)
+    sleeper.kill()
+    sleeper.wait(timeout=10)
+    expect(_row(lab_page, "th-kill")).to_have_attribute("data-status", "interrupted", timeout=LIVE)
+    expect(_row(lab_page, "th-wait")).to_have_attribute("data-status", "waiting", timeout=LIVE)
+
+
 @pytest.mark.parametrize("theme", ["JupyterLab Dark", "JupyterLab Dark High Contrast", "JupyterLab Light"])
-def test_every_theme_keeps_the_sidebar_legible(lab_page: Page, theme: str, shots: Path) -> None:
+def test_every_theme_keeps_the_sidebar_legible(lab_page: Page, theme: str, shots: Path, every_status: None) -> None:
     page = lab_page
     page.evaluate(
         "async (theme) => { await window.jupyterapp.commands.execute('apputils:change-theme', {theme}); }", theme
@@ -559,7 +580,7 @@ def test_every_theme_keeps_the_sidebar_legible(lab_page: Page, theme: str, shots
     colours: list[dict[str, str]] = page.evaluate(
         """() => Array.from(document.querySelectorAll(
                 '#nbdurable-runs .nbd-sb-badge, #nbdurable-runs .nbd-sb-name, #nbdurable-runs .nbd-sb-meta,'
-                + ' #nbdurable-runs .nbd-sb-chip'))
+                + ' #nbdurable-runs .nbd-sb-chip, #nbdurable-runs .nbd-sb-why, .jp-SideBar .nbd-sb-tab-badge'))
             .map(el => {
                 const style = getComputedStyle(el);
                 let bg = style.backgroundColor;
@@ -570,11 +591,29 @@ def test_every_theme_keeps_the_sidebar_legible(lab_page: Page, theme: str, shots
             })"""
     )
     assert len(colours) > 10
+    badges = {item["text"] for item in colours if item["cls"] == "nbd-sb-badge"}
+    assert {"waiting", "interrupted", "completed", "failed", "cancelled"} <= badges, badges
+    assert any(item["cls"] == "nbd-sb-tab-badge" for item in colours), "the side bar's count of waiting runs"
     for item in colours:
         ratio = _contrast(item["fg"], item["bg"])
         assert ratio >= 4.5, f"{theme}: {item} has a contrast of {ratio:.2f}, under WCAG AA's 4.5"
     name = theme.lower().replace("jupyterlab ", "").replace(" ", "-")
     _shot(panel, shots / f"lab-sidebar-{name}.png")
+
+
+def test_a_run_whose_process_was_killed_resumes_in_the_server_then_is_cancelled(
+    lab_page: Page, sidebar_lab: Lab, every_status: None
+) -> None:
+    page = lab_page
+    # th-kill's process was SIGKILLed while it slept: the server takes it over where it was.
+    _action(page, "th-kill", "resume").click()
+    expect(_row(page, "th-kill")).to_have_attribute("data-status", "sleeping", timeout=LIVE)
+    steps = sidebar_lab.api("GET", "/nbdurable/api/runs/th-kill")["steps"]
+    assert [(s["step_id"], s["replayed"]) for s in steps][:1] == [("before", True)], steps
+    _action(page, "th-kill", "cancel").click()
+    _dialog(page).get_by_role("button", name="Cancel run").click()
+    expect(_row(page, "th-kill")).to_have_attribute("data-status", "cancelled", timeout=LIVE)
+    assert [s["step_id"] for s in sidebar_lab.api("GET", "/nbdurable/api/runs/th-kill")["steps"]] == ["before", "nap"]
 
 
 def test_notebook7_has_the_sidebar_goes_to_cells_and_shows_timelines(
