@@ -122,11 +122,14 @@ class Workers:
     def journal(self) -> Path:
         return self.lab.root / JOURNAL
 
-    def start(self, function_id: str, run_id: str, data: dict[str, Any] | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, function_id: str, run_id: str, data: dict[str, Any] | None = None, journal: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         out = self.lab.root.parent / f"{run_id}.out.json"
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         payload = json.dumps(data or {})
-        command = [sys.executable, str(WORKER), str(self.journal), function_id, run_id, payload, str(out)]
+        where = journal or self.journal
+        command = [sys.executable, str(WORKER), str(where), function_id, run_id, payload, str(out)]
         proc = subprocess.Popen(command, env=env, cwd=REPO)
         self.procs.append(proc)
         return proc
@@ -253,6 +256,30 @@ def test_runs_made_by_another_process_appear_live(lab_page: Page, sidebar_lab: L
     group = _row(page, "live-1").locator("xpath=ancestor::section[1]")
     expect(group.locator(".nbd-sb-group-label")).to_have_text(f"{JOURNAL}: not from a notebook")
     assert workers.outcome("live-1")["status"] == "completed"
+
+
+def test_a_journal_made_later_in_a_subfolder_is_listed_live_in_its_own_group_and_filtered(
+    lab_page: Page, sidebar_lab: Lab, workers: Workers
+) -> None:
+    page = lab_page
+    team = "team/" + JOURNAL
+    nd.SQLiteJournal(sidebar_lab.root / team).close()  # as a first run in that folder would leave it
+    select = page.locator("#nbdurable-runs .nbd-sb-journal")
+    expect(select).to_be_visible(timeout=LIVE)  # the server's scan found it; the feed said so
+    expect(select.locator("option")).to_have_text(["All journals", JOURNAL, team])
+    _record_rows(page, "team-1")
+    workers.start("sb-steps", "team-1", {"n": 3, "pause": 0.7}, journal=sidebar_lab.root / team)
+    expect(_row(page, "team-1")).to_have_attribute("data-status", "completed", timeout=LIVE)
+    assert any(s.startswith("running") for s in _recorded(page, "team-1")), _recorded(page, "team-1")
+    group = _row(page, "team-1").locator("xpath=ancestor::section[1]")
+    expect(group.locator(".nbd-sb-group-label")).to_have_text(f"{team}: not from a notebook")
+    # One journal at a time, then all again.
+    select.select_option(team)
+    expect(page.locator("#nbdurable-runs .nbd-sb-run")).to_have_count(1)
+    expect(_row(page, "team-1")).to_be_visible()
+    select.select_option("")
+    expect(_row(page, "live-1")).to_be_visible()
+    expect(_row(page, "team-1")).to_be_visible()
 
 
 def test_a_run_opens_in_a_tab_drawn_by_the_timeline_renderer_and_updated_live(
