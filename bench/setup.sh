@@ -10,5 +10,5 @@ if [ ! -x "$here/.venv/bin/python" ]; then
 fi
 "$here/.venv/bin/python" -m pip install --quiet --upgrade pip
 "$here/.venv/bin/python" -m pip install --quiet -r "$here/requirements.txt"
-"$here/.venv/bin/python" -m pip install --quiet -e "$root[notebook,pydantic-ai,openai-agents,langgraph]"
+"$here/.venv/bin/python" -m pip install --quiet -e "$root[notebook,postgres,pydantic-ai,openai-agents,langgraph]"
 "$here/.venv/bin/python" -m pip list --format=freeze > "$here/.venv/installed.txt"
