@@ -1,14 +1,21 @@
-"""The floor: one INSERT + COMMIT per step of a 200-byte value, with Python's sqlite3 and with aiosqlite.
+"""The floors: one INSERT + COMMIT per step of a 200-byte value (sqlite3, aiosqlite), and the least a replay reads.
 
 Same durability as nbdurable's default journal: WAL, synchronous=NORMAL. aiosqlite
 runs each call on its own thread, so a step there is two awaited thread hops
-(execute, then commit), which is what a user of it writes.
+(execute, then commit), which is what a user of it writes. The value is stored as
+JSON text, as nbdurable stores a result.
+
+``read`` is the Python read floor of a replay, in a fresh process over the database a
+``sqlite3`` run wrote: one query for all the rows, then per step a ``json.loads`` and
+one awaited call that hands the value back (what any replay must at least do).
+Opening the connection is left out, as nbdurable's resume leaves out ``nd.configure``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +23,7 @@ import aiosqlite
 from _common import PAYLOAD, checkpointed_size, clock, cpu, report, us_per_step
 
 parser = argparse.ArgumentParser()
-parser.add_argument("kind", choices=["sqlite3", "aiosqlite"])
+parser.add_argument("kind", choices=["sqlite3", "aiosqlite", "read"])
 parser.add_argument("--n", type=int, required=True)
 parser.add_argument("--db", required=True)
 args = parser.parse_args()
@@ -33,7 +40,7 @@ def with_sqlite3(path: Path, n: int) -> tuple[float, float]:
     conn.commit()
     t0, c0 = clock(), cpu()
     for _ in range(n):
-        conn.execute(INSERT, (PAYLOAD,))
+        conn.execute(INSERT, (json.dumps(PAYLOAD),))
         conn.commit()
     elapsed, cpu_s = clock() - t0, cpu() - c0
     conn.close()
@@ -48,13 +55,37 @@ async def with_aiosqlite(path: Path, n: int) -> tuple[float, float]:
         await db.commit()
         t0, c0 = clock(), cpu()
         for _ in range(n):
-            await db.execute(INSERT, (PAYLOAD,))
+            await db.execute(INSERT, (json.dumps(PAYLOAD),))
             await db.commit()
         return clock() - t0, cpu() - c0
 
 
+async def handed_back(value: object) -> object:
+    return value
+
+
+async def read_floor(path: Path, n: int) -> tuple[float, float]:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    loads = json.loads
+    t0, c0 = clock(), cpu()
+    rows = conn.execute("SELECT value FROM steps ORDER BY id").fetchall()
+    for (text,) in rows:
+        await handed_back(loads(text))
+    elapsed, cpu_s = clock() - t0, cpu() - c0
+    conn.close()
+    if len(rows) != n:
+        raise SystemExit(f"read floor: {len(rows)} rows in {path}, expected {n}")
+    return elapsed, cpu_s
+
+
 path = Path(args.db)
-elapsed, cpu_s = with_sqlite3(path, args.n) if args.kind == "sqlite3" else asyncio.run(with_aiosqlite(path, args.n))
+if args.kind == "sqlite3":
+    elapsed, cpu_s = with_sqlite3(path, args.n)
+elif args.kind == "aiosqlite":
+    elapsed, cpu_s = asyncio.run(with_aiosqlite(path, args.n))
+else:
+    elapsed, cpu_s = asyncio.run(read_floor(path, args.n))
 report(
     us_per_step=us_per_step(0.0, elapsed, args.n),
     cpu_us_per_step=us_per_step(0.0, cpu_s, args.n),

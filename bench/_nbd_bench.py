@@ -11,6 +11,9 @@ Each mode runs in a fresh process against a journal file given on the command li
   running the last. Steps that run again are counted: any is an error.
 - ``gather``: one run of N steps under asyncio.gather.
 - ``bytes``: a complete run of N steps returning 200 bytes each (N=0 for the baseline).
+- ``ai``: a complete run of N ``step.ai.infer`` calls against the scripted OpenAI-compatible
+  server on loopback (a 2,000-character prompt, a 2,000-character answer): journal bytes
+  against the request and response bodies (N=0 for the baseline).
 - ``feed``: a complete run of N steps, with ``--widget`` a subscriber on
   engine.subscribe that pushes the engine's snapshot (``build_snapshot``, built
   only when the widget sends) to a TimelineWidget, as the notebook display does.
@@ -21,6 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
+import gc
+import json
+import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +40,22 @@ import nbdurable as nd  # noqa: E402 - timed
 import_s = clock() - t_import
 
 parser = argparse.ArgumentParser()
-parser.add_argument("mode", choices=["first", "resume", "gather", "bytes", "feed"])
+parser.add_argument("mode", choices=["first", "resume", "gather", "bytes", "feed", "ai"])
 parser.add_argument("--n", type=int, required=True)
 parser.add_argument("--db", required=True)
 parser.add_argument("--kill", action="store_true")
 parser.add_argument("--widget", action="store_true")
 parser.add_argument("--profile", help="write cProfile stats of the timed part to this file")
 parser.add_argument("--untyped", action="store_true", help="steps call a function with no return annotation")
+parser.add_argument(
+    "--mix",
+    action="store_true",
+    help="each step gets a new callable, in turn a lambda, a closure, a partial, a bound method, an async closure "
+    "and a module function (what notebook code passes to step.run)",
+)
+parser.add_argument(
+    "--memory", action="store_true", help="trace Python memory: bytes kept per completed step, after gc.collect()"
+)
 args = parser.parse_args()
 
 RUN_ID = "bench-run"
@@ -62,6 +79,58 @@ def trivial_untyped():  # type: ignore[no-untyped-def]  # no annotation on purpo
 step_fn = trivial_untyped if args.untyped else trivial
 
 
+def scaled(_i: int) -> str:
+    global executed
+    executed += 1
+    return PAYLOAD
+
+
+class Tool:
+    """A tool object: ``step.run("tool", tool.fetch)`` makes a new bound method each time."""
+
+    def fetch(self) -> str:
+        global executed
+        executed += 1
+        return PAYLOAD
+
+
+TOOL = Tool()
+
+
+def counted_lambda() -> str:
+    global executed
+    executed += 1
+    return PAYLOAD
+
+
+def mixed_step(i: int) -> tuple[str, Any]:
+    """The i-th step's name and a callable made for it, as a notebook loop writes them."""
+    kind = i % 6
+    if kind == 0:
+        return "lambda", lambda: counted_lambda()
+    if kind == 1:
+
+        def closure() -> str:
+            global executed
+            executed += 1
+            return PAYLOAD + "" * i  # reads i: a real closure
+
+        return "closure", closure
+    if kind == 2:
+        return "partial", functools.partial(scaled, i)
+    if kind == 3:
+        return "method", TOOL.fetch
+    if kind == 4:
+
+        async def fetch_async() -> str:
+            global executed
+            executed += 1
+            return PAYLOAD + "" * i
+
+        return "async", fetch_async
+    return "function", trivial
+
+
 def stop_profile() -> None:
     if profiler is not None:
         profiler.disable()
@@ -73,13 +142,27 @@ def report_first() -> None:
         first_run_us_per_step=us_per_step(marks["call"], marks["first_unfinished"], args.n),
         first_run_cpu_us_per_step=us_per_step(marks["cpu_call"], marks["cpu_first_unfinished"], args.n),
         executed=executed,
+        **memory_report(),
     )
+
+
+def memory_report() -> dict[str, float]:
+    """Bytes the process still holds per completed step when step N+1 starts (tracemalloc, after gc)."""
+    if not args.memory:
+        return {}
+    return {"kept_bytes": marks["kept_bytes"], "kept_bytes_per_step": marks["kept_bytes"] / max(args.n, 1)}
 
 
 def first_unfinished() -> str:
     marks["first_unfinished"] = clock()
     marks["cpu_first_unfinished"] = cpu()
     stop_profile()
+    if args.memory:
+        gc.collect()
+        marks["kept_bytes"] = tracemalloc.get_traced_memory()[0] - marks["traced_before"]
+        # Where it is held, for the reader of bench/.out (stderr): the largest allocation sites.
+        for stat in tracemalloc.take_snapshot().statistics("lineno")[:8]:
+            print(f"memory: {stat}", file=sys.stderr)
     if args.kill:
         report_first()
         die()
@@ -90,8 +173,13 @@ def first_unfinished() -> str:
 async def sequential(ctx: nd.Context) -> None:
     marks.setdefault("body", clock())
     run = ctx.step.run
-    for _ in range(args.n):
-        await run("trivial", step_fn)
+    if args.mix:
+        for i in range(args.n):
+            name, fn = mixed_step(i)
+            await run(name, fn)
+    else:
+        for _ in range(args.n):
+            await run("trivial", step_fn)
     await run("first-unfinished", first_unfinished)
 
 
@@ -100,6 +188,21 @@ async def gathered(ctx: nd.Context) -> None:
     t0 = clock()
     await asyncio.gather(*[ctx.step.run("parallel", trivial) for _ in range(args.n)])
     marks["gather_s"] = clock() - t0
+
+
+AI_TEXT = "lorem ipsum dolor sit amet " * 74  # 1,998 characters: a prompt and an answer of a realistic size
+ai_sizes: dict[str, int] = {"request": 0, "response": 0}
+ai_server: dict[str, str] = {}
+
+
+@nd.function(id="bench-ai", retries=0)
+async def ai_run(ctx: nd.Context) -> None:
+    model = nd.ai.openai("bench-model", base_url=ai_server["url"], api_key_env=None)
+    for i in range(args.n):
+        body = {"messages": [{"role": "user", "content": f"question {i}: {AI_TEXT}"}]}
+        out = await ctx.step.ai.infer("ask", model=model, body=body)
+        ai_sizes["request"] += len(json.dumps({"model": model.model, **body}))
+        ai_sizes["response"] += len(json.dumps(out))
 
 
 @nd.function(id="bench-plain", retries=0)
@@ -113,6 +216,10 @@ async def main() -> None:
     engine = nd.configure(args.db)
     open_s = clock() - t_open
     if args.mode in ("first", "resume"):
+        if args.memory:
+            tracemalloc.start()
+            gc.collect()
+            marks["traced_before"] = tracemalloc.get_traced_memory()[0]
         if profiler is not None:
             profiler.enable()
         marks["call"], marks["cpu_call"] = clock(), cpu()
@@ -125,7 +232,9 @@ async def main() -> None:
         resume_s = marks["first_unfinished"] - marks["call"]
         report(
             resume_s=resume_s,
+            resume_cpu_s=marks["cpu_first_unfinished"] - marks["cpu_call"],
             replay_us_per_step=resume_s / max(args.n, 1) * 1e6,
+            **memory_report(),
             body_replay_us_per_step=us_per_step(marks["body"], marks["first_unfinished"], args.n),
             open_s=open_s,
             import_s=import_s,
@@ -137,6 +246,14 @@ async def main() -> None:
         await gathered.run(run_id=RUN_ID)
         stop_profile()
         report(us_per_step=marks["gather_s"] / max(args.n, 1) * 1e6)
+    elif args.mode == "ai":
+        from nbdurable.testing._llm_server import ScriptedLLMServer, reply
+
+        with ScriptedLLMServer(lambda _req: reply(AI_TEXT)) as server:
+            ai_server["url"] = server.openai_base_url
+            await ai_run.run(run_id=RUN_ID)
+        engine.journal.close()
+        report(size=checkpointed_size(Path(args.db)), **ai_sizes)
     elif args.mode == "bytes":
         await plain.run(run_id=RUN_ID)
         engine.journal.close()
