@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
@@ -228,9 +229,10 @@ class Function(Generic[R]):
             handle: RunHandle[R] = self.engine.to_workers(self, data=data, run_id=run_id, queue=self.queue)
         else:
             handle = self.engine.start(self, data=data, run_id=run_id)
-        from ._display import maybe_display
+        if "ipykernel" in sys.modules:  # the timeline's modules are imported only where it can be shown
+            from ._display import maybe_display
 
-        maybe_display(handle)
+            maybe_display(handle)
         return handle
 
     async def run(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 import time
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -97,7 +98,9 @@ class RunHandle(Generic[R]):
     def steps(self) -> list[StepView]:
         """The run's steps in the order first reached: journaled ones, plus live ones in this process."""
         out: dict[str, StepView] = {}
-        replayed = self._state.replayed if self._state is not None else set()
+        from ._runstate import ReplayedIds
+
+        replayed = self._state.replayed if self._state is not None else ReplayedIds()
         for s in self._engine.journal.load_steps(self.run_id):
             out[s.step_id] = StepView(
                 s.step_id,
@@ -250,10 +253,11 @@ class RunHandle(Generic[R]):
 
     def resume(self) -> RunHandle[R]:
         """Resume this run here (interrupted or failed): completed steps replay, the rest run."""
-        from ._display import maybe_display
-
         handle: RunHandle[R] = self._engine.resume(self.run_id)
-        maybe_display(handle)
+        if "ipykernel" in sys.modules:  # the timeline's modules are imported only where it can be shown
+            from ._display import maybe_display
+
+            maybe_display(handle)
         return handle
 
     def _ipython_display_(self) -> None:

@@ -133,6 +133,54 @@ class Tally:
                 self.cost += float(cost)
 
 
+class ReplayedIds:
+    """The ids of the steps a run answered from the journal, held compactly.
+
+    Why: a long replay would otherwise keep a set entry and a string per step (~110 bytes);
+    the ids of a loop's steps (``fetch:1``, ``fetch:2``...) are kept here as one bit each.
+    """
+
+    __slots__ = ("_bits", "_plain")
+
+    def __init__(self) -> None:
+        self._plain: set[str] = set()
+        self._bits: dict[str, bytearray] = {}
+
+    @staticmethod
+    def _split(step_id: str) -> tuple[str, int] | None:
+        name, sep, k = step_id.rpartition(":")
+        if sep and 0 < len(k) < 8 and k.isascii() and k.isdigit() and k[0] != "0":
+            return name, int(k)
+        return None
+
+    def add(self, step_id: str) -> None:
+        split = self._split(step_id)
+        if split is None:
+            self._plain.add(step_id)
+            return
+        name, n = split
+        bits = self._bits.get(name)
+        if bits is None:
+            bits = self._bits[name] = bytearray()
+        i = n >> 3
+        if i >= len(bits):
+            bits.extend(bytes(i + 1 - len(bits)))
+        bits[i] |= 1 << (n & 7)
+
+    def __contains__(self, step_id: object) -> bool:
+        if not isinstance(step_id, str):
+            return False
+        split = self._split(step_id)
+        if split is None:
+            return step_id in self._plain
+        bits = self._bits.get(split[0])
+        i = split[1] >> 3
+        return bits is not None and i < len(bits) and bool(bits[i] >> (split[1] & 7) & 1)
+
+    def __bool__(self) -> bool:
+        return bool(self._plain) or any(any(b) for b in self._bits.values())
+
+
 class RerunFrom(BaseException):
     """Raised through the workflow when on_change="rerun" meets a step whose code changed.
 
@@ -180,7 +228,7 @@ class RunState:
         self._recent_heap: list[int] = []
         self.evicted = Tally()  # steps that left `recent`, for the timeline's totals
         self.memory_partial = False  # some step that ended here is in the journal only
-        self.replayed: set[str] = set()  # ids of the steps answered from the journal
+        self.replayed = ReplayedIds()  # ids of the steps answered from the journal
         self.last_fn: object = None  # the callable last replayed, and its code hash (see Step._note_replayed)
         self.last_fn_hash = ""
         self.status_reason: str | None = None
@@ -259,6 +307,8 @@ class RunState:
         self.position += 1
         if self.unreached:
             self.unreached.discard(step_id)
+            if not self.unreached:
+                self.unreached = set()  # an emptied set keeps its table: let a long replay's go
         return step_id, position
 
     def _check_name(self, name: str) -> None:
@@ -334,6 +384,19 @@ class RunState:
         heapq.heappush(self._recent_heap, live.position)
         if len(self.recent) > RECENT_STEPS:
             self.evicted.add(self.recent.pop(heapq.heappop(self._recent_heap)))
+
+    def forget(self, step_id: str, position: int) -> None:
+        """A journaled step was answered and no timeline watches: drop its record (views page it from the journal).
+
+        Never looked up again: an id is reached once per execution, and positions only grow.
+        """
+        self.journaled.pop(step_id, None)
+        self.by_position.pop(position, None)
+        self.memory_partial = True
+        if not self.journaled:
+            self.journaled = {}  # an emptied dict keeps its table: let a long replay's go
+        if not self.by_position:
+            self.by_position = {}
 
     def release_memory(self) -> None:
         """The run ended here: keep what handles and views use (outcome, replayed ids, warnings), drop the rest.

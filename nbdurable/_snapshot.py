@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._journal import RunRecord, StepRecord
 from ._rows import MAX_JSON_DEPTH, too_deep
-from ._runstate import OUTPUT_PREVIEW, RECENT_STEPS, LiveStep, Tally
+from ._runstate import OUTPUT_PREVIEW, RECENT_STEPS, LiveStep, ReplayedIds, Tally
 from ._timeline import SNAPSHOT_VERSION
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
     if state is not None:
         live_steps = {s.step_id: s for s in state.recent.values()}
         live_steps.update(state.live)
-    replayed = state.replayed if state is not None else set()
+    replayed = state.replayed if state is not None else ReplayedIds()
     # (position, started, step id) of every step, to pick the rows to show without building them all.
     keys: list[tuple[int, float, str]] = []
     done = tally.done

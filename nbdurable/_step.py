@@ -174,17 +174,10 @@ class Step:
         # Counted now, at call time: steps started together under gather are all open before the
         # first of them commits, so their writes share one transaction.
         self._state.engine.open_steps += 1
-        return self._counted(
-            self._run(
-                step_id, name, position, "run", fn, args, kwargs, output_type, serializer, retries, None, use_limit
-            )
+        # One coroutine per step (``counted``: _run gives the count back), not a wrapper around it.
+        return self._run(
+            step_id, name, position, "run", fn, args, kwargs, output_type, serializer, retries, None, use_limit, True
         )
-
-    async def _counted(self, step: Coroutine[Any, Any, Any]) -> Any:
-        try:
-            return await step
-        finally:
-            self._state.engine.open_steps -= 1
 
     async def _run(
         self,
@@ -457,6 +450,10 @@ class Step:
         st.replayed.add(rec.step_id)
         if st.engine.feed._subscribers:
             st.engine.notify("step_replayed", st.run_id, rec.step_id, record=rec)
+        elif rec.status == "completed":
+            # No timeline watches: let the record go (a long run keeps O(1) per replayed step). It is never
+            # looked up again: an id is reached once, and positions only grow. Views page it from the journal.
+            st.forget(rec.step_id, position)
 
     async def _give_back_slots(self) -> None:
         """A run that durably sleeps or waits holds no concurrency slot meanwhile."""
@@ -742,6 +739,8 @@ class Step:
         step_id, position = st.next_id(name)
         rec = st.journaled.get(step_id)
         if rec is not None and rec.status == "completed" and rec.output is not None:
+            if not st.engine.feed._subscribers:
+                st.forget(step_id, position)
             return decode(rec.output, rec.output_tag, output_type=tag_type, where=st.where(step_id), strict=True)
         if rec is None:
             st.check_new(step_id, position)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -764,3 +766,21 @@ async def test_parallel_steps_finishing_in_another_order_is_not_divergence(journ
         ("c", 2),
         ("after", 3),
     ]
+
+
+def test_a_script_does_not_import_the_timeline(tmp_path: Path) -> None:
+    """Outside a kernel a run never displays, so the timeline's modules are not imported (their cost is ms)."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "import nbdurable as nd\n"
+        f"nd.configure({str(tmp_path / 'j.db')!r})\n"
+        "@nd.function(id='plain', lint='off')\n"
+        "async def wf(ctx):\n"
+        "    return await ctx.step.run('one', lambda: 1)\n"
+        "assert asyncio.run(wf.run(run_id='r')) == 1\n"
+        "assert asyncio.run(nd.get_run('r').result()) == 1\n"
+        "print(sorted(m for m in ('nbdurable._display', 'nbdurable._timeline') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -527,3 +527,73 @@ def test_preview() -> None:
     assert digest_inputs((1,), {"k": True})[1] == '[1],{"k":true}'
     long = digest_inputs(("x" * 1000,), {}, limit=50)[1]
     assert len(long) == 50 and long.endswith("…")
+
+
+class _Point(pydantic.BaseModel):
+    x: int
+
+
+class _Other(pydantic.BaseModel):
+    y: str
+
+
+def test_return_types_of_functions_sharing_code_follow_each_annotation() -> None:
+    """Return types are cached by code object (a closure per step), yet a function whose annotation or globals
+    differ from the cached one gets its own; a lambda or partial has none; an async closure its awaited type."""
+    from nbdurable._serde import return_type
+
+    def make() -> Callable[[], Any]:
+        def f() -> _Point:
+            return _Point(x=1)
+
+        return f
+
+    first, second = make(), make()
+    assert first is not second and first.__code__ is second.__code__
+    assert return_type(first) is _Point and return_type(second) is _Point
+    second.__annotations__ = {"return": _Other}  # same code, another annotation
+    assert return_type(second) is _Other and return_type(first) is _Point
+
+    def make_async() -> Callable[[], Any]:
+        async def g() -> int:
+            return 1
+
+        return g
+
+    assert return_type(make_async()) is int and return_type(make_async()) is int
+    assert return_type(lambda: 1) is None
+    import functools
+
+    assert return_type(functools.partial(make)) is None
+
+    class Tool:
+        def call(self) -> _Other:
+            return _Other(y="a")
+
+    assert return_type(Tool().call) is _Other and return_type(Tool().call) is _Other
+
+
+@pytest.mark.asyncio
+async def test_a_model_returned_by_a_new_closure_per_step_replays_as_the_model(journal_path: Path) -> None:
+    """The per-code cache serves every replayed closure: each comes back as the declared pydantic model."""
+    ran: list[int] = []
+
+    def point_step(i: int) -> Callable[[], _Point]:
+        def step() -> _Point:
+            ran.append(i)
+            return _Point(x=i)
+
+        return step
+
+    @nd.function(id="serde-closures", retries=0, lint="off")
+    async def wf(ctx: nd.Context) -> list[int]:
+        points = [await ctx.step.run("p", point_step(i)) for i in range(5)]
+        if ctx.attempt == 0 and len(ran) == 5:
+            raise CrashError("crash after the steps")
+        assert all(isinstance(p, _Point) for p in points)
+        return [p.x for p in points]
+
+    with pytest.raises(nd.RunFailedError):
+        await wf.run(run_id="serde-closures")
+    assert await nd.get_run("serde-closures").resume().result() == [0, 1, 2, 3, 4]
+    assert ran == [0, 1, 2, 3, 4]

@@ -4,15 +4,18 @@ bounded window of recent steps with one; the timeline reads older steps from the
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nbdurable as nd
-from nbdurable._runstate import RECENT_STEPS
+from nbdurable._runstate import RECENT_STEPS, ReplayedIds
 from nbdurable._snapshot import build_snapshot
 
 STEPS = 20_000
@@ -125,3 +128,84 @@ async def test_the_timeline_of_a_long_run_is_the_same_from_memory_and_from_the_j
     finally:
         if unsubscribe is not None:
             unsubscribe()
+
+
+class _Tool:
+    def fetch(self, i: int) -> int:
+        return i
+
+
+@pytest.mark.asyncio
+async def test_a_long_replay_keeps_little_memory_per_step(journal_path: Path) -> None:
+    """Replaying a long run with no timeline lets each journaled record go once answered; which steps replayed is
+    still known (handle.steps(), the timeline), and a new callable per step (lambda, closure, partial, bound
+    method) replays without running again."""
+    count = 6_000
+    ran: list[int] = []
+    tool = _Tool()
+
+    def step_of(i: int) -> Any:
+        kind = i % 4
+        if kind == 0:
+            return lambda: ran.append(i) or i
+        if kind == 1:
+
+            def closure() -> int:
+                ran.append(i)
+                return i
+
+            return closure
+        if kind == 2:
+            return functools.partial(lambda j: ran.append(j) or j, i)
+        return functools.partial(tool.fetch, i) if i % 8 == 3 else (lambda: ran.append(i) or tool.fetch(i))
+
+    kept: list[float] = []
+
+    @nd.function(id="mem-replay", lint="off", retries=0)
+    async def wf(ctx: nd.Context) -> int:
+        total = 0
+        for i in range(count):
+            total += await ctx.step.run(f"k{i % 4}", step_of(i))
+        if ctx.attempt == 0 and not kept:
+            raise RuntimeError("stop after the steps, the first time")
+        gc.collect()
+        kept.append(tracemalloc.get_traced_memory()[0])
+        return total
+
+    with pytest.raises(nd.RunFailedError):
+        await wf.run(run_id="mem-replay")
+    assert len(ran) == count - count // 8  # the bound-method partials do not append
+    ran.clear()
+    kept.append(0.0)  # the next execution measures
+    gc.collect()
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        handle = nd.get_run("mem-replay").resume()
+        assert await handle.result() == sum(range(count))
+    finally:
+        tracemalloc.stop()
+    assert ran == [], "a completed step ran again"
+    per_step = (kept[-1] - before) / count
+    assert per_step < BOUND, f"{per_step:.0f} B kept per replayed step"
+    state = nd.get_engine().finished["mem-replay"]
+    assert state.journaled == {} and state.memory_partial
+    views = handle.steps()
+    assert len(views) == count and all(v.replayed for v in views)
+    assert "k1:7" in state.replayed and "k1:99999" not in state.replayed and "nope" not in state.replayed
+
+
+_names = st.text(alphabet="ab:0123456789²-", min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(added=st.lists(_names, max_size=30), probes=st.lists(_names, max_size=30))
+def test_replayed_ids_answer_membership_as_a_set_would(added: list[str], probes: list[str]) -> None:
+    """The compact record of replayed step ids (one bit per ``name:k``) says exactly what a set of them says."""
+    ids = ReplayedIds()
+    for step_id in added:
+        ids.add(step_id)
+    for probe in [*added, *probes, "a:0", "a:00", "a:1", "a:²", ":1", "a:" + "9" * 9]:
+        assert (probe in ids) is (probe in set(added)), probe
+    assert bool(ids) is bool(added)
