@@ -15,7 +15,7 @@ import argparse
 import sqlite3
 from typing import Any, TypedDict
 
-from _common import PAYLOAD, clock, die, report, us_per_step
+from _common import PAYLOAD, clock, cpu, die, report, us_per_step
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 
@@ -41,6 +41,7 @@ def step(state: State) -> dict[str, Any]:
     i = state["i"]
     if i == args.n:
         marks["first_unfinished"] = clock()
+        marks["cpu_first_unfinished"] = cpu()
         if args.kill:
             report(
                 first_run_us_per_step=us_per_step(marks["call"], marks["first_unfinished"], args.n), executed=executed
@@ -67,7 +68,7 @@ saver.setup()  # sets journal_mode=WAL
 graph = builder.compile(checkpointer=saver)
 config: Any = {"configurable": {"thread_id": "bench-run"}, "recursion_limit": args.n + 10}
 
-marks["call"] = clock()
+marks["call"], marks["cpu_call"] = clock(), cpu()
 if args.mode == "first":
     graph.invoke({"i": 0, "value": ""}, config, durability="sync")
     report(first_run_us_per_step=us_per_step(marks["call"], marks["first_unfinished"], args.n), executed=executed)
@@ -77,5 +78,9 @@ else:
         raise SystemExit(
             f"LangGraph resume re-ran {executed} finished steps (state {out['i']}); the benchmark is wrong"
         )
-    report(resume_s=marks["first_unfinished"] - marks["call"], executed=executed)
+    report(
+        resume_s=marks["first_unfinished"] - marks["call"],
+        resume_cpu_s=marks["cpu_first_unfinished"] - marks["cpu_call"],
+        executed=executed,
+    )
 conn.close()

