@@ -25,7 +25,7 @@ class NbDurable(ExtensionApp):
     journals = List(
         Unicode(),
         help="Journals to serve besides those found under root_dir and $NBDURABLE_JOURNAL: paths, absolute or "
-        "relative to root_dir. The only way to serve a journal outside root_dir.",
+        "relative to root_dir (the only way to serve a journal file outside root_dir), or PostgreSQL URLs.",
     ).tag(config=True)
     scan = Bool(True, help="Look for .nbdurable/journal.db files under root_dir.").tag(config=True)
     scan_depth = Int(4, help="How many folder levels below root_dir the scan for journals descends.").tag(config=True)

@@ -1,5 +1,8 @@
 """Which journals the server serves: found under ``root_dir``, named in config, or ``$NBDURABLE_JOURNAL``.
 
+A PostgreSQL journal (a URL or connection string in config or ``$NBDURABLE_JOURNAL``) is
+served too, named by its URL with any password masked: the runs of every worker on it.
+
 The scan is bounded (depth, folders visited, journals found), skips hidden folders,
 virtual environments and ``node_modules``, never follows a symlink out of the root,
 and is cached for ``scan_interval`` seconds. A journal is named in the API by its path
@@ -19,7 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from nbdurable import Engine, NbDurableError, SQLiteJournal
+from nbdurable import Engine, Journal, NbDurableError, SQLiteJournal
+from nbdurable._backends import is_postgres, open_journal, redact_dsn
 
 from ._errors import ApiError
 from ._index import RunIndex
@@ -45,9 +49,10 @@ class ScanLimits:
 class ServedJournal:
     """One journal the server serves: a read-only index of its runs, and an engine for actions, opened on demand."""
 
-    def __init__(self, key: str, path: Path, source: Source, *, max_runs: int) -> None:
+    def __init__(self, key: str, path: Path, source: Source, *, max_runs: int, database: str | None = None) -> None:
         self.key = key
         self.path = path
+        self.database = database  # a PostgreSQL journal's connection string (path is then unused)
         self.source: Source = source
         self._max_runs = max_runs
         self._lock = threading.Lock()
@@ -66,7 +71,7 @@ class ServedJournal:
         with self._lock:
             if self._index is None:
                 try:
-                    reader = SQLiteJournal(self.path, readonly=True)
+                    reader = self._open(readonly=True)
                 except NbDurableError as exc:
                     self.error = str(exc)
                     raise
@@ -78,8 +83,13 @@ class ServedJournal:
         """An engine on a writable connection, for cancel, resume, rerun and events (created on first use)."""
         with self._lock:
             if self._engine is None:
-                self._engine = Engine(SQLiteJournal(self.path))
+                self._engine = Engine(self._open(readonly=False))
             return self._engine
+
+    def _open(self, *, readonly: bool) -> Journal:
+        if self.database is not None:
+            return open_journal(self.database, readonly=readonly)
+        return SQLiteJournal(self.path, readonly=readonly)
 
     @property
     def running_engine(self) -> Engine | None:
@@ -175,9 +185,15 @@ class JournalSet:
         self._max_runs = max_runs
         self._lock = threading.Lock()
         self._fixed: dict[Path, Source] = {}
-        if env:
+        self._databases: dict[str, Source] = {}  # PostgreSQL journals: connection string, source
+        if env and is_postgres(env):
+            self._databases[env] = "env"
+        elif env:
             self._fixed[Path(env).expanduser().resolve()] = "env"
         for item in configured:
+            if is_postgres(item):
+                self._databases.setdefault(item, "config")
+                continue
             path = Path(item).expanduser()
             self._fixed.setdefault((path if path.is_absolute() else self.root / path).resolve(), "config")
         self._served: dict[str, ServedJournal] = {}
@@ -201,15 +217,17 @@ class JournalSet:
                 if served.source == "request" and _is_file(served.path):
                     found.setdefault(served.path, "request")
             self._scanned_at = now
-            keys = {self.key_for(p): (p, s) for p, s in found.items()}
+            keys: dict[str, tuple[Path, Source, str | None]] = {self.key_for(p): (p, s, None) for p, s in found.items()}
+            for spec, source in self._databases.items():
+                keys.setdefault(redact_dsn(spec), (self.root, source, spec))
             changed = set(keys) != set(self._served)
             for key in set(self._served) - set(keys):
                 self._served.pop(key).close()
-            for key, (path, source) in keys.items():
+            for key, (path, source, database) in keys.items():
                 if key in self._served:
                     self._served[key].source = source  # a journal asked for, then found by the scan, is "scan"
                 else:
-                    self._served[key] = ServedJournal(key, path, source, max_runs=self._max_runs)
+                    self._served[key] = ServedJournal(key, path, source, max_runs=self._max_runs, database=database)
             if changed:
                 self.generation += 1
             return changed

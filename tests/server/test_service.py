@@ -261,3 +261,29 @@ def test_step_progress_of_many_runs_is_summarized_in_one_page(root: Path, servic
     page = listing(service, limit=30)
     assert {r["run_id"]: r["steps_done"] for r in page["runs"]} == {f"r{i}": i % 4 for i in range(30)}
     assert list(itertools.islice((r["run_id"] for r in page["runs"]), 3)) == ["r29", "r28", "r27"]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_journal_is_served_with_its_password_masked(root: Path, pg_url: str) -> None:
+    """$NBDURABLE_JOURNAL (or c.NbDurable.journals) naming PostgreSQL: the server lists its runs, whoever ran them."""
+    from nbdurable._backends import open_journal
+    from nbdurable._journal import Write
+
+    journal = open_journal(pg_url)
+    try:
+        journal.write([Write("run", run=record("pg1", status="completed")), Write("run", run=record("pg2"))])
+    finally:
+        journal.close()
+    add_runs(root / A, record("a1", status="completed"))
+    with_password = pg_url.replace("postgresql://nbd@", "postgresql://nbd:s3cret@")
+    service = Service(JournalSet(root, env=with_password))
+    try:
+        served = {j.key: j.source for j in service.journals.all()}
+        (pg_key,) = [key for key in served if key.startswith("postgresql://")]
+        assert served[pg_key] == "env" and "s3cret" not in pg_key
+        page = listing(service)
+        assert sorted(ids(page)) == ["a1", "pg1", "pg2"] and not page["errors"]
+        assert {r["run_id"]: r["journal"] for r in page["runs"]}["pg1"] == pg_key
+        assert ids(listing(service, journal=pg_key, status="completed")) == ["pg1"]
+    finally:
+        service.journals.close()
