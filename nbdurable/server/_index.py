@@ -42,6 +42,7 @@ __all__ = [
 UNFINISHED = ("queued", "running", "sleeping", "waiting", "interrupted")
 _EXECUTING = frozenset({"queued", "running", "sleeping", "waiting"})  # as read: the owner lives
 _LIVENESS_EVERY = 1.0  # seconds between checks that the owners of unfinished runs still live
+_FAILED_WATCHED = 200  # the newest failed runs whose steps are watched for a resume by any process
 _CHANGES_KEPT = 10_000  # changes remembered for the feed; a subscriber further behind is told to reload
 
 
@@ -171,18 +172,32 @@ class RunIndex:
                 self._watched.discard(run_id)
 
     def _pull_steps(self, changed: set[str]) -> None:
-        """New step summaries of the runs that changed or are executing; a run whose steps moved has changed."""
+        """New step summaries of the runs that changed or are executing, and of the newest failed runs.
+
+        A run whose steps moved has changed. A failed run's steps move when some process resumes
+        it; the resumed run can end again before the next refresh, never seen unfinished, so its
+        record is read again then.
+        """
         ids = set(changed)
         ids.update(run_id for run_id, e in self._entries.items() if e.status in _EXECUTING)
+        failed = [e for e in self._entries.values() if e.rec.status == "failed"]
+        failed.sort(key=lambda e: e.rec.updated_at, reverse=True)
+        ids.update(e.run_id for e in failed[:_FAILED_WATCHED])
         if not ids:
             return
         summaries = self.journal.summarize_steps(sorted(ids))
         for run_id, summary in summaries.items():
             entry = self._entries.get(run_id)
-            if entry is not None and entry.steps != summary:
-                if entry.steps is not None:
-                    changed.add(run_id)
-                entry.steps = summary
+            if entry is None or entry.steps == summary:
+                continue
+            moved = entry.steps is not None
+            entry.steps = summary
+            if moved:
+                changed.add(run_id)
+                if entry.rec.status in FINAL_STATUSES:
+                    now = self.journal.get_run(run_id)
+                    if now is not None:
+                        self._put(now)  # keeps the summary just set
 
     def _check_owners(self, changed: set[str]) -> None:
         """Unfinished runs whose process died read as interrupted without any write to the journal."""

@@ -94,6 +94,24 @@ def test_a_watched_run_that_failed_and_ended_again_between_refreshes_is_seen(
     assert index._watched == set()  # ended, and not executing here: no longer re-read
 
 
+def test_a_failed_run_resumed_by_another_process_and_ended_between_refreshes_is_seen(
+    index: RunIndex, writer: nd.SQLiteJournal
+) -> None:
+    # Nothing watches it here (another process resumed it): its steps moving is what tells.
+    failed_step = step("r1", "a", 0, status="failed", attempt=1, started_at=1.0, ended_at=2.0)
+    writer.write([Write("run", run=record("r1", status="failed")), Write("step", step=failed_step)])
+    index.refresh()
+    version = index.version
+    assert index.entries()[0].status == "failed"
+    writer.write(
+        [
+            Write("step", step=step("r1", "a", 0, started_at=3.0, ended_at=4.0, attempt=2)),
+            Write("run_update", run_id="r1", fields={"status": "completed", "ended_at": 4.0, "attempt": 2}),
+        ]
+    )
+    assert changed(index, version) == [("r1", "completed", 1)]
+
+
 def test_a_run_whose_process_died_turns_interrupted_without_a_write(
     index: RunIndex, writer: nd.SQLiteJournal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
