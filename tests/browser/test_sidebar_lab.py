@@ -524,8 +524,11 @@ def test_the_keyboard_reaches_every_row_and_action(lab_page: Page) -> None:
     expect(focused).to_have_class("nbd-sb-open")
     page.keyboard.press("Enter")
     expect(_tab(page, run_id)).to_be_visible()
+    # The new tab takes the focus once shown (JupyterLab focuses an activated tab after it is revealed).
+    page.wait_for_function("() => !!document.activeElement?.closest('.nbd-sb-runtab')")
     # Back in the list (the command focuses it), Space folds the group and unfolds it.
     page.evaluate("async () => { await window.jupyterapp.commands.execute('nbdurable:show-runs'); }")
+    expect(focused).to_have_count(1)
     page.keyboard.press("Home")
     header = page.locator("#nbdurable-runs .nbd-sb-group-header").first
     expect(header).to_have_attribute("aria-expanded", "true")
