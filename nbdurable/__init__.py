@@ -42,6 +42,7 @@ from ._errors import (
     SerializationError,
     SerializationWarning,
     StepError,
+    UntrustedSourceError,
 )
 from ._events import Event, EventLimits, validate_event
 from ._flow import CancelOn, Concurrency, Debounce, Limit, Priority, RateLimit, Throttle, Timeouts
@@ -116,6 +117,7 @@ __all__ = [
     "StepView",
     "Throttle",
     "Timeouts",
+    "UntrustedSourceError",
     "__version__",
     "compare",
     "configure",

@@ -765,6 +765,10 @@ class Engine:
         origin = self._origin()
         if origin and not (options or {}).get("origin"):
             options = {**(options or {}), "origin": origin}
+        if start.source is not None and start.options:
+            # A cell run again brings its source and the options that go with it (retries, its signature):
+            # a later resume from the journal must rebuild this source with these, not the first run's.
+            options = {**(options or {}), **start.options}
         fields: dict[str, Any] = {
             "attempt": existing.attempt + 1,
             "status_reason": None,

@@ -24,6 +24,7 @@ The tree::
     │   └── JournalRecordError      a run or step row holds what nbdurable never writes (edited, damaged)
     ├── SerializationError          a step result that cannot be stored
     ├── FunctionNotFoundError       resuming a run whose code is not defined here
+    ├── UntrustedSourceError        a journal's cell source not signed by this user: never run
     ├── RunOwnedElsewhereError      the run is being executed by another live process
     │   └── ClaimLostError          this process's claim on a run was taken over: it writes no more
     ├── StepError                   a step failed after its retries (original type kept)
@@ -77,6 +78,7 @@ __all__ = [
     "SerializationError",
     "SerializationWarning",
     "StepError",
+    "UntrustedSourceError",
 ]
 
 
@@ -183,6 +185,14 @@ class SerializationError(NbDurableError, TypeError):
 
 class FunctionNotFoundError(NbDurableError, LookupError):
     """A run cannot resume because its workflow function is not defined in this process."""
+
+
+class UntrustedSourceError(NbDurableError):
+    """A run's cell source in the journal is not signed by this user, so it is not rebuilt and run.
+
+    A journal is data: resuming a ``%%durable`` cell from it would run whatever source it holds. Only
+    source this user's kernel signed when it started the run is run again (see ``_cellsig``).
+    """
 
 
 class RunOwnedElsewhereError(NbDurableError):

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._cell import cell_function_id, make_cell_function
+from ._cellsig import SIGNATURE_OPTION, sign_source, source_is_signed
 from ._engine import Engine, configure, effective_status, get_engine
-from ._errors import ConfigError, NbDurableError, RunCancelledError
+from ._errors import ConfigError, NbDurableError, RunCancelledError, UntrustedSourceError
 from ._journal import RunRecord
 
 if TYPE_CHECKING:
@@ -110,6 +111,12 @@ def _cell_parser() -> _Parser:
     return p
 
 
+_TRUST_HELP = (
+    "run a cell's source from the journal even though this user's kernel did not sign it "
+    "(a journal from elsewhere or from nbdurable 0.1): read it first with %durable show RUN --source"
+)
+
+
 def _line_parser() -> _Parser:
     p = _Parser(prog="%durable", description="Look at and act on durable runs.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -119,9 +126,11 @@ def _line_parser() -> _Parser:
     ls.add_argument("--limit", type=_nonnegative, default=50)
     show = sub.add_parser("show", help="the steps of a run")
     show.add_argument("run", metavar="RUN")
+    show.add_argument("--source", action="store_true", help="print the cell source the journal keeps for the run")
     resume = sub.add_parser("resume", help="resume a run (or --all unfinished runs)")
     resume.add_argument("run", metavar="RUN", nargs="?")
     resume.add_argument("--all", action="store_true")
+    resume.add_argument("--trust-source", action="store_true", help=_TRUST_HELP)
     cancel = sub.add_parser("cancel", help="cancel a run")
     cancel.add_argument("run", metavar="RUN")
     cancel.add_argument("--reason", default="cancelled with %durable cancel")
@@ -134,6 +143,7 @@ def _line_parser() -> _Parser:
     rerun = sub.add_parser("rerun", help="a new run reusing the journal before STEP")
     rerun.add_argument("run", metavar="RUN")
     rerun.add_argument("--from", dest="from_step", metavar="STEP", required=True)
+    rerun.add_argument("--trust-source", action="store_true", help=_TRUST_HELP)
     return p
 
 
@@ -193,13 +203,16 @@ def _attach(engine: Engine, namespace: dict[str, Any]) -> None:
     engine.origin = notebook_origin
 
 
-def _cell_loader(engine: Engine, namespace: dict[str, Any]) -> Any:
+def _cell_loader(engine: Engine, namespace: dict[str, Any], *, trust: bool = False) -> Any:
     def load(rec: RunRecord) -> Function[Any]:
         options = rec.options or {}
         name = str(options.get("cell") or rec.function_id.removeprefix("cell:"))
+        source = rec.source or ""
+        if not trust and not source_is_signed(rec.function_id, source, options.get(SIGNATURE_OPTION)):
+            raise UntrustedSourceError(_untrusted_message(engine, rec))
         return make_cell_function(
             name,
-            rec.source or "",
+            source,
             namespace,
             engine=engine,
             retries=int(options.get("retries", 0)),
@@ -210,6 +223,16 @@ def _cell_loader(engine: Engine, namespace: dict[str, Any]) -> Any:
         )
 
     return load
+
+
+def _untrusted_message(engine: Engine, rec: RunRecord) -> str:
+    return (
+        f"run {rec.run_id!r} is a %%durable cell whose source in the journal at {engine.journal.location} was not "
+        "signed by this user's kernel (a journal from elsewhere, one written by nbdurable 0.1, or a row edited "
+        "since), so nbdurable will not run it: a journal is data, never code. Run the cell again to resume the run "
+        f"with the code in your notebook (its completed steps replay), or read the journal's copy with "
+        f"%durable show {rec.run_id} --source and, if you trust it, %durable resume {rec.run_id} --trust-source."
+    )
 
 
 def _pick_run_id(engine: Engine, name: str, new: bool) -> str:
@@ -340,6 +363,7 @@ async def _run_cell(line: str, body: str, namespace: dict[str, Any], *, backgrou
         "determinism": args.determinism,
         "on_change": args.on_change,
         "timeout": args.timeout,
+        SIGNATURE_OPTION: sign_source(function.id, body),
     }
     before = engine.journal.get_run(run_id)
     already_active = run_id in engine.active
@@ -433,6 +457,43 @@ def durable_line(line: str) -> Any:
         raise
 
 
+def _resume(engine: Engine, namespace: dict[str, Any], args: argparse.Namespace) -> None:
+    """``%durable resume RUN`` or ``--all``: each run in the background; cells only from signed source."""
+    if args.all == bool(args.run):
+        raise _usage_error("%durable resume: give one RUN, or --all (not both)")
+    if args.all and args.trust_source:
+        raise _usage_error("%durable resume: --trust-source takes one RUN, read first with %durable show RUN --source")
+    if args.trust_source:
+        engine.cell_loader = _cell_loader(engine, namespace, trust=True)
+    targets = [r.run_id for r in engine.resumable()] if args.all else [args.run]
+    if not targets:
+        print("Nothing to resume: no run stopped part-way.")
+    for run_id in targets:
+        try:
+            handle = engine.resume(run_id)
+        except UntrustedSourceError as exc:
+            if not args.all:
+                raise
+            print(f"nbdurable: not resumed: {exc}")  # --all goes on with the other runs
+            continue
+        print(f"nbdurable: resuming {run_id!r} in the background; await nd.get_run({run_id!r}).result()")
+        _show(handle)
+
+
+def _show_source(engine: Engine, run_id: str) -> None:
+    """Print the cell source the journal keeps for a run, and whether this user's kernel signed it."""
+    rec = engine.journal.get_run(run_id)
+    if rec is None:
+        raise ConfigError(f"no run {run_id!r} in the journal at {engine.journal.location}; see %durable list")
+    if rec.kind != "cell" or rec.source is None:
+        print(f"nbdurable: run {run_id!r} is not a %%durable cell: its code is the function {rec.function_id!r}")
+        return
+    signed = source_is_signed(rec.function_id, rec.source, (rec.options or {}).get(SIGNATURE_OPTION))
+    verdict = "signed by this user's kernel" if signed else "NOT signed here: read it before trusting it"
+    print(f"nbdurable: the cell source of run {run_id!r} ({verdict}):")
+    print(rec.source)
+
+
 def _durable_line(line: str) -> Any:
     args = _line_parser().parse_args(_split(line))
     shell = _shell()
@@ -442,19 +503,12 @@ def _durable_line(line: str) -> Any:
     try:
         if args.command == "list":
             _list(engine, args.status, args.limit)
+        elif args.command == "show" and args.source:
+            _show_source(engine, args.run)
         elif args.command == "show":
             _show_steps(engine, args.run)
         elif args.command == "resume":
-            if args.all == bool(args.run):
-                raise _usage_error("%durable resume: give one RUN, or --all (not both)")
-            records = engine.resumable() if args.all else []
-            targets = [r.run_id for r in records] if args.all else [args.run]
-            if not targets:
-                print("Nothing to resume: no run stopped part-way.")
-            for run_id in targets:
-                handle = engine.resume(run_id)
-                print(f"nbdurable: resuming {run_id!r} in the background; await nd.get_run({run_id!r}).result()")
-                _show(handle)
+            _resume(engine, namespace, args)
         elif args.command == "cancel":
             if engine.cancel(args.run, args.reason):
                 print(f"nbdurable: run {args.run!r} cancelled (a step in flight finishes; nothing after it runs).")
@@ -480,6 +534,8 @@ def _durable_line(line: str) -> Any:
                 _attach(engine, namespace)
                 print(f"nbdurable: journal is now {engine.journal.location}")
         elif args.command == "rerun":
+            if args.trust_source:
+                engine.cell_loader = _cell_loader(engine, namespace, trust=True)
             handle = engine.rerun(args.run, args.from_step)
             print(f"nbdurable: rerunning {args.run!r} from {args.from_step!r} as new run {handle.run_id!r}")
             _show(handle)

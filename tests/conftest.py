@@ -3,6 +3,7 @@ PostgreSQL server for the tests marked ``postgres`` (started once per session, o
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,22 @@ import nbdurable as nd
 from nbdurable import _flow
 from nbdurable._function import registry
 from tests.helpers import reset_engine
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cell_signing_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The key that signs durable cells' source, private to the session (kernels and servers inherit it).
+
+    Without it the tests would make one in the user's own Jupyter data folder.
+    """
+    path = tmp_path_factory.mktemp("secret") / "nbdurable_secret"
+    saved = os.environ.get("NBDURABLE_SECRET_FILE")
+    os.environ["NBDURABLE_SECRET_FILE"] = str(path)
+    yield path
+    if saved is None:
+        os.environ.pop("NBDURABLE_SECRET_FILE", None)
+    else:
+        os.environ["NBDURABLE_SECRET_FILE"] = saved
 
 
 @pytest.fixture
