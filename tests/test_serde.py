@@ -597,3 +597,28 @@ async def test_a_model_returned_by_a_new_closure_per_step_replays_as_the_model(j
         await wf.run(run_id="serde-closures")
     assert await nd.get_run("serde-closures").resume().result() == [0, 1, 2, 3, 4]
     assert ran == [0, 1, 2, 3, 4]
+
+
+def test_a_closure_per_step_resolves_its_return_type_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not per function object: notebook code makes a new closure for every step, and each resolution is costly."""
+    import typing
+
+    from nbdurable import _serde
+
+    calls: list[object] = []
+    real = typing.get_type_hints
+
+    def counting(obj: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(obj)
+        return real(obj, *args, **kwargs)
+
+    monkeypatch.setattr(_serde.typing, "get_type_hints", counting)
+
+    def make(i: int) -> Callable[[], _Point]:
+        def step() -> _Point:
+            return _Point(x=i)
+
+        return step
+
+    assert all(_serde.return_type(make(i)) is _Point for i in range(50))
+    assert len(calls) <= 1, f"resolved {len(calls)} times for one code object"
