@@ -71,6 +71,17 @@ def sidebar_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         stop_lab(server)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _patient_assertions() -> Iterator[None]:
+    """Assertions wait up to 15 s (Playwright's default is 5 s): the machine running the whole suite is shared
+    and busy, and every check here waits for something the page will show, not for a time limit."""
+    expect.set_options(timeout=15_000)
+    try:
+        yield
+    finally:
+        expect.set_options(timeout=5_000)
+
+
 @pytest.fixture(scope="module")
 def shots(images: Path) -> Path:
     return images
