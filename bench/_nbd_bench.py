@@ -295,9 +295,9 @@ async def main() -> None:
         widget = None
         builds: list[float] = []
         if args.widget:
-            # What nbdurable._display.display_run does in a notebook, minus IPython's display().
-            from nbdurable._snapshot import build_snapshot
-            from nbdurable._widget import TimelineWidget
+            # What nbdurable.notebook._display.display_run does in a notebook, minus IPython's display().
+            from nbdurable.notebook._widget import TimelineWidget
+            from nbdurable.timeline._snapshot import build_snapshot
 
             def source() -> dict[str, Any]:
                 t = clock()

@@ -251,8 +251,8 @@ def widget_feed(r: Runner, reps: int, n: int) -> dict[str, Any] | None:
     probe = (
         "import inspect\n"
         "try:\n"
-        "    from nbdurable._snapshot import build_snapshot\n"
-        "    from nbdurable._widget import TimelineWidget\n"
+        "    from nbdurable.timeline._snapshot import build_snapshot\n"
+        "    from nbdurable.notebook._widget import TimelineWidget\n"
         "except ImportError:\n"
         "    print('no')\n"
         "else:\n"
@@ -279,15 +279,15 @@ def widget_feed(r: Runner, reps: int, n: int) -> dict[str, Any] | None:
 # Functions whose cumulative time the profile section singles out, as (label, file suffix, function name).
 SELECTED = (
     ("importing modules during the run (importlib)", "<frozen importlib._bootstrap>", "_find_and_load"),
-    ("building pydantic TypeAdapters (`_serde._adapter`)", "nbdurable/_serde.py", "_adapter"),
-    ("decoding journaled results (`_serde.decode`)", "nbdurable/_serde.py", "decode"),
-    ("encoding results (`_serde.encode`)", "nbdurable/_serde.py", "encode"),
-    ("hashing step inputs (`_serde.hash_inputs`)", "nbdurable/_serde.py", "hash_inputs"),
-    ("loading the run's steps (`SQLiteJournal.load_steps`)", "nbdurable/_sqlite.py", "load_steps"),
-    ("noting replayed steps (`Step._note_replayed`)", "nbdurable/_step.py", "_note_replayed"),
-    ("hashing step code (`callable_hash`)", "nbdurable/_step.py", "callable_hash"),
-    ("journal writes (`SQLiteJournal.write`, SQL included)", "nbdurable/_sqlite.py", "write"),
-    ("run-number look-up per write (`SQLiteJournal._rn`)", "nbdurable/_sqlite.py", "_rn"),
+    ("building pydantic TypeAdapters (`_serde._adapter`)", "nbdurable/engine/_serde.py", "_adapter"),
+    ("decoding journaled results (`_serde.decode`)", "nbdurable/engine/_serde.py", "decode"),
+    ("encoding results (`_serde.encode`)", "nbdurable/engine/_serde.py", "encode"),
+    ("hashing step inputs (`_serde.hash_inputs`)", "nbdurable/engine/_serde.py", "hash_inputs"),
+    ("loading the run's steps (`SQLiteJournal.load_steps`)", "nbdurable/journal/_sqlite.py", "load_steps"),
+    ("noting replayed steps (`Step._note_replayed`)", "nbdurable/workflow/_step.py", "_note_replayed"),
+    ("hashing step code (`callable_hash`)", "nbdurable/workflow/_step.py", "callable_hash"),
+    ("journal writes (`SQLiteJournal.write`, SQL included)", "nbdurable/journal/_sqlite.py", "write"),
+    ("run-number look-up per write (`SQLiteJournal._rn`)", "nbdurable/journal/_sqlite.py", "_rn"),
     ("asking the OS for I/O events, once per loop turn (`selectors.select`)", "selectors.py", "select"),
 )
 
@@ -688,8 +688,9 @@ def render(res: dict[str, Any], args: argparse.Namespace) -> str:
     wf = res["widget"]
     if wf is None:
         lines += [
-            "**TODO**: `nbdurable._widget.TimelineWidget.push` or `nbdurable._snapshot.build_snapshot` was not "
-            "found when this ran; the widget-feed benchmark was skipped.",
+            "**TODO**: `nbdurable.notebook._widget.TimelineWidget.push` or "
+            "`nbdurable.timeline._snapshot.build_snapshot` was not found when this ran; the widget-feed benchmark "
+            "was skipped.",
         ]
     else:
         over = wf["with"].median - wf["without"].median

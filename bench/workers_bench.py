@@ -60,8 +60,8 @@ def workers_phase(
     """
     import tempfile
 
-    from nbdurable._backends import open_journal
-    from nbdurable._engine import Engine
+    from nbdurable.engine._engine import Engine
+    from nbdurable.journal._backends import open_journal
 
     journal = open_journal(url)  # creates the schema before the workers race to
     env = {**os.environ, "PYTHONPATH": str(HERE)}

@@ -4,15 +4,19 @@ Steps of a workflow are checkpointed to a journal (a local SQLite file, or a
 PostgreSQL database shared by workers on many machines); run the workflow again
 after a crash or kernel restart and finished steps replay from the journal while
 the rest runs. ``%load_ext nbdurable`` adds the ``%%durable`` cell.
+
+This module is the public API: every name in ``__all__``, re-exported from the
+layers below it (docs/architecture.md), and the place they are put together (it
+installs the notebook's presenter for the engine). Nothing in nbdurable imports it.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
-from ._context import Context
+from ._about import __version__
 from ._duration import parse_duration
-from ._engine import Engine, configure, get_engine
 from ._errors import (
     ClaimLostError,
     ConfigError,
@@ -44,22 +48,25 @@ from ._errors import (
     StepError,
     UntrustedSourceError,
 )
-from ._events import Event, EventLimits, validate_event
-from ._flow import CancelOn, Concurrency, Debounce, Limit, Priority, RateLimit, Throttle, Timeouts
-from ._function import Function, function
-from ._join import join_or_start, stream_text, workflow_step
-from ._journal import EventRecord, Journal, RunRecord, StepRecord, StepSummary
-from ._memory import MemoryJournal
-from ._run import RunHandle, StepView
-from ._runstate import StepInfo, current_step
-from ._serde import register_type
-from ._sqlite import SQLiteJournal
-from ._step import Step
-
-try:
-    from ._version import __version__  # written by the build from labextension/package.json
-except ImportError:  # pragma: no cover - a source tree that was never built or installed
-    __version__ = "0+unknown"
+from .engine import Engine, Event, RunHandle, StepInfo, StepView, configure, current_step, get_engine
+from .engine import set_presenter as _set_presenter
+from .engine._events import EventLimits, validate_event
+from .engine._serde import register_type
+from .flow import CancelOn, Concurrency, Debounce, Limit, Priority, RateLimit, Throttle, Timeouts
+from .journal import EventRecord, Journal, MemoryJournal, RunRecord, SQLiteJournal, StepRecord, StepSummary
+from .workflow import (
+    Context,
+    Function,
+    Step,
+    function,
+    get_run,
+    join_or_start,
+    rerun,
+    runs,
+    send,
+    stream_text,
+    workflow_step,
+)
 
 __all__ = [
     "CancelOn",
@@ -140,48 +147,34 @@ __all__ = [
 ]
 
 
-async def send(name: str, data: dict[str, Any] | None = None, *, id: str | None = None) -> list[RunHandle[Any]]:
-    """Send an event: it is journaled, starts a run of each function it triggers, and answers waits.
+class _NotebookTimeline:
+    """The presenter ``import nbdurable`` installs: a run started from a notebook cell shows its live timeline.
 
-    Sending the same ``id`` twice starts runs once; the second call returns the
-    handles of the runs the first one started.
+    This package is where the layers are put together: the engine and the workflow
+    API call a presenter and know nothing of notebooks; the notebook surface loads
+    only inside a Jupyter kernel, when there is something to show.
     """
-    handles = await get_engine().send(name, data, id=id)
-    from ._display import maybe_display
 
-    for handle in handles:
+    def started(self, handle: RunHandle[Any]) -> None:
+        if "ipykernel" not in sys.modules:
+            return  # a script, a test, the CLI: nothing to show, and nothing of the notebook is loaded
+        from .notebook import maybe_display
+
         maybe_display(handle)
-    return handles
+
+    def show(self, handle: RunHandle[Any]) -> Any:
+        from .notebook import display_run
+
+        return display_run(handle)
 
 
-def runs(*, status: str | None = None, function_id: str | None = None, limit: int | None = 100) -> list[RunHandle[Any]]:
-    """Runs in the journal, newest first, optionally filtered by status or function id."""
-    return get_engine().runs(status=status, function_id=function_id, limit=limit)
-
-
-def get_run(run_id: str) -> RunHandle[Any]:
-    """The handle of one run from the journal (ConfigError if there is none with that id)."""
-    return get_engine().handle(run_id)
-
-
-def rerun(run_id: str, *, from_step: str) -> RunHandle[Any]:
-    """A new run that reuses ``run_id``'s journal before ``from_step`` and runs that step and the rest again.
-
-    The old run stays in the journal untouched (time travel). Needs a running event
-    loop (a notebook cell or async code) and the run's function defined here.
-    """
-    handle = get_engine().rerun(run_id, from_step)
-    from ._display import maybe_display
-
-    maybe_display(handle)
-    return handle
-
+_set_presenter(_NotebookTimeline())
 
 _LAZY = {
     "Finding": ".linter",
     "lint": ".linter",
     # PostgresJournal imports psycopg (the postgres extra): only when asked for.
-    "PostgresJournal": "._postgres",
+    "PostgresJournal": ".journal._postgres",
     # Runs as data: pandas is imported on the first frame, never by `import nbdurable`.
     "Comparison": ".analysis",
     "compare": ".analysis",
@@ -212,8 +205,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from ._postgres import PostgresJournal
     from .analysis import Comparison, compare, runs_frame, steps_frame
+    from .journal._postgres import PostgresJournal
     from .linter import Finding, lint
 
 
@@ -231,13 +224,13 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbdurable``: register the magics."""
-    from ._magics import load_ipython_extension as load
+    from .notebook import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext nbdurable``: remove what ``%load_ext`` added."""
-    from ._magics import unload_ipython_extension as unload
+    from .notebook import unload_ipython_extension as unload
 
     unload(ipython)

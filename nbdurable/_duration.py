@@ -1,31 +1,18 @@
 """Parse durations and deadlines given as seconds, timedeltas or strings like "1h30m".
 
-Sleeps, timeouts and retry delays all accept the same forms, so one parser keeps
-them consistent and gives one clear error for bad input.
+Sleeps, timeouts and retry delays all accept the same forms, so one parser
+(``_timespec``) keeps them consistent and gives one clear error for bad input: a
+ConfigError naming what was wrong.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from ._errors import ConfigError
+from ._timespec import Duration, DurationError, deadline_seconds, duration_seconds
 
 __all__ = ["Duration", "parse_deadline", "parse_duration"]
-
-Duration = float | int | str | dt.timedelta
-
-_UNITS = {
-    "ms": 0.001,
-    "s": 1.0,
-    "sec": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-    "w": 604800.0,
-}
-_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d|w)\s*")
 
 
 def parse_duration(value: Duration, *, what: str = "duration") -> float:
@@ -34,32 +21,10 @@ def parse_duration(value: Duration, *, what: str = "duration") -> float:
     Accepts int/float seconds, ``timedelta`` and strings such as "500ms", "30s",
     "2h", "7d", "1h30m" (Inngest's forms).
     """
-    if isinstance(value, bool):
-        raise ConfigError(f"{what} must be seconds, a timedelta or a string like '30s', got a bool")
-    if isinstance(value, dt.timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip().lower()
-        pos = 0
-        seconds = 0.0
-        while pos < len(text):
-            match = _PART.match(text, pos)
-            if match is None:
-                raise ConfigError(
-                    f"{what} {value!r} is not a duration: expected forms like '500ms', '30s', '5m', '2h', '7d' "
-                    f"or '1h30m' (problem at character {pos})"
-                )
-            seconds += float(match.group(1)) * _UNITS[match.group(2)]
-            pos = match.end()
-        if not text:
-            raise ConfigError(f"{what} is an empty string: give a duration like '30s'")
-    else:
-        raise ConfigError(f"{what} must be seconds, a timedelta or a string like '30s', got {type(value).__name__}")
-    if seconds < 0 or seconds != seconds:
-        raise ConfigError(f"{what} must not be negative, got {value!r}")
-    return seconds
+    try:
+        return duration_seconds(value, what=what)
+    except DurationError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_deadline(value: dt.datetime | float | str, *, what: str = "deadline") -> float:
@@ -68,21 +33,7 @@ def parse_deadline(value: dt.datetime | float | str, *, what: str = "deadline") 
     A naive datetime is refused: a durable deadline outlives the process and its
     local time zone assumptions, so it must say which zone it means.
     """
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise ConfigError(
-                f"{what} {value.isoformat()} has no time zone: pass an aware datetime, "
-                "e.g. datetime.now(timezone.utc) + timedelta(hours=1)"
-            )
-        return value.timestamp()
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise ConfigError(
-                f"{what} {value!r} is not an ISO 8601 date-time like '2026-01-31T12:00:00+00:00'"
-            ) from None
-        return parse_deadline(parsed, what=what)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    raise ConfigError(f"{what} must be an aware datetime, an ISO string or epoch seconds, got {type(value).__name__}")
+    try:
+        return deadline_seconds(value, what=what)
+    except DurationError as exc:
+        raise ConfigError(str(exc)) from None

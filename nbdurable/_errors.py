@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import datetime as _dt
 
+from ._timespec import DurationError, deadline_seconds, duration_seconds
+
 __all__ = [
     "ClaimLostError",
     "ConfigError",
@@ -307,12 +309,13 @@ class RetryAfterError(NbDurableError):
     ) -> None:
         super().__init__(message)
         # Checked here so a bad delay points at the raise, not at the engine's retry loop.
-        from ._duration import parse_deadline, parse_duration
-
-        if isinstance(delay, _dt.datetime):
-            parse_deadline(delay, what="RetryAfterError delay")
-        else:
-            parse_duration(delay, what="RetryAfterError delay")
+        try:
+            if isinstance(delay, _dt.datetime):
+                deadline_seconds(delay, what="RetryAfterError delay")
+            else:
+                duration_seconds(delay, what="RetryAfterError delay")
+        except DurationError as exc:
+            raise ConfigError(str(exc)) from None
         self.delay = delay
         if cause is not None:
             self.__cause__ = cause

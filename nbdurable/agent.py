@@ -35,17 +35,18 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
-from nbdurable._ai import Model, _Usage, _usage_of
-from nbdurable._duration import Duration, parse_duration
-from nbdurable._errors import ConfigError, StepError
-from nbdurable._redact import redact_clipped
+from ._duration import Duration, parse_duration
+from ._errors import ConfigError, StepError
+from ._redact import redact_clipped
+from .ai._approval import APPROVAL_EVENT, approval_call_id, approval_if_exp
+from .ai._models import Model, _Usage, _usage_of
+from .workflow import send
 
 if TYPE_CHECKING:
     import pydantic
 
 __all__ = ["APPROVAL_EVENT", "Agent", "AgentResult", "Tool", "approval_call_id", "approve", "tool"]
 
-APPROVAL_EVENT = "nbdurable/tool.approval"
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # step.run keeps these keyword names for itself; tools with such parameters are called through a closure.
 _STEP_RUN_KEYWORDS = frozenset({"output_type", "serializer", "retries"})
@@ -580,7 +581,7 @@ class Agent:
                     f"{self.prefix}approve-{turn}-{calls[k].name}-{k}",
                     event=APPROVAL_EVENT,
                     timeout=self.approval_timeout,
-                    if_exp=f"async.data.call_id == {json.dumps(calls[k].id)}",
+                    if_exp=approval_if_exp(calls[k].id),
                 )
                 for k in needs_approval
             ]
@@ -639,34 +640,16 @@ def _threaded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return in_thread
 
 
-_CALL_ID_EXP = re.compile(r'^async\.data\.call_id == ("(?:[^"\\]|\\.)*")$')
-
-
-def approval_call_id(if_exp: str | None) -> str | None:
-    """The tool call id an approval wait is for (from its ``if_exp``), or None for other waits.
-
-    Lets a surface (the timeline's buttons, a CLI) answer an agent's approval wait
-    knowing only the wait step's journaled metadata.
-    """
-    match = _CALL_ID_EXP.match(if_exp or "")
-    if match is None:
-        return None
-    value = json.loads(match.group(1))
-    return value if isinstance(value, str) else None
-
-
 async def approve(call_id: str, *, approved: bool = True, reason: str | None = None) -> None:
     """Approve (or, with ``approved=False``, deny) a tool call that waits for a human.
 
     Sends the ``nbdurable/tool.approval`` event the waiting run matches on; the same
     as ``%durable send nbdurable/tool.approval {"call_id": ..., "approved": true}``.
     """
-    import nbdurable
-
     data: dict[str, Any] = {"call_id": call_id, "approved": approved}
     if reason:
         data["reason"] = reason
-    await nbdurable.send(APPROVAL_EVENT, data)
+    await send(APPROVAL_EVENT, data)
 
 
 def _refusal(name: str, event: Any, timeout: Duration) -> str | None:

@@ -35,6 +35,8 @@ section "ruff"
 .venv/bin/ruff format --check nbdurable tests bench examples
 section "mypy (strict)"
 .venv/bin/mypy
+section "import-linter (the layers and the import arrows: pyproject.toml [tool.importlinter])"
+.venv/bin/lint-imports
 section "timeline renderer (TypeScript unit tests)"
 (cd labextension && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test)
 section "unit tests"

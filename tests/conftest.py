@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import nbdurable as nd
-from nbdurable import _flow
-from nbdurable._function import registry
+from nbdurable import flow as _flow
+from nbdurable.engine import registry
 from tests.helpers import reset_engine
 
 

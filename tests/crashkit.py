@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import nbdurable as nd
-from nbdurable._backends import is_postgres, open_journal
+from nbdurable.journal._backends import is_postgres, open_journal
 
 WORKER = Path(__file__).with_name("_crash_worker.py")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import nbdurable as nd
-from nbdurable import _engine as engine_module
+from nbdurable.engine import _engine as engine_module
 
 
 def reset_engine() -> None:

@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 import nbdurable
-from nbdurable._timeline import SNAPSHOT_VERSION
+from nbdurable.timeline._render import SNAPSHOT_VERSION
 
 REPO = Path(__file__).resolve().parent.parent
 LABEXTENSION = REPO / "labextension"

@@ -18,8 +18,8 @@ from ._rows import step_rows
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .._engine import Engine
-    from .._run import RunHandle
+    from ..engine._engine import Engine
+    from ..engine._handle import RunHandle
 
 __all__ = ["Comparison", "StepPair", "compare"]
 
@@ -126,7 +126,7 @@ def _handle(engine: Engine, run: str | RunHandle[Any]) -> RunHandle[Any]:
 def compare(run_a: str | RunHandle[Any], run_b: str | RunHandle[Any], *, engine: Engine | None = None) -> Comparison:
     """Pair two runs' steps by step id, in run a's order (steps only run b has come after)."""
     if engine is None:
-        from .._engine import get_engine
+        from ..engine._engine import get_engine
 
         engine = get_engine()
     a, b = _handle(engine, run_a), _handle(engine, run_b)

@@ -14,8 +14,8 @@ from ._rows import RUN_COLUMNS, STEP_COLUMNS, run_rows, step_rows
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .._engine import Engine
-    from .._run import RunHandle
+    from ..engine._engine import Engine
+    from ..engine._handle import RunHandle
 
 __all__ = ["runs_frame", "steps_frame"]
 
@@ -49,7 +49,7 @@ def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame
 def _engine(engine: Engine | None) -> Engine:
     if engine is not None:
         return engine
-    from .._engine import get_engine
+    from ..engine._engine import get_engine
 
     return get_engine()
 

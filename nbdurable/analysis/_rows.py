@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._engine import Engine
-    from .._run import RunHandle, StepView
+    from ..engine._engine import Engine
+    from ..engine._handle import RunHandle, StepView
 
 __all__ = ["RUN_COLUMNS", "STEP_COLUMNS", "run_rows", "step_rows", "steps_of"]
 

@@ -7,8 +7,7 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from nbdurable._errors import ExpressionError
-
+from .._errors import ExpressionError
 from ._ast import Fn
 from ._cost import BUDGET, Estimate, LimitError, estimate, has_macro, node_count
 from ._evaluator import Builder

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from nbdurable._errors import ConfigError
+from .._errors import ConfigError
 
 # Each bracket level costs about ten Python frames in the parser; a node about two
 # when building and evaluating. These limits keep both far below the default

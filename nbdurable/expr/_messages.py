@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from nbdurable._errors import ExpressionError
+from .._errors import ExpressionError
 
 
 def where(source: str, pos: int) -> str:

@@ -51,12 +51,12 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.serde.types import INTERRUPT, RESUME
 
-import nbdurable as nd
-
 # The journal records: the one place this integration reaches below the public API (a checkpointer is storage).
 from .._duration import Duration
-from .._errors import JournalBusyError
-from .._journal import RunRecord, StepRecord, Write
+from .._errors import ConfigError, JournalBusyError, RunCancelledError
+from ..engine import Engine, get_engine
+from ..journal._protocol import RunRecord, StepRecord, Write
+from ..workflow import Step, join_or_start, send
 
 __all__ = ["RESUME_EVENT", "THREAD_FUNCTION", "NbDurableSaver", "resume", "run_graph", "thread_run_id"]
 
@@ -95,7 +95,7 @@ class NbDurableSaver(BaseCheckpointSaver[str]):
     ``serde`` to LangGraph's ``JsonPlusSerializer`` in strict msgpack mode.
     """
 
-    def __init__(self, engine: nd.Engine | None = None, *, serde: SerializerProtocol | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, *, serde: SerializerProtocol | None = None) -> None:
         super().__init__(serde=serde or JsonPlusSerializer(allowed_msgpack_modules=None))
         self._engine = engine
         # Decoded rows of the threads used here, by run id, with the journal and change token they are
@@ -103,8 +103,8 @@ class NbDurableSaver(BaseCheckpointSaver[str]):
         self._cache: dict[str, tuple[int, int, builtins.list[_Row]]] = {}
 
     @property
-    def engine(self) -> nd.Engine:
-        return self._engine if self._engine is not None else nd.get_engine()
+    def engine(self) -> Engine:
+        return self._engine if self._engine is not None else get_engine()
 
     # -- encoding ------------------------------------------------------------------------------------
 
@@ -194,7 +194,7 @@ class NbDurableSaver(BaseCheckpointSaver[str]):
         configurable = config.get("configurable") or {}
         thread_id = configurable.get("thread_id")
         if thread_id is None:
-            raise nd.ConfigError(
+            raise ConfigError(
                 "NbDurableSaver needs a thread_id: invoke the graph with "
                 "config={'configurable': {'thread_id': '...'}}; the thread is kept as the journal run "
                 "'langgraph:<thread_id>'."
@@ -492,7 +492,7 @@ def _preview(values: list[Any]) -> str:
 
 async def resume(thread_id: str, value: Any = None) -> None:
     """Answer the ``interrupt()`` a graph driven by ``run_graph`` waits at: it resumes with ``value``."""
-    await nd.send(RESUME_EVENT, {"thread_id": thread_id, "resume": value})
+    await send(RESUME_EVENT, {"thread_id": thread_id, "resume": value})
 
 
 def _jsonable(value: Any) -> Any:
@@ -520,17 +520,17 @@ async def run_graph(
     ``%durable send langgraph/resume '{"thread_id": ..., "resume": ...}'``).
     """
     if not isinstance(getattr(graph, "checkpointer", None), NbDurableSaver):
-        raise nd.ConfigError(
+        raise ConfigError(
             "run_graph needs a graph compiled with an NbDurableSaver: builder.compile(checkpointer=NbDurableSaver())"
         )
     run_config: RunnableConfig = {**(config or {})}
     run_config["configurable"] = {**(run_config.get("configurable") or {}), "thread_id": thread_id}
     saver: NbDurableSaver = graph.checkpointer
 
-    async def body(step: nd.Step) -> Any:
+    async def body(step: Step) -> Any:
         return await _drive(step, graph, saver, input, thread_id, run_config, interrupt_timeout)
 
-    return await nd.join_or_start(
+    return await join_or_start(
         body,
         function_id=f"langgraph-run:{getattr(graph, 'name', None) or 'graph'}",
         run_id=run_id,
@@ -540,7 +540,7 @@ async def run_graph(
 
 
 async def _drive(
-    step: nd.Step,
+    step: Step,
     graph: Any,
     saver: NbDurableSaver,
     input: Any,
@@ -576,7 +576,7 @@ async def _drive(
             f"graph.interrupt-{turn}", event=RESUME_EVENT, timeout=interrupt_timeout, if_exp=_resume_if(thread_id)
         )
         if event is None:
-            raise nd.RunCancelledError(
+            raise RunCancelledError(
                 f"thread {thread_id!r}: no answer to its interrupt arrived within {interrupt_timeout}",
                 run_id=step.run_id,
                 reason="interrupt timed out",

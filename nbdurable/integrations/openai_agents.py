@@ -41,7 +41,8 @@ from agents.tool_context import ToolContext
 from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
-import nbdurable as nd
+from .._errors import ConfigError, NonDeterminismError
+from ..workflow import Step, join_or_start, workflow_step
 
 __all__ = ["NbDurableRunner"]
 
@@ -65,7 +66,7 @@ class _DurableModel(Model):
         self._state = state
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        step = nd.workflow_step()
+        step = workflow_step()
         if step is None:  # inside another step's own code: that step is what is journaled
             return await self.model.get_response(*args, **kwargs)
         name = getattr(self.model, "model", None) or type(self.model).__name__
@@ -83,7 +84,7 @@ class _DurableModel(Model):
         return _RESPONSE.validate_python({k: v for k, v in payload.items() if k != "model"})
 
     def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        raise nd.ConfigError(
+        raise ConfigError(
             "NbDurableRunner does not stream: a streamed model call cannot be journaled as one step. "
             "Use NbDurableRunner.run(); the timeline shows each model call as it completes."
         )
@@ -110,7 +111,7 @@ def _wrap_tool(tool: FunctionTool, agent_name: str, state: _State) -> FunctionTo
     invoke = tool.on_invoke_tool
 
     async def on_invoke_tool(ctx: ToolContext[Any], tool_input: str) -> Any:
-        step = nd.workflow_step()
+        step = workflow_step()
         if step is None:
             return await invoke(ctx, tool_input)
 
@@ -133,7 +134,7 @@ def _wrap_guardrail(guardrail: Any, agent_name: str, kind: str, state: _State) -
             out = function(*args)
             return await out if inspect.isawaitable(out) else out  # type: ignore[no-any-return]
 
-        step = nd.workflow_step()
+        step = workflow_step()
         if step is None:
             return await check()
 
@@ -154,7 +155,7 @@ def _wrap_handoff(handoff: Handoff[Any, Any], agent_name: str, state: _State) ->
     invoke = handoff.on_invoke_handoff
 
     async def on_invoke_handoff(ctx: Any, input_json: str) -> Agent[Any]:
-        step = nd.workflow_step()
+        step = workflow_step()
         if step is None:
             return _wrap_agent(await invoke(ctx, input_json), state)
         reached: list[Agent[Any]] = []
@@ -170,7 +171,7 @@ def _wrap_handoff(handoff: Handoff[Any, Any], agent_name: str, state: _State) ->
             # for again; a handoff built on an Agent returns it without side effects.
             reached.append(await invoke(ctx, input_json))
         if reached[0].name != target_name:
-            raise nd.NonDeterminismError(
+            raise NonDeterminismError(
                 f"{step.run_id!r}: handoff {handoff.tool_name!r} went to {target_name!r} when journaled and to "
                 f"{reached[0].name!r} now"
             )
@@ -237,10 +238,10 @@ class NbDurableRunner:
         config = dataclasses.replace(config, model_provider=_DurableProvider(state, starting_agent.name))
         config = _run_guardrails(config, starting_agent.name, state)
 
-        async def body(_step: nd.Step) -> RunResult:
+        async def body(_step: Step) -> RunResult:
             return await Runner.run(_wrap_agent(starting_agent, state), input, run_config=config, **kwargs)
 
-        return await nd.join_or_start(
+        return await join_or_start(
             body,
             function_id=f"openai-agents:{starting_agent.name}",
             run_id=run_id,
@@ -258,7 +259,7 @@ class NbDurableRunner:
 
     @classmethod
     def run_streamed(cls, *args: Any, **kwargs: Any) -> Any:
-        raise nd.ConfigError(
+        raise ConfigError(
             "NbDurableRunner.run_streamed is not available: a streamed run cannot be replayed step by step. "
             "Use NbDurableRunner.run()."
         )

@@ -66,10 +66,11 @@ from pydantic_ai.tools import (
     ToolDenied,
 )
 
-import nbdurable as nd
-from nbdurable.agent import APPROVAL_EVENT
-
 from .._duration import Duration, parse_duration
+from .._errors import ConfigError
+from ..ai._approval import APPROVAL_EVENT
+from ..engine import Event
+from ..workflow import Step, join_or_start, send, stream_text, workflow_step
 
 __all__ = [
     "EXTERNAL_EVENT",
@@ -154,7 +155,7 @@ class _StepBackend(CallableOperationBackend[_StepConfig]):
         cache_key: tuple[object, ...],
         config: _StepConfig,
     ) -> object:
-        step = nd.workflow_step()
+        step = workflow_step()
         if step is None:  # inside another step's code: that step's result is what gets journaled
             return await body()
         retries = (config or {}).get("retries")
@@ -183,7 +184,7 @@ class _StepWaiter(ExternalEventWaiter):
     async def wait(
         self, name: str, *, ask: Callable[[str], Awaitable[JsonValue]], timeout: timedelta | None
     ) -> JsonValue:
-        step = nd.workflow_step()
+        step = workflow_step()
         if step is None:
             raise ExternalEventError(f"{self._agent}: no nbdurable run is executing here to wait in")
         token = str(step.uuid())  # journaled: the same token on every replay
@@ -212,9 +213,9 @@ def _stream_to_timeline(handler: EventStreamHandler[Any] | None) -> EventStreamH
         async def tee() -> AsyncIterator[AgentStreamEvent]:
             async for event in events:
                 if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
-                    nd.stream_text(event.part.content)
+                    stream_text(event.part.content)
                 elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
-                    nd.stream_text(event.delta.content_delta)
+                    stream_text(event.delta.content_delta)
                 yield event
 
         if handler is None:
@@ -266,7 +267,7 @@ class NbDurability(BaseDurabilityCapability[AgentDepsT]):
     ) -> None:
         super().__init__(models=models, event_stream_handler=event_stream_handler, name=name)
         if retries is not None and (not isinstance(retries, int) or isinstance(retries, bool) or retries < 0):
-            raise nd.ConfigError(f"NbDurability: retries must be an integer >= 0 or None, got {retries!r}")
+            raise ConfigError(f"NbDurability: retries must be an integer >= 0 or None, got {retries!r}")
         self._retries = retries
         self._approval_timeout = approval_timeout
         self._approval_seconds = parse_duration(approval_timeout, what="NbDurability approval_timeout")
@@ -279,7 +280,7 @@ class NbDurability(BaseDurabilityCapability[AgentDepsT]):
 
     @property
     def in_durable_context(self) -> bool:
-        return nd.workflow_step() is not None
+        return workflow_step() is not None
 
     def get_durable_operation_backend(self) -> _StepBackend:
         if self._backend is None:
@@ -287,7 +288,7 @@ class NbDurability(BaseDurabilityCapability[AgentDepsT]):
         return self._backend
 
     def get_default_run_id(self) -> str | None:
-        step = nd.workflow_step()
+        step = workflow_step()
         return None if step is None else str(step.uuid())
 
     def get_default_conversation_id(self, run_id: str) -> str | None:
@@ -295,7 +296,7 @@ class NbDurability(BaseDurabilityCapability[AgentDepsT]):
 
     async def get_run_start_time(self, run_id: str) -> datetime | None:
         # Journaled, so a resumed run counts its timeout= from when it first started.
-        step = nd.workflow_step()
+        step = workflow_step()
         return None if step is None else step.now()
 
     def _model_stream_event_handler(self) -> EventStreamHandler[AgentDepsT] | None:
@@ -310,7 +311,7 @@ class NbDurability(BaseDurabilityCapability[AgentDepsT]):
     async def handle_deferred_tool_calls(
         self, ctx: RunContext[AgentDepsT], *, requests: DeferredToolRequests
     ) -> DeferredToolResults | None:
-        step = nd.workflow_step()
+        step = workflow_step()
         if step is None or not self._answer_deferred_calls:
             return None
         waits = [
@@ -341,7 +342,7 @@ class NbDurability(BaseDurabilityCapability[AgentDepsT]):
         }
         return requests.build_results(approvals=approvals, calls=calls)
 
-    def _approval(self, tool: str, event: nd.Event | None) -> ToolApproved | ToolDenied:
+    def _approval(self, tool: str, event: Event | None) -> ToolApproved | ToolDenied:
         if event is None:
             return ToolDenied(
                 f"No approval arrived within {self._approval_timeout}; the call to {tool} was not made. "
@@ -356,7 +357,7 @@ class NbDurability(BaseDurabilityCapability[AgentDepsT]):
             + (f" Reason: {reason}" if isinstance(reason, str) and reason else "")
         )
 
-    def _external_result(self, tool: str, event: nd.Event | None) -> Any:
+    def _external_result(self, tool: str, event: Event | None) -> Any:
         if event is None:
             return ToolFailed(f"No result for the call to {tool} arrived within {self._approval_timeout}.")
         if "error" in event.data:
@@ -371,7 +372,7 @@ async def send_tool_result(call_id: str, result: Any = None, *, error: str | Non
         data["error"] = error
     else:
         data["result"] = result
-    await nd.send(RESULT_EVENT, data)
+    await send(RESULT_EVENT, data)
 
 
 async def resolve_external_event(token: str, payload: Any = None, *, error: str | None = None) -> None:
@@ -381,7 +382,7 @@ async def resolve_external_event(token: str, payload: Any = None, *, error: str 
         data["error"] = error
     else:
         data["payload"] = payload
-    await nd.send(EXTERNAL_EVENT, data)
+    await send(EXTERNAL_EVENT, data)
 
 
 def _journal_result(result: AgentRunResult[Any]) -> Any:
@@ -418,7 +419,7 @@ class DurableAgent(WrapperAgent[AgentDepsT, OutputDataT], Generic[AgentDepsT, Ou
         super().__init__(wrapped)
         agent_name = name or wrapped.name
         if not agent_name:
-            raise nd.ConfigError(
+            raise ConfigError(
                 "DurableAgent needs a name: give the agent one (Agent(..., name='support')) or pass "
                 "DurableAgent(agent, name='support'). It names the agent's steps in the journal, so keep it stable."
             )
@@ -439,7 +440,7 @@ class DurableAgent(WrapperAgent[AgentDepsT, OutputDataT], Generic[AgentDepsT, Ou
 
     @name.setter
     def name(self, value: str | None) -> None:
-        raise nd.ConfigError("a DurableAgent's name names its journaled steps; set it when wrapping the agent")
+        raise ConfigError("a DurableAgent's name names its journaled steps; set it when wrapping the agent")
 
     @property
     def function_id(self) -> str:
@@ -453,9 +454,9 @@ class DurableAgent(WrapperAgent[AgentDepsT, OutputDataT], Generic[AgentDepsT, Ou
 
     @asynccontextmanager
     async def iter(self, *args: Any, capabilities: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-        if nd.workflow_step() is None:
+        if workflow_step() is None:
             # Its caller drives the run step by step, so there is no body to start a run with: not durable here.
-            raise nd.ConfigError(
+            raise ConfigError(
                 f"DurableAgent({self._name!r}).iter/run_stream need an nbdurable run to join: call them inside a "
                 "%%durable cell or an @nd.function, or use run() / run_stream_events(), which start one."
             )
@@ -463,10 +464,10 @@ class DurableAgent(WrapperAgent[AgentDepsT, OutputDataT], Generic[AgentDepsT, Ou
             yield run
 
     async def run(self, *args: Any, run_id: str | None = None, **kwargs: Any) -> AgentRunResult[Any]:
-        async def body(_step: nd.Step) -> AgentRunResult[Any]:
+        async def body(_step: Step) -> AgentRunResult[Any]:
             return await self._agent_run(*args, run_id=run_id, **kwargs)
 
-        return await nd.join_or_start(
+        return await join_or_start(
             body,
             function_id=self.function_id,
             run_id=run_id,

@@ -188,7 +188,7 @@ def _redacted_json(value: Any) -> str:
 
 def content_attributes(ai: Mapping[str, Any], output: Any) -> dict[str, str]:
     """``gen_ai.input.messages``, ``gen_ai.system_instructions`` and ``gen_ai.output.messages`` as JSON strings."""
-    from .._ai import redact
+    from ..ai import redact
 
     request = redact(ai.get("request"))
     response = redact(output)

@@ -44,8 +44,8 @@ class NbDurableInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ()
 
     def _instrument(self, **kwargs: Any) -> None:
-        from .. import __version__
-        from .._engine import observe_engines
+        from .._about import __version__
+        from ..engine._engine import observe_engines
 
         provider = kwargs.get("tracer_provider")
         tracer = trace.get_tracer(

@@ -22,12 +22,12 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from .._journal import RunRecord, StepRecord
+from ..journal._protocol import RunRecord, StepRecord
 from ._genai import ai_attributes, content_attributes, operation, request_model
 
 if TYPE_CHECKING:
-    from .._engine import Engine
-    from .._feed import Notice
+    from ..engine._engine import Engine
+    from ..engine._feed import Notice
 
 __all__ = ["TRACE_KEY", "RunTracer"]
 

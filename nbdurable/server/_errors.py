@@ -6,7 +6,7 @@ from typing import Any
 
 from tornado.web import HTTPError
 
-from nbdurable import NbDurableError
+from .._errors import NbDurableError
 
 __all__ = ["ApiError"]
 

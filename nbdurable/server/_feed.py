@@ -16,8 +16,7 @@ import logging
 import threading
 from typing import Any
 
-from nbdurable import NbDurableError
-
+from .._errors import NbDurableError
 from ._index import summary_json
 from ._journals import JournalSet
 

@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from nbdurable import ConfigError, JournalBusyError, NbDurableError, __version__
-from nbdurable._snapshot import build_snapshot
-
+from .._about import __version__
+from .._errors import ConfigError, JournalBusyError, NbDurableError
+from ..timeline import build_snapshot
 from ._errors import ApiError
 from ._feed import FeedHub, Subscriber, sse
 from ._service import ListQuery, Service

@@ -20,12 +20,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbdurable import Journal, RunRecord, StepSummary
-from nbdurable._engine import effective_status
-from nbdurable._journal import FINAL_STATUSES
+from ..engine import effective_status
+from ..journal import FINAL_STATUSES, Journal, RunRecord, StepSummary
 
 if TYPE_CHECKING:
-    from nbdurable import Engine
+    from ..engine import Engine
 
 __all__ = [
     "UNFINISHED",

@@ -22,9 +22,10 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from nbdurable import Engine, Journal, NbDurableError, SQLiteJournal
-from nbdurable._backends import is_postgres, open_journal, redact_dsn
-
+from .._errors import NbDurableError
+from ..engine import Engine
+from ..journal import Journal, SQLiteJournal
+from ..journal._backends import is_postgres, open_journal, redact_dsn
 from ._errors import ApiError
 from ._index import RunIndex
 

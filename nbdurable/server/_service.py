@@ -14,20 +14,10 @@ import shlex
 from pathlib import Path
 from typing import Any, get_args
 
-from nbdurable import (
-    ConfigError,
-    Engine,
-    JournalBusyError,
-    JournalError,
-    NbDurableError,
-    RunOwnedElsewhereError,
-    RunRecord,
-)
-from nbdurable._function import registry
-from nbdurable._journal import FINAL_STATUSES, RunStatus
-from nbdurable._owner import describe_owner, is_alive, this_owner
-from nbdurable._snapshot import build_snapshot
-
+from .._errors import ConfigError, JournalBusyError, JournalError, NbDurableError, RunOwnedElsewhereError
+from ..engine import Engine, registry
+from ..journal import FINAL_STATUSES, RunRecord, RunStatus, describe_owner, is_alive, this_owner
+from ..timeline import build_snapshot
 from ._errors import ApiError
 from ._index import Entry, matches_text, notebook_of, origin_of, relative_notebook, summary_json
 from ._journals import JournalSet, ServedJournal

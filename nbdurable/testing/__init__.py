@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._engine import Engine
-from .._memory import MemoryJournal
+from ..engine._engine import Engine
+from ..journal._memory import MemoryJournal
 
 __all__ = [
     "Kernel",
@@ -35,7 +35,7 @@ _LLM = {"RecordedRequest", "ScriptedError", "ScriptedLLMServer", "ToolCall", "Tu
 
 def memory_engine() -> Engine:
     """Make an in-memory journal the process's journal (nothing touches disk) and return its engine."""
-    from .._engine import configure
+    from ..engine._engine import configure
 
     return configure(MemoryJournal())
 

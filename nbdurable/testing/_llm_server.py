@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from nbdurable._errors import ConfigError
+from .._errors import ConfigError
 
 __all__ = [
     "RecordedRequest",

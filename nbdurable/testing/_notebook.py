@@ -53,7 +53,7 @@ def _code_cells(path: Path) -> list[str]:
 
 
 def _completed(journal_path: Path, run_id: str) -> int:
-    from .._sqlite import SQLiteJournal
+    from ..journal._sqlite import SQLiteJournal
 
     if not journal_path.exists():
         return 0

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from nbdurable._timeline import MIME_TYPE
+from nbdurable.timeline._render import MIME_TYPE
 from tests.browser.conftest import Lab
 
 pytestmark = pytest.mark.browser

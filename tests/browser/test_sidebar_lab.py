@@ -26,7 +26,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 import nbdurable as nd
-from nbdurable._journal import Write
+from nbdurable.journal._protocol import Write
 from tests.browser.conftest import REPO, Lab, start_lab, stop_lab
 
 pytestmark = pytest.mark.browser

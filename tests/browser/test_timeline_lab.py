@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from nbdurable._timeline import MIME_TYPE, render_html
+from nbdurable.timeline._render import MIME_TYPE, render_html
 from tests.browser.conftest import Lab
 from tests.timeline_samples import completed_snapshot, waiting_snapshot
 
@@ -26,7 +26,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 SETUP = """\
 import json
-from nbdurable._display import TimelineDisplay
+from nbdurable.notebook._display import TimelineDisplay
 from tests.timeline_samples import completed_snapshot, hostile_snapshot, waiting_snapshot
 actions = []
 timeline = TimelineDisplay(waiting_snapshot(), on_action=actions.append)
@@ -242,7 +242,7 @@ def test_static_html_renders_without_scripts_in_a_plain_page(page: Page, images:
 
 
 MID_RUN_SETUP = """\
-from nbdurable._display import TimelineDisplay
+from nbdurable.notebook._display import TimelineDisplay
 from tests.timeline_samples import step, waiting_snapshot
 run = TimelineDisplay(waiting_snapshot())
 run.show()"""

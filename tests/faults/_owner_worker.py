@@ -33,7 +33,7 @@ if spec.get("hostname"):
     socket.gethostname = lambda: spec["hostname"]  # type: ignore[assignment]
 
 import nbdurable as nd  # noqa: E402 - after the hostname is set, so the owner string uses it
-from nbdurable._owner import this_owner  # noqa: E402
+from nbdurable.journal._owner import this_owner  # noqa: E402
 
 
 def log(line: str) -> None:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nbdurable as nd
-from nbdurable._journal import RunRecord, StepRecord, Write
+from nbdurable.journal._protocol import RunRecord, StepRecord, Write
 from tests.faults.procs import Rig, finish, wait_until
 
 RACERS = 4

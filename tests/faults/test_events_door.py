@@ -125,7 +125,7 @@ def test_the_command_line_refuses_journals_it_cannot_use_in_one_line(tmp_path: P
 def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     journal = nd.SQLiteJournal(path)
-    from nbdurable._journal import Write
+    from nbdurable.journal._protocol import Write
 
     runs = [
         nd.RunRecord(f"run-{i:05d}-{'x' * 60}", "f", "completed", created_at=1.0, updated_at=1.0) for i in range(3000)

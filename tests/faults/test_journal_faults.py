@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import nbdurable as nd
-from nbdurable._journal import Write
+from nbdurable.journal._protocol import Write
 from tests.faults.procs import ROOT, Rig, finish, wait_until
 
 

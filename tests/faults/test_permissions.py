@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import nbdurable as nd
-from nbdurable._journal import Write
+from nbdurable.journal._protocol import Write
 from tests.faults.procs import ROOT
 
 OTHER = pwd.getpwnam("nobody")

@@ -27,11 +27,11 @@ import pytest
 
 import nbdurable as nd
 import nbdurable.__main__ as cli
+from nbdurable.journal._protocol import RunRecord, StepRecord, Write
+from nbdurable.notebook import _display, _magics  # noqa: F401
+from nbdurable.timeline._snapshot import build_snapshot
 
 # Imported before the fork: the child, as nobody, may not be able to read the interpreter's files.
-from nbdurable import _context, _determinism, _display, _magics, _step  # noqa: F401
-from nbdurable._journal import RunRecord, StepRecord, Write
-from nbdurable._snapshot import build_snapshot
 
 ROOT = os.geteuid() == 0
 NOBODY = pwd.getpwnam("nobody") if ROOT else pwd.getpwuid(os.geteuid())

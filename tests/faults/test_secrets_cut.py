@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import nbdurable as nd
-from nbdurable import _ai, _redact
+import nbdurable.ai as _ai
+from nbdurable import _redact
 
 SECRET = "Q7vZ9kLm2PwR5tYc8NbX4hJd"  # none of its characters in the fillers, so any piece would show
 

@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 import nbdurable as nd
-from nbdurable._function import registry
-from nbdurable._serde import decode
-from nbdurable._snapshot import build_snapshot
-from nbdurable._timeline import json_safe, render_html, render_text
+from nbdurable.engine import registry
+from nbdurable.engine._serde import decode
+from nbdurable.timeline._render import json_safe, render_html, render_text
+from nbdurable.timeline._snapshot import build_snapshot
 from tests.faults.conftest import run_cli, run_python, tamper
 from tests.helpers import until
 

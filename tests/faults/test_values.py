@@ -31,8 +31,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nbdurable as nd
-from nbdurable._journal import RunRecord, StepRecord, Write
-from nbdurable._serde import decode, digest_inputs, encode
+from nbdurable.engine._serde import decode, digest_inputs, encode
+from nbdurable.journal._protocol import RunRecord, StepRecord, Write
 from nbdurable.testing._llm_server import ScriptedLLMServer, reply
 from tests.faults.conftest import run_python
 from tests.helpers import CrashError, restart

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import nbdurable as nd
-from nbdurable._journal import Write
+from nbdurable.journal._protocol import Write
 
 
 def add_runs(path: Path, *runs: nd.RunRecord, steps: dict[str, list[nd.StepRecord]] | None = None) -> None:

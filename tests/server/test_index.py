@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import nbdurable as nd
-from nbdurable._journal import Write
-from nbdurable._owner import _identity
+from nbdurable.journal._owner import _identity
+from nbdurable.journal._protocol import Write
 from nbdurable.server import _index
 from nbdurable.server._index import RunIndex, relative_notebook, summary_json
 from tests.server.conftest import add_runs, record, step

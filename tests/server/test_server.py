@@ -28,8 +28,8 @@ import jsonschema
 import pytest
 
 import nbdurable as nd
-from nbdurable._journal import Write
-from nbdurable._snapshot import build_snapshot
+from nbdurable.journal._protocol import Write
+from nbdurable.timeline._snapshot import build_snapshot
 from tests.server.conftest import add_runs, record, step
 
 pytestmark = [pytest.mark.server, pytest.mark.kernel]

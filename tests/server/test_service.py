@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nbdurable as nd
-from nbdurable._function import registry
-from nbdurable._snapshot import build_snapshot
+from nbdurable.engine import registry
 from nbdurable.server._errors import ApiError
 from nbdurable.server._journals import JournalSet
 from nbdurable.server._service import ListQuery, Service, decode_cursor, encode_cursor
+from nbdurable.timeline._snapshot import build_snapshot
 from tests.server.conftest import add_runs, record, step
 
 A = "a/.nbdurable/journal.db"
@@ -266,8 +266,8 @@ def test_step_progress_of_many_runs_is_summarized_in_one_page(root: Path, servic
 @pytest.mark.postgres
 def test_a_postgresql_journal_is_served_with_its_password_masked(root: Path, pg_url: str) -> None:
     """$NBDURABLE_JOURNAL (or c.NbDurable.journals) naming PostgreSQL: the server lists its runs, whoever ran them."""
-    from nbdurable._backends import open_journal
-    from nbdurable._journal import Write
+    from nbdurable.journal._backends import open_journal
+    from nbdurable.journal._protocol import Write
 
     journal = open_journal(pg_url)
     try:

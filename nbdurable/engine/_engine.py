@@ -1,0 +1,1143 @@
+"""The engine: starts, replays and resumes runs over one journal.
+
+It owns the write queue (group commit: every write made in one turn of the event
+loop lands in one transaction, in order), the runs executing in this process,
+durable sleeps and waits, event delivery, and the change feed. It never blocks
+the loop for long: a write that finds the journal locked by another process is
+retried later from the loop, not waited for in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from time import time as _clock
+from typing import TYPE_CHECKING, Any
+
+from .._duration import parse_duration
+from .._errors import (
+    ClaimLostError,
+    ConfigError,
+    ExpressionError,
+    FunctionNotFoundError,
+    JournalBusyError,
+    JournalError,
+    NbDurableError,
+    NonDeterminismError,
+    ReplayDeterminismWarning,
+    RunCancelledError,
+    RunInterruptedError,
+    RunOwnedElsewhereError,
+    StepError,
+)
+from ..flow import FlowController, cancel_on_options, key_of, lease_ttl
+from ..journal._owner import describe_owner, this_owner
+from ..journal._protocol import FINAL_STATUSES, EventRecord, Journal, RunRecord, Write
+from ..journal._rows import refuse_damaged
+from ._events import Event, EventLimits, validate_event
+from ._executor import error_info
+from ._handle import effective_status
+from ._registry import Workflow, registry
+from ._runstate import RerunFrom, RunState, current_run_var, current_step_var
+from ._serde import encode, module_of, return_type, storable_text
+from ._usercode import warn_at_user, workflow_code
+from ._waits import Waits
+
+if TYPE_CHECKING:
+    from ._handle import RunHandle
+
+__all__ = ["Engine", "configure", "effective_status", "get_engine", "observe_engines"]
+
+_log = logging.getLogger("nbdurable")
+
+
+def session_origin() -> dict[str, str] | None:
+    """The notebook this process serves, if Jupyter started it for one (``JPY_SESSION_NAME``)."""
+    path = os.environ.get("JPY_SESSION_NAME")
+    return {"notebook": path} if path else None
+
+
+_CANCELLED = frozenset({"cancelled"})
+
+
+def _running_loop(what: str) -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            f"{what} needs a running asyncio event loop: call it from async code or a notebook cell "
+            "(top-level await works there), or from a script use asyncio.run(fn.run(...))."
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Start:
+    """How a run was asked to start: what ``Engine.start`` hands to the run's task."""
+
+    existing: RunRecord | None
+    event: Event
+    parent_run_id: str | None
+    kind: str
+    source: str | None
+    options: dict[str, Any] | None
+    resume_failed: bool
+    reexecute: bool
+
+
+class Engine(Waits):
+    """Executes workflows against one journal; usually one per process (``nd.configure``).
+
+    Built in three layers, one module each: the write queue and the runs executing here
+    (``_writer.JournalWriter``), cancellation checks, durable sleeps and event waits
+    (``_waits.Waits``), and here the life of a run: start, claim, execute, finish,
+    cancel, fork, events that start runs, reading.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        poll_interval: float = 0.2,
+        busy_timeout: float = 30.0,
+        event_limits: EventLimits | None = None,
+    ) -> None:
+        super().__init__(journal, busy_timeout=busy_timeout)
+        # What an event must fit to be journaled (and to be used by a wait); see nd.EventLimits.
+        self.event_limits = event_limits if event_limits is not None else EventLimits.from_env()
+        self.poll_interval = poll_interval
+        self.flow = FlowController(self)
+        # Rebuilds a %%durable cell's workflow from a run record; set by the notebook integration.
+        self.cell_loader: Callable[[RunRecord], Workflow] | None = None
+        # Where runs started here come from (the notebook and cell), kept in the run's options for listings;
+        # the notebook integration adds the cell.
+        self.origin: Callable[[], dict[str, str] | None] = session_origin
+        # Context that observers keep with a run (a trace's context): called with the run being claimed,
+        # in the context of whoever started it; a value is stored in the run's options under its key,
+        # once (a resumed run keeps what its first claim stored). See nbdurable.otel.
+        self.claim_hooks: dict[str, Callable[[RunRecord], Any]] = {}
+        for observer in tuple(_observers):
+            observer(self)
+        # Journals that announce what other processes change (PostgreSQL's LISTEN/NOTIFY) wake this engine.
+        self.notifying = callable(getattr(journal, "subscribe", None))
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._remote: dict[str, list[asyncio.Event]] = {}  # run id -> handles waiting for it (it runs elsewhere)
+        # Called on the loop with each journal notice (kind, key): workers learn of new work this way.
+        self.notice_hooks: list[Callable[[str, str], None]] = []
+
+    def __repr__(self) -> str:
+        return f"Engine({self.journal!r})"
+
+    def claimed_runs(self) -> list[str]:
+        """Runs this process executes under a claim: the heartbeat renews their leases."""
+        return [run_id for run_id, st in list(self.active.items()) if st.epoch]
+
+    # -- starting and resuming ----------------------------------------------------------------------
+
+    def start(
+        self,
+        function: Workflow,
+        *,
+        data: dict[str, Any] | None = None,
+        event: Event | None = None,
+        run_id: str | None = None,
+        parent_run_id: str | None = None,
+        resume_failed: bool = False,
+        kind: str = "function",
+        source: str | None = None,
+        options: dict[str, Any] | None = None,
+        reexecute: bool = False,
+    ) -> RunHandle[Any]:
+        """Start (or resume, or look up) a run and return its handle at once.
+
+        An ended run is not executed again (its handle gives its result) unless
+        ``resume_failed`` (a failed run runs its failed steps again) or
+        ``reexecute`` (a notebook cell run again: every step replays, new ones run).
+        A run another live process executes raises RunOwnedElsewhereError.
+        """
+        from ._handle import RunHandle
+
+        loop = _running_loop(f"starting a run of {function.id!r}")
+        self.listen()
+        if function.determinism != "off":
+            from ._determinism import install
+
+            install()
+        if run_id is not None and (not isinstance(run_id, str) or not run_id.strip() or not storable_text(run_id)):
+            raise ConfigError(f"run_id must be a non-empty string of valid Unicode text, got {run_id!r}")
+        run_id = run_id or uuid.uuid4().hex
+        state = self.active.get(run_id)
+        if state is not None:
+            return RunHandle(self, run_id, state)
+        rec = self.journal.get_run(run_id)
+        if rec is not None:
+            if rec.function_id != function.id:
+                raise ConfigError(
+                    f"run {run_id!r} belongs to function {rec.function_id!r}, not {function.id!r}: choose another "
+                    "run_id, or resume it with the function it belongs to."
+                )
+            if rec.status in FINAL_STATUSES and not self._again(rec, resume_failed, reexecute):
+                return RunHandle(self, run_id, None, record=rec)
+            refuse_damaged(rec, (), self.journal.location)
+            if self._owned_elsewhere(rec):
+                raise RunOwnedElsewhereError(self._owned_message(rec))
+        if event is None:
+            if data is not None and not isinstance(data, dict):
+                raise ConfigError(f"data must be a dict (the event's data), got {type(data).__name__}")
+            event = Event(name=function.first_trigger or f"{function.id}/run", data=data or {}, id=run_id, ts=_clock())
+        state = RunState(
+            self,
+            run_id,
+            function,
+            determinism=function.determinism,
+            retries=function.retries,
+            on_change=function.on_change,
+        )
+        state.done = loop.create_future()
+        self.active[run_id] = state
+        start = _Start(
+            existing=rec,
+            event=event,
+            parent_run_id=parent_run_id,
+            kind=kind,
+            source=source,
+            options=options,
+            resume_failed=resume_failed,
+            reexecute=reexecute,
+        )
+        state.task = loop.create_task(self._execute(state, start), name=f"nbdurable:{run_id}")
+        self.notify("run_started", run_id)
+        return RunHandle(self, run_id, state)
+
+    @staticmethod
+    def _again(rec: RunRecord, resume_failed: bool, reexecute: bool) -> bool:
+        """Whether an ended run is to execute again (a failed run resumed, a cell run again)."""
+        return (resume_failed and rec.status == "failed") or (reexecute and rec.status != "cancelled")
+
+    def _owned_elsewhere(self, rec: RunRecord) -> bool:
+        """Whether an unfinished run is executed by another live process (or another engine here)."""
+        if rec.status in FINAL_STATUSES or not rec.owner:
+            return False
+        if rec.owner == this_owner():
+            return False  # this process: executing it here is checked through self.active
+        return effective_status(rec) != "interrupted"
+
+    @staticmethod
+    def _owned_message(rec: RunRecord) -> str:
+        who = describe_owner(rec.owner) if rec.owner else "another process, which claimed it at the same moment"
+        return (
+            f"run {rec.run_id!r} is being executed by {who}; it cannot run in two "
+            f"processes at once. Wait for it (await nd.get_run({rec.run_id!r}).result()), cancel it there, or "
+            "stop that process and resume it here."
+        )
+
+    def resume(self, run_id: str) -> RunHandle[Any]:
+        """Resume an interrupted (or failed, or queued) run with the function registered under its id.
+
+        Notebook-cell runs are rebuilt from the cell source kept in the journal
+        (through ``cell_loader``, set by ``%load_ext nbdurable``). A run that another
+        live process executes is refused (RunOwnedElsewhereError).
+        """
+        from ._handle import RunHandle
+
+        rec = self.journal.get_run(run_id)
+        if rec is None:
+            raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
+        if rec.status == "completed":
+            return RunHandle(self, run_id, None, record=rec)
+        refuse_damaged(rec, (), self.journal.location)
+        if run_id not in self.active and self._owned_elsewhere(rec):
+            raise RunOwnedElsewhereError(self._owned_message(rec))
+        if rec.kind == "cell" and self.cell_loader is not None and rec.source is not None:
+            loaded = self.cell_loader(rec)
+            return self.start(loaded, run_id=run_id, resume_failed=True, kind="cell", source=rec.source)
+        function = registry().get(rec.function_id)
+        if function is None:
+            raise FunctionNotFoundError(
+                f"run {run_id!r} needs function {rec.function_id!r}, which is not defined in this process: run the "
+                "cell or import the module that defines it (with @nd.function(id=...)), then resume again."
+            )
+        return self.start(function, run_id=run_id, resume_failed=True)
+
+    # -- claiming a run -----------------------------------------------------------------------------
+
+    async def _claim(self, st: RunState, start: _Start) -> bool:
+        """Make this process the run's one owner, in one atomic step of the journal; False if it lost.
+
+        A new run is claimed by inserting it (insert-if-absent); an existing one by a conditional
+        update on the epoch and status it was seen with, which bumps the epoch. Losing re-reads
+        the run and tries again only while it is still claimable (a dead owner, say); otherwise the
+        run is left exactly as the winner wrote it and this state ends with RunOwnedElsewhereError.
+        """
+        rec = start.existing
+        for _try in range(3):
+            if rec is None:
+                if await self._claim_new(st, start):
+                    return True
+            elif self._claimable(st, rec, start):
+                if await self._claim_existing(st, rec, start):
+                    return True
+            else:
+                break
+            rec = self.journal.get_run(st.run_id)
+        if (
+            rec is not None
+            and rec.status in FINAL_STATUSES
+            and not self._again(rec, start.resume_failed, start.reexecute)
+        ):
+            self._lose(st, None)  # it ended meanwhile: the handle answers from the journal
+        else:
+            owner_rec = rec or RunRecord(st.run_id, "?")
+            self._lose(st, ClaimLostError(self._owned_message(owner_rec), run_ids=(st.run_id,)))
+        return False
+
+    def _origin(self) -> dict[str, str] | None:
+        """Where the run being started comes from; a failing hook costs the listing its origin, not the run."""
+        try:
+            return self.origin()
+        except Exception:
+            _log.debug("the origin hook failed", exc_info=True)
+            return None
+
+    def _claimable(self, st: RunState, rec: RunRecord, start: _Start) -> bool:
+        if rec.status in FINAL_STATUSES and not self._again(rec, start.resume_failed, start.reexecute):
+            return False
+        return not self._owned_elsewhere(rec)
+
+    async def _claim_new(self, st: RunState, start: _Start) -> bool:
+        function = st.function
+        assert function is not None
+        now = _clock()
+        options = start.options
+        origin = self._origin()
+        if origin:
+            options = {**(options or {}), "origin": origin}
+        if function.cancel_on:
+            options = {**(options or {}), "cancel_on": cancel_on_options(function.cancel_on, now)}
+        rec = RunRecord(
+            run_id=st.run_id,
+            function_id=function.id,
+            status="queued" if function.has_flow_control else "running",
+            event=start.event.to_dict(),
+            code_hash=function.code_hash,
+            kind=start.kind,
+            source=start.source,
+            options=options,
+            parent_run_id=start.parent_run_id,
+            owner=this_owner(),
+            attempt=1,
+            event_seq=self.journal.last_event_seq(),
+            created_at=now,
+            updated_at=now,
+            epoch=1,
+            lease_until=now + lease_ttl(),
+        )
+        if self.claim_hooks:
+            rec.options = self._claim_context(rec)
+        try:
+            await self.write(Write("run", run=rec))  # the insert-if-absent is the claim
+        except ClaimLostError:
+            return False
+        st.epoch = rec.epoch
+        st.load(rec, [])
+        self.flow.keep_alive()
+        return True
+
+    async def _claim_existing(self, st: RunState, existing: RunRecord, start: _Start) -> bool:
+        function = st.function
+        assert function is not None
+        options = existing.options
+        if existing.status == "completed" and (options or {}).get("started_running_at"):
+            # A finished cell run again is a new execution: its finish timeout counts from now.
+            options = {k: v for k, v in (options or {}).items() if k != "started_running_at"}
+        if function.cancel_on and not (options or {}).get("cancel_on"):
+            options = {**(options or {}), "cancel_on": cancel_on_options(function.cancel_on, existing.created_at)}
+        origin = self._origin()
+        if origin and not (options or {}).get("origin"):
+            options = {**(options or {}), "origin": origin}
+        if start.source is not None and start.options:
+            # A cell run again brings its source and the options that go with it (retries, its signature):
+            # a later resume from the journal must rebuild this source with these, not the first run's.
+            options = {**(options or {}), **start.options}
+        fields: dict[str, Any] = {
+            "attempt": existing.attempt + 1,
+            "status_reason": None,
+            "status": "queued" if function.has_flow_control else "running",
+        }
+        if self.claim_hooks:
+            options = self._claim_context(dataclasses.replace(existing, attempt=fields["attempt"], options=options))
+        if options != existing.options:
+            fields["options"] = options
+        if not existing.code_hash:
+            fields["code_hash"] = function.code_hash  # queued by function id alone (step.invoke of a worker's)
+        if start.source is not None:
+            fields["source"] = start.source
+        lease = _clock() + lease_ttl()
+        epoch = await self._retry_busy(
+            lambda: self.journal.claim_run(
+                st.run_id,
+                this_owner(),
+                epoch=existing.epoch,
+                status=existing.status,
+                lease_until=lease,
+                fields=fields,
+            )
+        )
+        if epoch is None:
+            return False
+        st.epoch = epoch
+        # Loaded after the claim: the journal holds every step a previous owner committed, and no more can come.
+        steps = self.journal.load_steps(st.run_id)
+        refuse_damaged(existing, steps, self.journal.location)  # a damaged row could replay a wrong value
+        existing.attempt, existing.owner, existing.epoch, existing.lease_until = (
+            fields["attempt"],
+            this_owner(),
+            epoch,
+            lease,
+        )
+        existing.options = options
+        if start.source is not None:
+            existing.source = start.source
+        st.load(existing, steps)
+        self.flow.keep_alive()
+        self._cancelled_while_down(st)
+        return True
+
+    def _claim_context(self, rec: RunRecord) -> dict[str, Any] | None:
+        """The run's options with what the claim hooks keep (a failing hook costs only its own key)."""
+        options = rec.options
+        for key, hook in tuple(self.claim_hooks.items()):
+            try:
+                value = hook(rec)
+            except Exception:
+                _log.exception("nbdurable: the claim hook %r failed", key)
+                continue
+            if value is not None and not (options or {}).get(key):
+                options = {**(options or {}), key: value}
+        return options
+
+    async def _retry_busy(self, action: Callable[[], Any]) -> Any:
+        """A short journal transaction, retried from the loop while another process holds the lock."""
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                return action()
+            except JournalBusyError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.2)
+
+    # -- executing ----------------------------------------------------------------------------------
+
+    async def _execute(self, st: RunState, start: _Start) -> None:
+        token = current_run_var.set(st)
+        # A run started from inside another run's step (step.invoke, an integration) is not inside that step.
+        step_token = current_step_var.set(None)
+        try:
+            await self._execute_run(st, start)
+        except BaseException as exc:
+            # Whatever escaped (a fault inside a handler, a bug), the run ends here and its handle answers.
+            if st.outcome is None:
+                if isinstance(exc, Exception):
+                    _log.error("nbdurable: run %s stopped on an unexpected error", st.run_id, exc_info=exc)
+                    self._halt(st, st.halt or exc)
+                else:
+                    self._halt(st, st.halt or RunInterruptedError(f"run {st.run_id!r} was interrupted"))
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            current_step_var.reset(step_token)
+            current_run_var.reset(token)
+            if st.outcome is None:
+                self._halt(st, st.halt or RunInterruptedError(f"run {st.run_id!r} stopped part-way"))
+
+    async def _execute_run(self, st: RunState, start: _Start) -> None:
+        function = st.function
+        assert function is not None
+        existing = start.existing
+        try:
+            if not await self._claim(st, start):
+                return
+            self.poll_cancel(st)  # cancelled before it began, here or elsewhere
+            if function.has_flow_control:
+                st.status = "queued"
+                skipped = await self.flow.admit(st, function)
+                if skipped is not None:
+                    self.skip(st, skipped)  # a rate limit did not let it start: journaled as "skipped"
+                    return
+                await self.write(Write("run_update", run_id=st.run_id, fields={"status": "running"}))
+            st.status = "running"
+            self.notify("run_status", st.run_id)
+            if existing is not None and existing.code_hash and existing.code_hash != function.code_hash:
+                if function.on_change == "error":
+                    raise NonDeterminismError(
+                        f"run {st.run_id!r}: the workflow's code changed since the run started (on_change='error'). "
+                        "Restore the code, start a new run, or use nd.rerun() from the first step to redo."
+                    )
+                st.diverged(
+                    "the workflow's code changed since the run started; completed steps replay from the journal "
+                    "and the new code runs from the first unfinished step.",
+                    None,
+                )
+            assert st.record is not None
+            value = await function.execute(st, Event.from_dict(st.record.event or start.event.to_dict()))
+            # A cancel that came while the last step ran (or that the workflow caught and ignored) still
+            # ends the run cancelled: cancel() never returns True for a run that then completes.
+            self.poll_cancel(st)
+            st.check_unreached()
+            if st.changed_code:
+                st.diverged(
+                    f"the code of {len(st.changed_code)} replayed step(s) changed since they ran "
+                    f"({', '.join(repr(s) for s in st.changed_code[:5])}); their journaled results were used. "
+                    f"To run them again: nd.rerun({st.run_id!r}, from_step={st.changed_code[0]!r})",
+                    None,
+                )
+            payload, tag = (
+                (None, None)
+                if value is None
+                else encode(
+                    value, where=st.where(), output_type=return_type(function.func), module=module_of(function.func)
+                )
+            )
+        except RerunFrom as rerun:
+            await self._supersede(st, rerun.step_id)
+        except asyncio.CancelledError:
+            if st.cancel_requested and not st.interrupt_requested:
+                self._finish(st, "cancelled", reason=st.cancel_reason)
+                return
+            self._finish(st, "interrupted", sync=True)
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            self._finish(st, "interrupted", sync=True)
+            raise
+        except RunCancelledError as exc:
+            # The run's own cancel (st.cancel_reason), or one raised by a step it awaited (a cancelled child).
+            self._finish(st, "cancelled", reason=st.cancel_reason if st.cancel_requested else exc.reason)
+        except StepError as exc:
+            self._finish(
+                st,
+                "failed",
+                error={
+                    "type": exc.error_type,
+                    "message": exc.error_message,
+                    "traceback": exc.traceback,
+                    "step_id": exc.step_id,
+                },
+                exc=exc,
+            )
+        except (JournalError, ClaimLostError) as exc:
+            # The journal failed (full, read-only, damaged, locked) or another process took the run: it
+            # stops here without a final status, resumable from what was committed.
+            self._halt(st, st.halt or exc)
+        except Exception as exc:
+            self._finish(st, "failed", error=error_info(exc), exc=exc)
+        except BaseException as exc:  # e.g. a BaseExceptionGroup from a TaskGroup holding a cancel
+            if st.cancel_requested:
+                self._finish(st, "cancelled", reason=st.cancel_reason)
+            else:
+                self._finish(st, "failed", error=error_info(exc), exc=exc)
+        else:
+            self._finish(st, "completed", value=value, payload=payload, tag=tag)
+
+    def skip(self, st: RunState, reason: str) -> None:
+        """End a run that a rate limit did not let start: journaled as "skipped", never lost."""
+        self._finish(st, "skipped", reason=reason)
+
+    def _cancelled_while_down(self, st: RunState) -> None:
+        """Apply cancel_on events sent while no process ran this run."""
+        rec = st.record
+        specs = (rec.options or {}).get("cancel_on") if rec is not None else None
+        if not specs or rec is None:
+            return
+        from ..expr import compile_expression
+
+        for spec in specs:
+            for ev in self.journal.events_after(spec["event"], rec.event_seq, limit=1000):
+                if spec.get("deadline") is not None and ev.ts > float(spec["deadline"]):
+                    continue
+                if ev.ts < rec.created_at:
+                    continue
+                if spec.get("if_exp"):
+                    candidate = {"name": ev.name, "data": ev.data, "id": ev.event_id, "ts": ev.ts}
+                    try:
+                        expression = compile_expression(spec["if_exp"])
+                        if not expression.matches({"event": rec.event or {}, "async": candidate}):
+                            continue
+                    except ExpressionError as exc:
+                        _log.warning("run %r: cancel_on event %s skipped: %s", st.run_id, ev.event_id, exc)
+                        continue
+                if ev.seq in st.unusable_seqs or self._unusable(st, ev):
+                    continue
+                st.cancel_requested = True
+                st.cancel_reason = f"cancelled by event {spec['event']!r}" + (
+                    f" ({spec['if_exp']})" if spec.get("if_exp") else ""
+                )
+                return
+
+    async def _supersede(self, st: RunState, step_id: str) -> None:
+        """on_change="rerun": redo the run from the first changed step as a new run; this one points to it."""
+        new_id = self.fork(st.run_id, step_id)
+        text = (
+            f"run {st.run_id!r}: the code of step {step_id!r} changed since it ran; on_change='rerun' continues as "
+            f"new run {new_id!r} from that step (the old run stays in the journal)."
+        )
+        st.warnings.append({"message": text, "step_id": step_id})
+        warn_at_user(ReplayDeterminismWarning(text), code=workflow_code(st.function))
+        assert st.function is not None
+        handle = self.start(st.function, run_id=new_id)
+        st.superseded_by = new_id
+        reason = f"superseded by {new_id} (code of step {step_id!r} changed)"
+        try:
+            value = await handle.result()
+        except (NbDurableError, RunCancelledError) as exc:
+            self._finish(st, "cancelled", reason=reason, exc=exc)
+            if st.outcome is not None:
+                st.outcome = ("failed", None, {"type": type(exc).__name__, "message": str(exc)}, reason, exc)
+            return
+        self._finish(st, "cancelled", reason=reason)
+        st.outcome = ("completed", value, None, reason, None)
+
+    def _finish(
+        self,
+        st: RunState,
+        status: str,
+        *,
+        value: Any = None,
+        payload: str | None = None,
+        tag: str | None = None,
+        error: dict[str, Any] | None = None,
+        reason: str = "",
+        exc: BaseException | None = None,
+        sync: bool = False,
+    ) -> None:
+        """Journal how the run ended (a write fenced by its epoch) and settle its handle."""
+        if st.halt is not None:
+            self._halt(st, st.halt)
+            return
+        now = _clock()
+        fields: dict[str, Any] = {"status": status, "updated_at": now, "warnings": st.warnings or None}
+        if status in FINAL_STATUSES:
+            fields["ended_at"] = now
+        if status == "completed":
+            fields.update(result=payload, result_tag=tag, error=None)
+        elif status == "failed":
+            fields["error"] = error
+        elif status in ("cancelled", "skipped"):
+            fields["status_reason"] = reason or None
+        if st.epoch:  # never claimed (stopped before its claim): nothing of the run is this process's to write
+            refused: set[str] = set()
+            try:
+                # Conditional, in the write's own transaction: a cancel written by another process (which
+                # itself applies only to an unfinished run) wins over the result we were about to store.
+                refused = self._write_sync(
+                    Write("run_update", run_id=st.run_id, fields=fields, unless_status=_CANCELLED)
+                )
+                if status != "cancelled" and st.run_id not in refused:
+                    rec = self.journal.get_run(st.run_id)
+                    if rec is not None and rec.status == "cancelled":
+                        status, value, error, exc = "cancelled", None, None, None
+                        reason = rec.status_reason or "cancelled from another process"
+            except JournalError as err:
+                if status != "interrupted":
+                    self._halt(st, err)
+                    return
+                _log.warning("nbdurable: could not journal that run %s was interrupted: %s", st.run_id, err)
+            if st.run_id in refused:  # the journal refused the write: another process claimed the run
+                self._halt(st, st.halt or ClaimLostError(f"run {st.run_id!r} was claimed by another process"))
+                return
+        self._settle(st, status, (status, value, error, reason, exc), ended_at=now)
+
+    def _halt(self, st: RunState, exc: BaseException) -> None:
+        """End the run here without writing its end: the journal failed, or another process took the run.
+
+        The journal keeps what was committed. After a journal fault the run is left as it was
+        journaled (owned by this process, so "interrupted" once it stops here) and resumes from its
+        last committed step once the journal is fixed; its handle raises the JournalError. A lost
+        claim leaves the run to its new owner.
+        """
+        if isinstance(exc, RunOwnedElsewhereError):
+            self._lose(st, exc)
+            return
+        if st.released and st.epoch:
+            self._give_up(st)
+        st.halt = exc
+        text = str(exc)
+        self._settle(st, "interrupted", ("interrupted", None, {"type": type(exc).__name__, "message": text}, text, exc))
+
+    def _give_up(self, st: RunState) -> None:
+        """Clear a released run's claim (fenced: only while it is still ours), so a worker takes it at once."""
+        try:
+            self._write_sync(Write("run_update", run_id=st.run_id, fields={"owner": None, "lease_until": None}))
+        except (JournalError, ClaimLostError) as err:
+            _log.warning("nbdurable: could not give up run %s (its lease will run out instead): %s", st.run_id, err)
+
+    def _lose(self, st: RunState, exc: RunOwnedElsewhereError | None) -> None:
+        """Settle the handle of a run another process owns, writing nothing (None: it ended there meanwhile)."""
+        if exc is not None and st.halt is None:
+            st.halt = exc
+        self.flow.forget(st.run_id)  # local bookkeeping only: slots held under the run id are the owner's now
+        st.ended_at = _clock()
+        st.outcome = ("lost", None, None, "", exc)
+        if self.active.get(st.run_id) is st:
+            del self.active[st.run_id]
+        if st.done is not None and not st.done.done():
+            st.done.set_result(None)
+        self.notify("run_finished", st.run_id)
+
+    def _settle(
+        self,
+        st: RunState,
+        status: str,
+        outcome: tuple[str, Any, dict[str, Any] | None, str, BaseException | None],
+        *,
+        ended_at: float | None = None,
+    ) -> None:
+        st.status = status
+        st.ended_at = ended_at or _clock()  # as journaled, so the timeline agrees whichever it is built from
+        st.outcome = outcome
+        try:
+            self.flow.release(st.run_id)
+        except JournalError as err:
+            _log.warning("nbdurable: could not give back the slots of run %s: %s", st.run_id, err)
+        if self.active.get(st.run_id) is st:
+            del self.active[st.run_id]
+        self.finished.pop(st.run_id, None)
+        self.finished[st.run_id] = st
+        while len(self.finished) > 64:
+            self.finished.pop(next(iter(self.finished)))
+        if st.done is not None and not st.done.done():
+            st.done.set_result(None)
+        ended = None
+        if self.feed and st.record is not None:
+            # For observers: the run as it ended (the stored record is left as loaded).
+            ended = dataclasses.replace(st.record, status=status, error=outcome[2], ended_at=st.ended_at)
+        self.notify("run_finished", st.run_id, record=ended)  # a timeline builds its last snapshot from memory here
+        st.release_memory()
+
+    # -- cancellation, sleeping, waiting ------------------------------------------------------------
+
+    def cancel(self, run_id: str, reason: str = "") -> bool:
+        """Ask a run to stop; a step in flight finishes, nothing after it runs. False if it already ended.
+
+        True means the run ends ``cancelled``: a run executing here is flagged and checked again after
+        its workflow returns; any other is cancelled in the journal by a write that applies only while
+        the run is unfinished, which its executing process can no longer overwrite with a result.
+        """
+        st = self.active.get(run_id)
+        if st is not None:
+            if not st.cancel_requested:
+                st.cancel_requested = True
+                st.cancel_reason = reason
+            self._pulse(st)
+            self.flow.wake(run_id)  # a run queued for a slot re-checks at once
+            if st.superseded_by is not None:
+                self.cancel(st.superseded_by, reason)  # on_change="rerun": the run it continues as
+            return True
+        rec = self.journal.get_run(run_id)
+        if rec is None:
+            raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
+        if rec.status in FINAL_STATUSES:
+            return False
+        self._write_sync(
+            Write(
+                "run_update",
+                run_id=run_id,
+                fields={"status": "cancelled", "status_reason": reason or None, "ended_at": _clock()},
+                unless_status=FINAL_STATUSES,
+            )
+        )
+        after = self.journal.get_run(run_id)
+        if after is None or after.status != "cancelled":
+            return False  # it ended (completed, failed) between the read and the write
+        self.notify("run_finished", run_id)
+        return True
+
+    def release(self, run_id: str, *, now: bool = False) -> bool:
+        """Give up a run executing here, so another process (a worker) continues it; False if it is not here.
+
+        The run stops before its next step (``now``: at once, abandoning the step in flight, which then
+        runs again where the run resumes), and its claim is cleared in the journal (owner and lease; the
+        status stays), so a worker can take it over at once instead of waiting for the lease to run out.
+        """
+        st = self.active.get(run_id)
+        if st is None:
+            return False
+        st.released = True
+        if st.halt is None:
+            st.halt = RunInterruptedError(
+                f"run {run_id!r} was given up by this process (a worker stopping): another worker continues it "
+                "from its last committed step",
+                run_id=run_id,
+            )
+        if now and st.task is not None and not st.task.done():
+            st.task.cancel()
+        else:
+            self._pulse(st)  # a sleep or a wait stops now; a step in flight finishes first
+        return True
+
+    def interrupt(self, run_id: str) -> bool:
+        """Stop a run executing here as if its process had stopped: it is left interrupted and resumable."""
+        st = self.active.get(run_id)
+        if st is None or st.task is None or st.task.done():
+            return False
+        # Flagged too: workflow code that swallows the CancelledError meets it again at its next step.
+        st.interrupt_requested = True
+        st.task.cancel()
+        return True
+
+    def fork(self, run_id: str, from_step: str) -> str:
+        """Copy a run's journal up to (not including) ``from_step`` into a new run; returns its id.
+
+        The old run is left as it is (time travel, like DBOS's fork_workflow).
+        """
+        rec = self.journal.get_run(run_id)
+        if rec is None:
+            raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
+        steps = self.journal.load_steps(run_id)
+        target = next((s for s in steps if s.step_id == from_step), None)
+        if target is None:
+            known = ", ".join(repr(s.step_id) for s in steps[:20]) or "none"
+            raise ConfigError(
+                f"run {run_id!r} has no step {from_step!r}; its steps are: {known}. Pass one of them to from_step."
+            )
+        refuse_damaged(rec, [s for s in steps if s.position < target.position], self.journal.location)
+        base = rec.run_id.split("~", 1)[0]
+        n = 1
+        now = _clock()
+        options = {**(rec.options or {}), "rerun_of": run_id, "from_step": from_step}
+        while True:
+            while self.journal.get_run(f"{base}~{n}") is not None:
+                n += 1
+            new_id = f"{base}~{n}"
+            fresh = RunRecord(
+                run_id=new_id,
+                function_id=rec.function_id,
+                status="queued",
+                event=rec.event,
+                code_hash=rec.code_hash,
+                kind=rec.kind,
+                source=rec.source,
+                options=options,
+                parent_run_id=rec.parent_run_id,
+                event_seq=rec.event_seq,
+                created_at=now,
+                updated_at=now,
+            )
+            writes = [Write("run", run=fresh)]
+            for s in steps:
+                if s.position < target.position and s.status == "completed":
+                    writes.append(Write("step", step=dataclasses.replace(s, run_id=new_id)))
+            # The new run and its copied steps are one transaction; another fork that took the id first wins.
+            if new_id not in self._write_sync(*writes):
+                return new_id
+            n += 1
+
+    def rerun(self, run_id: str, from_step: str) -> RunHandle[Any]:
+        """A new run that reuses ``run_id``'s journal before ``from_step`` and runs that step and the rest again."""
+        return self.resume(self.fork(run_id, from_step))
+
+    def resumable(self) -> list[RunRecord]:
+        """Runs that stopped part-way (their process died) or were queued and never started."""
+        out = []
+        for rec in self.journal.list_runs(statuses=["queued", "running", "sleeping", "waiting", "interrupted"]):
+            if rec.run_id in self.active:
+                continue
+            status = effective_status(rec, self)
+            if status == "interrupted" or (status == "queued" and rec.owner is None):
+                out.append(rec)
+        return out
+
+    # -- events -------------------------------------------------------------------------------------
+
+    async def send(
+        self, name: str, data: dict[str, Any] | None = None, *, id: str | None = None
+    ) -> list[RunHandle[Any]]:
+        """Store an event, start a run of each function it triggers, and wake matching waits."""
+        return self.send_nowait(name, data, id=id)
+
+    def send_nowait(
+        self, name: str, data: dict[str, Any] | None = None, *, id: str | None = None
+    ) -> list[RunHandle[Any]]:
+        """``send`` for synchronous callers (magics, widget buttons): the event is durable when it returns."""
+        from ._handle import RunHandle
+
+        name, data, id = validate_event(name, data, id=id, limits=self.event_limits)
+        event_id = id or uuid.uuid4().hex
+        ts = _clock()
+        self.flush_now()
+        rec = self.journal.add_event(event_id, name, data, ts)
+        handles: list[RunHandle[Any]] = []
+        if rec is None:
+            return self._event_runs(event_id)
+        for st in list(self.active.values()):
+            self._pulse(st)
+        self.notify("event", "", None, name)
+        self.flow.cancel_matching(name, data, event_id, ts)
+        event = Event(name, data, event_id, ts)
+        for function in registry().values():
+            if not function.triggered_by(name):
+                continue
+            queue = function.queue if function.on == "workers" else None
+            made = self._event_run(function, event, rec.seq, queue=queue)
+            if made is None:
+                continue
+            if not isinstance(made, RunRecord):
+                handles.append(made)  # a debounced run pushed back, or one another process started for it
+                continue
+            if queue is not None:
+                handles.append(RunHandle(self, made.run_id, None, record=made))  # a worker takes it
+                continue
+            try:
+                handles.append(self.start(function, run_id=made.run_id, event=event))
+            except RuntimeError:
+                # No event loop here (a plain script or the CLI): the run stays queued for a process to resume.
+                handles.append(RunHandle(self, made.run_id, None, record=made))
+        return handles
+
+    def _event_run(
+        self, function: Workflow, event: Event, seq: int, *, queue: str | None
+    ) -> RunRecord | RunHandle[Any] | None:
+        """Journal the run ``event`` starts of ``function``, queued (for ``queue``'s workers, if given).
+
+        Returns the record written; or the handle of the run that already stands for this event: a
+        debounced run pushed back, or the run another process (a worker) made of it first.
+        """
+        if function.debounce is not None:
+            pushed = self._debounce(function, event, event.id)
+            if pushed is not None:
+                return pushed
+        run_id = uuid.uuid4().hex
+        queued = RunRecord(
+            run_id,
+            function.id,
+            "queued",
+            event.to_dict(),
+            code_hash=function.code_hash,
+            event_seq=seq,
+            created_at=event.ts,
+            updated_at=event.ts,
+            queue=queue,
+        )
+        if function.debounce is not None:
+            try:
+                debounce_key = key_of(function.debounce.key, event.to_dict())
+            except ExpressionError:
+                debounce_key = None
+            queued.options = {
+                "debounce_key": debounce_key,
+                "debounce_until": event.ts + parse_duration(function.debounce.period),
+            }
+        refused = self._write_sync(
+            Write("run", run=queued), Write("trigger", run_id=run_id, event_id=event.id, function_id=function.id)
+        )
+        if run_id in refused:
+            # Another process (a worker turning events into runs, or the sender) made this event's run first.
+            existing = self._event_runs(event.id, only=function.id)
+            return existing[0] if existing else None
+        return queued
+
+    def queue_for_event(self, function: Workflow, event: EventRecord) -> RunRecord | RunHandle[Any] | None:
+        """A worker turning a stored event into a run of a function it serves (once per event and function)."""
+        return self._event_run(
+            function, Event(event.name, event.data, event.event_id, event.ts), event.seq, queue=function.queue
+        )
+
+    def to_workers(
+        self,
+        function: Workflow | str,
+        *,
+        data: dict[str, Any] | None = None,
+        run_id: str | None = None,
+        queue: str = "default",
+        parent_run_id: str | None = None,
+    ) -> RunHandle[Any]:
+        """Hand a run to workers: journal it queued for ``queue``, owned by no process, and return its handle.
+
+        ``function`` may be a function id alone (one this process does not define). A worker serving
+        it claims the run; the handle follows it through the journal (its notifications, where it
+        makes them). A run that exists already is not queued again: its handle is returned.
+        """
+        from ._handle import RunHandle
+
+        function_id = function if isinstance(function, str) else function.id
+        if run_id is not None and (not isinstance(run_id, str) or not run_id.strip() or not storable_text(run_id)):
+            raise ConfigError(f"run_id must be a non-empty string of valid Unicode text, got {run_id!r}")
+        if not isinstance(queue, str) or not queue or not storable_text(queue):
+            raise ConfigError(f"a worker queue is a non-empty name, got {queue!r}")
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"data must be a dict (the event's data), got {type(data).__name__}")
+        run_id = run_id or uuid.uuid4().hex
+        existing = self.journal.get_run(run_id)
+        if existing is not None:
+            if existing.function_id != function_id:
+                raise ConfigError(
+                    f"run {run_id!r} belongs to function {existing.function_id!r}, not {function_id!r}: choose "
+                    "another run_id."
+                )
+            return RunHandle(self, run_id, self.active.get(run_id), record=existing)
+        trigger = function.first_trigger if not isinstance(function, str) else None
+        now = _clock()
+        event = Event(name=trigger or f"{function_id}/run", data=data or {}, id=run_id, ts=now)
+        origin = self._origin()
+        queued = RunRecord(
+            run_id,
+            function_id,
+            "queued",
+            event.to_dict(),
+            code_hash="" if isinstance(function, str) else function.code_hash,
+            options={"origin": origin} if origin else None,
+            parent_run_id=parent_run_id,
+            event_seq=self.journal.last_event_seq(),
+            created_at=now,
+            updated_at=now,
+            queue=queue,
+        )
+        if run_id in self._write_sync(Write("run", run=queued)):
+            return self.handle(run_id)  # queued at the same moment elsewhere: that one stands
+        return RunHandle(self, run_id, None, record=queued)
+
+    def _event_runs(self, event_id: str, *, only: str | None = None) -> list[RunHandle[Any]]:
+        """Handles of the runs an event started (of one function, with ``only``)."""
+        from ._handle import RunHandle
+
+        handles: list[RunHandle[Any]] = []
+        for fid, run_id in self.journal.runs_for_event(event_id):
+            if only is None or fid == only:
+                st = self.active.get(run_id)
+                handles.append(RunHandle(self, run_id, st, record=None if st else self.journal.get_run(run_id)))
+        return handles
+
+    def _debounce(self, function: Workflow, event: Event, event_id: str) -> RunHandle[Any] | None:
+        """Push back the pending debounced run for this key (giving it this event); None if there is none."""
+        from ._handle import RunHandle
+
+        assert function.debounce is not None
+        try:
+            key = key_of(function.debounce.key, event.to_dict())
+        except ExpressionError:
+            return None  # no key: a run of its own, which fails at admission saying which field is missing
+        for rec in self.journal.list_runs(statuses=["queued"], function_id=function.id, limit=200):
+            options = rec.options or {}
+            if options.get("debounce_key") != key or "started_running_at" in options:
+                continue
+            options = {**options, "debounce_until": event.ts + parse_duration(function.debounce.period)}
+            self._write_sync(
+                Write("run_update", run_id=rec.run_id, fields={"event": event.to_dict(), "options": options}),
+                Write("trigger", run_id=rec.run_id, event_id=event_id, function_id=function.id),
+            )
+            st = self.active.get(rec.run_id)
+            return RunHandle(self, rec.run_id, st, record=None if st else self.journal.get_run(rec.run_id))
+        return None
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def handle(self, run_id: str) -> RunHandle[Any]:
+        from ._handle import RunHandle
+
+        st = self.active.get(run_id)
+        if st is not None:
+            return RunHandle(self, run_id, st)
+        rec = self.journal.get_run(run_id)
+        if rec is None:
+            raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
+        return RunHandle(self, run_id, self.finished.get(run_id), record=rec)
+
+    def runs(
+        self, *, status: str | None = None, function_id: str | None = None, limit: int | None = 100
+    ) -> list[RunHandle[Any]]:
+        from ._handle import RunHandle
+
+        stored = self.journal.list_runs(function_id=function_id, limit=None if status else limit)
+        out: list[RunHandle[Any]] = []
+        for rec in stored:
+            # As handle() does: a run that ended here lately still knows which of its steps replayed.
+            st = self.active.get(rec.run_id) or self.finished.get(rec.run_id)
+            handle: RunHandle[Any] = RunHandle(self, rec.run_id, st, record=rec)
+            if status is not None and handle.status != status:
+                continue
+            out.append(handle)
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+
+_default: Engine | None = None
+_observers: list[Callable[[Engine], None]] = []
+
+
+def observe_engines(callback: Callable[[Engine], None]) -> Callable[[], None]:
+    """Call ``callback`` with the process's engine (if there is one yet) and with every engine made later.
+
+    How an observer (nbdurable.otel) follows ``nd.configure``; returns a function that stops it.
+    """
+    _observers.append(callback)
+    if _default is not None:
+        callback(_default)
+
+    def stop() -> None:
+        if callback in _observers:
+            _observers.remove(callback)
+
+    return stop
+
+
+def get_engine() -> Engine:
+    """The process's engine, opening the default journal on first use."""
+    global _default
+    if _default is None:
+        from ..journal._backends import open_journal
+
+        _default = Engine(open_journal())
+    return _default
+
+
+def configure(
+    journal: Journal | str | Any | None = None,
+    *,
+    durability: str = "normal",
+    poll_interval: float = 0.2,
+    allow_unsafe_permissions: bool | None = None,
+    follow_symlinks: bool | None = None,
+    event_limits: EventLimits | None = None,
+) -> Engine:
+    """Choose the journal this process uses: a path (SQLite), a ``postgresql://`` URL or libpq
+    connection string (PostgreSQL), a Journal, or None for ``$NBDURABLE_JOURNAL`` or the default path.
+
+    ``durability="normal"`` (default) survives a killed process or kernel; a power
+    cut (or a crash of the database server) may lose the last commits.
+    ``durability="full"`` syncs every commit to disk.
+    A journal file or folder owned by another user or writable by others is refused
+    unless ``allow_unsafe_permissions`` (or NBDURABLE_ALLOW_UNSAFE_PERMISSIONS=1), and a
+    symlink at the path unless ``follow_symlinks`` (or NBDURABLE_FOLLOW_SYMLINKS=1).
+    ``event_limits`` bounds the events sent from this process (default:
+    ``nd.EventLimits.from_env()``).
+    """
+    global _default
+    from ..journal._backends import open_journal
+    from ..journal._protocol import Journal as JournalProtocol
+
+    if _default is not None and _default.active:
+        raise ConfigError(
+            f"{len(_default.active)} run(s) are executing on the current journal; wait for them or cancel them "
+            "before switching journals."
+        )
+    if isinstance(journal, JournalProtocol) and not isinstance(journal, (str, bytes)):
+        j: Journal = journal
+    else:
+        j = open_journal(
+            journal,  # type: ignore[arg-type]
+            durability=durability,
+            allow_unsafe_permissions=allow_unsafe_permissions,
+            follow_symlinks=follow_symlinks,
+        )
+    if _default is not None:
+        _default.journal.close()
+    _default = Engine(j, poll_interval=poll_interval, event_limits=event_limits)
+    return _default

@@ -1,0 +1,83 @@
+"""What the engine needs of a workflow function, and the functions defined in this process by id.
+
+The engine never imports the workflow API: a function is anything that satisfies
+:class:`Workflow` (``nd.Function`` does), and the engine finds one by id in
+:func:`registry` (where ``@nd.function`` and ``%%durable`` put theirs) to resume
+a run, start one for an event, or decode a result as the function declares it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..flow import CancelOn, Concurrency, Debounce, Priority, RateLimit, Throttle, Timeouts
+
+if TYPE_CHECKING:
+    from ._events import Event
+    from ._runstate import RunState
+
+__all__ = ["Workflow", "registry"]
+
+
+class Workflow(Protocol):
+    """A durable workflow function as the engine runs it (``nd.Function`` is one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def func(self) -> Callable[..., Awaitable[Any]]:
+        """The user's function: its return annotation and module say how the result is stored."""
+
+    @property
+    def code_hash(self) -> str: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def determinism(self) -> str: ...
+    @property
+    def on_change(self) -> str: ...
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        """The event names (or patterns) that start its runs."""
+
+    @property
+    def first_trigger(self) -> str | None: ...
+    @property
+    def on(self) -> str:
+        """Where its runs execute by default: "here" (this process) or "workers" (worker processes)."""
+
+    @property
+    def queue(self) -> str:
+        """The worker queue its runs are handed to (with ``on="workers"``)."""
+
+    @property
+    def has_flow_control(self) -> bool: ...
+    @property
+    def concurrency(self) -> tuple[Concurrency, ...]: ...
+    @property
+    def throttle(self) -> Throttle | None: ...
+    @property
+    def rate_limit(self) -> RateLimit | None: ...
+    @property
+    def timeouts(self) -> Timeouts | None: ...
+    @property
+    def cancel_on(self) -> tuple[CancelOn, ...]: ...
+    @property
+    def debounce(self) -> Debounce | None: ...
+    @property
+    def priority(self) -> Priority | None: ...
+
+    def triggered_by(self, event_name: str) -> bool:
+        """Whether an event of this name starts a run of the function."""
+
+    def execute(self, state: RunState, event: Event) -> Awaitable[Any]:
+        """Run the workflow's body for the run ``state`` (triggered by ``event``): the engine awaits it."""
+
+
+_registry: dict[str, Workflow] = {}
+
+
+def registry() -> dict[str, Workflow]:
+    """Functions defined in this process, by id."""
+    return _registry

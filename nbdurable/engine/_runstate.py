@@ -1,0 +1,484 @@
+"""The in-process state of one executing run: its journal view, step ids and live steps.
+
+Replay is a dictionary lookup: the run's journaled steps are loaded with one query
+when it starts, and every step call checks here first. This is also where replay
+divergence is noticed (another path, other inputs, changed code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import heapq
+import re
+from time import time as _clock
+from typing import TYPE_CHECKING, Any
+
+from .._errors import ConfigError, NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
+from .._redact import StreamRedactor
+from ..journal._protocol import RunRecord, StepRecord
+from ._serde import storable_text
+from ._usercode import linted_lines, warn_at_user, workflow_code
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._registry import Workflow
+
+__all__ = [
+    "OUTPUT_PREVIEW",
+    "RECENT_STEPS",
+    "LiveStep",
+    "RerunFrom",
+    "RunState",
+    "StepInfo",
+    "Tally",
+    "current_run",
+    "current_run_var",
+    "current_step",
+    "current_step_var",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StepInfo:
+    """What a step's own code can learn about the step running it (``nd.current_step()``).
+
+    ``idempotency_key`` is stable across retries and restarts: pass it to payment
+    APIs and the like so an at-least-once step has an exactly-once effect.
+    """
+
+    run_id: str
+    step_id: str
+    attempt: int
+    idempotency_key: str
+
+
+@dataclasses.dataclass(slots=True)
+class LiveStep:
+    """A step this process has reached in this run (what the timeline shows)."""
+
+    step_id: str
+    name: str
+    kind: str
+    position: int
+    status: str
+    replayed: bool
+    started_at: float
+    ended_at: float | None = None
+    attempt: int = 0
+    max_attempts: int = 1
+    next_at: float | None = None
+    input_preview: str | None = None
+    error: dict[str, Any] | None = None
+    meta: dict[str, Any] | None = None
+    output_preview: str | None = None
+    output_size: int | None = None
+    output: str | None = None  # kept for AI steps only (their response), while the step is in memory
+
+
+# What next_id appends to the 2nd, 3rd... step of one name; no user step name may look like it.
+_COUNTER_FORM = re.compile(r":[0-9]+\Z")
+
+
+def _renamed(name: str) -> str:
+    """A suggestion for a step name of the counter form: ``fetch:1`` -> ``fetch-1``."""
+    head, _, tail = name.rpartition(":")
+    return f"{head}-{tail}"
+
+
+current_run_var: contextvars.ContextVar[RunState | None] = contextvars.ContextVar("nbdurable_run", default=None)
+current_step_var: contextvars.ContextVar[StepInfo | None] = contextvars.ContextVar("nbdurable_step", default=None)
+
+
+def current_run() -> RunState | None:
+    return current_run_var.get()
+
+
+def current_step() -> StepInfo | None:
+    """The step whose code is running now, or None outside a step."""
+    return current_step_var.get()
+
+
+# Steps that ended here kept in memory for a watching timeline (it shows at most 500).
+RECENT_STEPS = 500
+# Characters of a step's output a timeline shows, whether the step is read from memory or the journal.
+OUTPUT_PREVIEW = 2000
+
+
+@dataclasses.dataclass(slots=True)
+class Tally:
+    """Totals of steps no longer held in memory: what the timeline's header adds up."""
+
+    steps: int = 0
+    done: int = 0
+    ai: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    cost_unknown: bool = False
+
+    def add(self, live: LiveStep) -> None:
+        self.steps += 1
+        self.done += live.status == "completed"
+        info = (live.meta or {}).get("ai") if live.meta else None
+        if isinstance(info, dict):
+            self.ai += 1
+            self.tokens_in += int(info.get("tokens_in") or 0)
+            self.tokens_out += int(info.get("tokens_out") or 0)
+            cost = info.get("cost")
+            if cost is None:
+                self.cost_unknown = True
+            else:
+                self.cost += float(cost)
+
+
+class ReplayedIds:
+    """The ids of the steps a run answered from the journal, held compactly.
+
+    Why: a long replay would otherwise keep a set entry and a string per step (~110 bytes);
+    the ids of a loop's steps (``fetch:1``, ``fetch:2``...) are kept here as one bit each.
+    """
+
+    __slots__ = ("_bits", "_plain")
+
+    def __init__(self) -> None:
+        self._plain: set[str] = set()
+        self._bits: dict[str, bytearray] = {}
+
+    @staticmethod
+    def _split(step_id: str) -> tuple[str, int] | None:
+        name, sep, k = step_id.rpartition(":")
+        if sep and 0 < len(k) < 8 and k.isascii() and k.isdigit() and k[0] != "0":
+            return name, int(k)
+        return None
+
+    def add(self, step_id: str) -> None:
+        split = self._split(step_id)
+        if split is None:
+            self._plain.add(step_id)
+            return
+        name, n = split
+        bits = self._bits.get(name)
+        if bits is None:
+            bits = self._bits[name] = bytearray()
+        i = n >> 3
+        if i >= len(bits):
+            bits.extend(bytes(i + 1 - len(bits)))
+        bits[i] |= 1 << (n & 7)
+
+    def __contains__(self, step_id: object) -> bool:
+        if not isinstance(step_id, str):
+            return False
+        split = self._split(step_id)
+        if split is None:
+            return step_id in self._plain
+        bits = self._bits.get(split[0])
+        i = split[1] >> 3
+        return bits is not None and i < len(bits) and bool(bits[i] >> (split[1] & 7) & 1)
+
+    def __bool__(self) -> bool:
+        return bool(self._plain) or any(any(b) for b in self._bits.values())
+
+
+class RerunFrom(BaseException):
+    """Raised through the workflow when on_change="rerun" meets a step whose code changed.
+
+    A BaseException so a workflow's ``except Exception`` cannot swallow it.
+    """
+
+    def __init__(self, step_id: str) -> None:
+        super().__init__(step_id)
+        self.step_id = step_id
+
+
+class RunState:
+    """One run executing in this process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        run_id: str,
+        function: Workflow | None,
+        *,
+        determinism: str = "warn",
+        retries: int = 3,
+        on_change: str = "warn",
+    ) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.function = function
+        self.determinism = determinism
+        self.on_change = on_change
+        self.retries = retries
+        self.record: RunRecord | None = None
+        self.journaled: dict[str, StepRecord] = {}
+        self.by_position: dict[int, StepRecord] = {}
+        self.counters: dict[str, int] = {}
+        self.legacy_names: set[str] = set()  # step names of the counter form that a 0.1.0 journal holds
+        self.position = 0
+        # Journaled completed steps not reached yet in this execution (divergence); only the journal's.
+        self.unreached: set[str] = set()
+        # Steps in flight here. A step that ends leaves: kept in `recent` while a timeline watches (at
+        # most RECENT_STEPS, the highest positions), otherwise only counted. Memory per executed step
+        # is then O(1) with no timeline and bounded with one; views read older steps from the journal.
+        self.live: dict[str, LiveStep] = {}
+        self.redactors: dict[str, StreamRedactor] = {}  # per streaming step in flight (see stream)
+        self.recent: dict[int, LiveStep] = {}
+        self._recent_heap: list[int] = []
+        self.evicted = Tally()  # steps that left `recent`, for the timeline's totals
+        self.memory_partial = False  # some step that ended here is in the journal only
+        self.replayed = ReplayedIds()  # ids of the steps answered from the journal
+        self.last_fn: object = None  # the callable last replayed, and its code hash (see Step._note_replayed)
+        self.last_fn_hash = ""
+        self.status_reason: str | None = None
+        self.finish_deadline: float | None = None  # Timeouts(finish=...), from the journaled first start
+        self.finish_reason = ""  # step id -> position, for steps answered from the journal
+        self.status = "queued"
+        self.started_at = _clock()
+        self.ended_at: float | None = None
+        self.warnings: list[dict[str, Any]] = []
+        self.cancel_requested = False
+        self.cancel_reason = ""
+        self.interrupt_requested = False  # Engine.interrupt (Ctrl-C): stop here, resumable
+        self.superseded_by: str | None = None  # on_change="rerun": the run this one continues as
+        self.retry_failed = False
+        self.consumed_seqs: set[int] = set()
+        self.unusable_seqs: set[int] = set()  # journaled events a wait skipped (see Engine._unusable)
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[Any] | None = None
+        self.done: asyncio.Future[Any] | None = None
+        self.replaying = False
+        self.changed_code: list[str] = []
+        self.change_token = -1
+        self.checked_at = 0.0  # when poll_cancel last re-read the run (the slow poll of journals that notify)
+        self.released = False  # given up to another process (a worker stopping): its claim is cleared when it stops
+        # The fencing epoch of this process's claim on the run (0 until claimed); every write carries it.
+        self.epoch = 0
+        # Why this run must stop here: its journal failed, or another process claimed it.
+        self.halt: BaseException | None = None
+        self.reported_sites: set[tuple[str, int, str]] = set()
+        self.advised = False  # the advice on where to look for a divergence's cause was given
+        # (status, value, error, reason, exception) once the run has ended in this process.
+        self.outcome: tuple[str, Any, dict[str, Any] | None, str, BaseException | None] | None = None
+
+    # -- loading ------------------------------------------------------------------------------------
+
+    def load(self, record: RunRecord, steps: list[StepRecord]) -> None:
+        self.record = record
+        self.retry_failed = record.status == "failed"
+        for s in steps:
+            self.journaled[s.step_id] = s
+            if s.status == "completed" and s.kind != "value":
+                self.unreached.add(s.step_id)
+            if s.name == s.step_id and s.step_id[-1:].isdigit() and _COUNTER_FORM.search(s.step_id):
+                self.legacy_names.add(s.step_id)  # a 0.1.0 step named like a repeat: it keeps working
+            if s.kind in ("run", "ai", "invoke", "send", "value", "sleep", "wait"):
+                self.by_position.setdefault(s.position, s)
+            if s.meta and "event_seq" in s.meta and s.status == "completed":
+                self.consumed_seqs.add(int(s.meta["event_seq"]))
+        self.replaying = any(s.status == "completed" for s in steps)
+
+    # -- step identity ------------------------------------------------------------------------------
+
+    def next_id(self, name: str) -> tuple[str, int]:
+        """The stable id of the next step called ``name`` (``name``, ``name:1``...) and its position.
+
+        Ids are unambiguous because no step name may end in ``:<number>`` (the form given to the
+        2nd, 3rd... step of a name), except the ones a 0.1.0 journal of this run already holds.
+        """
+        n = self.counters.get(name)
+        if n is None:
+            self._check_name(name)
+            n = 0
+        self.counters[name] = n + 1
+        if n == 0:
+            step_id = name
+        else:
+            step_id = f"{name}:{n}"
+            if step_id in self.legacy_names:
+                raise ConfigError(
+                    f"{self.where(step_id)}: this is step {n + 1} named {name!r}, whose id {step_id!r} is also the "
+                    f"name of another step this run journaled (nbdurable 0.1.0 let a step be named {step_id!r}), so "
+                    f"the two cannot be told apart on replay. Rename the step named {step_id!r} (e.g. "
+                    f"{_renamed(step_id)!r}) and start a new run, or rerun this one from before that step."
+                )
+        position = self.position
+        self.position += 1
+        if self.unreached:
+            self.unreached.discard(step_id)
+            if not self.unreached:
+                self.unreached = set()  # an emptied set keeps its table: let a long replay's go
+        return step_id, position
+
+    def _check_name(self, name: str) -> None:
+        """Refuse a step name the journal could not store, or one of the form nbdurable gives repeats."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a step needs a non-empty string name first, got {name!r}")
+        if name[-1:].isdigit() and _COUNTER_FORM.search(name) and name not in self.legacy_names:
+            raise ConfigError(
+                f"{self.where()}: step name {name!r} ends in ':<number>', the form nbdurable gives the 2nd, 3rd... "
+                f"step of one name ('fetch', 'fetch:1', 'fetch:2'), so two steps could share an id. Rename it, "
+                f"e.g. {_renamed(name)!r}."
+            )
+        if not name.isascii() and not storable_text(name):
+            raise ConfigError(
+                f"{self.where()}: the step name {name!r} is not valid Unicode text (it holds a lone surrogate, as a "
+                "file name that is not UTF-8 gives): name steps with plain text."
+            )
+
+    def stream(self, step_id: str, text: str) -> None:
+        """Show ``text`` after the live output of a step in flight; nothing is journaled.
+
+        Redacted here across pieces: a secret split over two tokens is masked too (a tail that could
+        still be the start of one is held back until the next piece says).
+        """
+        redactor = self.redactors.get(step_id)
+        if redactor is None:
+            redactor = self.redactors[step_id] = StreamRedactor()
+        text = redactor.feed(text)
+        if not text:
+            return
+        live = self.live.get(step_id)
+        if live is not None:
+            # Only the tail is kept: a long stream must not grow the process's memory or the widget's payload.
+            live.output_preview = ((live.output_preview or "") + text)[-2000:]
+            live.output_size = (live.output_size or 0) + len(text)
+        self.engine.notify("stream", self.run_id, step_id, text)
+
+    def where(self, step_id: str | None = None) -> str:
+        if step_id is None:
+            return f"run {self.run_id!r}"
+        return f"run {self.run_id!r}, step {step_id!r}"
+
+    def poll_cancel(self) -> None:
+        """Raise if the run was cancelled (here, elsewhere, by its timeout) or must stop here."""
+        self.engine.poll_cancel(self)
+
+    def check_cancelled(self) -> None:
+        if self.interrupt_requested:
+            raise asyncio.CancelledError(f"run {self.run_id!r} was interrupted")
+        if self.cancel_requested:
+            raise RunCancelledError(
+                f"run {self.run_id!r} was cancelled{': ' + self.cancel_reason if self.cancel_reason else ''}",
+                run_id=self.run_id,
+                reason=self.cancel_reason,
+            )
+
+    # -- memory -------------------------------------------------------------------------------------
+
+    def step_ended(self, live: LiveStep) -> None:
+        """A step executed here ended (its row is committed): stop holding it, unless a timeline watches.
+
+        Without a watcher nothing of the step stays (the journal has it). With one, the last
+        RECENT_STEPS steps stay, so the timeline's few updates a second read nothing; the ones pushed
+        out are only counted, and they are older than any row the timeline shows.
+        """
+        self.live.pop(live.step_id, None)
+        redactor = self.redactors.pop(live.step_id, None)
+        if redactor is not None:
+            rest = redactor.flush()  # the tail held back in case it began a secret: the stream is over
+            if rest:
+                self.engine.notify("stream", self.run_id, live.step_id, rest)
+        self.journaled.pop(live.step_id, None)  # a retrying/sleeping row from before: superseded now
+        if not self.engine.feed._subscribers:
+            self.memory_partial = True
+            return
+        self.recent[live.position] = live
+        heapq.heappush(self._recent_heap, live.position)
+        if len(self.recent) > RECENT_STEPS:
+            self.evicted.add(self.recent.pop(heapq.heappop(self._recent_heap)))
+
+    def forget(self, step_id: str, position: int) -> None:
+        """A journaled step was answered and no timeline watches: drop its record (views page it from the journal).
+
+        Never looked up again: an id is reached once per execution, and positions only grow.
+        """
+        self.journaled.pop(step_id, None)
+        self.by_position.pop(position, None)
+        self.memory_partial = True
+        if not self.journaled:
+            self.journaled = {}  # an emptied dict keeps its table: let a long replay's go
+        if not self.by_position:
+            self.by_position = {}
+
+    def release_memory(self) -> None:
+        """The run ended here: keep what handles and views use (outcome, replayed ids, warnings), drop the rest.
+
+        Views of an ended run read its steps from the journal.
+        """
+        self.journaled = {}
+        self.by_position = {}
+        self.counters = {}
+        self.live = {}
+        self.redactors = {}
+        self.recent = {}
+        self._recent_heap = []
+        self.unreached = set()
+        self.consumed_seqs = set()
+        self.reported_sites = set()
+        self.last_fn = None
+        self.memory_partial = True
+
+    # -- divergence ---------------------------------------------------------------------------------
+
+    def diverged(self, message: str, step_id: str | None, advice: str = "") -> None:
+        """Report a replay that differs from the journal: a warning at the user's line, or an error when strict.
+
+        ``advice`` (where to look for the cause) is given once per run, with the first report.
+        """
+        if advice and not self.advised:
+            self.advised = True
+            message = f"{message} {self._cause(advice)}"
+        text = f"{self.where(step_id)}: {message}"
+        self.warnings.append({"message": text, "step_id": step_id})
+        self.engine.notify("warning", self.run_id, step_id, text)
+        if self.determinism == "off":
+            return
+        if self.determinism == "strict":
+            raise NonDeterminismError(
+                text + " (determinism='strict' stops here; use determinism='warn' to keep going with the journal)"
+            )
+        warn_at_user(ReplayDeterminismWarning(text), task=self.task, code=workflow_code(self.function))
+
+    def _cause(self, advice: str) -> str:
+        """The advice, or the lines the static check already named in this run's code (the likely cause)."""
+        code = workflow_code(self.function)
+        lines = sorted(linted_lines(code.co_filename)) if code is not None else []
+        if not lines:
+            return advice
+        shown = ", ".join(str(n) for n in lines[:8]) + (" ..." if len(lines) > 8 else "")
+        return f"The likely cause is code the determinism check reported at line(s) {shown}; see its fixes."
+
+    def check_replayed(self, rec: StepRecord, position: int, input_hash: str, preview: str | None) -> None:
+        if rec.input_hash and input_hash and rec.input_hash != input_hash:
+            before = (rec.meta or {}).get("input", "?")
+            self.diverged(
+                f"reached with other inputs than journaled (journaled {before}, now {preview}); the journaled "
+                f"result is used. If the inputs should differ, rerun from this step: nd.rerun({self.run_id!r}, "
+                f"from_step={rec.step_id!r})",
+                rec.step_id,
+                advice="If they should not, look for code outside steps that computes them from the clock, random "
+                "numbers, files or the environment.",
+            )
+
+    def check_new(self, step_id: str, position: int) -> None:
+        other = self.by_position.get(position)
+        if other is not None and other.step_id != step_id and other.status == "completed":
+            self.diverged(
+                f"new step {step_id!r} reached where the journal has {other.step_id!r} (position {position}); "
+                "the workflow took another path than when the journal was written.",
+                step_id,
+                advice="Look for code outside steps that reads the clock, random numbers, files or the environment.",
+            )
+
+    def check_unreached(self) -> None:
+        missing = sorted(self.unreached, key=lambda i: self.journaled[i].position if i in self.journaled else 0)
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            self.diverged(
+                f"{len(missing)} journaled step(s) were never reached on replay: {shown}. The workflow took "
+                "another path than when the journal was written.",
+                None,
+                advice="Look for code outside steps that reads the clock, random numbers, files or the environment.",
+            )

@@ -1,0 +1,44 @@
+"""Flow control: concurrency, throttles, rate limits, timeouts, cancel-on events, debounce, priority and
+shared limits, enforced through the journal so every process on it shares them.
+
+``_options`` holds the options users declare, ``_controller`` the FlowController that
+admits runs and keeps their slots; it calls the engine back only through the
+Protocols of ``_protocols``, never by import.
+"""
+
+from __future__ import annotations
+
+from ._controller import FlowController, lease_ttl
+from ._options import (
+    CancelOn,
+    Concurrency,
+    Debounce,
+    Limit,
+    Priority,
+    RateLimit,
+    Throttle,
+    Timeouts,
+    cancel_on_options,
+    key_of,
+    limits,
+)
+from ._protocols import FlowHost, FlowRun, FlowSubject
+
+__all__ = [
+    "CancelOn",
+    "Concurrency",
+    "Debounce",
+    "FlowController",
+    "FlowHost",
+    "FlowRun",
+    "FlowSubject",
+    "Limit",
+    "Priority",
+    "RateLimit",
+    "Throttle",
+    "Timeouts",
+    "cancel_on_options",
+    "key_of",
+    "lease_ttl",
+    "limits",
+]

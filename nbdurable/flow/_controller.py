@@ -1,0 +1,434 @@
+"""Flow control: concurrency keys, throttles, rate limits, timeouts, cancel-on events, debounce, priority,
+and shared step limits, enforced through the journal so every process on it shares them.
+
+Concurrency slots are leases in the journal, renewed by a heartbeat while their process lives; a slot of a
+process found dead on this host is taken back at once, any other after the lease's TTL, so a crash never leaks
+a slot. Queues are fair across processes (waiters are served in rank order: oldest first, minus priority), and a
+queued run always says why and behind what in its ``status_reason``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from time import time as _clock
+from typing import Any
+
+from .._duration import parse_duration
+from .._errors import ExpressionError, JournalBusyError, JournalError, RunOwnedElsewhereError
+from ..journal import Write, is_alive, this_owner
+from ._options import Concurrency, Limit, key_of
+from ._protocols import FlowHost, FlowRun, FlowSubject
+
+_log = logging.getLogger("nbdurable")
+
+__all__ = ["FlowController", "lease_ttl"]
+
+
+def _label(expr: str | None, key: str) -> str:
+    return "" if expr is None else f" for {expr}={key!r}"
+
+
+def lease_ttl() -> float:
+    try:
+        return max(0.5, float(os.environ.get("NBDURABLE_LEASE_TTL", "15")))
+    except ValueError:
+        return 15.0
+
+
+class FlowController:
+    """Admits runs through their function's flow options and keeps their slots alive."""
+
+    def __init__(self, engine: FlowHost) -> None:
+        self.engine = engine
+        self.held: dict[str, list[tuple[str, str]]] = {}
+        self._heartbeat: threading.Thread | None = None
+        self._beat_lock = threading.Lock()
+        self.waiting: set[str] = set()  # runs queued here, whose places the heartbeat keeps
+        # This process's runs waiting per (scope, key): run id -> (rank, its own wake-up event).
+        self._queues: dict[tuple[str, str], dict[str, tuple[float, asyncio.Event]]] = {}
+
+    # -- admission ---------------------------------------------------------------------------------
+
+    async def admit(self, st: FlowRun, function: FlowSubject) -> str | None:
+        """Wait until the run may execute (None), or say why it is to be skipped instead (a rate limit).
+
+        A run cancelled while queued raises RunCancelledError.
+        """
+        rec = st.record
+        assert rec is not None
+        options = dict(rec.options or {})
+        fresh = "started_running_at" not in options
+        event = rec.event or {}
+        engine = self.engine
+        if fresh and function.rate_limit is not None and not options.get("rate_checked"):
+            rl = function.rate_limit
+            key = key_of(rl.key, event)
+            period = parse_duration(rl.period)
+            now = _clock()
+            ok, _oldest = await self._retry_busy(
+                engine.journal.take_mark,
+                f"rate:{function.id}",
+                key,
+                now=now,
+                since=now - period,
+                max_count=rl.limit,
+                max_weight=None,
+                weight=1,
+            )
+            if not ok:
+                return f"skipped: rate limit of {rl.limit} run(s) per {rl.period}{_label(rl.key, key)}"
+            options["rate_checked"] = True
+            await engine.write(Write("run_update", run_id=st.run_id, fields={"options": options}))
+        if fresh and options.get("debounce_until") is not None:
+            while True:
+                current = engine.journal.get_run(st.run_id)
+                until = float(((current.options if current else None) or {}).get("debounce_until") or 0)
+                if current is not None and current.event:
+                    rec.event = current.event
+                    options = dict(current.options or {})
+                remaining = until - _clock()
+                if remaining <= 0:
+                    event = rec.event or {}  # the last event: later keys (throttle, concurrency) come from it
+                    break
+                st.poll_cancel()
+                await self._set_reason(st, f"queued: debounced, starts {remaining:.1f}s after the last event")
+                await asyncio.sleep(min(remaining, 0.5))
+                self._check_start_timeout(st, function)
+        if fresh and function.throttle is not None:
+            th = function.throttle
+            key = key_of(th.key, event)
+            period = parse_duration(th.period)
+            while True:
+                st.poll_cancel()  # a cancel may come from another process while queued
+                now = _clock()
+                ok, oldest = await self._retry_busy(
+                    engine.journal.take_mark,
+                    f"throttle:{function.id}",
+                    key,
+                    now=now,
+                    since=now - period,
+                    max_count=th.limit,
+                    max_weight=None,
+                    weight=1,
+                )
+                if ok:
+                    break
+                wait = max(0.01, (oldest or now) + period - now)
+                await self._set_reason(
+                    st,
+                    f"queued: throttled to {th.limit} start(s) per {th.period}{_label(th.key, key)}; next in "
+                    f"{wait:.1f}s",
+                )
+                await asyncio.sleep(min(wait, 0.5))
+                self._check_start_timeout(st, function)
+        await self.acquire(st, function)
+        if fresh:
+            options["started_running_at"] = _clock()
+            await engine.write(
+                Write("run_update", run_id=st.run_id, fields={"options": options, "status_reason": None})
+            )
+            rec.options = options
+        self._arm_finish(st, function)
+        return None
+
+    def _arm_finish(self, st: FlowRun, function: FlowSubject) -> None:
+        timeouts = function.timeouts
+        started = (st.record.options or {}).get("started_running_at") if st.record else None
+        if timeouts is not None and timeouts.finish is not None and started is not None:
+            st.finish_deadline = float(started) + parse_duration(timeouts.finish)
+            st.finish_reason = f"timed out: running longer than finish={timeouts.finish}"
+
+    def _check_start_timeout(self, st: FlowRun, function: FlowSubject) -> None:
+        timeouts = function.timeouts
+        if timeouts is None or timeouts.start is None or st.record is None:
+            return
+        if "started_running_at" in (st.record.options or {}):
+            return  # started in time once; queueing again for a slot after a sleep is not "start"
+        if _clock() - st.record.created_at > parse_duration(timeouts.start):
+            st.cancel_requested = True
+            st.cancel_reason = f"timed out: queued longer than start={timeouts.start}"
+            st.poll_cancel()
+
+    async def _set_reason(self, st: FlowRun, reason: str) -> None:
+        if st.status_reason != reason:
+            st.status_reason = reason
+            st.status = "queued"
+            await self.engine.write(
+                Write("run_update", run_id=st.run_id, fields={"status": "queued", "status_reason": reason})
+            )
+            self.engine.notify("run_status", st.run_id)
+
+    async def _retry_busy(self, action: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call a short journal transaction, retrying from the loop while another process holds the lock.
+
+        For up to the engine's busy timeout: then the JournalBusyError stops the run (nothing waits forever).
+        """
+        delay = 0.005
+        deadline = time.monotonic() + self.engine.busy_timeout
+        while True:
+            try:
+                return action(*args, **kwargs)
+            except JournalBusyError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.2)
+
+    # -- concurrency slots ---------------------------------------------------------------------------
+
+    async def acquire(self, st: FlowRun, function: FlowSubject) -> None:
+        """Take a slot of every concurrency limit of the function, all or none, waiting in the fair queues.
+
+        A run that gets one limit's slot but must wait for another gives the first back while it
+        waits: a queued run never holds a slot idle (tenant b must not wait behind tenant a).
+        """
+        if not function.concurrency:
+            return
+        event = (st.record.event if st.record else None) or {}
+        rank = (st.record.created_at if st.record else _clock()) - self._priority(function, event)
+        owner = this_owner()
+        wanted = [(f"conc:{function.id}:{i}", key_of(c.key, event), c) for i, c in enumerate(function.concurrency)]
+        poll = 0.02
+        self.waiting.add(st.run_id)
+        self._start_heartbeat()
+        try:
+            while True:
+                st.poll_cancel()  # a cancel may come from another process while queued
+                taken: list[tuple[str, str]] = []
+                blocked: tuple[str, str, Concurrency, int, int] | None = None
+                for scope, key, conc in wanted:
+                    now = _clock()
+                    ok, busy, ahead = await self._retry_busy(
+                        self.engine.journal.acquire_slot,
+                        scope,
+                        key,
+                        st.run_id,
+                        owner,
+                        limit=conc.limit,
+                        rank=rank,
+                        expires_at=now + lease_ttl(),
+                        now=now,
+                    )
+                    if not ok:
+                        blocked = (scope, key, conc, busy, ahead)
+                        break
+                    taken.append((scope, key))
+                if blocked is None:
+                    self.held[st.run_id] = taken
+                    self.waiting.discard(st.run_id)
+                    self._leave_queues(st.run_id, wake_next=True)
+                    st.status_reason = None
+                    return
+                for scope, key in taken:
+                    # Give back the slots taken so far, and the place in their queues too: waiting there
+                    # for a limit elsewhere would block runs of other keys (head-of-line blocking).
+                    await self._retry_busy(self.engine.journal.release_slot, scope, key, st.run_id)
+                scope, key, conc, busy, ahead = blocked
+                self._reclaim_dead(scope, key)
+                await self._set_reason(
+                    st, f"queued: {busy} of {conc.limit} slots busy{_label(conc.key, key)}, {ahead} ahead"
+                )
+                self._check_start_timeout(st, function)
+                # Only the first of this process's waiters for a key asks the journal; the others wait
+                # for it to go (no thundering herd when a slot frees). Their places in the journal's
+                # queue are kept fresh by the heartbeat.
+                queue = self._queues.setdefault((scope, key), {})
+                me = queue.get(st.run_id)
+                if me is None:
+                    me = queue[st.run_id] = (rank, asyncio.Event())
+                head = min(queue.items(), key=lambda item: (item[1][0], item[0]))[0]
+                me[1].clear()
+                try:
+                    await asyncio.wait_for(me[1].wait(), timeout=poll if head == st.run_id else 5.0)
+                except asyncio.TimeoutError:
+                    pass
+                if head == st.run_id:
+                    poll = min(poll * 1.5, 0.25)
+        except BaseException as exc:
+            self.waiting.discard(st.run_id)
+            self._leave_queues(st.run_id, wake_next=True)
+            if isinstance(exc, RunOwnedElsewhereError):
+                raise  # another process claimed the run: its slots and places are that owner's now
+            # Cancelled or timed out while queued: leave no place in any queue behind.
+            for scope, key, _conc in wanted:
+                try:
+                    self.engine.journal.release_slot(scope, key, st.run_id)
+                except JournalError:
+                    pass  # best effort on the way out: a lease left behind expires by itself
+            raise
+
+    def wake(self, run_id: str) -> None:
+        """Wake a run of this process waiting in a slot queue, so it re-checks (a cancel) at once."""
+        for queue in self._queues.values():
+            entry = queue.get(run_id)
+            if entry is not None:
+                entry[1].set()
+
+    def _wake_head(self, scope: str, key: str) -> None:
+        queue = self._queues.get((scope, key))
+        if queue:
+            head = min(queue.items(), key=lambda item: (item[1][0], item[0]))
+            head[1][1].set()
+
+    def wake_queue(self, scope: str, key: str) -> None:
+        """A slot of (scope, key) was given back in another process: the first waiter here asks again now."""
+        self._wake_head(scope, key)
+
+    def wake_queues(self) -> None:
+        for scope, key in list(self._queues):
+            self._wake_head(scope, key)
+
+    def _leave_queues(self, run_id: str, *, wake_next: bool) -> None:
+        for (scope, key), queue in list(self._queues.items()):
+            if queue.pop(run_id, None) is not None and wake_next:
+                self._wake_head(scope, key)
+            if not queue:
+                del self._queues[(scope, key)]
+
+    def _priority(self, function: FlowSubject, event: dict[str, Any]) -> float:
+        if function.priority is None:
+            return 0.0
+        from ..expr import compile_expression
+
+        try:
+            value = compile_expression(function.priority.run, allowed_roots=("event",)).evaluate({"event": event})
+            return float(value)
+        except Exception:
+            return 0.0
+
+    def _reclaim_dead(self, scope: str, key: str) -> None:
+        for holder in self.engine.journal.slot_holders(scope, key):
+            if holder != this_owner() and not is_alive(holder):
+                try:
+                    self.engine.journal.drop_holder(holder)
+                except JournalBusyError:
+                    pass
+
+    def release(self, run_id: str) -> None:
+        """Give back the run's slots (when it ends, sleeps or waits)."""
+        for scope, key in self.held.pop(run_id, []):
+            try:
+                self.engine.journal.release_slot(scope, key, run_id)
+            except JournalError:
+                pass  # the lease expires by itself when the heartbeat stops renewing it
+            self._wake_head(scope, key)
+
+    def forget(self, run_id: str) -> None:
+        """Drop what this process knows of the run's slots without touching the journal.
+
+        For a run another process claimed: slots are keyed by run id, so they are the new owner's.
+        """
+        self.held.pop(run_id, None)
+        self.waiting.discard(run_id)
+        self._leave_queues(run_id, wake_next=True)
+
+    def keep_alive(self) -> None:
+        """Keep this process's claims (runs it executes) and leases renewed while it has any."""
+        self._start_heartbeat()
+
+    def _start_heartbeat(self) -> None:
+        # A thread, not a task: a long synchronous step blocks the event loop, and a process that is
+        # alive but busy must keep its slots (and its places in queues) and its runs' leases.
+        with self._beat_lock:
+            if self._heartbeat is None:
+                self._heartbeat = threading.Thread(target=self._beat, name="nbdurable-leases", daemon=True)
+                self._heartbeat.start()
+
+    def _beat(self) -> None:
+        ttl = lease_ttl()
+        owner = this_owner()
+        while True:
+            time.sleep(ttl / 3)
+            runs = self.engine.claimed_runs()
+            with self._beat_lock:
+                # Decided under the lock: a run claimed meanwhile finds either this thread going on or none.
+                if not self.held and not self.waiting and not runs:
+                    self._heartbeat = None
+                    return
+            try:
+                self.engine.journal.renew_leases(owner, _clock() + ttl, runs=runs)
+            except Exception:  # noqa: S112 - busy or closed journal: try again next beat
+                continue
+
+    # -- step limits -----------------------------------------------------------------------------------
+
+    async def limit_acquire(self, st: FlowRun, limit: Limit, step_id: str) -> None:
+        """Wait until ``limit`` allows one more request (and its token budget is not spent)."""
+        journal = self.engine.journal
+        while True:
+            st.poll_cancel()
+            now = _clock()
+            since = now - 60.0
+            ok, oldest = await self._retry_busy(
+                journal.take_mark,
+                "limit",
+                f"{limit.name}:req",
+                now=now,
+                since=since,
+                max_count=limit.requests_per_minute,
+                max_weight=None,
+                weight=1,
+            )
+            if ok and limit.tokens_per_minute is not None:
+                ok, oldest = await self._retry_busy(
+                    journal.take_mark,
+                    "limit",
+                    f"{limit.name}:tok",
+                    now=now,
+                    since=since,
+                    max_count=None,
+                    max_weight=limit.tokens_per_minute,
+                    weight=0,
+                )
+            if ok:
+                return
+            wait = max(0.05, (oldest or now) + 60.0 - now)
+            live = st.live.get(step_id)
+            if live is not None:
+                live.status = "queued"
+            self.engine.notify("step_retrying", st.run_id, step_id)
+            await asyncio.sleep(min(wait, 1.0))
+
+    def limit_spend(self, limit: Limit, tokens: int) -> None:
+        if limit.tokens_per_minute is not None and tokens > 0:
+            try:
+                self.engine.journal.add_mark("limit", f"{limit.name}:tok", _clock(), tokens)
+            except JournalBusyError:
+                pass
+
+    # -- cancel-on events ------------------------------------------------------------------------------
+
+    def cancel_matching(self, name: str, data: dict[str, Any], event_id: str, ts: float) -> list[str]:
+        """Cancel unfinished runs whose cancel_on matches this event; returns their ids."""
+        from ..expr import compile_expression
+
+        cancelled = []
+        candidates = self.engine.journal.list_runs(statuses=["queued", "running", "sleeping", "waiting"])
+        for rec in candidates:
+            for spec in (rec.options or {}).get("cancel_on") or []:
+                if spec.get("event") != name:
+                    continue
+                deadline = spec.get("deadline")
+                if deadline is not None and ts > float(deadline):
+                    continue
+                if ts < rec.created_at:
+                    continue
+                if_exp = spec.get("if_exp")
+                if if_exp:
+                    candidate = {"name": name, "data": data, "id": event_id, "ts": ts}
+                    try:
+                        if not compile_expression(if_exp).matches({"event": rec.event or {}, "async": candidate}):
+                            continue
+                    except ExpressionError as exc:
+                        # The sender is not at fault for a run's costly cancel_on: skip that run, keep sending.
+                        _log.warning("run %r: cancel_on skipped event %s: %s", rec.run_id, event_id, exc)
+                        continue
+                reason = f"cancelled by event {name!r}" + (f" ({if_exp})" if if_exp else "")
+                if self.engine.cancel(rec.run_id, reason):
+                    cancelled.append(rec.run_id)
+                break
+        return cancelled

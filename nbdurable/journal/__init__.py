@@ -1,0 +1,50 @@
+"""The journal: the Journal protocol and its records, and one module per backend.
+
+``_protocol`` holds the records (RunRecord, StepRecord, EventRecord, Write,
+StepSummary), the statuses and the synchronous ``Journal`` protocol; ``_sqlite`` and
+``_memory`` implement it (a new backend is one more module here). ``_rows`` checks
+rows read back (a journal is untrusted data), ``_files`` keeps journal files private,
+``_owner`` reads the owner a process writes on the runs it claims. Nothing here
+imports anything of nbdurable above the journal.
+"""
+
+from __future__ import annotations
+
+from ._memory import MemoryJournal
+from ._owner import describe_owner, is_alive, this_owner
+from ._protocol import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    EventRecord,
+    Journal,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+    StepSummary,
+    Write,
+)
+from ._rows import MAX_JSON_DEPTH, refuse_damaged, too_deep
+from ._sqlite import SQLiteJournal, default_journal_path
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FINAL_STATUSES",
+    "MAX_JSON_DEPTH",
+    "EventRecord",
+    "Journal",
+    "MemoryJournal",
+    "RunRecord",
+    "RunStatus",
+    "SQLiteJournal",
+    "StepRecord",
+    "StepStatus",
+    "StepSummary",
+    "Write",
+    "default_journal_path",
+    "describe_owner",
+    "is_alive",
+    "refuse_damaged",
+    "this_owner",
+    "too_deep",
+]

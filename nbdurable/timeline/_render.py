@@ -1,0 +1,714 @@
+"""Static renderings of a run's timeline: HTML with no scripts, and a plain-text summary.
+
+A saved notebook keeps these next to the snapshot itself, so the timeline shows on
+GitHub, in nbviewer and in JupyterLab with no kernel and no widget state. The
+wording and number formats match the TypeScript renderer in ``labextension/src``
+so the live view and the saved view say the same thing.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import html
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "MIME_TYPE",
+    "SNAPSHOT_VERSION",
+    "TERMINAL_RUN_STATUSES",
+    "bound_snapshot",
+    "format_age",
+    "is_terminal",
+    "json_safe",
+    "render_html",
+    "render_text",
+    "timeline_mimebundle",
+]
+
+MIME_TYPE = "application/vnd.nbdurable.timeline+json"
+"""The MIME type under which the snapshot itself is stored in an output."""
+
+SNAPSHOT_VERSION = 1
+"""The snapshot format written as its ``version``; ``labextension/src/snapshot.ts`` reads every version up to it.
+
+Raise it (and add a migration there) when a field changes meaning, so a newer
+extension still draws notebooks saved by an older nbdurable.
+"""
+
+TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "skipped", "interrupted"})
+
+# Colours fall back to fixed values outside JupyterLab (GitHub, nbviewer), where
+# the --jp-* variables are not defined.
+_FG = "var(--jp-ui-font-color1,#1f2328)"
+_MUTED = "var(--jp-ui-font-color2,#57606a)"
+_BG = "var(--jp-layout-color0,#ffffff)"
+_BG_ALT = "var(--jp-layout-color2,#eef1f4)"
+_BORDER = "var(--jp-border-color2,#d0d7de)"
+_OK = "var(--jp-success-color1,#2e7d32)"
+_ERR = "var(--jp-error-color1,#d32f2f)"
+_WARN = "var(--jp-warn-color1,#ef6c00)"
+_INFO = "var(--jp-info-color1,#0288d1)"
+_ACCENT = "var(--jp-brand-color1,#1976d2)"
+_GREY = "var(--jp-layout-color4,#9e9e9e)"
+_MONO = "var(--jp-code-font-family,ui-monospace,SFMono-Regular,Menlo,monospace)"
+_FONT = "var(--jp-ui-font-family,system-ui,-apple-system,'Segoe UI',sans-serif)"
+
+_STATUS_COLOURS = {
+    "running": _ACCENT,
+    "completed": _OK,
+    "failed": _ERR,
+    "retrying": _WARN,
+    "sleeping": _INFO,
+    "waiting": _INFO,
+    "queued": _INFO,
+    "cancelled": _GREY,
+    "interrupted": _WARN,
+}
+
+_TEXT_MAX_ROWS = 30
+
+
+# ---------------------------------------------------------------- reading input
+
+
+def _num(value: object) -> float | None:
+    """A finite number or None; snapshots come from JSON and may hold anything."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _str(value: object) -> str | None:
+    """A string or None; numbers are shown as text, other values dropped (as in format.ts)."""
+    if isinstance(value, str):
+        return value
+    number = _num(value)
+    if number is None:
+        return None
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> Sequence[Any]:
+    return value if isinstance(value, (list, tuple)) else ()
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _round_half_up(x: float) -> int:
+    """Math.round in JavaScript, so both renderers agree on halves."""
+    return math.floor(x + 0.5)
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration, short and readable: 350 ms, 12.3 s, 4m 05s, 3h 02m, 2d 03h."""
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    s = max(0.0, seconds)
+    if s < 1:
+        return f"{_round_half_up(s * 1000)} ms"
+    if s < 60:
+        return f"{math.floor(s * 10) / 10:.1f} s"
+    total = math.floor(s)
+    if total < 3600:
+        return f"{total // 60}m {total % 60:02d}s"
+    if total < 86400:
+        return f"{total // 3600}h {(total % 3600) // 60:02d}m"
+    return f"{total // 86400}d {(total % 86400) // 3600:02d}h"
+
+
+def format_clock(epoch: float | None, now: float | None = None) -> str:
+    """A wall-clock time in UTC, with the date unless it is the same UTC day as ``now``.
+
+    UTC because the kernel that renders the HTML cannot know the reader's zone.
+    """
+    if epoch is None or not math.isfinite(epoch):
+        return ""
+    moment = _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc)
+    time_text = moment.strftime("%H:%M:%S")
+    if now is not None and math.isfinite(now):
+        today = _dt.datetime.fromtimestamp(now, tz=_dt.timezone.utc).date()
+        if today == moment.date():
+            return f"{time_text} UTC"
+    return f"{moment.strftime('%Y-%m-%d')} {time_text} UTC"
+
+
+def format_relative(epoch: float | None, now: float | None) -> str:
+    """'in 4m 05s' or '4m 05s ago'."""
+    if epoch is None or now is None:
+        return ""
+    delta = epoch - now
+    return f"in {format_duration(delta)}" if delta >= 0 else f"{format_duration(-delta)} ago"
+
+
+def format_age(ts: float) -> str:
+    """How long ago ``ts`` was, for run listings (the magics' and the CLI's): "3 min ago"."""
+    seconds = max(0.0, time.time() - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"
+
+
+def format_bytes(size: float | None) -> str:
+    """Bytes as B, KiB, MiB, GiB, TiB."""
+    if size is None or not math.isfinite(size) or size < 0:
+        return ""
+    if size < 1024:
+        return f"{_round_half_up(size)} B"
+    value = size / 1024
+    units = ("KiB", "MiB", "GiB", "TiB")
+    unit = 0
+    while value >= 1024 and unit < len(units) - 1:
+        value /= 1024
+        unit += 1
+    return f"{value:.1f} {units[unit]}"
+
+
+def format_cost(cost: float | None) -> str:
+    """Dollars; None means the model's price is not known."""
+    if cost is None:
+        return "unknown"
+    return f"${cost:.2f}" if cost >= 1 else f"${cost:.4f}"
+
+
+def format_price(price: object) -> str:
+    """Where a cost's price came from: "genai-prices 0.2.3, as of 2026-01-01 (openai gpt-4o)"; "" when unknown."""
+    if not isinstance(price, Mapping):
+        return ""
+    source = _str(price.get("source"))
+    if not source:
+        return ""
+    as_of = _str(price.get("as_of"))
+    priced = " ".join(p for p in (_str(price.get("provider")), _str(price.get("model"))) if p)
+    return source + (f", as of {as_of}" if as_of else "") + (f" ({priced})" if priced else "")
+
+
+def format_int(n: float | None) -> str:
+    """An integer with thousands separators."""
+    if n is None:
+        return "0"
+    rounded = _round_half_up(abs(n))
+    return f"{'-' if n < 0 else ''}{rounded:,}"
+
+
+def _snapshot_now(run: Mapping[str, Any]) -> float | None:
+    for key in ("now", "ended_at", "started_at"):
+        value = _num(run.get(key))
+        if value is not None:
+            return value
+    return None
+
+
+def _elapsed(start: object, end: object, now: float | None) -> float | None:
+    begin = _num(start)
+    if begin is None:
+        return None
+    finish = _num(end)
+    if finish is None:
+        finish = now
+    return None if finish is None else max(0.0, finish - begin)
+
+
+def step_status_label(step: Mapping[str, Any], now: float | None) -> str:
+    """The status text of a step row (same rules as stepStatusLabel in format.ts)."""
+    status = _str(step.get("status")) or "unknown"
+    attempt = _num(step.get("attempt"))
+    max_attempts = _num(step.get("max_attempts"))
+    both = attempt is not None and max_attempts is not None
+    counts = f"{_str(attempt)} of {_str(max_attempts)}" if both else ""
+    if status == "completed":
+        return "replayed" if step.get("replayed") else "completed"
+    if status == "running":
+        return f"running (attempt {counts})" if both and attempt is not None and attempt > 1 else "running"
+    if status == "retrying":
+        base = f"retrying {counts}" if both else "retrying"
+        next_at = _num(step.get("next_attempt_at"))
+        if next_at is not None and now is not None and next_at > now:
+            return f"{base}, next {format_relative(next_at, now)}"
+        return base
+    if status == "sleeping":
+        until = _num(step.get("sleep_until"))
+        return "sleeping" if until is None else f"sleeping until {format_clock(until, now)}"
+    if status == "waiting":
+        event = _str(step.get("wait_event"))
+        return f"waiting for {event}" if event else "waiting for an event"
+    if status == "failed":
+        return f"failed (attempt {counts})" if both and max_attempts is not None and max_attempts > 1 else "failed"
+    return status
+
+
+def _waiting_text(waiting: Mapping[str, Any], now: float | None) -> str:
+    text = f"Waiting for event {_str(waiting.get('event')) or '?'}"
+    condition = _str(waiting.get("if_exp"))
+    if condition:
+        text += f" where {condition}"
+    timeout = _num(waiting.get("timeout_at"))
+    if timeout is not None:
+        text += f", times out {format_clock(timeout, now)}"
+        relative = format_relative(timeout, now)
+        if relative:
+            text += f" ({relative})"
+    return text
+
+
+def _payload(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def is_terminal(snapshot: Mapping[str, Any]) -> bool:
+    """True when the run has ended and its timeline cannot change any more."""
+    return _str(_map(snapshot.get("run")).get("status")) in TERMINAL_RUN_STATUSES
+
+
+def _axis(snapshot: Mapping[str, Any]) -> tuple[float, float] | None:
+    run = _map(snapshot.get("run"))
+    now = _snapshot_now(run)
+    starts: list[float] = []
+    ends: list[float] = []
+    run_start = _num(run.get("started_at"))
+    if run_start is not None:
+        starts.append(run_start)
+    run_end = _num(run.get("ended_at"))
+    if run_end is None:
+        run_end = now
+    if run_end is not None:
+        ends.append(run_end)
+    for raw in _list(snapshot.get("steps")):
+        step = _map(raw)
+        start = _num(step.get("started_at"))
+        if start is not None:
+            starts.append(start)
+            ends.append(start)
+        end = _num(step.get("ended_at"))
+        if end is not None:
+            ends.append(end)
+    if not starts:
+        return None
+    start = min(starts)
+    end = max([start, *ends])
+    return start, max(end - start, 1e-3)
+
+
+def _bar(step: Mapping[str, Any], axis: tuple[float, float] | None, now: float | None) -> tuple[float, float] | None:
+    start = _num(step.get("started_at"))
+    if axis is None or start is None:
+        return None
+    end = _num(step.get("ended_at"))
+    if end is None:
+        end = now if now is not None else start
+    axis_start, span = axis
+
+    def clamp(x: float) -> float:
+        return min(100.0, max(0.0, x))
+
+    left = clamp((start - axis_start) / span * 100)
+    width = clamp((max(end, start) - start) / span * 100)
+    return round(left, 2), round(min(width, 100 - left), 2)
+
+
+# ---------------------------------------------------------------- bounding
+
+
+def _clip(value: object, max_chars: int) -> object:
+    """A string cut to max_chars with a note of what was cut; other JSON values cut via their JSON text."""
+    if isinstance(value, str):
+        if len(value) <= max_chars:
+            return value
+        return f"{value[:max_chars]}… [{len(value) - max_chars} more characters]"
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = str(value)
+    return value if len(text) <= max_chars else _clip(text, max_chars)
+
+
+def bound_snapshot(snapshot: Mapping[str, Any], *, max_steps: int = 200, max_chars: int = 20_000) -> dict[str, Any]:
+    """A copy of the snapshot with at most ``max_steps`` steps (the latest) and long texts cut.
+
+    The widget and the saved output hold this, not the full run, so their size stays
+    bounded however many steps a run takes. Dropped steps are counted in ``steps_omitted``.
+    """
+    result: dict[str, Any] = {key: value for key, value in snapshot.items() if key not in ("steps", "run")}
+    run = dict(_map(snapshot.get("run")))
+    run_error = run.get("error")
+    if isinstance(run_error, Mapping):
+        run["error"] = {k: _clip(v, max_chars) for k, v in run_error.items()}
+    warnings = _list(run.get("warnings"))
+    if len(warnings) > 50:
+        run["warnings"] = [*warnings[:49], {"message": f"… and {len(warnings) - 49} more warnings", "step_id": None}]
+    result["run"] = run
+    steps = list(_list(snapshot.get("steps")))
+    omitted = _num(snapshot.get("steps_omitted")) or 0.0
+    if max_steps >= 0 and len(steps) > max_steps:
+        omitted += len(steps) - max_steps
+        steps = steps[len(steps) - max_steps :] if max_steps else []
+    bounded_steps: list[Any] = []
+    for raw in steps:
+        if not isinstance(raw, Mapping):
+            bounded_steps.append(raw)
+            continue
+        step = dict(raw)
+        for key in ("input_preview", "output_preview"):
+            step[key] = _clip(step.get(key), max_chars)
+        error = step.get("error")
+        if isinstance(error, Mapping):
+            step["error"] = {k: _clip(v, max_chars) for k, v in error.items()}
+        ai = step.get("ai")
+        if isinstance(ai, Mapping):
+            step["ai"] = {
+                key: _clip(value, max_chars) if key in ("request", "response") else copy.deepcopy(value)
+                for key, value in ai.items()
+            }
+        bounded_steps.append(step)
+    result["steps"] = bounded_steps
+    result["steps_omitted"] = int(omitted)
+    return result
+
+
+# ---------------------------------------------------------------- text/plain
+
+
+def render_text(snapshot: Mapping[str, Any]) -> str:
+    """A compact plain-text summary: the header line, waits, warnings, and the last steps."""
+    run = _map(snapshot.get("run"))
+    now = _snapshot_now(run)
+    done = _num(run.get("steps_done")) or 0.0
+    total = _num(run.get("steps_total"))
+    header = [
+        _str(run.get("function_id")) or "run",
+        _str(run.get("run_id")) or "",
+        _str(run.get("status")) or "unknown",
+        f"elapsed {format_duration(_elapsed(run.get('started_at'), run.get('ended_at'), now)) or '-'}",
+        f"steps {format_int(done)}/{format_int(total if total is not None else done)}",
+        f"tokens {format_int(_num(run.get('tokens_in')))} in / {format_int(_num(run.get('tokens_out')))} out",
+        f"cost {format_cost(_num(run.get('cost')))}",
+    ]
+    lines = ["  ".join(part for part in header if part)]
+    reason = _str(run.get("status_reason"))
+    if reason:
+        lines.append(f"  {reason}")
+    waiting = run.get("waiting_for")
+    if isinstance(waiting, Mapping):
+        lines.append(f"  {_waiting_text(waiting, now)}")
+    for warning in _list(run.get("warnings")):
+        w = _map(warning)
+        step_id = _str(w.get("step_id"))
+        lines.append(f"  ! {_str(w.get('message')) or ''}" + (f" (step {step_id})" if step_id else ""))
+    error = run.get("error")
+    if isinstance(error, Mapping):
+        lines.append(f"  error: {_error_title(error)}")
+    steps = [_map(s) for s in _list(snapshot.get("steps"))]
+    omitted = int(_num(snapshot.get("steps_omitted")) or 0)
+    if len(steps) > _TEXT_MAX_ROWS:
+        omitted += len(steps) - _TEXT_MAX_ROWS
+        first_index = len(steps) - _TEXT_MAX_ROWS
+    else:
+        first_index = 0
+    if omitted:
+        lines.append(f"  … {format_int(omitted)} earlier step{'' if omitted == 1 else 's'} not shown")
+    rows: list[tuple[str, str, str, str, str]] = []
+    for index in range(first_index, len(steps)):
+        step = steps[index]
+        position = _num(step.get("position"))
+        name = _str(step.get("name")) or _str(step.get("step_id")) or f"step {index + 1}"
+        if len(name) > 32:
+            name = name[:31] + "…"
+        rows.append(
+            (
+                str(int(position) + 1 if position is not None else index + 1),
+                name,
+                _str(step.get("kind")) or "",
+                step_status_label(step, now),
+                format_duration(_elapsed(step.get("started_at"), step.get("ended_at"), now)),
+            )
+        )
+    if rows:
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            cells = f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]:<{widths[3]}}"
+            lines.append(f"  {cells}  {row[4]}".rstrip())
+    return "\n".join(lines)
+
+
+def _error_title(error: Mapping[str, Any]) -> str:
+    kind = _str(error.get("type")) or "Error"
+    message = _str(error.get("message")) or ""
+    return f"{kind}: {message}" if message else kind
+
+
+# ---------------------------------------------------------------- text/html
+
+
+def _e(value: object) -> str:
+    """Escape any value for HTML text and attribute values."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _pre(text: str, css_class: str) -> str:
+    return (
+        f'<pre class="{css_class}" style="font-family:{_MONO};font-size:0.9em;margin:2px 0 6px;padding:4px 6px;'
+        f"max-height:20em;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere;background:{_BG_ALT};"
+        f'color:{_FG};border-radius:3px">{_e(text)}</pre>'
+    )
+
+
+def _section(title: str, note: str = "") -> str:
+    note_html = f' <span style="color:{_MUTED};font-weight:normal">{_e(note)}</span>' if note else ""
+    return f'<div style="font-weight:600;margin-top:4px">{_e(title)}{note_html}</div>'
+
+
+def _fields(rows: Sequence[tuple[str, str]], css_class: str = "nbd-fields") -> str:
+    cells = "".join(
+        f'<tr><th style="text-align:left;font-weight:normal;color:{_MUTED};padding:0 12px 0 0;vertical-align:top;'
+        f'white-space:nowrap">{_e(label)}</th><td style="padding:0;overflow-wrap:anywhere">{value}</td></tr>'
+        for label, value in rows
+    )
+    return f'<table class="{css_class}" style="border-collapse:collapse;margin:0 0 4px;border:none">{cells}</table>'
+
+
+def _error_html(error: Mapping[str, Any], css_class: str) -> str:
+    parts = [f'<div class="nbd-error-title" style="color:{_ERR};font-weight:600">{_e(_error_title(error))}</div>']
+    traceback = _str(error.get("traceback"))
+    if traceback:
+        parts.append(_pre(traceback, "nbd-traceback"))
+    return f'<div class="{css_class}">{"".join(parts)}</div>'
+
+
+def _step_detail_html(step: Mapping[str, Any], now: float | None) -> str:
+    code = f"font-family:{_MONO};font-size:0.95em"
+    rows: list[tuple[str, str]] = []
+
+    def add(label: str, text: str | None, *, as_code: bool = False) -> None:
+        if text:
+            rows.append((label, f'<code style="{code}">{_e(text)}</code>' if as_code else _e(text)))
+
+    add("step id", _str(step.get("step_id")), as_code=True)
+    add("kind", _str(step.get("kind")))
+    add("status", step_status_label(step, now) + (" (from the journal)" if step.get("replayed") else ""))
+    attempt = _num(step.get("attempt"))
+    max_attempts = _num(step.get("max_attempts"))
+    if attempt is not None:
+        add("attempts", f"{_str(attempt)} of {_str(max_attempts)}" if max_attempts is not None else _str(attempt))
+    add("started", format_clock(_num(step.get("started_at")), now))
+    add("ended", format_clock(_num(step.get("ended_at")), now))
+    if _num(step.get("ended_at")) is not None:
+        add("duration", format_duration(_elapsed(step.get("started_at"), step.get("ended_at"), now)))
+    add("next attempt", format_clock(_num(step.get("next_attempt_at")), now))
+    add("sleeps until", format_clock(_num(step.get("sleep_until")), now))
+    add("waits for", _str(step.get("wait_event")))
+    add("idempotency key", _str(step.get("idempotency_key")), as_code=True)
+    parts = [_fields(rows)]
+    input_preview = _str(step.get("input_preview"))
+    if input_preview:
+        parts += [_section("Input"), _pre(input_preview, "nbd-input")]
+    output_preview = _str(step.get("output_preview"))
+    if output_preview is not None:
+        size = _num(step.get("output_size"))
+        shown = len(output_preview.encode("utf-8"))
+        note = ""
+        if size is not None and size > shown:
+            note = f"(truncated: first {format_bytes(shown)} of {format_bytes(size)})"
+        elif size is not None:
+            note = f"({format_bytes(size)})"
+        parts += [_section("Output", note), _pre(output_preview, "nbd-output")]
+    error = step.get("error")
+    if isinstance(error, Mapping):
+        parts.append(_error_html(error, "nbd-step-error"))
+    ai = step.get("ai")
+    if isinstance(ai, Mapping):
+        provider = _str(ai.get("provider"))
+        model = " ".join(p for p in (_str(ai.get("model")), f"({provider})" if provider else None) if p)
+        tokens = f"{format_int(_num(ai.get('tokens_in')))} in / {format_int(_num(ai.get('tokens_out')))} out"
+        ai_rows = [
+            ("model", _e(model)),
+            ("tokens", _e(tokens)),
+            ("latency", _e(format_duration(_num(ai.get("latency"))))),
+            ("cost", _e(format_cost(_num(ai.get("cost"))))),
+            ("price", _e(format_price(ai.get("price")))),
+        ]
+        parts += [_section("AI call"), _fields([(k, v) for k, v in ai_rows if v], "nbd-ai")]
+        prompt = _payload(ai.get("request"))
+        if prompt:
+            parts += [_section("Prompt"), _pre(prompt, "nbd-ai-request")]
+        response = _payload(ai.get("response"))
+        if response:
+            parts += [_section("Response"), _pre(response, "nbd-ai-response")]
+    return f'<div class="nbd-detail" style="padding:4px 0 8px 3em">{"".join(parts)}</div>'
+
+
+def _step_html(step: Mapping[str, Any], index: int, axis: tuple[float, float] | None, now: float | None) -> str:
+    status = _str(step.get("status")) or "unknown"
+    replayed = bool(step.get("replayed"))
+    name = _str(step.get("name")) or _str(step.get("step_id")) or f"step {index + 1}"
+    position = _num(step.get("position"))
+    label = step_status_label(step, now)
+    colour = _OK if replayed else _STATUS_COLOURS.get(status, _GREY)
+    cell = "display:inline-block;vertical-align:middle;overflow:hidden;text-overflow:ellipsis;white-space:nowrap"
+    replay_mark = (
+        f'<span class="nbd-replayed-mark" title="replayed from the journal" aria-label="replayed" '
+        f'style="font-size:0.85em;padding:0 3px;margin-right:4px;border:1px solid {_OK};color:{_OK};'
+        f'border-radius:3px;font-weight:700">↺</span>'
+        if replayed
+        else ""
+    )
+    name_colour = _MUTED if replayed else _FG
+    status_style = f"color:{_MUTED}" if replayed else f"color:{colour}" if status != "completed" else f"color:{_FG}"
+    bar = _bar(step, axis, now)
+    if bar is None:
+        bar_html = ""
+    else:
+        fill = (
+            f"repeating-linear-gradient(135deg,{_OK} 0 4px,transparent 4px 7px);outline:1px solid {_OK}"
+            if replayed
+            else colour
+        )
+        bar_html = (
+            f'<span class="nbd-bar" style="position:absolute;top:1px;bottom:1px;left:{bar[0]}%;width:{bar[1]}%;'
+            f'min-width:3px;border-radius:2px;background:{fill}"></span>'
+        )
+    duration = format_duration(_elapsed(step.get("started_at"), step.get("ended_at"), now))
+    summary = (
+        f'<summary class="nbd-row" title="{_e(name)}: {_e(label)}" '
+        'style="cursor:pointer;padding:3px 0;white-space:nowrap;overflow:hidden">'
+        f'<span class="nbd-pos" style="{cell};width:2.5em;text-align:right;color:{_MUTED}">'
+        f"{_e(int(position) + 1 if position is not None else index + 1)}</span> "
+        f'<span class="nbd-name" style="{cell};width:14em;font-weight:500;color:{name_colour}">'
+        f"{replay_mark}{_e(name)}</span> "
+        f'<span class="nbd-kind" style="{cell};width:4em;font-family:{_MONO};font-size:0.85em;color:{_MUTED}">'
+        f"{_e(_str(step.get('kind')) or '')}</span> "
+        f'<span class="nbd-status" style="{cell};width:17em;{status_style}">{_e(label)}</span> '
+        f'<span class="nbd-dur" style="{cell};width:5.5em;text-align:right;color:{_MUTED}">{_e(duration)}</span> '
+        f'<span class="nbd-track" style="display:inline-block;vertical-align:middle;position:relative;height:12px;'
+        f'width:calc(100% - 48em);min-width:140px;background:{_BG_ALT};border-radius:2px">{bar_html}</span>'
+        "</summary>"
+    )
+    return (
+        f'<details class="nbd-step" data-step-id="{_e(_str(step.get("step_id")) or "")}" data-status="{_e(status)}" '
+        f'data-replayed="{"true" if replayed else "false"}" style="border-bottom:1px solid {_BORDER}">'
+        f"{summary}{_step_detail_html(step, now)}</details>"
+    )
+
+
+def render_html(snapshot: Mapping[str, Any]) -> str:
+    """The timeline as self-contained HTML: inline styles, <details> rows, no scripts.
+
+    Every value from the snapshot is escaped: step names, previews and tracebacks
+    come from user code and from model output.
+    """
+    run = _map(snapshot.get("run"))
+    now = _snapshot_now(run)
+    status = _str(run.get("status")) or "unknown"
+    done = _num(run.get("steps_done")) or 0.0
+    total = _num(run.get("steps_total"))
+    stats = [
+        ("elapsed", format_duration(_elapsed(run.get("started_at"), run.get("ended_at"), now)) or "-"),
+        ("steps", f"{format_int(done)} / {format_int(total if total is not None else done)}"),
+        ("tokens", f"{format_int(_num(run.get('tokens_in')))} in / {format_int(_num(run.get('tokens_out')))} out"),
+        ("cost", format_cost(_num(run.get("cost")))),
+    ]
+    started = _num(run.get("started_at"))
+    if started is not None:
+        stats.append(("started", format_clock(started, now)))
+    stats_html = " · ".join(f'{_e(k)} <b style="color:{_FG}">{_e(v)}</b>' for k, v in stats)
+    badge_colour = _STATUS_COLOURS.get(status, _GREY)
+    parts = [
+        '<div class="nbd-header">',
+        f'<span class="nbd-fn" style="font-weight:600;font-size:1.1em">{_e(_str(run.get("function_id")) or "run")}'
+        "</span> ",
+        f'<code class="nbd-runid" style="font-family:{_MONO};color:{_MUTED};font-size:0.9em">'
+        f"{_e(_str(run.get('run_id')) or '')}</code> ",
+        f'<span class="nbd-badge" data-status="{_e(status)}" style="display:inline-block;padding:0 8px;'
+        f'border-radius:10px;font-size:0.85em;font-weight:600;color:#fff;background:{badge_colour}">{_e(status)}</span>',
+        f'<div class="nbd-stats" style="color:{_MUTED}">{stats_html}</div>',
+    ]
+    reason = _str(run.get("status_reason"))
+    if reason:
+        parts.append(f'<div class="nbd-reason" style="color:{_MUTED};font-style:italic">{_e(reason)}</div>')
+    waiting = run.get("waiting_for")
+    if isinstance(waiting, Mapping):
+        parts.append(f'<div class="nbd-reason" style="color:{_INFO}">{_e(_waiting_text(waiting, now))}</div>')
+    warnings = _list(run.get("warnings"))
+    if warnings:
+        items = []
+        for warning in warnings:
+            w = _map(warning)
+            step_id = _str(w.get("step_id"))
+            suffix = f' <span style="color:{_MUTED}">(step {_e(step_id)})</span>' if step_id else ""
+            items.append(f"<li>⚠ {_e(_str(w.get('message')) or '')}{suffix}</li>")
+        parts.append(
+            f'<ul class="nbd-warnings" style="margin:6px 0 0;padding:4px 8px;list-style:none;'
+            f'border-left:3px solid {_WARN};background:{_BG_ALT}">{"".join(items)}</ul>'
+        )
+    error = run.get("error")
+    if isinstance(error, Mapping):
+        parts.append(
+            f'<div style="margin-top:6px;border-left:3px solid {_ERR};padding:4px 8px;background:{_BG_ALT}">'
+            f"{_error_html(error, 'nbd-run-error')}</div>"
+        )
+    parts.append("</div>")
+    steps = [_map(s) for s in _list(snapshot.get("steps"))]
+    omitted = int(_num(snapshot.get("steps_omitted")) or 0)
+    if omitted > 0:
+        parts.append(
+            f'<div class="nbd-omitted" style="color:{_MUTED};font-style:italic;padding:2px 0">'
+            f"… {_e(format_int(omitted))} earlier step{'' if omitted == 1 else 's'} not shown</div>"
+        )
+    axis = _axis(snapshot)
+    if steps and axis is not None:
+        parts.append(
+            f'<div class="nbd-axis" style="margin-top:8px;color:{_MUTED};font-size:0.85em;'
+            f'border-bottom:1px solid {_BORDER}">time axis: {_e(format_clock(axis[0], now))} '
+            f"→ +{_e(format_duration(axis[1]))}</div>"
+        )
+    if steps:
+        parts.append('<div class="nbd-rows">')
+        parts.extend(_step_html(step, index, axis, now) for index, step in enumerate(steps))
+        parts.append("</div>")
+    else:
+        parts.append(f'<div class="nbd-empty" style="color:{_MUTED};font-style:italic">No steps yet.</div>')
+    style = (
+        f"font-family:{_FONT};font-size:var(--jp-ui-font-size1,13px);color:{_FG};background:{_BG};"
+        f"border:1px solid {_BORDER};border-radius:4px;padding:8px 10px;line-height:1.4;max-width:100%;overflow-x:auto"
+    )
+    body = "".join(parts)
+    return f'<div class="nbd-timeline" data-host="static" data-status="{_e(status)}" style="{style}">{body}</div>'
+
+
+def json_safe(value: object) -> Any:
+    """The value as plain JSON data: NaN and infinities become None, unknown objects their str().
+
+    Outputs and widget state go through strict JSON, where a NaN would break the message.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+def timeline_mimebundle(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """The outputs that carry a timeline without a kernel: the snapshot, static HTML and text."""
+    return {MIME_TYPE: json_safe(snapshot), "text/html": render_html(snapshot), "text/plain": render_text(snapshot)}

@@ -1,0 +1,287 @@
+"""Build the timeline snapshot of a run: one plain dict every surface renders.
+
+Journaled steps and the live state of a run executing here are merged, so a
+snapshot is right whether the run is live, finished, or known only from the
+journal (another kernel's run). The dict follows the contract in
+``labextension/src/types.ts`` (its version is ``SNAPSHOT_VERSION``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from time import time as _clock
+from typing import TYPE_CHECKING, Any
+
+from ..engine import effective_status, registry
+from ..engine._runstate import OUTPUT_PREVIEW, RECENT_STEPS, LiveStep, ReplayedIds, Tally
+from ..journal._protocol import RunRecord, StepRecord
+from ..journal._rows import MAX_JSON_DEPTH, too_deep
+from ._render import SNAPSHOT_VERSION
+
+if TYPE_CHECKING:
+    from ..engine._engine import Engine
+
+__all__ = ["build_snapshot"]
+
+
+def _ai(meta: dict[str, Any] | None, output: str | None) -> dict[str, Any] | None:
+    info = (meta or {}).get("ai")
+    if not isinstance(info, dict):
+        return None
+    response: Any = info.get("response")
+    if response is None and output is not None:
+        try:
+            response = json.loads(output)
+        except (ValueError, RecursionError):
+            response = output
+        if too_deep(response, MAX_JSON_DEPTH):
+            response = output  # every view walks it recursively: shown as text instead
+    return {
+        "model": info.get("model"),
+        "provider": info.get("provider"),
+        "request": info.get("request"),
+        "response": response,
+        "tokens_in": info.get("tokens_in"),
+        "tokens_out": info.get("tokens_out"),
+        "latency": info.get("latency"),
+        "cost": info.get("cost"),
+        "price": info.get("price"),
+    }
+
+
+def _step_from_record(s: StepRecord, max_attempts: int) -> dict[str, Any]:
+    meta = s.meta or {}
+    return {
+        "step_id": s.step_id,
+        "name": s.name,
+        "kind": s.kind,
+        "status": s.status,
+        "replayed": False,
+        "position": s.position,
+        # The renderer counts attempts from 1; the journal counts failed attempts from 0.
+        "attempt": s.attempt + 1,
+        # Sleeps and waits are not retried: one attempt, whatever the run's default retries.
+        "max_attempts": 1 if s.kind in ("sleep", "wait") else max(max_attempts, s.attempt + 1),
+        "started_at": s.started_at,
+        "ended_at": s.ended_at,
+        "next_attempt_at": s.next_at if s.status == "retrying" else None,
+        "sleep_until": s.next_at if s.kind == "sleep" else None,
+        "wait_event": meta.get("event") if s.kind == "wait" else None,
+        "input_preview": meta.get("input"),
+        "output_preview": None if s.output is None else s.output[:OUTPUT_PREVIEW],
+        "output_size": None if s.output is None else len(s.output),
+        "error": s.error,
+        "idempotency_key": f"{s.run_id}/{s.step_id}",
+        "ai": _ai(meta, s.output),
+        "_if_exp": meta.get("if_exp"),
+        "_timeout_at": s.next_at if s.kind == "wait" else None,
+    }
+
+
+def _merge_live(step: dict[str, Any], live: LiveStep) -> None:
+    step.update(
+        status=live.status,
+        replayed=live.replayed,
+        attempt=live.attempt + 1,
+        max_attempts=max(live.max_attempts, step.get("max_attempts") or 1),
+        started_at=live.started_at,
+        ended_at=live.ended_at,
+        next_attempt_at=live.next_at if live.status == "retrying" else None,
+    )
+    if live.error is not None:
+        step["error"] = live.error
+    if live.input_preview is not None:
+        step["input_preview"] = live.input_preview
+    if live.output_preview is not None:
+        step["output_preview"], step["output_size"] = live.output_preview, live.output_size
+    if live.kind == "sleep":
+        step["sleep_until"] = live.next_at
+    if live.kind == "wait" and live.meta:
+        step["wait_event"] = live.meta.get("event")
+        step["_if_exp"] = live.meta.get("if_exp")
+        step["_timeout_at"] = live.next_at
+        if live.status == "waiting":
+            step["sleep_until"] = None
+    if live.meta and live.meta.get("ai") and not step.get("ai"):
+        step["ai"] = _ai(live.meta, live.output)
+
+
+def _blank(run_id: str, live: LiveStep) -> dict[str, Any]:
+    return {
+        "step_id": live.step_id,
+        "name": live.name,
+        "kind": live.kind,
+        "position": live.position,
+        "idempotency_key": f"{run_id}/{live.step_id}",
+        "input_preview": None,
+        "output_preview": None,
+        "output_size": None,
+        "error": None,
+        "ai": None,
+        "wait_event": None,
+        "sleep_until": None,
+        "next_attempt_at": None,
+        "started_at": live.started_at,
+    }
+
+
+def _retries_of(rec: RunRecord | None) -> int:
+    """Default step retries of a run known only from the journal: its function's, if defined here."""
+    if rec is None:
+        return 0
+    function = registry().get(rec.function_id)
+    if function is not None:
+        return function.retries
+    return int((rec.options or {}).get("retries", 0))
+
+
+_FIELD_EQUALS = re.compile(r'^async\.data\.([A-Za-z_][A-Za-z0-9_]*) == ("(?:[^"\\]|\\.)*")$')
+
+
+def _suggested_data(if_exp: str | None) -> dict[str, Any] | None:
+    """A payload that satisfies the wait where the condition says it: so the button works as is, or nearly.
+
+    An agent's approval wait gets the payload that approves it; a wait on one field equal to a
+    string (a LangGraph thread's interrupt) gets that field, for the user to add the answer to.
+    """
+    if not if_exp:
+        return None
+    from ..ai._approval import approval_call_id
+
+    call_id = approval_call_id(if_exp)
+    if call_id:
+        return {"call_id": call_id, "approved": True}
+    match = _FIELD_EQUALS.match(if_exp)
+    return {match.group(1): json.loads(match.group(2))} if match else None
+
+
+def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict[str, Any]:
+    """The run's timeline as a JSON-safe dict (at most ``max_steps`` most recent steps).
+
+    For a run executing (or just finished) here nothing is read from the journal: the records
+    loaded when it started plus its live steps say everything, and only the rows shown are built,
+    so the widget's few updates a second stay cheap however long the run is.
+    """
+    now = _clock()
+    state = engine.active.get(run_id) or engine.finished.get(run_id)
+    rec: RunRecord | None = state.record if state is not None and state.record is not None else None
+    tally = Tally()
+    if (
+        state is not None
+        and rec is not None
+        and not state.memory_partial
+        and (state.evicted.steps == 0 or max_steps <= RECENT_STEPS)
+    ):
+        # Executing here with a timeline watching from the start: its start-time records, the steps
+        # that ended lately and those in flight hold every row shown (the steps pushed out of memory are
+        # older than all of them and only add to the totals), so updates read nothing from the journal.
+        records = state.journaled
+        tally = state.evicted
+    else:
+        # Known from the journal, or some of its steps are held only there (no timeline was watching
+        # when they ended, or the run ended here): page them in from the journal.
+        if rec is None:
+            rec = engine.journal.get_run(run_id)
+        records = {r.step_id: r for r in engine.journal.load_steps(run_id)}
+    retries = state.retries if state is not None else _retries_of(rec)
+    live_steps: dict[str, LiveStep] = {}
+    if state is not None:
+        live_steps = {s.step_id: s for s in state.recent.values()}
+        live_steps.update(state.live)
+    replayed = state.replayed if state is not None else ReplayedIds()
+    # (position, started, step id) of every step, to pick the rows to show without building them all.
+    keys: list[tuple[int, float, str]] = []
+    done = tally.done
+    tokens_in, tokens_out = tally.tokens_in, tally.tokens_out
+    costs: list[float | None] = [None] if tally.cost_unknown else ([tally.cost] if tally.ai else [])
+    for step_id, r in records.items():
+        if r.kind == "value" or step_id in live_steps:
+            continue
+        keys.append((r.position, r.started_at, step_id))
+        done += r.status == "completed"
+        info = (r.meta or {}).get("ai") if r.meta else None
+        if isinstance(info, dict):
+            tokens_in += int(info.get("tokens_in") or 0)
+            tokens_out += int(info.get("tokens_out") or 0)
+            costs.append(info.get("cost"))
+    for step_id, live in live_steps.items():
+        if live.kind == "value":
+            continue
+        keys.append((live.position, live.started_at, step_id))
+        done += live.status == "completed"
+        info = (live.meta or {}).get("ai") if live.meta else None
+        if isinstance(info, dict):
+            tokens_in += int(info.get("tokens_in") or 0)
+            tokens_out += int(info.get("tokens_out") or 0)
+            costs.append(info.get("cost"))
+    keys.sort()
+    total = len(keys) + tally.steps
+    omitted = max(0, total - max_steps)
+    ordered: list[dict[str, Any]] = []
+    for _pos, _started, step_id in keys[max(0, len(keys) - max_steps) :]:
+        record = records.get(step_id)
+        live_step = live_steps.get(step_id)
+        if record is not None:
+            step = _step_from_record(record, retries + 1)
+            if step_id in replayed:
+                step["replayed"] = True
+        else:
+            assert live_step is not None
+            step = _blank(run_id, live_step)
+        if live_step is not None:
+            _merge_live(step, live_step)
+        ordered.append(step)
+    if state is not None and (state.outcome is not None or run_id in engine.active):
+        status = state.status
+    elif rec is not None:
+        status = effective_status(rec, engine)
+    else:
+        status = "queued"
+    waiting_for = None
+    for step in ordered:
+        if_exp = step.pop("_if_exp", None)
+        timeout_at = step.pop("_timeout_at", None)
+        if step["kind"] == "wait" and step["status"] == "waiting" and waiting_for is None:
+            waiting_for = {
+                "step_id": step["step_id"],
+                "event": step.get("wait_event"),
+                "if_exp": if_exp,
+                "timeout_at": timeout_at,
+                "suggested_data": _suggested_data(if_exp),
+            }
+    cost = None if not costs or any(c is None for c in costs) else float(sum(c or 0.0 for c in costs))
+    warnings_list = list(state.warnings) if state is not None else list((rec.warnings if rec else None) or [])
+    error = None
+    if state is not None and state.outcome is not None and state.outcome[2]:
+        error = state.outcome[2]
+    elif rec is not None and rec.error:
+        error = rec.error
+    final = status in ("completed", "failed", "cancelled", "skipped")
+    return {
+        "version": SNAPSHOT_VERSION,
+        "run": {
+            "run_id": run_id,
+            "function_id": rec.function_id if rec else (state.function.id if state and state.function else "?"),
+            "status": status,
+            "started_at": rec.created_at if rec else (state.started_at if state else now),
+            "ended_at": (rec.ended_at if rec and rec.ended_at else (state.ended_at if state else None))
+            if final
+            else None,
+            "now": now,
+            "steps_done": done,
+            "steps_total": total,
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cost": cost,
+            "warnings": warnings_list[-50:],
+            "error": error,
+            "status_reason": (state.status_reason if state is not None and run_id in engine.active else None)
+            or (state.outcome[3] if state is not None and state.outcome is not None else None)
+            or (rec.status_reason if rec else None),
+            "waiting_for": waiting_for,
+        },
+        "steps": ordered,
+        "steps_omitted": omitted,
+        "actions": {"send_event": waiting_for is not None, "cancel": not final, "rerun": total > 0},
+    }

@@ -1,0 +1,120 @@
+"""The timeline snapshot: built from memory for runs here, from the journal for others, and both agree."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nbdurable as nd
+from nbdurable.timeline._snapshot import build_snapshot
+from tests.helpers import restart
+
+
+def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
+    run = {k: v for k, v in snapshot["run"].items() if k not in ("now",)}
+    steps = [{k: v for k, v in s.items() if k not in ("replayed",)} for s in snapshot["steps"]]
+    return {"run": run, "steps": steps, "steps_omitted": snapshot["steps_omitted"], "actions": snapshot["actions"]}
+
+
+@pytest.mark.asyncio
+async def test_snapshot_from_memory_equals_snapshot_from_the_journal(journal_path: Path) -> None:
+    @nd.function(id="snap-same", retries=1, lint="off")
+    async def wf(ctx: nd.Context) -> str:
+        a = await ctx.step.run("a", lambda x: {"x": x}, 1)
+        await ctx.step.sleep("nap", 0.01)
+        got = await ctx.step.wait_for_event("w", event="snap/go", timeout="5s")
+        assert got is not None
+        return str(await ctx.step.run("b", lambda: a["x"] + got.data["n"]))
+
+    handle = wf.start(run_id="same")
+    while handle.status != "waiting":
+        await asyncio.sleep(0.01)
+    await nd.send("snap/go", {"n": 41})
+    assert await handle.result() == "42"
+    from_memory = build_snapshot(nd.get_engine(), "same")
+    restart(journal_path)  # a new engine: the run is known only from the journal
+    from_journal = build_snapshot(nd.get_engine(), "same")
+    assert _comparable(from_memory) == _comparable(from_journal)
+    assert [s["step_id"] for s in from_memory["steps"]] == ["a", "nap", "w", "b"]
+    wait = next(s for s in from_memory["steps"] if s["step_id"] == "w")
+    assert '"n":41' in wait["output_preview"], "the event a wait received is shown"
+    assert from_memory["run"]["status"] == "completed" and from_memory["run"]["steps_done"] == 4
+
+
+@pytest.mark.asyncio
+async def test_snapshot_of_a_long_run_keeps_the_last_rows_and_counts_the_rest(journal_path: Path) -> None:
+    @nd.function(id="snap-long", lint="off")
+    async def wf(ctx: nd.Context) -> None:
+        for i in range(30):
+            await ctx.step.run(f"s{i}", lambda: None)
+
+    await wf.run(run_id="long")
+    snap = build_snapshot(nd.get_engine(), "long", max_steps=10)
+    assert snap["steps_omitted"] == 20 and snap["run"]["steps_total"] == 30
+    assert [s["step_id"] for s in snap["steps"]] == [f"s{i}" for i in range(20, 30)]
+
+
+@pytest.mark.asyncio
+async def test_sequential_steps_commit_inline_but_let_other_tasks_run(journal_path: Path) -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    @nd.function(id="snap-inline", lint="off")
+    async def wf(ctx: nd.Context) -> int:
+        for i in range(300):
+            await ctx.step.run(f"s{i}", lambda: None)
+        return 1
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    assert await wf.run(run_id="inline") == 1
+    task.cancel()
+    # Synchronous steps commit without a loop turn, yet the run yields every 64 commits.
+    assert ticks - before >= 300 // 64
+    assert len(nd.get_engine().journal.load_steps("inline")) == 300
+
+
+@pytest.mark.asyncio
+async def test_an_inline_commit_that_finds_the_journal_locked_waits_in_the_queue(journal_path: Path) -> None:
+    gate = asyncio.Event()
+
+    async def step_body() -> int:
+        await gate.wait()
+        return 7
+
+    @nd.function(id="snap-locked", lint="off")
+    async def wf(ctx: nd.Context) -> int:
+        return int(await ctx.step.run("s", step_body))
+
+    handle = wf.start(run_id="locked")
+    await asyncio.sleep(0.05)  # the step is now waiting at the gate
+    other = sqlite3.connect(journal_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock when the step commits
+    gate.set()
+    await asyncio.sleep(0.3)
+    assert handle.status == "running", "the step waits for the lock instead of failing"
+    assert nd.get_engine().journal.load_steps("locked") == []
+    other.execute("COMMIT")
+    other.close()
+    assert await asyncio.wait_for(handle.result(), 10) == 7
+    assert [s.step_id for s in nd.get_engine().journal.load_steps("locked")] == ["s"]
+
+
+def test_a_wait_on_one_field_suggests_that_field() -> None:
+    from nbdurable.timeline._snapshot import _suggested_data
+
+    assert _suggested_data('async.data.call_id == "c-1"') == {"call_id": "c-1", "approved": True}
+    assert _suggested_data('async.data.thread_id == "ticket \\"17\\""') == {"thread_id": 'ticket "17"'}
+    assert _suggested_data("async.data.n == 3") is None
+    assert _suggested_data('async.data.a == "x" && async.data.b == "y"') is None
+    assert _suggested_data(None) is None
