@@ -131,10 +131,15 @@ async def test_concurrency_key_limits_each_tenant_separately(journal_path: Path)
         assert max_overlap(spans) == 2, f"{tenant}: the limit is reached and never passed"
     # The keys are independent: two of each ran at once.
     assert max_overlap([(s, e) for *_x, s, e in steps.done]) == 4
-    # Slots are held per run, not per step: a run's second step never waited behind another run.
-    for h in handles:
-        own = sorted((s, e) for _k, r, _n, s, e in steps.done if r == h.run_id)
-        assert own[1][0] - own[0][1] < 0.02
+    # Slots are held per run, not per step: from its first step's start to its last step's end a run keeps
+    # its slot, so no more than two runs of a tenant are ever between their first and last step (with
+    # slots per step, a third run would start in the gap between another run's two steps).
+    for tenant in ("acme", "globex"):
+        runs: dict[str, list[float]] = {}
+        for k, r, _n, s, e in steps.done:
+            if k == tenant:
+                runs.setdefault(r, []).extend((s, e))
+        assert max_overlap([(min(t), max(t)) for t in runs.values()]) == 2, f"{tenant}: a run lost its slot"
 
 
 @pytest.mark.asyncio
@@ -364,9 +369,10 @@ async def test_throttle_spaces_starts_and_drops_none(journal_path: Path) -> None
         starts = steps.starts(tenant)
         gaps = [b - a for a, b in itertools.pairwise(starts)]
         assert all(g >= period - 0.02 for g in gaps), f"{tenant}: starts {gaps} apart, period {period}"
-        assert all(g < period + 0.5 for g in gaps), f"{tenant}: delayed, not stalled ({gaps})"
-    # Keys are throttled apart: the first run of each tenant started at once.
-    assert abs(steps.starts("a")[0] - steps.starts("b")[0]) < 0.1
+        # Delayed, not stalled: a bound far above the period, so only a stall (not a slow machine) fails it.
+        assert all(g < period + 3 for g in gaps), f"{tenant}: delayed, not stalled ({gaps})"
+    # Keys are throttled apart: the first run of one tenant did not wait a period behind the other's.
+    assert abs(steps.starts("a")[0] - steps.starts("b")[0]) < period - 0.02
 
 
 @pytest.mark.asyncio
@@ -381,7 +387,8 @@ async def test_throttle_allows_limit_starts_in_any_period(journal_path: Path) ->
     assert [await outcome(h) for h in handles] == ["completed"] * 6
     starts = steps.starts()
     assert all(c - a >= 0.4 - 0.02 for a, c in zip(starts, starts[2:], strict=False)), starts
-    assert starts[1] - starts[0] < 0.1, "two starts per period: the second did not wait"
+    # Two starts per period: the second was not held back a period (a limit of 1 would hold it 0.4 s).
+    assert starts[1] - starts[0] < 0.4 - 0.02, starts
 
 
 @pytest.mark.asyncio

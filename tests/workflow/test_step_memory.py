@@ -71,6 +71,20 @@ def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {"run": run, "steps": steps, "steps_omitted": snapshot["steps_omitted"]}
 
 
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two snapshots differ, as paths with both values: a failure says which field, not 40 pages of diff."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = [f"{path}.{k}: only in {'memory' if k in a else 'journal'}" for k in a.keys() ^ b.keys()]
+        for k in a.keys() & b.keys():
+            out.extend(_differences(a[k], b[k], f"{path}.{k}"))
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} items from memory, {len(b)} from the journal"]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {a!r} from memory, {b!r} from the journal"]
+
+
 def _ai_response(i: int) -> dict[str, Any]:
     message = {"role": "assistant", "content": f"answer {i}"}
     return {
@@ -115,7 +129,7 @@ async def test_the_timeline_of_a_long_run_is_the_same_from_memory_and_from_the_j
             there = build_snapshot(other, handle.run_id)
         finally:
             other.journal.close()
-        assert _comparable(here) == _comparable(there)
+        assert _differences(_comparable(here), _comparable(there)) == []
         assert here["run"]["steps_total"] == count + 1 and here["run"]["steps_done"] == count
         assert here["steps_omitted"] == count + 1 - 500
         assert [s["step_id"] for s in here["steps"]][-2:] == [f"s-{count - 1}", "hold"]
