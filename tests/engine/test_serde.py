@@ -603,7 +603,7 @@ def test_a_closure_per_step_resolves_its_return_type_once(monkeypatch: pytest.Mo
     """Not per function object: notebook code makes a new closure for every step, and each resolution is costly."""
     import typing
 
-    from nbdurable import _serde
+    from nbdurable.engine import _serde
 
     calls: list[object] = []
     real = typing.get_type_hints
