@@ -128,6 +128,7 @@ class Worker:
         self.started = 0
         self.finished: dict[str, int] = {}
         self._last_sweep = 0.0
+        self._run_look = 0.0  # when a run changing elsewhere last woke this worker
 
     # -- the loop -----------------------------------------------------------------------------------
 
@@ -173,8 +174,16 @@ class Worker:
         self._wake.set()
 
     def _on_notice(self, kind: str, key: str) -> None:
-        if kind in ("work", "event", "reconnect") or (kind == "run" and key not in self.engine.active):
+        if kind in ("work", "event", "reconnect"):
             self._wake.set()
+        elif kind == "run" and key not in self.engine.active and self.busy < self.options.concurrency:
+            # Another worker's run changed: perhaps given up, so free to take. Every run of every worker
+            # announces its changes, so looking each time would cost each worker a query per run elsewhere:
+            # a look at most every 0.2 s (runs given up are also found by the poll).
+            now = time.monotonic()
+            if now - self._run_look >= 0.2:
+                self._run_look = now
+                self._wake.set()
 
     # -- taking work --------------------------------------------------------------------------------
 
