@@ -40,6 +40,31 @@ OUT = HERE / ".out"
 BEGIN = "<!-- bench:workers:begin (written by bench/workers_bench.py; edits here are overwritten) -->"
 END = "<!-- bench:workers:end -->"
 WORKERS = (1, 2, 4)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User plus system CPU time each process has used so far (from /proc; a process gone is left out)."""
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14 and 15 of stat)
+    return used
+
+
+def cpu_since(before: dict[int, float], now: dict[int, float]) -> float:
+    """CPU seconds used between two readings (a process started in between counts from 0)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in now.items())
+
+
+def server_pids(data: Path) -> list[int]:
+    """The PostgreSQL server's processes: the postmaster and its children (a backend per connection)."""
+    main = int((data / "postmaster.pid").read_text().split()[0])
+    kids = subprocess.run(["pgrep", "-P", str(main)], capture_output=True, text=True, check=False).stdout.split()
+    return [main, *map(int, kids)]
 
 
 def child(*args: str) -> dict[str, Any]:
@@ -51,7 +76,7 @@ def child(*args: str) -> dict[str, Any]:
 
 
 def workers_phase(
-    url: str, n_workers: int, runs: int, steps: int, concurrency: int, durability: str = "normal"
+    url: str, n_workers: int, runs: int, steps: int, concurrency: int, durability: str = "normal", *, data: Path
 ) -> dict[str, float]:
     """W worker processes started and serving, then R runs of S steps handed to them; rates from the journal.
 
@@ -84,6 +109,8 @@ def workers_phase(
                 raise SystemExit(f"workers did not start: {failed()}")
             time.sleep(0.05)
         engine = Engine(journal)
+        worker_cpu = cpu_seconds([p.pid for p in procs])
+        server_cpu = cpu_seconds(server_pids(data))
         first = time.time()
         for _ in range(runs):
             engine.to_workers("bw-steps", data={"steps": steps}, queue="default")
@@ -95,6 +122,9 @@ def workers_phase(
             if failed() or time.monotonic() > deadline:
                 raise SystemExit(f"workers: {len(done)} of {runs} runs completed. {failed()}")
             time.sleep(0.2)
+        # Read before the workers stop: their connections (and so the server's backends) are still there.
+        worker_used = cpu_since(worker_cpu, cpu_seconds([p.pid for p in procs]))
+        server_used = cpu_since(server_cpu, cpu_seconds(server_pids(data)))
         last = max(r.updated_at for r in done)
         executed = sum(len(journal.load_steps(r.run_id)) for r in done)
     finally:
@@ -108,7 +138,14 @@ def workers_phase(
     if executed != runs * steps:
         raise SystemExit(f"workers journaled {executed} steps, expected {runs * steps}")
     span = last - first
-    return {"steps_per_s": runs * steps / span, "runs_per_s": runs / span, "seconds": span}
+    return {
+        "steps_per_s": runs * steps / span,
+        "runs_per_s": runs / span,
+        "seconds": span,
+        "worker_cpu_us_per_step": worker_used / (runs * steps) * 1e6,
+        "server_cpu_us_per_step": server_used / (runs * steps) * 1e6,
+        "cores_busy": (worker_used + server_used) / span,
+    }
 
 
 def median_range(values: list[float], fmt: str = "{:,.0f}") -> str:
@@ -170,6 +207,22 @@ def render(results: dict[str, Any]) -> str:
     lines += [
         f"| DBOS, 1 process | | | {median_range(dbos_sps)} | {median_range(dbos_rps)} |",
         "",
+        'Where the CPU goes in the steps workload (`durability="normal"`): the workers\' and the '
+        "PostgreSQL server's CPU time per step (from `/proc`, over the measured span), and how many of "
+        "the machine's cores they kept busy together.",
+        "",
+        "| workers | worker CPU, µs per step | server CPU, µs per step | cores busy |",
+        "| --- | --- | --- | --- |",
+    ]
+    for w in WORKERS:
+        got = [r["workers"][str(w)]["steps"] for r in reps]
+        lines.append(
+            f"| {w} | {median_range([g['worker_cpu_us_per_step'] for g in got])} | "
+            f"{median_range([g['server_cpu_us_per_step'] for g in got])} | "
+            f"{median_range([g['cores_busy'] for g in got], '{:.2f}')} |"
+        )
+    lines += [
+        "",
         'One nbdurable worker (`durability="full"`) against one DBOS process, many runs at once: '
         f"**{statistics.median(ratio_many):.1f}x** the steps per second ({min(ratio_many):.1f}x to "
         f"{max(ratio_many):.1f}x).",
@@ -191,12 +244,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 repetition, smaller workloads")
     parser.add_argument("--reps", type=int)
     parser.add_argument("--no-doc", action="store_true", help="print the table, leave docs/benchmarks.md alone")
+    parser.add_argument("--render", action="store_true", help="only rewrite the doc from bench/.out/workers.json")
     args = parser.parse_args()
+    if args.render:
+        write_doc(render(json.loads((OUT / "workers.json").read_text())))
+        return
     reps = args.reps or (1 if args.quick else 3)
     runs, steps, short, n = (60, 10, 150, 200) if args.quick else (200, 10, 500, 500)
     from nbdurable.testing._postgres import PostgresServer
 
     server = PostgresServer(fsync=True).start()
+    assert server.folder is not None
+    data = server.folder / "data"
     try:
         version = subprocess.run(
             ["psql", server.url, "-Atc", "SHOW server_version"], capture_output=True, text=True, check=False
@@ -238,9 +297,9 @@ def main() -> None:
             }
             for w in WORKERS:
                 one["workers"][str(w)] = {
-                    "steps": workers_phase(f"{db}?schema=steps_w{w}", w, runs, steps, 16),
-                    "steps_full": workers_phase(f"{db}?schema=full_w{w}", w, runs, steps, 16, "full"),
-                    "runs": workers_phase(f"{db}?schema=runs_w{w}", w, short, 1, 16),
+                    "steps": workers_phase(f"{db}?schema=steps_w{w}", w, runs, steps, 16, data=data),
+                    "steps_full": workers_phase(f"{db}?schema=full_w{w}", w, runs, steps, 16, "full", data=data),
+                    "runs": workers_phase(f"{db}?schema=runs_w{w}", w, short, 1, 16, data=data),
                 }
                 print(f"rep {rep + 1}/{reps}, {w} worker(s): {one['workers'][str(w)]}", file=sys.stderr)
             results["reps"].append(one)
