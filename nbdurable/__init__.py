@@ -35,6 +35,7 @@ from ._errors import (
     JournalVersionError,
     LintError,
     NbDurableError,
+    NestedStepError,
     NonDeterminismError,
     NonRetriableError,
     ReplayDeterminismWarning,
@@ -52,7 +53,18 @@ from .engine import Engine, Event, RunHandle, StepInfo, StepView, configure, cur
 from .engine import set_presenter as _set_presenter
 from .engine._events import EventLimits, validate_event
 from .engine._serde import register_type
-from .flow import CancelOn, Concurrency, Debounce, Limit, Priority, RateLimit, Throttle, Timeouts
+from .flow import (
+    BatchEvents,
+    CancelOn,
+    Concurrency,
+    Debounce,
+    Limit,
+    Priority,
+    RateLimit,
+    Singleton,
+    Throttle,
+    Timeouts,
+)
 from .journal import EventRecord, Journal, MemoryJournal, RunRecord, SQLiteJournal, StepRecord, StepSummary
 from .workflow import (
     Context,
@@ -69,6 +81,7 @@ from .workflow import (
 )
 
 __all__ = [
+    "BatchEvents",
     "CancelOn",
     "ClaimLostError",
     "Comparison",
@@ -100,6 +113,7 @@ __all__ = [
     "LintError",
     "MemoryJournal",
     "NbDurableError",
+    "NestedStepError",
     "NonDeterminismError",
     "NonRetriableError",
     "PostgresJournal",
@@ -116,6 +130,7 @@ __all__ = [
     "SQLiteJournal",
     "SerializationError",
     "SerializationWarning",
+    "Singleton",
     "Step",
     "StepError",
     "StepInfo",

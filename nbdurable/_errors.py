@@ -32,7 +32,8 @@ The tree::
     ├── RunInterruptedError         awaiting a run whose process stopped part-way
     ├── InvokeTimeoutError          ``step.invoke`` timed out
     ├── NonDeterminismError         replay diverged and ``determinism="strict"``
-    ├── NonRetriableError           raised by user code: fail the step at once
+    ├── NonRetriableError           raised by user code: fail the step (or the run) at once
+    │   └── NestedStepError         a step called inside another step's function
     ├── RetryAfterError             raised by user code: retry after a delay
     └── server.ApiError             an error answer of the Jupyter server's REST API (also a tornado
                                     HTTPError; only raised inside the server's handlers)
@@ -69,6 +70,7 @@ __all__ = [
     "JournalVersionError",
     "LintError",
     "NbDurableError",
+    "NestedStepError",
     "NonDeterminismError",
     "NonRetriableError",
     "ReplayDeterminismWarning",
@@ -224,6 +226,12 @@ class StepError(NbDurableError):
     catches it behaves the same either way. The original exception is kept as
     ``__cause__`` when it happened in this process; its type name, message and
     traceback text are always available, also after a restart.
+
+    For a ``step.invoke`` whose child run failed, the fields are the child's own error
+    (its type name, message and traceback), ``child_run_id`` names the child, and
+    ``error_class`` is the child's exception class when the child failed in this
+    process (a class named by the journal is never looked up or imported).
+    ``traceback_full`` keeps nbdurable's own frames too, for debugging.
     """
 
     def __init__(
@@ -235,6 +243,9 @@ class StepError(NbDurableError):
         error_type: str = "",
         error_message: str = "",
         traceback: str = "",
+        traceback_full: str = "",
+        child_run_id: str | None = None,
+        error_class: type[BaseException] | None = None,
     ) -> None:
         super().__init__(message)
         self.run_id = run_id
@@ -242,10 +253,17 @@ class StepError(NbDurableError):
         self.error_type = error_type
         self.error_message = error_message
         self.traceback = traceback
+        self.traceback_full = traceback_full or traceback
+        self.child_run_id = child_run_id
+        self.error_class = error_class
 
 
 class RunFailedError(NbDurableError):
-    """The run failed; the original exception's type name, message and traceback are kept."""
+    """The run failed; the original exception's type name, message and traceback are kept.
+
+    ``traceback`` shows the user's frames (nbdurable's own are left out); ``traceback_full``
+    is the whole traceback, for debugging nbdurable itself.
+    """
 
     def __init__(
         self,
@@ -255,12 +273,14 @@ class RunFailedError(NbDurableError):
         error_type: str = "",
         error_message: str = "",
         traceback: str = "",
+        traceback_full: str = "",
     ) -> None:
         super().__init__(message)
         self.run_id = run_id
         self.error_type = error_type
         self.error_message = error_message
         self.traceback = traceback
+        self.traceback_full = traceback_full or traceback
 
 
 class RunCancelledError(BaseException):
@@ -290,15 +310,54 @@ class InvokeTimeoutError(NbDurableError, TimeoutError):
 
 
 class NonDeterminismError(NbDurableError):
-    """Replay took another path than the journal, and the run asked for ``determinism="strict"``."""
+    """Replay took another path than the journal, and the run asked for ``determinism="strict"``.
+
+    ``run_id`` and ``step_id`` say where (``step_id`` is None when the run as a whole
+    diverged: steps never reached, code changed); ``journaled_step`` is the step the
+    journal has at that place, ``found_step`` the one the code reached instead.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_id: str = "",
+        step_id: str | None = None,
+        journaled_step: str | None = None,
+        found_step: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.step_id = step_id
+        self.journaled_step = journaled_step
+        self.found_step = found_step
 
 
 class NonRetriableError(NbDurableError):
-    """Raise from a step to fail it at once, without using its remaining retries."""
+    """Raise from a step to fail it at once, without using its remaining retries.
+
+    Raised in the workflow's body (outside steps), it fails the run at once, without
+    the function-level retries.
+    """
+
+
+class NestedStepError(NonRetriableError):
+    """A step was called inside another step's function: nested steps are not supported.
+
+    The outer step's function runs once and its one result is journaled, so steps it
+    calls could never replay. The outer step fails at once (not retried), even if its
+    code catches this error. ``step_id`` is the outer step, ``nested_step`` the inner one.
+    """
+
+    def __init__(self, message: str, *, run_id: str = "", step_id: str = "", nested_step: str = "") -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.step_id = step_id
+        self.nested_step = nested_step
 
 
 class RetryAfterError(NbDurableError):
-    """Raise from a step to retry it after ``delay`` instead of the usual backoff.
+    """Raise from a step (or the workflow's body) to retry it after ``delay`` instead of the usual backoff.
 
     ``delay`` is seconds, a timedelta, a duration string ("30s", "2m") or an aware
     datetime to retry at.

@@ -21,8 +21,11 @@ def reset_engine() -> None:
     engine_module._default = None
 
 
-class CrashError(Exception):
-    """Ends the first execution of a workflow, so the next one replays what it journaled."""
+class CrashError(nd.NonRetriableError):
+    """Ends the first execution of a workflow, so the next one replays what it journaled.
+
+    Non-retriable: raised in the body it fails the run at once, without function-level retries.
+    """
 
 
 def restart(path: Path) -> nd.Engine:

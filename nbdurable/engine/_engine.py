@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 import os
 import time
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
-from .._duration import parse_duration
+from .._duration import parse_deadline, parse_duration
 from .._errors import (
     ClaimLostError,
     ConfigError,
@@ -30,17 +31,18 @@ from .._errors import (
     NbDurableError,
     NonDeterminismError,
     ReplayDeterminismWarning,
+    RetryAfterError,
     RunCancelledError,
     RunInterruptedError,
     RunOwnedElsewhereError,
     StepError,
 )
-from ..flow import FlowController, cancel_on_options, key_of, lease_ttl
+from ..flow import FlowController, FlowSubject, cancel_on_options, key_of, lease_ttl
 from ..journal._owner import describe_owner, this_owner
 from ..journal._protocol import FINAL_STATUSES, EventRecord, Journal, RunRecord, Write
 from ..journal._rows import refuse_damaged
 from ._events import Event, EventLimits, validate_event
-from ._executor import error_info
+from ._executor import backoff_delay, error_info
 from ._handle import effective_status
 from ._registry import Workflow, registry
 from ._runstate import RerunFrom, RunState, current_run_var, current_step_var
@@ -63,6 +65,8 @@ def session_origin() -> dict[str, str] | None:
 
 
 _CANCELLED = frozenset({"cancelled"})
+# The event a function's on_failure handler is started with (Inngest's is "inngest/function.failed").
+FAILURE_EVENT = "nd/function.failed"
 
 
 def _running_loop(what: str) -> asyncio.AbstractEventLoop:
@@ -111,6 +115,7 @@ class Engine(Waits):
         self.event_limits = event_limits if event_limits is not None else EventLimits.from_env()
         self.poll_interval = poll_interval
         self.flow = FlowController(self)
+        self.flow.open_batch = self._open_batch
         # Rebuilds a %%durable cell's workflow from a run record; set by the notebook integration.
         self.cell_loader: Callable[[RunRecord], Workflow] | None = None
         # Where runs started here come from (the notebook and cell), kept in the run's options for listings;
@@ -357,6 +362,9 @@ class Engine(Waits):
             options = {k: v for k, v in (options or {}).items() if k != "started_running_at"}
         if function.cancel_on and not (options or {}).get("cancel_on"):
             options = {**(options or {}), "cancel_on": cancel_on_options(function.cancel_on, existing.created_at)}
+        if existing.status == "failed" and (options or {}).get("body_retries"):
+            # A failed run resumed gets a fresh budget of function-level retries, as its failed step does.
+            options = {k: v for k, v in (options or {}).items() if k not in ("body_retries", "retry_at")}
         origin = self._origin()
         if origin and not (options or {}).get("origin"):
             options = {**(options or {}), "origin": origin}
@@ -486,8 +494,7 @@ class Engine(Waits):
                     "and the new code runs from the first unfinished step.",
                     None,
                 )
-            assert st.record is not None
-            value = await function.execute(st, Event.from_dict(st.record.event or start.event.to_dict()))
+            value = await self._run_body(st, function, start.event)
             # A cancel that came while the last step ran (or that the workflow caught and ignored) still
             # ends the run cancelled: cancel() never returns True for a run that then completes.
             self.poll_cancel(st)
@@ -528,6 +535,8 @@ class Engine(Waits):
                     "type": exc.error_type,
                     "message": exc.error_message,
                     "traceback": exc.traceback,
+                    **({"traceback_full": exc.traceback_full} if exc.traceback_full != exc.traceback else {}),
+                    **({"child_run_id": exc.child_run_id} if exc.child_run_id else {}),
                     "step_id": exc.step_id,
                 },
                 exc=exc,
@@ -545,6 +554,86 @@ class Engine(Waits):
                 self._finish(st, "failed", error=error_info(exc), exc=exc)
         else:
             self._finish(st, "completed", value=value, payload=payload, tag=tag)
+
+    async def _run_body(self, st: RunState, function: Workflow, event: Event) -> Any:
+        """Execute the workflow's body; an error in it (outside steps) re-executes it from the top.
+
+        As Inngest does: up to the function's ``retries``, after a backoff (or a RetryAfterError's
+        delay), with the completed steps answered from the journal. A retry's time is journaled, so a
+        restart during the backoff waits only for what is left.
+        """
+        assert st.record is not None
+        retry_at = (st.record.options or {}).get("retry_at")
+        if isinstance(retry_at, (int, float)) and retry_at > _clock():
+            await self._backoff(st, float(retry_at))
+        while True:
+            try:
+                return await function.execute(st, Event.from_dict(st.record.event or event.to_dict()))
+            except Exception as exc:
+                next_at = self._retry_time(st, function, exc)
+                if next_at is None:
+                    raise
+                await self._retry_body(st, function, exc, next_at)
+
+    @staticmethod
+    def _retry_time(st: RunState, function: Workflow, exc: Exception) -> float | None:
+        """When to re-execute a body that raised ``exc``; None when the run is to fail now.
+
+        nbdurable's own errors say what is wrong with the run (a step failed for good, a
+        NonRetriableError, divergence, a bad option): retrying cannot help, except RetryAfterError.
+        """
+        if isinstance(exc, NbDurableError) and not isinstance(exc, RetryAfterError):
+            return None
+        assert st.record is not None
+        used = int((st.record.options or {}).get("body_retries") or 0)
+        if used >= function.body_retries:
+            return None
+        if isinstance(exc, RetryAfterError):
+            d = exc.delay
+            return parse_deadline(d) if isinstance(d, dt.datetime) else _clock() + parse_duration(d)
+        return _clock() + backoff_delay(used)
+
+    async def _retry_body(self, st: RunState, function: Workflow, exc: Exception, next_at: float) -> None:
+        """Journal a function-level retry (its time, the error), wait for it, and reload the run's steps."""
+        assert st.record is not None
+        used = int((st.record.options or {}).get("body_retries") or 0) + 1
+        info = error_info(exc)
+        options = {**(st.record.options or {}), "body_retries": used, "retry_at": next_at, "retry_error": info}
+        reason = (
+            f"retry {used} of {function.body_retries} after {info['type']}: {str(info['message'])[:200]} "
+            "(raised in the workflow outside steps); completed steps replay"
+        )
+        st.record.attempt += 1
+        st.record.options = options
+        await self.write(
+            Write(
+                "run_update",
+                run_id=st.run_id,
+                fields={"attempt": st.record.attempt, "options": options, "status_reason": reason},
+            )
+        )
+        _log.info("nbdurable: run %s: %s", st.run_id, reason)
+        # Steps the failed body left running (siblings under gather) finish first: none may run twice.
+        while any(live.status in ("running", "retrying") for live in st.live.values()):
+            self.poll_cancel(st)
+            await asyncio.sleep(0.01)
+        await self._backoff(st, next_at)
+        st.restart(self.journal.load_steps(st.run_id))
+
+    async def _backoff(self, st: RunState, until: float) -> None:
+        """Wait, durably and cancellably, for a function-level retry's time."""
+        await self.set_status(st, "sleeping")
+        await self.sleep_until(st, until)
+        assert st.record is not None
+        options = {k: v for k, v in (st.record.options or {}).items() if k != "retry_at"}
+        st.record.options = options
+        st.status = "running"
+        await self.write(
+            Write(
+                "run_update", run_id=st.run_id, fields={"status": "running", "status_reason": None, "options": options}
+            )
+        )
+        self.notify("run_status", st.run_id)
 
     def skip(self, st: RunState, reason: str) -> None:
         """End a run that a rate limit did not let start: journaled as "skipped", never lost."""
@@ -631,13 +720,18 @@ class Engine(Waits):
             fields["error"] = error
         elif status in ("cancelled", "skipped"):
             fields["status_reason"] = reason or None
+        handler = self._failure_handler(st, error, now) if status == "failed" else None
+        if handler is not None:
+            fields["options"] = {**((st.record.options if st.record else None) or {}), "on_failure_run": handler.run_id}
         if st.epoch:  # never claimed (stopped before its claim): nothing of the run is this process's to write
             refused: set[str] = set()
             try:
                 # Conditional, in the write's own transaction: a cancel written by another process (which
                 # itself applies only to an unfinished run) wins over the result we were about to store.
+                # The failure handler's run is queued in the same transaction: a failed run never lacks it.
                 refused = self._write_sync(
-                    Write("run_update", run_id=st.run_id, fields=fields, unless_status=_CANCELLED)
+                    Write("run_update", run_id=st.run_id, fields=fields, unless_status=_CANCELLED),
+                    *([Write("run", run=handler)] if handler is not None else []),
                 )
                 if status != "cancelled" and st.run_id not in refused:
                     rec = self.journal.get_run(st.run_id)
@@ -652,7 +746,55 @@ class Engine(Waits):
             if st.run_id in refused:  # the journal refused the write: another process claimed the run
                 self._halt(st, st.halt or ClaimLostError(f"run {st.run_id!r} was claimed by another process"))
                 return
+            if handler is not None:
+                self._start_handler(st, handler, failed=status == "failed")
         self._settle(st, status, (status, value, error, reason, exc), ended_at=now)
+
+    def _failure_handler(self, st: RunState, error: dict[str, Any] | None, now: float) -> RunRecord | None:
+        """The queued run of the function's ``on_failure`` handler for this failure (None without one).
+
+        Its event, ``nd/function.failed``, carries the failed run's id, function id, error (type,
+        message, traceback) and trigger event, as Inngest's ``inngest/function.failed`` does.
+        """
+        handler = getattr(st.function, "on_failure", None)
+        if handler is None or st.record is None:
+            return None
+        run_id = f"{st.run_id}:failure:{st.record.attempt}"  # one per execution that failed
+        info = {k: v for k, v in (error or {}).items() if k in ("type", "message", "traceback", "step_id")}
+        data = {"function_id": st.record.function_id, "run_id": st.run_id, "error": info, "event": st.record.event}
+        return RunRecord(
+            run_id=run_id,
+            function_id=handler.id,
+            status="queued",
+            event=Event(FAILURE_EVENT, data, run_id, now).to_dict(),
+            code_hash=handler.code_hash,
+            parent_run_id=st.run_id,
+            event_seq=self.journal.last_event_seq(),
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _start_handler(self, st: RunState, rec: RunRecord, *, failed: bool) -> None:
+        """Start the failure handler's queued run here; cancel it if the run ended cancelled after all."""
+        if not failed:
+            self._write_sync(
+                Write(
+                    "run_update",
+                    run_id=rec.run_id,
+                    fields={"status": "cancelled", "status_reason": f"run {st.run_id!r} was cancelled, not failed"},
+                    unless_status=FINAL_STATUSES,
+                )
+            )
+            return
+        handler = getattr(st.function, "on_failure", None)
+        if handler is None:
+            return
+        try:
+            self.start(handler, run_id=rec.run_id, parent_run_id=st.run_id)
+        except RuntimeError:
+            pass  # no event loop (a run ending as its script exits): the run stays queued, resumable
+        except NbDurableError as exc:  # another process took it first, say: it runs there
+            _log.info("nbdurable: failure handler %s of run %s not started here: %s", rec.run_id, st.run_id, exc)
 
     def _halt(self, st: RunState, exc: BaseException) -> None:
         """End the run here without writing its end: the journal failed, or another process took the run.
@@ -703,7 +845,7 @@ class Engine(Waits):
         st.ended_at = ended_at or _clock()  # as journaled, so the timeline agrees whichever it is built from
         st.outcome = outcome
         try:
-            self.flow.release(st.run_id)
+            self.flow.release(st.run_id, ending=True)
         except JournalError as err:
             _log.warning("nbdurable: could not give back the slots of run %s: %s", st.run_id, err)
         if self.active.get(st.run_id) is st:
@@ -913,6 +1055,10 @@ class Engine(Waits):
             pushed = self._debounce(function, event, event.id)
             if pushed is not None:
                 return pushed
+        if function.batch_events is not None:
+            joined = self._join_batch(function, event, event.id)
+            if joined is not None:
+                return joined
         run_id = uuid.uuid4().hex
         queued = RunRecord(
             run_id,
@@ -934,6 +1080,8 @@ class Engine(Waits):
                 "debounce_key": debounce_key,
                 "debounce_until": event.ts + parse_duration(function.debounce.period),
             }
+        if function.batch_events is not None:
+            queued.options = self.flow.batch_options(function, event.to_dict())
         refused = self._write_sync(
             Write("run", run=queued), Write("trigger", run_id=run_id, event_id=event.id, function_id=function.id)
         )
@@ -1013,6 +1161,58 @@ class Engine(Waits):
                 st = self.active.get(run_id)
                 handles.append(RunHandle(self, run_id, st, record=None if st else self.journal.get_run(run_id)))
         return handles
+
+    # -- event batches ----------------------------------------------------------------------------
+
+    def _join_batch(self, function: Workflow, event: Event, event_id: str) -> RunHandle[Any] | None:
+        """Add a just-journaled event to the open batch of its key: the handle of that run (None: open one).
+
+        The batch's events are read from the journal when its run starts; this links the event to
+        the run (for listings) and starts the run at once when the batch is full.
+        """
+        from ._handle import RunHandle
+
+        be = function.batch_events
+        assert be is not None
+        key = self.flow.batch_options(function, event.to_dict())["batch_key"]
+        for rec in self.journal.list_runs(statuses=["queued"], function_id=function.id, limit=200):
+            options = rec.options or {}
+            if "batch_until" not in options or options.get("batch_key") != key or options.get("batch_started"):
+                continue
+            writes = [Write("trigger", run_id=rec.run_id, event_id=event_id, function_id=function.id)]
+            if key is not None and len(self.flow.pending_batch(function, key, rec, be.max_size)) >= be.max_size:
+                writes.append(
+                    Write("run_update", run_id=rec.run_id, fields={"options": {**options, "batch_until": event.ts}})
+                )
+            self._write_sync(*writes)
+            st = self.active.get(rec.run_id)
+            return RunHandle(self, rec.run_id, st, record=None if st else self.journal.get_run(rec.run_id))
+        return None
+
+    def _open_batch(self, function: FlowSubject, first: EventRecord) -> None:
+        """A batch run for the events left over by a full batch (its timeout counts from the first of them)."""
+        workflow = registry().get(function.id)
+        if workflow is None:
+            return
+        event = Event(first.name, first.data, first.event_id, first.ts)
+        now = _clock()
+        run_id = uuid.uuid4().hex
+        rec = RunRecord(
+            run_id,
+            workflow.id,
+            "queued",
+            event.to_dict(),
+            code_hash=workflow.code_hash,
+            options=self.flow.batch_options(workflow, event.to_dict()),
+            event_seq=first.seq,
+            created_at=now,
+            updated_at=now,
+        )
+        self._write_sync(Write("run", run=rec))
+        try:
+            self.start(workflow, run_id=run_id, event=event)
+        except RuntimeError:
+            pass  # no loop: it stays queued, resumable
 
     def _debounce(self, function: Workflow, event: Event, event_id: str) -> RunHandle[Any] | None:
         """Push back the pending debounced run for this key (giving it this event); None if there is none."""

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import random as _random
+import sys
 import traceback
 from typing import Any
 
 from .._redact import redact_text
 
-__all__ = ["backoff_delay", "callable_hash", "error_info"]
+__all__ = ["backoff_delay", "callable_hash", "error_info", "user_traceback"]
 
 _BACKOFF_BASE = 1.0
 _BACKOFF_CAP = 300.0
@@ -28,14 +30,47 @@ def backoff_delay(attempt: int) -> float:
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
-    """The parts of an exception that survive a restart: type name, message, traceback text."""
+    """The parts of an exception that survive a restart: type name, message, traceback text.
+
+    ``traceback`` keeps the user's frames (nbdurable's own are noise to whoever reads why their
+    code failed); ``traceback_full`` is the whole one, for debugging nbdurable. An exception that
+    carries ``nd_error_info`` (a failed child run, say) is described by that instead.
+    """
+    carried = getattr(exc, "nd_error_info", None)
+    if isinstance(carried, dict):
+        return dict(carried)
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ in ("builtins", "__main__") else f"{cls.__module__}.{cls.__qualname__}"
-    return {
-        "type": name,
-        "message": redact_text(str(exc)),
-        "traceback": redact_text("".join(traceback.format_exception(cls, exc, exc.__traceback__))),
-    }
+    full = redact_text("".join(traceback.format_exception(cls, exc, exc.__traceback__)))
+    user = redact_text(user_traceback(exc))
+    info = {"type": name, "message": redact_text(str(exc)), "traceback": user}
+    if user != full:
+        info["traceback_full"] = full
+    return info
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(sys.modules[__name__.partition(".")[0]].__file__ or "")) + os.sep
+
+
+def _ours(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_PACKAGE_DIR)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback without nbdurable's own frames (all of them kept if nothing else is left)."""
+    te = traceback.TracebackException.from_exception(exc)
+    seen: set[int] = set()
+    todo = [te]
+    while todo:
+        part = todo.pop()
+        if id(part) in seen:
+            continue
+        seen.add(id(part))
+        kept = [f for f in part.stack if not _ours(f.filename)]
+        if kept and len(kept) < len(part.stack):
+            part.stack = traceback.StackSummary.from_list(kept)
+        todo.extend(p for p in (part.__cause__, part.__context__) if p is not None)
+    return "".join(te.format())
 
 
 _code_hashes: dict[Any, str] = {}

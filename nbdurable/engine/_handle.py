@@ -244,6 +244,7 @@ class RunHandle(Generic[R]):
                 error_type=str(info.get("type", "")),
                 error_message=str(info.get("message", "")),
                 traceback=str(info.get("traceback", "")),
+                traceback_full=str(info.get("traceback_full") or info.get("traceback", "")),
             ) from exc
         if status == "skipped":
             raise RunCancelledError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..flow import CancelOn, Concurrency, Debounce, Priority, RateLimit, Throttle, Timeouts
+from ..flow import BatchEvents, CancelOn, Concurrency, Debounce, Priority, RateLimit, Singleton, Throttle, Timeouts
 
 if TYPE_CHECKING:
     from ._events import Event
@@ -67,6 +67,17 @@ class Workflow(Protocol):
     def debounce(self) -> Debounce | None: ...
     @property
     def priority(self) -> Priority | None: ...
+    @property
+    def singleton(self) -> Singleton | None: ...
+    @property
+    def batch_events(self) -> BatchEvents | None: ...
+    @property
+    def body_retries(self) -> int:
+        """Function-level retries: how many times an error in the body outside steps executes it again."""
+
+    @property
+    def on_failure(self) -> Workflow | None:
+        """The workflow started as a run of its own when a run fails for good (None: nothing)."""
 
     def triggered_by(self, event_name: str) -> bool:
         """Whether an event of this name starts a run of the function."""

@@ -15,7 +15,7 @@ import re
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
 
-from .._errors import ConfigError, NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
+from .._errors import ConfigError, NestedStepError, NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
 from .._redact import StreamRedactor
 from ..journal._protocol import RunRecord, StepRecord
 from ._serde import storable_text
@@ -259,6 +259,8 @@ class RunState:
         self.halt: BaseException | None = None
         self.reported_sites: set[tuple[str, int, str]] = set()
         self.advised = False  # the advice on where to look for a divergence's cause was given
+        # Outer step id -> the NestedStepError its code met: the step fails even if its code caught it.
+        self.nested: dict[str, NestedStepError] = {}
         # (status, value, error, reason, exception) once the run has ended in this process.
         self.outcome: tuple[str, Any, dict[str, Any] | None, str, BaseException | None] | None = None
 
@@ -279,6 +281,15 @@ class RunState:
                 self.consumed_seqs.add(int(s.meta["event_seq"]))
         self.replaying = any(s.status == "completed" for s in steps)
 
+    def restart(self, steps: list[StepRecord]) -> None:
+        """The body is executed again from the top (a function-level retry): steps replay from ``steps``."""
+        assert self.record is not None
+        retry_failed = self.retry_failed
+        self.journaled, self.by_position, self.counters, self.position = {}, {}, {}, 0
+        self.unreached, self.nested = set(), {}
+        self.load(self.record, steps)
+        self.retry_failed = retry_failed
+
     # -- step identity ------------------------------------------------------------------------------
 
     def next_id(self, name: str) -> tuple[str, int]:
@@ -287,6 +298,9 @@ class RunState:
         Ids are unambiguous because no step name may end in ``:<number>`` (the form given to the
         2nd, 3rd... step of a name), except the ones a 0.1.0 journal of this run already holds.
         """
+        outer = current_step_var.get()
+        if outer is not None and outer.run_id == self.run_id:
+            raise self._nested(outer.step_id, name)
         n = self.counters.get(name)
         if n is None:
             self._check_name(name)
@@ -310,6 +324,20 @@ class RunState:
             if not self.unreached:
                 self.unreached = set()  # an emptied set keeps its table: let a long replay's go
         return step_id, position
+
+    def _nested(self, outer: str, name: str) -> NestedStepError:
+        """The error for step ``name`` called inside step ``outer``'s function (kept so ``outer`` fails)."""
+        err = NestedStepError(
+            f"{self.where(outer)}: step {name!r} was called inside the function of step {outer!r}; nested steps "
+            f"are not supported (the outer step's one result is journaled, so steps inside it could never replay). "
+            f"Call {name!r} from the workflow, before or after {outer!r}, or call its function directly inside "
+            f"{outer!r}. Step {outer!r} fails without retries.",
+            run_id=self.run_id,
+            step_id=outer,
+            nested_step=name,
+        )
+        self.nested.setdefault(outer, err)
+        return err
 
     def _check_name(self, name: str) -> None:
         """Refuse a step name the journal could not store, or one of the form nbdurable gives repeats."""
@@ -422,7 +450,15 @@ class RunState:
 
     # -- divergence ---------------------------------------------------------------------------------
 
-    def diverged(self, message: str, step_id: str | None, advice: str = "") -> None:
+    def diverged(
+        self,
+        message: str,
+        step_id: str | None,
+        advice: str = "",
+        *,
+        journaled_step: str | None = None,
+        found_step: str | None = None,
+    ) -> None:
         """Report a replay that differs from the journal: a warning at the user's line, or an error when strict.
 
         ``advice`` (where to look for the cause) is given once per run, with the first report.
@@ -437,7 +473,11 @@ class RunState:
             return
         if self.determinism == "strict":
             raise NonDeterminismError(
-                text + " (determinism='strict' stops here; use determinism='warn' to keep going with the journal)"
+                text + " (determinism='strict' stops here; use determinism='warn' to keep going with the journal)",
+                run_id=self.run_id,
+                step_id=step_id,
+                journaled_step=journaled_step,
+                found_step=found_step,
             )
         warn_at_user(ReplayDeterminismWarning(text), task=self.task, code=workflow_code(self.function))
 
@@ -470,6 +510,8 @@ class RunState:
                 "the workflow took another path than when the journal was written.",
                 step_id,
                 advice="Look for code outside steps that reads the clock, random numbers, files or the environment.",
+                journaled_step=other.step_id,
+                found_step=step_id,
             )
 
     def check_unreached(self) -> None:
@@ -481,4 +523,5 @@ class RunState:
                 "another path than when the journal was written.",
                 None,
                 advice="Look for code outside steps that reads the clock, random numbers, files or the environment.",
+                journaled_step=missing[0],
             )

@@ -1,5 +1,5 @@
 """Flow control: concurrency, throttles, rate limits, timeouts, cancel-on events, debounce, priority and
-shared limits, enforced through the journal so every process on it shares them.
+singletons, event batches and shared limits, enforced through the journal so every process on it shares them.
 
 ``_options`` holds the options users declare, ``_controller`` the FlowController that
 admits runs and keeps their slots; it calls the engine back only through the
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from ._controller import FlowController, lease_ttl
 from ._options import (
+    BatchEvents,
     CancelOn,
     Concurrency,
     Debounce,
     Limit,
     Priority,
     RateLimit,
+    Singleton,
     Throttle,
     Timeouts,
     cancel_on_options,
@@ -25,6 +27,7 @@ from ._options import (
 from ._protocols import FlowHost, FlowRun, FlowSubject
 
 __all__ = [
+    "BatchEvents",
     "CancelOn",
     "Concurrency",
     "Debounce",
@@ -35,6 +38,7 @@ __all__ = [
     "Limit",
     "Priority",
     "RateLimit",
+    "Singleton",
     "Throttle",
     "Timeouts",
     "cancel_on_options",

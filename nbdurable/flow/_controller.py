@@ -14,18 +14,24 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from time import time as _clock
 from typing import Any
 
 from .._duration import parse_duration
 from .._errors import ExpressionError, JournalBusyError, JournalError, RunOwnedElsewhereError
-from ..journal import Write, is_alive, this_owner
+from ..journal import EventRecord, RunRecord, Write, is_alive, this_owner
 from ._options import Concurrency, Limit, key_of
 from ._protocols import FlowHost, FlowRun, FlowSubject
 
 _log = logging.getLogger("nbdurable")
 
-__all__ = ["FlowController", "lease_ttl"]
+__all__ = ["FlowController", "batch_cursor", "lease_ttl"]
+
+
+def batch_cursor(function_id: str, key: str) -> str:
+    """The journal cursor that says up to which event the batches of ``key`` have taken."""
+    return f"batch:{function_id}:{key}"
 
 
 def _label(expr: str | None, key: str) -> str:
@@ -48,6 +54,10 @@ class FlowController:
         self._heartbeat: threading.Thread | None = None
         self._beat_lock = threading.Lock()
         self.waiting: set[str] = set()  # runs queued here, whose places the heartbeat keeps
+        # Singleton slots, by run: held while the run sleeps and waits too, given back when it ends.
+        self.singles: dict[str, tuple[str, str]] = {}
+        # Opens a batch run for events left over by a full batch (the engine's; it starts runs).
+        self.open_batch: Callable[[FlowSubject, EventRecord], None] | None = None
         # This process's runs waiting per (scope, key): run id -> (rank, its own wake-up event).
         self._queues: dict[tuple[str, str], dict[str, tuple[float, asyncio.Event]]] = {}
 
@@ -125,6 +135,15 @@ class FlowController:
                 )
                 await asyncio.sleep(min(wait, 0.5))
                 self._check_start_timeout(st, function)
+        if fresh and function.batch_events is not None and options.get("batch") is None:
+            empty = await self._collect_batch(st, function, options)
+            if empty is not None:
+                return empty
+            event = rec.event or {}
+        if function.singleton is not None:
+            skipped = await self._singleton(st, function, event, options, fresh)
+            if skipped is not None:
+                return skipped
         await self.acquire(st, function)
         if fresh:
             options["started_running_at"] = _clock()
@@ -141,6 +160,163 @@ class FlowController:
         if timeouts is not None and timeouts.finish is not None and started is not None:
             st.finish_deadline = float(started) + parse_duration(timeouts.finish)
             st.finish_reason = f"timed out: running longer than finish={timeouts.finish}"
+
+    # -- singletons ----------------------------------------------------------------------------------
+
+    async def _singleton(
+        self, st: FlowRun, function: FlowSubject, event: dict[str, Any], options: dict[str, Any], fresh: bool
+    ) -> str | None:
+        """Take the function's one singleton slot for the run's key; a reason when the run is skipped instead.
+
+        Skip mode skips a new run while another holds the slot; cancel mode cancels the holder and waits
+        for its slot. A run resumed after a restart waits for its slot whatever the mode (it was admitted).
+        """
+        sg = function.singleton
+        assert sg is not None
+        key = key_of(sg.key, event)
+        scope = f"single:{function.id}"
+        label = _label(sg.key, key)
+        cancelled: set[str] = set()
+        tries = 0
+        while True:
+            st.poll_cancel()
+            now = _clock()
+            ok, _busy, _ahead = await self._retry_busy(
+                self.engine.journal.acquire_slot,
+                scope,
+                key,
+                st.run_id,
+                this_owner(),
+                limit=1,
+                rank=st.record.created_at if st.record else now,
+                expires_at=now + lease_ttl(),
+                now=now,
+            )
+            if ok:
+                self.singles[st.run_id] = (scope, key)
+                self._start_heartbeat()
+                if options.get("singleton_key") != key:
+                    # Journaled at once, so a run that finds the slot taken can name (and cancel) its holder.
+                    options["singleton_key"] = key
+                    await self.engine.write(Write("run_update", run_id=st.run_id, fields={"options": dict(options)}))
+                return None
+            tries += 1
+            self._reclaim_dead(scope, key)
+            holders = self._singleton_holders(function, key, st.run_id)
+            if tries == 1 and not holders:
+                continue  # its holder just died or ended: ask again once before deciding
+            if fresh and sg.mode == "skip":
+                await self._retry_busy(self.engine.journal.release_slot, scope, key, st.run_id)
+                running = f"run {holders[0]!r} is running" if holders else "another run holds it"
+                return f"skipped: singleton{label}: {running}"
+            if fresh:
+                for other in holders:
+                    if other not in cancelled:
+                        cancelled.add(other)
+                        self.engine.cancel(other, f"cancelled by singleton{label}: run {st.run_id!r} replaces it")
+            await self._set_reason(st, f"queued: singleton{label}: waiting for the run before it to end")
+            await asyncio.sleep(min(0.02 * tries, 0.25))
+
+    def _singleton_holders(self, function: FlowSubject, key: str, run_id: str) -> list[str]:
+        """The unfinished runs of ``function`` admitted under singleton ``key`` (other than ``run_id``)."""
+        scope = f"single:{function.id}"
+        out = [other for other, held in self.singles.items() if held == (scope, key) and other != run_id]
+        for rec in self.engine.journal.list_runs(
+            statuses=["queued", "running", "sleeping", "waiting"], function_id=function.id, limit=200
+        ):
+            if rec.run_id in out or rec.run_id == run_id or (rec.options or {}).get("singleton_key") != key:
+                continue
+            if rec.owner is not None and (rec.owner == this_owner() or is_alive(rec.owner, rec.lease_until)):
+                out.append(rec.run_id)
+        return out
+
+    # -- event batches -------------------------------------------------------------------------------
+
+    def batch_options(self, function: FlowSubject, event: dict[str, Any]) -> dict[str, Any]:
+        """The options of a new batch run opened by ``event``: its key, and when it starts at the latest."""
+        be = function.batch_events
+        assert be is not None
+        try:
+            key: str | None = key_of(be.key, event)
+        except ExpressionError:
+            key = None  # its admission fails, naming the missing field (as a concurrency key does)
+        return {"batch_key": key, "batch_until": float(event.get("ts") or _clock()) + parse_duration(be.timeout)}
+
+    def pending_batch(self, function: FlowSubject, key: str, rec: RunRecord, limit: int) -> list[EventRecord]:
+        """Events of batch ``key`` not taken by a batch yet, oldest first (at most ``limit``)."""
+        journal = self.engine.journal
+        cursor = journal.get_cursor(batch_cursor(function.id, key))
+        after = cursor if cursor is not None else rec.event_seq - 1
+        names = {t for t in function.triggers if "*" not in t}
+        if rec.event and isinstance(rec.event.get("name"), str):
+            names.add(rec.event["name"])
+        be = function.batch_events
+        assert be is not None
+        found: list[EventRecord] = []
+        for name in names:
+            scanned, mine = after, 0
+            while True:
+                page = journal.events_after(name, scanned, limit=200)
+                for ev in page:
+                    scanned = ev.seq
+                    try:
+                        same = key_of(be.key, {"name": ev.name, "data": ev.data, "id": ev.event_id, "ts": ev.ts}) == key
+                    except ExpressionError:
+                        same = False
+                    if same:
+                        found.append(ev)
+                        mine += 1
+                if len(page) < 200 or mine >= limit:
+                    break
+        return sorted(found, key=lambda e: e.seq)[:limit]
+
+    async def _collect_batch(self, st: FlowRun, function: FlowSubject, options: dict[str, Any]) -> str | None:
+        """Wait for the batch to fill or time out, then take its events; a reason when it was empty (skipped).
+
+        The events are journaled in the run's options before the batch's cursor moves past them (a
+        compare-and-set, so two processes never take the same events): a crash between the two may
+        give an event to two batches, never to none.
+        """
+        be = function.batch_events
+        assert be is not None
+        rec = st.record
+        assert rec is not None
+        engine = self.engine
+        while True:
+            current = engine.journal.get_run(st.run_id)
+            if current is not None:
+                options.update(current.options or {})
+            remaining = float(options.get("batch_until") or 0) - _clock()
+            if remaining <= 0:
+                break
+            st.poll_cancel()
+            await self._set_reason(st, f"queued: collecting a batch of up to {be.max_size}, {remaining:.1f}s left")
+            await asyncio.sleep(min(remaining, 0.05))
+            self._check_start_timeout(st, function)
+        key = options.get("batch_key")
+        if not isinstance(key, str):
+            key = key_of(be.key, rec.event or {})  # raises ExpressionError naming what the event lacks
+        options["batch_started"] = True  # events sent from now on open the next batch
+        await engine.write(Write("run_update", run_id=st.run_id, fields={"options": dict(options)}))
+        name = batch_cursor(function.id, key)
+        while True:
+            cursor = engine.journal.get_cursor(name)
+            pending = self.pending_batch(function, key, rec, be.max_size + 1)
+            taken = pending[: be.max_size]
+            if not taken:
+                return "skipped: its batch is empty (another run took its events)"
+            events = [{"name": e.name, "data": e.data, "id": e.event_id, "ts": e.ts} for e in taken]
+            options["batch"] = events
+            await engine.write(
+                Write("run_update", run_id=st.run_id, fields={"options": dict(options), "event": events[0]})
+            )
+            if await self._retry_busy(engine.journal.move_cursor, name, taken[-1].seq, expect=cursor):
+                break
+        rec.event = events[0]
+        rec.options = dict(options)
+        if len(pending) > be.max_size and self.open_batch is not None:
+            self.open_batch(function, pending[be.max_size])
+        return None
 
     def _check_start_timeout(self, st: FlowRun, function: FlowSubject) -> None:
         timeouts = function.timeouts
@@ -308,9 +484,12 @@ class FlowController:
                 except JournalBusyError:
                     pass
 
-    def release(self, run_id: str) -> None:
-        """Give back the run's slots (when it ends, sleeps or waits)."""
-        for scope, key in self.held.pop(run_id, []):
+    def release(self, run_id: str, *, ending: bool = False) -> None:
+        """Give back the run's slots (when it ends, sleeps or waits; its singleton slot only when it ends)."""
+        held = self.held.pop(run_id, [])
+        if ending and run_id in self.singles:
+            held.append(self.singles.pop(run_id))
+        for scope, key in held:
             try:
                 self.engine.journal.release_slot(scope, key, run_id)
             except JournalError:
@@ -323,6 +502,7 @@ class FlowController:
         For a run another process claimed: slots are keyed by run id, so they are the new owner's.
         """
         self.held.pop(run_id, None)
+        self.singles.pop(run_id, None)
         self.waiting.discard(run_id)
         self._leave_queues(run_id, wake_next=True)
 
@@ -346,7 +526,7 @@ class FlowController:
             runs = self.engine.claimed_runs()
             with self._beat_lock:
                 # Decided under the lock: a run claimed meanwhile finds either this thread going on or none.
-                if not self.held and not self.waiting and not runs:
+                if not self.held and not self.singles and not self.waiting and not runs:
                     self._heartbeat = None
                     return
             try:

@@ -1,5 +1,6 @@
 """Flow-control options, as users declare them: ``nd.Concurrency``, ``nd.Throttle``, ``nd.RateLimit``,
-``nd.Timeouts``, ``nd.CancelOn``, ``nd.Debounce``, ``nd.Priority`` and shared ``nd.Limit``s.
+``nd.Timeouts``, ``nd.CancelOn``, ``nd.Debounce``, ``nd.Priority``, ``nd.Singleton``, ``nd.BatchEvents``
+and shared ``nd.Limit``s.
 
 Plain frozen values checked when made (bad input is refused where it is written);
 the controller (``_controller``) enforces them through the journal.
@@ -9,18 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from .._duration import Duration, parse_duration
 from .._errors import ConfigError
 
 __all__ = [
+    "BatchEvents",
     "CancelOn",
     "Concurrency",
     "Debounce",
     "Limit",
     "Priority",
     "RateLimit",
+    "Singleton",
     "Throttle",
     "Timeouts",
     "cancel_on_options",
@@ -82,6 +85,41 @@ class RateLimit:
         _positive(self.limit, "RateLimit(limit=...)")
         parse_duration(self.period, what="RateLimit(period=...)")
         _check_key(self.key, "RateLimit(key=...)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Singleton:
+    """At most one run of the function per ``key`` at a time, across every process on the journal.
+
+    A new run while one runs is ``mode="skip"``: ended ``skipped``, with the running run named in
+    its reason; or ``mode="cancel"``: the running run is cancelled and the new one runs.
+    """
+
+    key: str | None = None
+    mode: Literal["skip", "cancel"] = "skip"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("skip", "cancel"):
+            raise ConfigError(f"Singleton(mode=...) must be 'skip' or 'cancel', got {self.mode!r}")
+        _check_key(self.key, "Singleton(key=...)")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchEvents:
+    """One run receives up to ``max_size`` events (``ctx.events``), per ``key``.
+
+    The run starts when its batch is full or ``timeout`` after its first event, whichever
+    comes first. Events and batches live in the journal, so a batch survives a restart.
+    """
+
+    max_size: int
+    timeout: Duration
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        _positive(self.max_size, "BatchEvents(max_size=...)")
+        parse_duration(self.timeout, what="BatchEvents(timeout=...)")
+        _check_key(self.key, "BatchEvents(key=...)")
 
 
 @dataclasses.dataclass(frozen=True)

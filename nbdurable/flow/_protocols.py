@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from ..journal import Journal, RunRecord, Write
-from ._options import CancelOn, Concurrency, Priority, RateLimit, Throttle, Timeouts
+from ._options import BatchEvents, CancelOn, Concurrency, Priority, RateLimit, Singleton, Throttle, Timeouts
 
 __all__ = ["FlowHost", "FlowRun", "FlowSubject", "QueuedStep"]
 
@@ -32,6 +32,12 @@ class FlowSubject(Protocol):
     def cancel_on(self) -> tuple[CancelOn, ...]: ...
     @property
     def priority(self) -> Priority | None: ...
+    @property
+    def singleton(self) -> Singleton | None: ...
+    @property
+    def batch_events(self) -> BatchEvents | None: ...
+    @property
+    def triggers(self) -> tuple[str, ...]: ...
 
 
 class QueuedStep(Protocol):

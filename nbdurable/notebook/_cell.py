@@ -172,4 +172,5 @@ def make_cell_function(
         timeouts=None if timeout is None else Timeouts(finish=timeout),
     )
     function.code_hash = source_hash(body)
+    function.body_retries = 0  # an error in the cell (outside steps) is shown at once, not retried
     return function

@@ -17,7 +17,7 @@ from ..engine import Event, RunState, get_engine, presenter, registry
 from ..engine._events import trigger_matches
 from ..engine._executor import callable_hash
 from ..engine._serde import storable_text
-from ..flow import CancelOn, Concurrency, Debounce, Priority, RateLimit, Throttle, Timeouts
+from ..flow import BatchEvents, CancelOn, Concurrency, Debounce, Priority, RateLimit, Singleton, Throttle, Timeouts
 from ._context import Context, RunLogger
 from ._step import Step
 
@@ -134,6 +134,9 @@ class Function(Generic[R]):
         priority: Priority | None = None,
         on: Placement = "here",
         queue: str = "default",
+        on_failure: Callable[[Context], Awaitable[Any]] | None = None,
+        singleton: Singleton | None = None,
+        batch_events: BatchEvents | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(func):
             raise ConfigError(
@@ -173,10 +176,29 @@ class Function(Generic[R]):
         if not isinstance(queue, str) or not queue.strip() or not storable_text(queue):
             raise ConfigError(f"@nd.function(id={id!r}): queue must be a non-empty name, got {queue!r}")
         self.queue = queue
+        self.singleton = _one_of(singleton, Singleton, id, "singleton")
+        self.batch_events = _one_of(batch_events, BatchEvents, id, "batch_events")
+        if self.batch_events is not None and self.debounce is not None:
+            raise ConfigError(
+                f"@nd.function(id={id!r}): batch_events and debounce cannot go together (each decides when a run "
+                "starts and with which events); choose one."
+            )
+        self.on_failure: Function[Any] | None = None
+        if on_failure is not None:
+            if not inspect.iscoroutinefunction(on_failure):
+                raise ConfigError(
+                    f"@nd.function(id={id!r}): on_failure= takes an async function (async def handler(ctx)), "
+                    f"got {on_failure!r}"
+                )
+            # A workflow of its own: its runs have their own steps and timeline, and resume by this id.
+            self.on_failure = Function(on_failure, id=f"{id}/on-failure", retries=retries, lint=lint, engine=engine)
         self.func = func
         self.id = id
         self.triggers = triggers
         self.retries = retries
+        # Function-level retries (an error in the body outside steps). A %%durable cell sets 0: whoever
+        # runs it is there to read the error at once.
+        self.body_retries = retries
         self.determinism: Determinism = determinism
         self.on_change: OnChange = on_change
         self._engine = engine
@@ -192,7 +214,15 @@ class Function(Generic[R]):
 
     @property
     def has_flow_control(self) -> bool:
-        return bool(self.concurrency or self.throttle or self.rate_limit or self.timeouts or self.debounce)
+        return bool(
+            self.concurrency
+            or self.throttle
+            or self.rate_limit
+            or self.timeouts
+            or self.debounce
+            or self.singleton
+            or self.batch_events
+        )
 
     @property
     def first_trigger(self) -> str | None:
@@ -208,12 +238,16 @@ class Function(Generic[R]):
     def execute(self, state: RunState, event: Event) -> Awaitable[R]:
         """The workflow's body for one run: ``func(ctx)`` with the run's context (what the engine awaits)."""
         assert state.record is not None
+        # A batch (nd.BatchEvents) is kept in the run's options when the run takes it.
+        batch = (state.record.options or {}).get("batch")
+        events = tuple(Event.from_dict(e) for e in batch) if isinstance(batch, list) and batch else ()
         ctx = Context(
-            event=event,
+            event=events[0] if events else event,
             step=Step(state),
             run_id=state.run_id,
             attempt=state.record.attempt - 1,
             logger=RunLogger(state),
+            events=events,
         )
         return self.func(ctx)
 
@@ -264,6 +298,9 @@ def function(
     priority: Priority | None = None,
     on: Placement = "here",
     queue: str = "default",
+    on_failure: Callable[[Context], Awaitable[Any]] | None = None,
+    singleton: Singleton | None = None,
+    batch_events: BatchEvents | None = None,
 ) -> Callable[[Callable[[Context], Awaitable[R]]], Function[R]]: ...
 
 
@@ -286,11 +323,20 @@ def function(
     priority: Priority | None = None,
     on: Placement = "here",
     queue: str = "default",
+    on_failure: Callable[[Context], Awaitable[Any]] | None = None,
+    singleton: Singleton | None = None,
+    batch_events: BatchEvents | None = None,
 ) -> Function[R] | Callable[[Callable[[Context], Awaitable[R]]], Function[R]]:
     """Declare a durable workflow: ``@nd.function(id="...", trigger="app/event", retries=3)``.
 
     ``retries`` is the default number of retries of each step (a step may set its
-    own). ``determinism``: "warn" reports replay divergence and nondeterministic
+    own), and of the function: an error raised in the body outside steps executes
+    the body again from the top (completed steps replay) after a backoff, as Inngest
+    does. ``on_failure`` is an ``async def handler(ctx)`` run, as a durable run of its
+    own (function id ``"<id>/on-failure"``), when a run fails for good; its
+    ``ctx.event`` is ``nd/function.failed`` with the failed run's ``run_id``,
+    ``function_id``, ``error`` and trigger ``event`` in its data.
+    ``determinism``: "warn" reports replay divergence and nondeterministic
     calls outside steps, "strict" makes divergence an error, "off" is silent.
     ``on_change`` says what a resume does when a completed step's code changed:
     "warn" keeps the journaled result, "rerun" redoes from that step in a new run,
@@ -298,7 +344,10 @@ def function(
 
     Flow control, shared by every process on the journal: ``concurrency``
     (nd.Concurrency, one or several), ``throttle``, ``rate_limit``, ``timeouts``,
-    ``cancel_on`` (nd.CancelOn, one or several), ``debounce`` and ``priority``.
+    ``cancel_on`` (nd.CancelOn, one or several), ``debounce``, ``priority`` and
+    ``singleton`` (nd.Singleton: one run per key at a time, a new one skipped or
+    replacing the running one) and ``batch_events`` (nd.BatchEvents: one run
+    receives a list of events, ``ctx.events``).
 
     ``on="workers"`` makes worker processes (``nbdurable worker``) execute its runs by default
     (``fn.start``, the events that trigger it), on ``queue``; ``fn.start(on=...)`` chooses per run.
@@ -322,8 +371,13 @@ def function(
             priority=priority,
             on=on,
             queue=queue,
+            on_failure=on_failure,
+            singleton=singleton,
+            batch_events=batch_events,
         )
         registry()[fn.id] = fn
+        if fn.on_failure is not None:
+            registry()[fn.on_failure.id] = fn.on_failure
         return fn
 
     if func is not None:

@@ -84,6 +84,7 @@ def _function(function_id: str, retries: int) -> Function[Any]:
 
         # Not registered: its body lives in the caller, so only the caller can resume it (see _workflow).
         function = _functions[(function_id, retries)] = Function(_workflow, id=function_id, retries=retries, lint="off")
+        function.body_retries = 0  # the framework's own loop is the body: its errors are its to retry
     return function
 
 

@@ -10,6 +10,7 @@ workflow moves past it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import hashlib
 import inspect
@@ -19,15 +20,18 @@ import typing
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from time import time as _clock
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from .._duration import Duration, parse_deadline, parse_duration
 from .._errors import (
+    ConfigError,
     InvokeTimeoutError,
+    NestedStepError,
     NonDeterminismError,
     NonRetriableError,
     RetryAfterError,
     RunCancelledError,
+    RunFailedError,
     SerializationError,
     StepError,
 )
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
     from ._ai_step import AIStep
     from ._function import Function
 
-__all__ = ["Step", "backoff_delay", "callable_hash", "error_info"]
+__all__ = ["Step"]
 
 T = TypeVar("T")
 
@@ -121,10 +125,12 @@ class Step:
         # Counted now, at call time: steps started together under gather are all open before the
         # first of them commits, so their writes share one transaction.
         self._state.engine.open_steps += 1
-        # One coroutine per step (``counted``: _run gives the count back), not a wrapper around it.
-        return self._run(
+        # One coroutine per step (``counted``: _run gives the count back), not a wrapper around it; inside a
+        # step.parallel(mode="wait") branch, one more that waits for the branch's turn.
+        step = self._run(
             step_id, name, position, "run", fn, args, kwargs, output_type, serializer, retries, None, use_limit, True
         )
+        return step if _branch_var.get() is None else self._in_turn(step, counted=True)
 
     async def _run(
         self,
@@ -229,6 +235,9 @@ class Step:
                         # before any view could draw it, and a notice per step would cost the live timeline.
                         engine.notify("step_started", st.run_id, step_id)
                         value = await value
+                    nested = st.nested.pop(step_id, None)
+                    if nested is not None:
+                        raise nested  # the step's code caught it: the step fails all the same
                     payload, tag = (
                         (None, None)
                         if value is None
@@ -237,12 +246,18 @@ class Step:
                 except RunCancelledError:
                     raise  # cancelled while waiting for a shared Limit: not a failure of the step
                 except (NonRetriableError, SerializationError) as exc:
+                    st.nested.pop(step_id, None)
                     await self._fail(live, exc, attempt, started, code_hash, preview, input_hash)
-                    raise self._step_error(step_id, error_info(exc), attempt + 1) from exc
+                    raise self._step_error(step_id, error_info(exc), attempt + 1, _error_class(exc)) from _cause(exc)
                 except Exception as exc:
+                    nested = st.nested.pop(step_id, None)
+                    if nested is not None:  # it caught the NestedStepError and raised another: still not retried
+                        await self._fail(live, nested, attempt, started, code_hash, preview, input_hash)
+                        raise self._step_error(step_id, error_info(nested), attempt + 1, NestedStepError) from exc
                     if attempt + 1 >= max_attempts:
                         await self._fail(live, exc, attempt, started, code_hash, preview, input_hash)
-                        raise self._step_error(step_id, error_info(exc), attempt + 1) from exc
+                        error = self._step_error(step_id, error_info(exc), attempt + 1, _error_class(exc))
+                        raise error from _cause(exc)
                     if isinstance(exc, RetryAfterError):
                         d = exc.delay
                         next_at = parse_deadline(d) if isinstance(d, dt.datetime) else _clock() + parse_duration(d)
@@ -361,7 +376,9 @@ class Step:
         st.step_ended(live)
         st.engine.notify("step_finished", st.run_id, live.step_id, record=failed)
 
-    def _step_error(self, step_id: str, info: dict[str, Any], attempts: int) -> StepError:
+    def _step_error(
+        self, step_id: str, info: dict[str, Any], attempts: int, error_class: type[BaseException] | None = None
+    ) -> StepError:
         st = self._state
         return StepError(
             f"{st.where(step_id)} failed after {attempts} attempt(s): {info.get('type')}: {info.get('message')}. "
@@ -372,6 +389,9 @@ class Step:
             error_type=str(info.get("type", "")),
             error_message=str(info.get("message", "")),
             traceback=str(info.get("traceback", "")),
+            traceback_full=str(info.get("traceback_full") or info.get("traceback", "")),
+            child_run_id=str(info["child_run_id"]) if info.get("child_run_id") else None,
+            error_class=error_class,
         )
 
     def _note_replayed(self, rec: StepRecord, position: int, fn: Any) -> None:
@@ -417,13 +437,13 @@ class Step:
         """Sleep durably: the deadline is journaled, so after a restart only the rest is slept."""
         seconds = parse_duration(duration, what=f"step.sleep({name!r}) duration")
         step_id, position = self._state.next_id(name)
-        await self._sleep(step_id, name, position, lambda: _clock() + seconds)
+        await self._in_turn(self._sleep(step_id, name, position, lambda: _clock() + seconds))
 
     async def sleep_until(self, name: str, when: dt.datetime | float | str) -> None:
         """Sleep durably until an aware datetime (or epoch seconds, or an ISO string)."""
         deadline = parse_deadline(when, what=f"step.sleep_until({name!r})")
         step_id, position = self._state.next_id(name)
-        await self._sleep(step_id, name, position, lambda: deadline)
+        await self._in_turn(self._sleep(step_id, name, position, lambda: deadline))
 
     async def _sleep(self, step_id: str, name: str, position: int, deadline_of: Callable[[], float]) -> None:
         st = self._state
@@ -628,8 +648,12 @@ class Step:
         child is resumed (or its result read), never started twice. ``function`` may be
         a function id: one this process does not define, or one marked ``on="workers"``,
         is handed to the workers that serve it, and awaited through the journal.
+        A failed child raises ``nd.StepError`` carrying the child's own error type, message and
+        traceback.
         """
         seconds = None if timeout is None else parse_duration(timeout, what=f"step.invoke({name!r}) timeout")
+        if isinstance(function, str) and not function.strip():
+            raise ConfigError(f"step.invoke({name!r}): function= needs a function or a non-empty function id")
         step_id, position = self._state.next_id(name)
         st = self._state
         child = {"id": f"{st.run_id}.{step_id}"}
@@ -653,31 +677,91 @@ class Step:
                 handle = st.engine.start(
                     target, data=data, run_id=child_id, parent_run_id=st.run_id, resume_failed=True
                 )
-            if seconds is None:
-                return await handle.result()
             try:
+                if seconds is None:
+                    return await handle.result()
                 return await asyncio.wait_for(asyncio.shield(handle.result()), seconds)
             except asyncio.TimeoutError:
                 raise InvokeTimeoutError(
                     f"{st.where(step_id)}: invoked run {child_id!r} did not finish within {seconds:g}s; it goes on "
                     "running. Give a longer timeout, or read its result later with nd.get_run()."
                 ) from None
+            except RunFailedError as exc:
+                raise _child_failed(exc, child_id) from None
 
-        value: T = await self._run(
-            step_id,
-            name,
-            position,
-            "invoke",
-            call,
-            (),
-            {"function": function_id, "data": data},
-            None,
-            "json",
-            0,
-            lambda _v: {"child_run_id": child["id"]},
-            hint=target.func if target is not None else None,
+        value: T = await self._in_turn(
+            self._run(
+                step_id,
+                name,
+                position,
+                "invoke",
+                call,
+                (),
+                {"function": function_id, "data": data},
+                None,
+                "json",
+                0,
+                lambda _v: {"child_run_id": child["id"]},
+                hint=target.func if target is not None else None,
+            )
         )
         return value
+
+    # -- parallel groups ----------------------------------------------------------------------------
+
+    async def parallel(
+        self, branches: Sequence[Callable[[], Awaitable[Any]]], *, mode: ParallelMode = "wait"
+    ) -> tuple[Any, ...]:
+        """Run ``branches`` (callables returning awaitables that call steps) together; their results in order.
+
+        ``mode="wait"`` (Inngest's default, ``ParallelMode.WAIT``): the branches go in rounds; a
+        branch's next step starts only once every other branch has finished its previous one.
+        ``mode="race"`` (Inngest's ``ParallelMode.RACE``, and what ``asyncio.gather`` does): each
+        branch goes on at its own pace. Either way, the call returns when every branch has.
+        """
+        if mode not in ("wait", "race"):
+            raise ConfigError(f"step.parallel: mode must be 'wait' or 'race', got {mode!r}")
+        if not all(callable(b) for b in branches):
+            raise TypeError(
+                "step.parallel takes a sequence of callables that call steps, e.g. "
+                "(lambda: step.run('a', fa), lambda: step.run('b', fb))"
+            )
+        if mode == "race":
+            return tuple(await asyncio.gather(*(b() for b in branches)))
+        group = _Rounds(len(branches))
+        run_id = self._state.run_id
+
+        async def branch(index: int, body: Callable[[], Awaitable[Any]]) -> Any:
+            token = _branch_var.set((group, index, run_id))
+            try:
+                return await body()
+            finally:
+                group.end(index)
+                _branch_var.reset(token)
+
+        return tuple(await asyncio.gather(*(branch(i, b) for i, b in enumerate(branches))))
+
+    async def _in_turn(self, step: Coroutine[Any, Any, T], *, counted: bool = False) -> T:
+        """Await a step; inside a ``parallel(mode="wait")`` branch, first wait for the branch's turn.
+
+        ``counted``: the step gives back its count of open steps when it ends; if it never starts
+        (cancelled while waiting for its turn), this does.
+        """
+        found = _branch_var.get()
+        if found is None or found[2] != self._state.run_id:
+            return await step
+        group, index, _run_id = found
+        try:
+            await group.enter(index)
+        except BaseException:
+            step.close()
+            if counted:
+                self._state.engine.open_steps -= 1
+            raise
+        try:
+            return await step
+        finally:
+            group.leave(index)
 
     # -- journaled values ---------------------------------------------------------------------------
 
@@ -803,6 +887,82 @@ def _child_run_id(st: RunState, step_id: str) -> str:
     if rec is None or rec.parent_run_id == st.run_id:
         return natural
     return f"{natural}#{_digest(st.run_id, step_id)[:12]}"
+
+
+def _error_class(exc: BaseException) -> type[BaseException] | None:
+    """The class of the error behind a failed step: a failed child's own, when it failed in this process."""
+    if hasattr(exc, "nd_error_class"):
+        carried = exc.nd_error_class
+        return carried if isinstance(carried, type) else None
+    return type(exc)
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """What a StepError is raised from: the child's own exception when a child failed in this process."""
+    original = getattr(exc, "nd_original", None)
+    return original if isinstance(original, BaseException) else exc
+
+
+ParallelMode = Literal["wait", "race"]
+
+
+class _Rounds:
+    """The turns of a ``parallel(mode="wait")`` group: step k of a branch waits for step k-1 of every other."""
+
+    def __init__(self, n: int) -> None:
+        self.started = [0] * n
+        self.done = [0] * n
+        self.ended = [False] * n
+        self.changed = asyncio.Event()
+
+    async def enter(self, index: int) -> None:
+        turn = self.started[index]
+        self.started[index] += 1
+        while not all(self.ended[j] or self.done[j] >= turn for j in range(len(self.done)) if j != index):
+            await self.changed.wait()
+
+    def leave(self, index: int) -> None:
+        self.done[index] += 1
+        self._pulse()
+
+    def end(self, index: int) -> None:
+        self.ended[index] = True
+        self._pulse()
+
+    def _pulse(self) -> None:
+        old, self.changed = self.changed, asyncio.Event()
+        old.set()
+
+
+# The parallel(mode="wait") branch the code running now belongs to: (its group, its index, the run's id).
+_branch_var: contextvars.ContextVar[tuple[_Rounds, int, str] | None] = contextvars.ContextVar(
+    "nbdurable_branch", default=None
+)
+
+
+class _ChildFailedError(NonRetriableError):
+    """A child run failed: described by the child's own error (see ``error_info``), never retried here."""
+
+
+def _child_failed(exc: RunFailedError, child_id: str) -> _ChildFailedError:
+    """The error an invoke step fails with: the child's type, message and traceback, and its exception if here."""
+    err = _ChildFailedError(str(exc))
+    err.nd_error_info = {  # type: ignore[attr-defined]
+        "type": exc.error_type or "RunFailedError",
+        "message": exc.error_message or str(exc),
+        "traceback": exc.traceback,
+        "traceback_full": exc.traceback_full,
+        "child_run_id": child_id,
+    }
+    original = exc.__cause__
+    if isinstance(original, StepError) and isinstance(original.__cause__, BaseException):
+        original = original.__cause__  # the child's step failed: its own exception
+    if isinstance(original, BaseException) and not isinstance(original, StepError):
+        err.nd_original = original  # type: ignore[attr-defined]
+        err.nd_error_class = type(original)  # type: ignore[attr-defined]
+    else:
+        err.nd_error_class = None  # type: ignore[attr-defined]
+    return err
 
 
 def _meta(preview: str | None) -> dict[str, Any] | None:

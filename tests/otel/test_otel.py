@@ -185,7 +185,7 @@ async def test_a_resumed_run_continues_its_trace_and_replays_are_not_new_work(
         async def resumes(ctx: nd.Context) -> str:
             await ctx.step.ai.infer("ask", model=model, body={"messages": [{"role": "user", "content": "x"}]})
             if broken["yes"]:
-                raise RuntimeError("stop here")
+                raise nd.NonRetriableError("stop here")  # fail the run now, without function-level retries
             return str(await ctx.step.run("after", lambda: "done"))
 
         with pytest.raises(nd.RunFailedError):

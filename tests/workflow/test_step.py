@@ -1052,8 +1052,9 @@ async def test_invoke_a_failing_child(journal_path: Path) -> None:
 
     assert await parent.run(run_id="inv-fail") == "child failed"
     (exc,) = caught
-    assert "boom in child" in exc.error_message
-    assert "LookupError" in exc.error_message
+    # The child's own error, as fields (Inngest's StepError.name / .message / .stack).
+    assert (exc.error_type, exc.error_message) == ("LookupError", "boom in child")
+    assert "boom in child" in exc.traceback and exc.child_run_id == "inv-fail.call"
     assert child_calls == [1]  # a failed child is not started again by the parent's retries
     child_run = journal().get_run("inv-fail.call")
     assert child_run is not None and child_run.status == "failed"
