@@ -434,7 +434,9 @@ def test_a_queued_run_cancelled_from_another_process_leaves_the_queue(tmp_path: 
     ran = sorted((r["data"]["order"], r["start"]) for r in flow.lines("begin"))
     assert [order for order, _t in ran] == [0, 2], "the cancelled run never started"
     holder_end = next(r["end"] for r in flow.lines("end") if r["data"]["order"] == 0)
-    assert ran[1][1] - holder_end < 1.0, "the run behind the cancelled one was not kept waiting"
+    # Kept waiting behind the cancelled run's place, it would start only when that place's lease ran out
+    # (15 s): well under that is the property, whatever the machine's load.
+    assert ran[1][1] - holder_end < 7.5, "the run behind the cancelled one was not kept waiting"
     assert sent_at < holder_end
 
 
