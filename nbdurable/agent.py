@@ -37,9 +37,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 from ._duration import Duration, parse_duration
 from ._errors import ConfigError, StepError
-from ._redact import redact_clipped
+from .ai._adapter import Adapter, ToolCall
+from .ai._anthropic import ANTHROPIC
 from .ai._approval import APPROVAL_EVENT, approval_call_id, approval_if_exp
 from .ai._models import Model, _Usage, _usage_of
+from .ai._openai import OPENAI
 from .workflow import send
 
 if TYPE_CHECKING:
@@ -100,16 +102,17 @@ class Tool:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
 
+    def schema(self, adapter: Adapter) -> dict[str, Any]:
+        """The tool as a provider's API declares tools."""
+        return adapter.tool_schema(self.name, self.description, self.parameters)
+
     def openai_schema(self) -> dict[str, Any]:
         """The tool in OpenAI chat-completions form."""
-        return {
-            "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
-        }
+        return self.schema(OPENAI)
 
     def anthropic_schema(self) -> dict[str, Any]:
         """The tool in Anthropic messages-API form."""
-        return {"name": self.name, "description": self.description, "input_schema": self.parameters}
+        return self.schema(ANTHROPIC)
 
     def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """The model's JSON arguments as keyword arguments for the function (pydantic coercion).
@@ -356,12 +359,7 @@ class AgentResult:
     cost: float | None = None
 
 
-@dataclass(frozen=True)
-class _Call:
-    id: str
-    name: str
-    arguments: Any  # the parsed JSON, or None when it did not parse
-    problem: str | None = None
+_Call = ToolCall  # a tool call the model asked for
 
 
 @dataclass(frozen=True)
@@ -433,23 +431,13 @@ class Agent:
             messages: list[dict[str, Any]] = [{"role": "user", "content": task}]
         else:
             messages = [dict(m) for m in task]
-        if self.system and self.model.provider == "openai":
-            messages.insert(0, {"role": "system", "content": self.system})
-        return messages
+        return self.model.adapter.first_messages(messages, self.system)
 
     def _body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        adapter = self.model.adapter
         body: dict[str, Any] = {"model": self.model.model, **self.params}
-        if self.model.provider == "anthropic":
-            body["max_tokens"] = self.max_tokens or body.get("max_tokens") or 4096
-            if self.system:
-                body["system"] = self.system
-            if self.tools:
-                body["tools"] = [t.anthropic_schema() for t in self.tools.values()]
-        else:
-            if self.max_tokens is not None:
-                body["max_tokens"] = self.max_tokens
-            if self.tools:
-                body["tools"] = [t.openai_schema() for t in self.tools.values()]
+        tools = [t.schema(adapter) for t in self.tools.values()]
+        adapter.agent_body(body, system=self.system, tools=tools, max_tokens=self.max_tokens)
         # A snapshot: the transcript grows after this turn, the journaled request must not.
         body["messages"] = list(messages)
         return body
@@ -463,60 +451,11 @@ class Agent:
                 f"nd.agent: step.ai.infer returned {type(response).__name__}, not a provider JSON response; "
                 "the agent needs the response dict."
             )
-        if self.model.provider == "anthropic":
-            content = response.get("content") or []
-            text = "".join(b.get("text", "") for b in content if isinstance(b, Mapping) and b.get("type") == "text")
-            calls = [
-                _Call(str(b.get("id")), str(b.get("name")), b.get("input"))
-                for b in content
-                if isinstance(b, Mapping) and b.get("type") == "tool_use"
-            ]
-            return text, calls, {"role": "assistant", "content": list(content)}
-        choices = response.get("choices") or []
-        message = (choices[0].get("message") or {}) if choices else {}
-        raw_content = message.get("content")
-        if isinstance(raw_content, list):  # some OpenAI-compatible servers send content parts
-            text = "".join(p.get("text", "") for p in raw_content if isinstance(p, Mapping))
-        else:
-            text = raw_content or ""
-        calls = []
-        sent_calls = []
-        for call in message.get("tool_calls") or []:
-            function = call.get("function") or {}
-            arguments_text = function.get("arguments") or "{}"
-            try:
-                arguments, problem = json.loads(arguments_text), None
-            except ValueError as exc:
-                arguments, problem = (
-                    None,
-                    f"the arguments are not valid JSON ({exc}): {redact_clipped(arguments_text, 200)}",
-                )
-            calls.append(_Call(str(call.get("id")), str(function.get("name")), arguments, problem))
-            sent_calls.append(
-                {
-                    "id": call.get("id"),
-                    "type": call.get("type") or "function",
-                    "function": {"name": function.get("name"), "arguments": arguments_text},
-                }
-            )
-        assistant: dict[str, Any] = {"role": "assistant", "content": raw_content}
-        if sent_calls:
-            assistant["tool_calls"] = sent_calls
-        return text, calls, assistant
+        return self.model.adapter.read_turn(response)
 
     def _results_messages(self, calls: list[_Call], outcomes: list[_Outcome]) -> list[dict[str, Any]]:
-        if self.model.provider == "anthropic":
-            blocks = []
-            for call, outcome in zip(calls, outcomes, strict=True):
-                block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call.id, "content": outcome.content}
-                if outcome.is_error:
-                    block["is_error"] = True
-                blocks.append(block)
-            return [{"role": "user", "content": blocks}]
-        return [
-            {"role": "tool", "tool_call_id": call.id, "content": outcome.content}
-            for call, outcome in zip(calls, outcomes, strict=True)
-        ]
+        results = [(call, outcome.content, outcome.is_error) for call, outcome in zip(calls, outcomes, strict=True)]
+        return self.model.adapter.tool_results(results)
 
     # ----------------------------------------------------------------- the loop
 

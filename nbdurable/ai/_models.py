@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._errors import ConfigError, NonRetriableError
 from .._redact import MASK, known_secrets, redact_text, register_secret, watch_env
 from . import _prices
+from ._adapter import adapter_for
+from ._anthropic import DEFAULT_MAX_TOKENS as DEFAULT_ANTHROPIC_MAX_TOKENS
 
 if TYPE_CHECKING:
-    pass
+    from ._adapter import Adapter
 
 __all__ = [
     "ANTHROPIC_BASE_URL",
@@ -43,8 +45,6 @@ Provider = Literal["openai", "anthropic"]
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
-# Anthropic's messages API requires max_tokens; a body without it gets this.
-DEFAULT_ANTHROPIC_MAX_TOKENS = 4096
 
 REDACTED = MASK
 
@@ -77,7 +77,7 @@ class Model:
     anthropic_version: str = ANTHROPIC_VERSION
 
     def __post_init__(self) -> None:
-        if self.provider not in ("openai", "anthropic"):
+        if adapter_for(self.provider) is None:
             raise ConfigError(
                 f"nd.ai: unknown provider {self.provider!r}; use nd.ai.openai(...) or nd.ai.anthropic(...)."
             )
@@ -101,11 +101,16 @@ class Model:
             watch_env(self.api_key_env)
 
     @property
+    def adapter(self) -> Adapter:
+        """This model's provider's wire format."""
+        adapter = adapter_for(self.provider)
+        assert adapter is not None  # checked when the model was made
+        return adapter
+
+    @property
     def url(self) -> str:
         """The endpoint this model's calls POST to."""
-        if self.provider == "openai":
-            return f"{self.base_url}/chat/completions"
-        return f"{self.base_url}/v1/messages"
+        return self.adapter.url(self.base_url)
 
 
 def openai(model: str, *, base_url: str | None = None, api_key_env: str | None = "OPENAI_API_KEY") -> Model:

@@ -22,6 +22,9 @@ import pytest
 import nbdurable.ai as _ai
 from nbdurable._errors import ConfigError, NonRetriableError, RetryAfterError
 from nbdurable.ai import _http, _models, _prices
+from nbdurable.ai._adapter import StreamError, adapter_for
+from nbdurable.ai._anthropic import ANTHROPIC, AnthropicStream
+from nbdurable.ai._openai import OPENAI
 from nbdurable.testing._llm_server import ScriptedLLMServer, error, reply, tool_call
 
 OPENAI_KEY = "sk-test-openai-KNOWN-4f9a2b7c1d"
@@ -206,19 +209,39 @@ def test_a_stream_cut_short_is_retriable(server: ScriptedLLMServer, provider: st
 
 
 def test_error_events_inside_a_stream() -> None:
-    overloaded = _http._AnthropicStream(None)
+    overloaded = AnthropicStream(None)
     overloaded.feed("message_start", json.dumps({"type": "message_start", "message": {"id": "m", "content": []}}))
-    with pytest.raises(_http._StreamError, match="Overloaded") as caught:
+    with pytest.raises(StreamError, match="Overloaded") as caught:
         overloaded.feed(
             "error", json.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
         )
     assert caught.value.retriable is True
-    invalid = _http._AnthropicStream(None)
-    with pytest.raises(_http._StreamError) as caught:
+    invalid = AnthropicStream(None)
+    with pytest.raises(StreamError) as caught:
         invalid.feed(
             "error", json.dumps({"type": "error", "error": {"type": "invalid_request_error", "message": "no"}})
         )
     assert caught.value.retriable is False
+
+
+def test_each_provider_is_one_adapter_and_its_wire_format_lives_there() -> None:
+    assert adapter_for("openai") is OPENAI
+    assert adapter_for("anthropic") is ANTHROPIC
+    assert adapter_for("mistral") is None
+    with pytest.raises(ConfigError, match="unknown provider 'mistral'"):
+        _models.Model("mistral", "m", "http://127.0.0.1:1", None)
+    gpt, claude = _ai.openai("gpt-x", api_key_env=None), _ai.anthropic("claude-x", api_key_env=None)
+    assert gpt.url == "https://api.openai.com/v1/chat/completions"
+    assert claude.url == "https://api.anthropic.com/v1/messages"
+    assert OPENAI.headers(gpt, "k")["authorization"] == "Bearer k"
+    assert ANTHROPIC.headers(claude, "k")["x-api-key"] == "k"
+    assert "x-api-key" not in ANTHROPIC.headers(claude, None)
+    sent: dict[str, object] = {"model": "m", "stream": True}
+    ANTHROPIC.prepare(sent, stream=False)
+    assert sent == {"model": "m", "max_tokens": 4096}
+    sent = {"model": "m"}
+    OPENAI.prepare(sent, stream=True)
+    assert sent == {"model": "m", "stream": True, "stream_options": {"include_usage": True}}
 
 
 def test_sse_parser_handles_comments_multiline_data_and_crlf() -> None:
