@@ -1,6 +1,10 @@
 /**
  * The snapshot a run's timeline is drawn from (format version 1; see `snapshot.ts` for versions).
  *
+ * Its one schema is `labextension/schema/snapshot.schema.json`, generated from the Python
+ * definition (`nbdurable/timeline/_schema.py`); `test/schema.test.ts` checks that these
+ * interfaces name exactly its fields.
+ *
  * The engine produces it (`engine.snapshot(run_id)`), the widget syncs it, the
  * MIME bundle stores it under `application/vnd.nbdurable.timeline+json`. Every
  * field may be missing or null in a snapshot from an older or newer writer, so
@@ -30,6 +34,8 @@ export interface ErrorInfo {
   type?: string | null;
   message?: string | null;
   traceback?: string | null;
+  /** The step a run's error came from. */
+  step_id?: string | null;
 }
 
 export interface Warning {
