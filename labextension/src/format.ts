@@ -221,10 +221,14 @@ export function formatPayload(value: unknown): string {
   }
 }
 
-/** Start of the shared time axis and its length in seconds (never zero). */
-export function timeAxis(snapshot: Snapshot): { start: number; span: number } | null {
+/**
+ * Start of the shared time axis and its length in seconds (never zero).
+ *
+ * `now` is the moment the view shows (the live view's clock, which moves on during
+ * sleeps and waits when the kernel sends nothing); by default the snapshot's own.
+ */
+export function timeAxis(snapshot: Snapshot, now: number | null = snapshotNow(snapshot.run ?? {})): { start: number; span: number } | null {
   const run = snapshot.run ?? {};
-  const now = snapshotNow(run);
   const starts: number[] = [];
   const ends: number[] = [];
   const runStart = num(run.started_at);
@@ -273,4 +277,90 @@ export function barGeometry(
 
 function round2(x: number): number {
   return Math.round(x * 100) / 100;
+}
+
+/** The header's title and the run id worth showing beside it (none when it would repeat a `%%durable` cell's name). */
+export function runTitle(run: RunInfo): { title: string; runId: string | null } {
+  const fn = str(run.function_id) ?? 'run';
+  const runId = str(run.run_id);
+  if (fn.startsWith('cell:')) {
+    const cell = fn.slice('cell:'.length);
+    return { title: `%%durable ${cell}`, runId: runId === cell ? null : runId };
+  }
+  return { title: fn, runId };
+}
+
+/** How many steps shown came from the journal and how many ran in this execution. */
+export function replayCounts(steps: readonly StepInfo[]): { replayed: number; ran: number } {
+  let replayed = 0;
+  let ran = 0;
+  for (const step of steps) {
+    if (!step || typeof step !== 'object' || str(step.kind) === 'value') {
+      continue;
+    }
+    if (step.replayed) {
+      replayed += 1;
+    } else if (num(step.started_at) !== null) {
+      ran += 1;
+    }
+  }
+  return { replayed, ran };
+}
+
+/** "6 replayed · 3 ran" when some steps were replayed, else "". */
+export function replaySummary(steps: readonly StepInfo[]): string {
+  const { replayed, ran } = replayCounts(steps);
+  return replayed > 0 ? `${formatInt(replayed)} replayed · ${formatInt(ran)} ran` : '';
+}
+
+/** Whether the run made AI calls: only then do tokens and cost mean anything. */
+export function hasAi(run: RunInfo, steps: readonly StepInfo[]): boolean {
+  return (
+    (num(run.tokens_in) ?? 0) > 0 ||
+    (num(run.tokens_out) ?? 0) > 0 ||
+    (num(run.cost) ?? 0) > 0 ||
+    steps.some(s => Boolean(s && typeof s === 'object' && s.ai && typeof s.ai === 'object'))
+  );
+}
+
+/**
+ * When the run stopped and was picked up again: the last replayed step's end and the first
+ * step run after it. Null when nothing was replayed, nothing ran after the replay, or it went on at once.
+ */
+export function resumeGap(steps: readonly StepInfo[]): { stopped: number; resumed: number } | null {
+  let stopped: number | null = null;
+  for (const step of steps) {
+    if (step && typeof step === 'object' && step.replayed) {
+      const end = num(step.ended_at) ?? num(step.started_at);
+      if (end !== null && (stopped === null || end > stopped)) {
+        stopped = end;
+      }
+    }
+  }
+  if (stopped === null) {
+    return null;
+  }
+  let resumed: number | null = null;
+  for (const step of steps) {
+    if (step && typeof step === 'object' && !step.replayed && str(step.kind) !== 'value') {
+      const start = num(step.started_at);
+      if (start !== null && start >= stopped && (resumed === null || start < resumed)) {
+        resumed = start;
+      }
+    }
+  }
+  // Under a second apart is one execution going on (a replay is followed at once by the next step).
+  return resumed === null || resumed - stopped < 1 ? null : { stopped, resumed };
+}
+
+/** The header line saying where the run was not running: "Stopped 12:00:05 UTC, resumed 12:03:10 UTC (3m 05s later)". */
+export function resumeGapText(steps: readonly StepInfo[], now: number | null): string {
+  const gap = resumeGap(steps);
+  if (gap === null) {
+    return '';
+  }
+  return (
+    `Stopped ${formatClock(gap.stopped, now)}, resumed ${formatClock(gap.resumed, now)} ` +
+    `(${formatDuration(gap.resumed - gap.stopped)} later)`
+  );
 }

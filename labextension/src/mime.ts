@@ -14,8 +14,9 @@
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Panel, Widget } from '@lumino/widgets';
 
+import { isTerminal, num } from './format';
 import { TimelineView } from './renderer';
-import { LIVE_SNAPSHOT_EVENT, MIME_TYPE, type Snapshot } from './types';
+import { KERNEL_STOPPED, LIVE_SNAPSHOT_EVENT, MIME_TYPE, type Snapshot } from './types';
 
 export const WIDGET_VIEW_MIME_TYPE = 'application/vnd.jupyter.widget-view+json';
 
@@ -44,6 +45,66 @@ export function findRegistry(widget: Widget): RegistryLike | null {
   return null;
 }
 
+/** The part of a Lumino signal used here. */
+interface SignalLike<T> {
+  connect(slot: (sender: unknown, args: T) => void, thisArg?: unknown): boolean;
+  disconnect(slot: (sender: unknown, args: T) => void, thisArg?: unknown): boolean;
+}
+
+/** The part of JupyterLab's ISessionContext (the notebook's kernel) watched here. */
+export interface SessionContextLike {
+  statusChanged: SignalLike<string>;
+  kernelChanged: SignalLike<unknown>;
+}
+
+/** The part of a document context used here: its save signal. */
+interface DocumentContextLike {
+  saveState: SignalLike<string>;
+}
+
+function hasSignal(value: unknown, name: string): boolean {
+  const signal = (value as Record<string, unknown> | null)?.[name];
+  return typeof signal === 'object' && signal !== null && typeof (signal as SignalLike<unknown>).connect === 'function';
+}
+
+/** The session context (kernel) of the notebook this widget sits in, if any. */
+export function findSessionContext(widget: Widget): SessionContextLike | null {
+  for (let node: Widget | null = widget.parent; node !== null; node = node.parent) {
+    const candidate = (node as unknown as { sessionContext?: unknown }).sessionContext;
+    if (hasSignal(candidate, 'statusChanged') && hasSignal(candidate, 'kernelChanged')) {
+      return candidate as SessionContextLike;
+    }
+  }
+  return null;
+}
+
+/** The document context (saving) of the notebook this widget sits in, if any. */
+function findDocumentContext(widget: Widget): DocumentContextLike | null {
+  for (let node: Widget | null = widget.parent; node !== null; node = node.parent) {
+    const candidate = (node as unknown as { context?: unknown }).context;
+    if (hasSignal(candidate, 'saveState')) {
+      return candidate as DocumentContextLike;
+    }
+  }
+  return null;
+}
+
+/** Kernel statuses after which a widget's comm is gone for good. */
+const KERNEL_LOST_STATUSES = new Set(['restarting', 'autorestarting', 'dead', 'terminating']);
+
+/**
+ * The snapshot as of `at` (epoch seconds): a live snapshot received at `receivedAt` with its `now`
+ * moved on by the time since, so a copy saved during a sleep or a wait says how long it has been.
+ */
+export function stampSnapshot(snapshot: Snapshot, receivedAt: number, at: number): Snapshot {
+  const run = snapshot.run;
+  const now = num(run?.now);
+  if (!run || now === null || isTerminal(snapshot)) {
+    return snapshot;
+  }
+  return { ...snapshot, run: { ...run, now: now + Math.max(0, at - receivedAt) } };
+}
+
 type WidgetState = 'none' | 'pending' | 'live' | 'gone';
 
 export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
@@ -56,7 +117,11 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
   private revealTimer: ReturnType<typeof setTimeout> | null = null;
   private storeTimer: ReturnType<typeof setTimeout> | null = null;
   private liveSnapshot: Snapshot | null = null;
+  /** The latest snapshot the live widget drew, and when it came (epoch seconds). */
+  private latestLive: { snapshot: Snapshot; receivedAt: number } | null = null;
   private state: WidgetState = 'none';
+  private session: SessionContextLike | null = null;
+  private documentContext: DocumentContextLike | null = null;
 
   constructor(options: IRenderMime.IRendererOptions) {
     super();
@@ -82,6 +147,7 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
       // The run ended and the kernel sent the final bundle: a live copy queued earlier must not
       // overwrite it (JupyterLab reuses this renderer for the update).
       this.cancelLiveStore();
+      this.dropWidget();
       this.showStatic();
       return Promise.resolve();
     }
@@ -114,6 +180,7 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
       return;
     }
     this.liveSnapshot = detail as Snapshot;
+    this.latestLive = { snapshot: detail as Snapshot, receivedAt: Date.now() / 1000 };
     if (this.storeTimer === null) {
       this.storeTimer = setTimeout(() => this.storeLiveSnapshot(), STORE_INTERVAL_MS);
     }
@@ -169,6 +236,7 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
     }
     const widgetRenderer = renderer as IRenderMime.IRenderer & Panel;
     this.widgetRenderer = widgetRenderer;
+    this.watchKernel();
     widgetRenderer.hide();
     this.addWidget(widgetRenderer);
     this.observer = new MutationObserver(() => this.checkWidget());
@@ -201,15 +269,96 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
     }
   }
 
+  /**
+   * Show the saved snapshot instead of the widget. A run that had not ended when the widget went
+   * away (its kernel stopped, or the notebook was reopened without it) is shown as it was last
+   * seen, clock stopped, saying so: nothing updates it any more.
+   */
   private fallBack(): void {
+    const wasLive = this.state === 'live' || this.state === 'pending';
     this.state = 'gone';
+    this.dropWidget();
+    const model = this.model;
+    if (wasLive && model !== null && model.data[WIDGET_VIEW_MIME_TYPE]) {
+      const latest = this.latestLive;
+      const shown = latest !== null ? stampSnapshot(latest.snapshot, latest.receivedAt, Date.now() / 1000) : null;
+      if (shown !== null) {
+        this.view.update(shown);
+      }
+      const snapshot = shown ?? (model.data[MIME_TYPE] as Snapshot);
+      if (!isTerminal(snapshot ?? {})) {
+        this.view.markStale(KERNEL_STOPPED);
+        if (shown !== null) {
+          // The saved copy says when it was last seen, not when the last update came.
+          this.cancelLiveStore();
+          this.writeSnapshot(shown);
+        }
+      }
+    }
+    this.showStatic();
+  }
+
+  private dropWidget(): void {
     this.observer?.disconnect();
     this.observer = null;
+    this.unwatchKernel();
     if (this.widgetRenderer !== null) {
       this.widgetRenderer.dispose();
       this.widgetRenderer = null;
     }
-    this.showStatic();
+  }
+
+  private writeSnapshot(snapshot: Snapshot): void {
+    const model = this.model;
+    if (model === null || this.isDisposed || JSON.stringify(model.data[MIME_TYPE]) === JSON.stringify(snapshot)) {
+      return;
+    }
+    model.setData({ data: { ...model.data, [MIME_TYPE]: snapshot as unknown as ReadonlyPartialJSONObject } });
+  }
+
+  /** Follow the notebook's kernel and saves while a live widget is shown. */
+  private watchKernel(): void {
+    if (this.session === null) {
+      this.session = findSessionContext(this);
+      this.session?.statusChanged.connect(this.onKernelStatus, this);
+      this.session?.kernelChanged.connect(this.onKernelChanged, this);
+    }
+    if (this.documentContext === null) {
+      this.documentContext = findDocumentContext(this);
+      this.documentContext?.saveState.connect(this.onSaveState, this);
+    }
+  }
+
+  private unwatchKernel(): void {
+    this.session?.statusChanged.disconnect(this.onKernelStatus, this);
+    this.session?.kernelChanged.disconnect(this.onKernelChanged, this);
+    this.session = null;
+    this.documentContext?.saveState.disconnect(this.onSaveState, this);
+    this.documentContext = null;
+  }
+
+  private onKernelStatus(_sender: unknown, status: string): void {
+    if (KERNEL_LOST_STATUSES.has(status)) {
+      this.fallBack();
+    }
+  }
+
+  private onKernelChanged(): void {
+    // Another kernel (or none): the widget's comm belonged to the old one.
+    this.fallBack();
+  }
+
+  /** Just before the notebook is saved: write the live state as of now, so the file does not lie about the time. */
+  private onSaveState(_sender: unknown, state: string): void {
+    const latest = this.latestLive;
+    if (state !== 'started' || this.state !== 'live' || latest === null || isTerminal(latest.snapshot)) {
+      return;
+    }
+    const model = this.model;
+    if (model === null || !model.data[WIDGET_VIEW_MIME_TYPE]) {
+      return;
+    }
+    this.writeSnapshot(stampSnapshot(latest.snapshot, latest.receivedAt, Date.now() / 1000));
   }
 
   private showStatic(): void {
@@ -234,6 +383,7 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
       this.storeTimer = null;
     }
     this.node.removeEventListener(LIVE_SNAPSHOT_EVENT, this.onLiveSnapshot);
+    this.unwatchKernel();
     this.observer?.disconnect();
     this.view.dispose();
     super.dispose();

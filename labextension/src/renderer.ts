@@ -17,10 +17,14 @@ import {
   formatPayload,
   formatPrice,
   formatRelative,
+  hasAi,
   isTerminal,
   num,
+  replaySummary,
+  resumeGapText,
   runElapsed,
   runStatusLabel,
+  runTitle,
   snapshotNow,
   stepDuration,
   stepStatusLabel,
@@ -97,6 +101,9 @@ export class TimelineView {
   private actionsKey: string | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private disposed = false;
+  /** Why nothing updates this view any more (the kernel stopped), and the moment its clock stopped. */
+  private staleReason: string | null = null;
+  private staleAt: number | null = null;
 
   constructor(parent: HTMLElement, options: TimelineOptions = {}) {
     this.doc = parent.ownerDocument;
@@ -135,15 +142,47 @@ export class TimelineView {
   }
 
   /** Show the outcome of an action (from the Python side, or a local validation error). */
-  setNotice(text: string, kind: 'ok' | 'error' | 'info' = 'info'): void {
+  setNotice(text: string, kind: 'ok' | 'error' | 'info' | 'stale' = 'info'): void {
+    if (this.staleReason !== null && kind !== 'stale') {
+      return; // an answer that arrives after the kernel stopped must not hide that it stopped
+    }
     this.noticeEl.textContent = text;
     this.noticeEl.setAttribute('data-kind', kind);
     this.noticeEl.hidden = text === '';
-    if (kind !== 'info') {
+    if (kind === 'ok' || kind === 'error') {
       for (const button of Array.from(this.actionsEl.querySelectorAll('button'))) {
         (button as HTMLButtonElement).disabled = false;
       }
     }
+  }
+
+  /**
+   * Say the view is no longer followed (its kernel stopped): stop the clock where it is,
+   * disable every action, and show `reason`. Later snapshots are still drawn, frozen.
+   */
+  markStale(reason: string): void {
+    if (this.disposed) {
+      return;
+    }
+    if (this.staleReason === null) {
+      this.staleAt = this.now();
+    }
+    this.staleReason = reason;
+    this.node.setAttribute('data-stale', 'true');
+    this.actionsKey = null;
+    this.render();
+    this.syncTimer();
+    this.setNotice(reason, 'stale');
+  }
+
+  /** Whether `markStale` was called: the view shows a moment that has passed. */
+  get stale(): boolean {
+    return this.staleReason !== null;
+  }
+
+  /** The moment the view shows (epoch seconds): the snapshot's, moved on by the clock while live. */
+  currentTime(): number | null {
+    return this.now();
   }
 
   /** Stop the clock and remove the node. */
@@ -162,6 +201,9 @@ export class TimelineView {
 
   /** The time the view shows: the snapshot's own `now`, advanced by the local clock while live. */
   private now(): number | null {
+    if (this.staleAt !== null) {
+      return this.staleAt;
+    }
     const run = this.snapshot.run ?? {};
     const base = snapshotNow(run);
     if (base === null || !this.options.live || isTerminal(this.snapshot) || num(run.now) === null) {
@@ -171,7 +213,7 @@ export class TimelineView {
   }
 
   private syncTimer(): void {
-    const wantTimer = Boolean(this.options.live) && !isTerminal(this.snapshot);
+    const wantTimer = Boolean(this.options.live) && !isTerminal(this.snapshot) && this.staleReason === null;
     if (wantTimer && this.timer === null) {
       this.timer = setInterval(() => this.render(), 1000);
     } else if (!wantTimer && this.timer !== null) {
@@ -186,7 +228,7 @@ export class TimelineView {
     this.node.setAttribute('data-status', runStatusLabel(run));
     this.renderHeader(run, now);
     this.renderActions(run);
-    this.renderAxis();
+    this.renderAxis(now);
     const omitted = num(this.snapshot.steps_omitted) ?? 0;
     this.omittedEl.hidden = omitted <= 0;
     this.omittedEl.textContent =
@@ -201,18 +243,29 @@ export class TimelineView {
       h(d, 'span', { class: 'nbd-stat' }, [`${label} `, h(d, 'b', {}, [value])]);
     const done = num(run.steps_done) ?? 0;
     const total = num(run.steps_total) ?? done;
+    const steps = (Array.isArray(this.snapshot.steps) ? this.snapshot.steps : []).filter(
+      (s): s is StepInfo => Boolean(s) && typeof s === 'object',
+    );
+    const { title, runId } = runTitle(run);
+    const replay = replaySummary(steps);
+    const ai = hasAi(run, steps);
     const children: Child[] = [
-      h(d, 'span', { class: 'nbd-fn' }, [str(run.function_id) ?? 'run']),
-      h(d, 'span', { class: 'nbd-runid', title: 'run id' }, [str(run.run_id) ?? '']),
+      h(d, 'span', { class: 'nbd-fn' }, [title]),
+      runId !== null ? h(d, 'span', { class: 'nbd-runid', title: 'run id' }, [runId]) : null,
       h(d, 'span', { class: 'nbd-badge', 'data-status': status }, [status]),
       h(d, 'div', { class: 'nbd-stats' }, [
         stat('elapsed', formatDuration(runElapsed(run, now)) || '-'),
         stat('steps', `${formatInt(done)} / ${formatInt(total)}`),
-        stat('tokens', `${formatInt(num(run.tokens_in))} in / ${formatInt(num(run.tokens_out))} out`),
-        stat('cost', formatCost(num(run.cost))),
+        replay ? h(d, 'span', { class: 'nbd-stat nbd-replay' }, [replay]) : null,
+        ai ? stat('tokens', `${formatInt(num(run.tokens_in))} in / ${formatInt(num(run.tokens_out))} out`) : null,
+        ai ? stat('cost', formatCost(num(run.cost))) : null,
         num(run.started_at) !== null ? stat('started', formatClock(num(run.started_at), now)) : null,
       ]),
     ];
+    const gap = resumeGapText(steps, now);
+    if (gap) {
+      children.push(h(d, 'div', { class: 'nbd-reason nbd-gap' }, [gap]));
+    }
     if (this.newerVersion !== null) {
       children.push(
         h(d, 'div', { class: 'nbd-reason nbd-newer' }, [
@@ -253,7 +306,7 @@ export class TimelineView {
     const onAction = this.options.onAction;
     const actions = this.snapshot.actions ?? {};
     const waiting = run.waiting_for ?? null;
-    const key = JSON.stringify([Boolean(onAction), actions, waiting, run.status]);
+    const key = JSON.stringify([Boolean(onAction), actions, waiting, run.status, this.staleReason]);
     if (key === this.actionsKey) {
       return;
     }
@@ -311,12 +364,20 @@ export class TimelineView {
       });
       parts.push(cancel);
     }
+    if (this.staleReason !== null) {
+      // Nothing would carry the click to a kernel: keep the buttons in view, switched off.
+      for (const control of parts.flatMap(p => [p, ...Array.from(p.querySelectorAll('button, textarea'))])) {
+        if (control.tagName === 'BUTTON' || control.tagName === 'TEXTAREA') {
+          (control as HTMLButtonElement | HTMLTextAreaElement).disabled = true;
+        }
+      }
+    }
     this.actionsEl.replaceChildren(...parts);
   }
 
-  private renderAxis(): void {
+  private renderAxis(now: number | null): void {
     const d = this.doc;
-    const axis = timeAxis(this.snapshot);
+    const axis = timeAxis(this.snapshot, now);
     if (axis === null || (this.snapshot.steps ?? []).length === 0) {
       this.axisEl.hidden = true;
       return;
@@ -340,8 +401,8 @@ export class TimelineView {
   private renderRows(now: number | null): void {
     const d = this.doc;
     const steps = Array.isArray(this.snapshot.steps) ? this.snapshot.steps : [];
-    const axis = timeAxis(this.snapshot);
-    const canRerun = Boolean(this.options.onAction && this.snapshot.actions?.rerun);
+    const axis = timeAxis(this.snapshot, now);
+    const canRerun = Boolean(this.options.onAction && this.snapshot.actions?.rerun) && this.staleReason === null;
     const seen = new Set<string>();
     const ordered: HTMLElement[] = [];
     steps.forEach((raw, index) => {

@@ -78,6 +78,9 @@ export const CSS = `
 .nbd-notice { width: 100%; font-size: 0.95em; }
 .nbd-notice[data-kind="error"] { color: var(--nbd-err); }
 .nbd-notice[data-kind="ok"] { color: var(--nbd-ok); }
+.nbd-notice[data-kind="stale"] { color: var(--nbd-warn); font-weight: 600; }
+.nbd-timeline[data-stale="true"] .nbd-badge { background: var(--nbd-muted); }
+.nbd-stat.nbd-replay { color: var(--nbd-fg); }
 .nbd-field-error { color: var(--nbd-err); font-size: 0.9em; }
 .nbd-grid { display: grid; grid-template-columns: 3em minmax(9em, 1.1fr) 3.5em minmax(14em, 1.5fr) 5em minmax(140px, 2.4fr);
   column-gap: 8px; align-items: center; }

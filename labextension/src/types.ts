@@ -16,6 +16,9 @@ export const MIME_TYPE = 'application/vnd.nbdurable.timeline+json';
 /** DOM event (bubbling, detail = snapshot) the live widget fires on each update, for its JupyterLab host. */
 export const LIVE_SNAPSHOT_EVENT = 'nbdurable:snapshot';
 
+/** What a live timeline says once its kernel stopped (restarted, died or shut down). */
+export const KERNEL_STOPPED = 'Kernel stopped: run the cell again to resume.';
+
 export type RunStatus =
   | 'running'
   | 'sleeping'

@@ -8,6 +8,7 @@
 
 import { TimelineView } from './renderer';
 import {
+  KERNEL_STOPPED,
   LIVE_SNAPSHOT_EVENT,
   type ActionMessage,
   type ActionResult,
@@ -55,14 +56,21 @@ export function render({ model, el }: RenderContext): () => void {
       view.setNotice(content.message, content.ok ? 'ok' : 'error');
     }
   };
+  // The comm to the kernel closed or went dead (kernel restarted, died or shut down): nothing will update
+  // this view or carry a click, so say so instead of ticking on and offering buttons that do nothing.
+  const onCommLost = (): void => view.markStale(KERNEL_STOPPED);
   model.on('change:snapshot', onChange);
   model.on('msg:custom', onMessage);
+  model.on('comm_live_update', onCommLost);
+  model.on('comm:close', onCommLost);
   onChange();
   // Tells the kernel a front end draws the widget, so it need not refresh the static copy for viewers without widgets.
   model.send({ type: 'rendered' });
   return () => {
     model.off('change:snapshot', onChange);
     model.off('msg:custom', onMessage);
+    model.off('comm_live_update', onCommLost);
+    model.off('comm:close', onCommLost);
     view.dispose();
   };
 }

@@ -2,9 +2,15 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Panel, Widget } from '@lumino/widgets';
 
-import extension, { STORE_INTERVAL_MS, TimelineRenderer, WIDGET_VIEW_MIME_TYPE, rendererFactory } from '../src/mime';
+import extension, {
+  STORE_INTERVAL_MS,
+  TimelineRenderer,
+  WIDGET_VIEW_MIME_TYPE,
+  rendererFactory,
+  stampSnapshot,
+} from '../src/mime';
 import { LIVE_SNAPSHOT_EVENT, MIME_TYPE, type Snapshot } from '../src/types';
-import { sampleSnapshot } from './fixtures';
+import { T0, sampleSnapshot } from './fixtures';
 
 type Mode = 'live' | 'gone' | 'loading';
 
@@ -40,6 +46,33 @@ class FakeOutputArea extends Panel {
           : undefined,
     };
   }
+}
+
+/** A Lumino-like signal: what the renderer connects to. */
+class FakeSignal<T> {
+  private slots: Array<[(sender: unknown, args: T) => void, unknown]> = [];
+  connect(slot: (sender: unknown, args: T) => void, thisArg?: unknown): boolean {
+    this.slots.push([slot, thisArg]);
+    return true;
+  }
+  disconnect(slot: (sender: unknown, args: T) => void, thisArg?: unknown): boolean {
+    this.slots = this.slots.filter(([s, t]) => s !== slot || t !== thisArg);
+    return true;
+  }
+  emit(args: T): void {
+    for (const [slot, thisArg] of [...this.slots]) {
+      slot.call(thisArg, this, args);
+    }
+  }
+  get count(): number {
+    return this.slots.length;
+  }
+}
+
+/** Stands in for a NotebookPanel: the kernel's session context and the document's save signal. */
+class FakeNotebookPanel extends Panel {
+  readonly sessionContext = { statusChanged: new FakeSignal<string>(), kernelChanged: new FakeSignal<unknown>() };
+  readonly context = { saveState: new FakeSignal<string>() };
 }
 
 interface FakeModel extends IRenderMime.IMimeModel {
@@ -180,6 +213,61 @@ describe('JupyterLab MIME renderer', () => {
     expect(model.setData).not.toHaveBeenCalled();
     expect(final.setData).not.toHaveBeenCalled();
     expect(renderer.node.textContent).toContain('completed');
+  });
+
+  it('says the kernel stopped when it restarts under a live widget, and saves the state as of then', async () => {
+    const notebook = new FakeNotebookPanel();
+    areas.push(notebook);
+    const area = new FakeOutputArea('live');
+    notebook.addWidget(area);
+    Widget.attach(notebook, document.body);
+    const model = mimeModel(sampleSnapshot(), { widget: true, trusted: true });
+    const renderer = rendererFactory.createRenderer({ mimeType: MIME_TYPE } as IRenderMime.IRendererOptions) as TimelineRenderer;
+    await renderer.renderModel(model);
+    area.addWidget(renderer);
+    await new Promise(resolve => setTimeout(resolve, 0));
+    expect(renderer.widgetState).toBe('live');
+    expect(notebook.sessionContext.statusChanged.count).toBe(1);
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date((T0 + 60) * 1000));
+    const view = renderer.node.querySelector('.fake-widget-view')!;
+    view.dispatchEvent(new CustomEvent(LIVE_SNAPSHOT_EVENT, { bubbles: true, detail: sampleSnapshot() }));
+    // saving 30 s into a wait writes how long it has really been
+    vi.setSystemTime(new Date((T0 + 90) * 1000));
+    notebook.context.saveState.emit('started');
+    expect(model.setData).toHaveBeenCalledTimes(1);
+    expect(model.setData.mock.calls[0][0].data[MIME_TYPE].run.now).toBe(T0 + 90);
+    vi.setSystemTime(new Date((T0 + 95) * 1000));
+    notebook.sessionContext.statusChanged.emit('busy');
+    expect(renderer.widgetState).toBe('live');
+    notebook.sessionContext.statusChanged.emit('restarting');
+    expect(renderer.widgetState).toBe('gone');
+    expect(staticHidden(renderer)).toBe(false);
+    const notice = renderer.node.querySelector<HTMLElement>('.nbd-notice')!;
+    expect(notice.textContent).toBe('Kernel stopped: run the cell again to resume.');
+    expect(renderer.node.querySelector('.nbd-stats')!.textContent).toContain('elapsed 1m 35s');
+    expect(model.setData.mock.calls.at(-1)![0].data[MIME_TYPE].run.now).toBe(T0 + 95);
+    expect(notebook.sessionContext.statusChanged.count).toBe(0);
+    expect(notebook.context.saveState.count).toBe(0);
+  });
+
+  it('says the kernel stopped when a notebook saved mid-run reopens without its widget', async () => {
+    const renderer = await mount('gone', mimeModel(sampleSnapshot(), { widget: true, trusted: true }));
+    expect(renderer.node.querySelector('.nbd-notice')!.textContent).toBe('Kernel stopped: run the cell again to resume.');
+    // an ended run's saved output says nothing of the kind
+    const done = sampleSnapshot();
+    done.run!.status = 'completed';
+    const ended = await mount('gone', mimeModel(done, { widget: true, trusted: true }));
+    expect(ended.node.querySelector<HTMLElement>('.nbd-notice')!.hidden).toBe(true);
+  });
+
+  it('stamps a live snapshot with the time since it came, except an ended run', () => {
+    const snap = sampleSnapshot();
+    expect(stampSnapshot(snap, T0 + 60, T0 + 75).run!.now).toBe(T0 + 75);
+    expect(snap.run!.now).toBe(T0 + 60);
+    const done = sampleSnapshot();
+    done.run!.status = 'failed';
+    expect(stampSnapshot(done, T0 + 60, T0 + 75)).toBe(done);
   });
 
   it('falls back to the snapshot when the live view is closed', async () => {

@@ -299,4 +299,89 @@ describe('anywidget front end', () => {
     expect(handlers.size).toBe(0);
     expect(host.querySelector('.nbd-timeline')).toBeNull();
   });
+
+  it('goes stale when its comm to the kernel is lost: clock stopped, actions off, and says so', () => {
+    vi.useFakeTimers();
+    try {
+      vi.setSystemTime(new Date((T0 + 60) * 1000)); // the sample's own `now`
+      const handlers = new Map<string, (...args: unknown[]) => void>();
+      const sent: (ActionMessage | RenderedMessage)[] = [];
+      const model = {
+        get: () => sampleSnapshot(),
+        on: (event: string, cb: (...args: unknown[]) => void) => handlers.set(event, cb),
+        off: (event: string) => handlers.delete(event),
+        send: (m: ActionMessage | RenderedMessage) => sent.push(m),
+      };
+      const cleanup = render({ model, el: host });
+      const elapsed = (): string => host.querySelector('.nbd-stats')!.textContent ?? '';
+      vi.advanceTimersByTime(5000);
+      expect(elapsed()).toContain('elapsed 1m 05s');
+      handlers.get('comm_live_update')!();
+      const notice = host.querySelector<HTMLElement>('.nbd-notice')!;
+      expect(notice.textContent).toBe('Kernel stopped: run the cell again to resume.');
+      expect(notice.dataset.kind).toBe('stale');
+      expect(host.querySelector('.nbd-timeline')!.getAttribute('data-stale')).toBe('true');
+      const controls = Array.from(host.querySelectorAll<HTMLButtonElement | HTMLTextAreaElement>('.nbd-actions button, .nbd-actions textarea'));
+      expect(controls.length).toBeGreaterThan(0);
+      expect(controls.every(c => c.disabled)).toBe(true);
+      vi.advanceTimersByTime(60_000);
+      expect(elapsed()).toContain('elapsed 1m 05s');
+      // an answer arriving late does not hide that the kernel stopped
+      handlers.get('msg:custom')!({ type: 'action_result', action: 'cancel', ok: true, message: 'Cancel requested.' });
+      expect(notice.textContent).toBe('Kernel stopped: run the cell again to resume.');
+      cleanup();
+      expect(handlers.size).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('time axis and header', () => {
+  it('moves the axis on with the live clock during a sleep or wait', () => {
+    vi.useFakeTimers();
+    try {
+      vi.setSystemTime(new Date((T0 + 60) * 1000));
+      const view = new TimelineView(host, { live: true });
+      view.update(sampleSnapshot());
+      const ticks = (): (string | null)[] => Array.from(host.querySelectorAll('.nbd-tick')).map(t => t.textContent);
+      expect(ticks().at(-1)).toBe('+1m 00s');
+      vi.advanceTimersByTime(60_000);
+      expect(ticks().at(-1)).toBe('+2m 00s');
+      // the waiting step's bar grows with it: it started at +6 s of a 120 s axis
+      const bar = rows()[3].querySelector<HTMLElement>('.nbd-bar')!.getAttribute('style');
+      expect(bar).toBe('left:5%;width:95%');
+      view.dispose();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('says how many steps were replayed and ran, and when the run stopped and resumed', () => {
+    const snap = sampleSnapshot();
+    new TimelineView(host).update(snap);
+    expect(host.querySelector('.nbd-replay')!.textContent).toBe('1 replayed · 3 ran');
+    // the replay went straight on to the next step: no stop to speak of
+    expect(host.querySelector('.nbd-gap')).toBeNull();
+    snap.steps![0] = { ...snap.steps![0], ended_at: T0 + 1 };
+    snap.steps![1] = { ...snap.steps![1], started_at: T0 + 4 };
+    host.replaceChildren();
+    new TimelineView(host).update(snap);
+    expect(host.querySelector('.nbd-gap')!.textContent).toBe('Stopped 12:00:01 UTC, resumed 12:00:04 UTC (3.0 s later)');
+  });
+
+  it('leaves tokens and cost out of a run without AI steps, and names a cell once', () => {
+    const snap = sampleSnapshot();
+    snap.run = { ...snap.run, function_id: 'cell:demo-1', run_id: 'demo-1', tokens_in: 0, tokens_out: 0, cost: null };
+    snap.steps = snap.steps!.map(s => ({ ...s, ai: null, replayed: false }));
+    new TimelineView(host).update(snap);
+    const header = host.querySelector('.nbd-header')!;
+    expect(header.querySelector('.nbd-fn')!.textContent).toBe('%%durable demo-1');
+    expect(header.querySelector('.nbd-runid')).toBeNull();
+    const stats = header.querySelector('.nbd-stats')!.textContent;
+    expect(stats).not.toContain('tokens');
+    expect(stats).not.toContain('cost');
+    expect(header.querySelector('.nbd-replay')).toBeNull();
+    expect(header.querySelector('.nbd-gap')).toBeNull();
+  });
 });

@@ -40,7 +40,7 @@ describe('snapshot versions', () => {
     // ↺ marks a step replayed from the journal.
     expect(names).toEqual(['↺fetch-0', '↺fetch-1', '↺fetch-2', '↺cool-down', '↺summarize']);
     expect(renderer.node.querySelector('.nbd-badge')!.textContent).toBe('completed');
-    expect(renderer.node.querySelector('.nbd-fn')!.textContent).toBe('cell:report-2026');
+    expect(renderer.node.querySelector('.nbd-fn')!.textContent).toBe('%%durable report-2026');
     expect(renderer.node.querySelectorAll('.nbd-newer')).toHaveLength(0);
   });
 

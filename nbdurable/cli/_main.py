@@ -107,6 +107,7 @@ def _run_command(args: argparse.Namespace) -> int:
     from ..engine._events import parse_event_data
     from ..journal._backends import is_postgres, open_journal
     from ..timeline import format_age
+    from ..timeline._render import format_duration
 
     spec = args.journal or os.environ.get("NBDURABLE_JOURNAL") or None
     if args.command in ("list", "show", "cancel") and not is_postgres(spec):
@@ -132,8 +133,9 @@ def _run_command(args: argparse.Namespace) -> int:
             for warning in (rec.warnings or []) if rec is not None and rec.damaged else []:
                 print(_shown(f"  unreadable: {warning['message']}"))
             for s in handle.steps():
-                took = f"{s.duration * 1000:.1f} ms" if s.duration is not None else ""
-                print(_shown(f"  {s.position:>4}  {s.step_id:<30} {s.kind:<7} {s.status:<10} {took}"))
+                # Numbered from 1 with the timeline's durations, as %durable show and the timeline say them.
+                took = format_duration(s.duration)
+                print(_shown(f"  {s.position + 1:>4}  {s.step_id:<30} {s.kind:<7} {s.status:<10} {took}"))
                 if s.error and s.error.get("type") == "JournalRecordError":
                     print(_shown(f"        unreadable: {s.error.get('message')}"))
         elif args.command == "send":

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import shlex
+import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -426,15 +429,71 @@ def _list(engine: Engine, status: str | None, limit: int) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
 
 
+def _known_run(engine: Engine, run_id: str) -> None:
+    """Refuse a run id the journal does not hold, pointing at ``%durable list`` (and a close match, if any)."""
+    if engine.journal.get_run(run_id) is not None:
+        return
+    ids = [r.run_id for r in engine.journal.list_runs(limit=500)]
+    close = difflib.get_close_matches(run_id, ids, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise _usage_error(
+        f"no run {run_id!r} in the journal at {engine.journal.location}; {hint}"
+        "%durable list shows its runs (%durable journal PATH switches to another journal)"
+    )
+
+
+def _waits_answered(engine: Engine, name: str, data: dict[str, Any], event_id: str) -> tuple[list[str], int]:
+    """The waiting runs an event will answer (its name, and each wait's if_exp holds), and how many it will not.
+
+    Read before the event is sent, from the journal, so runs waiting in other processes count too.
+    """
+    from ..expr import compile_expression
+
+    answered: list[str] = []
+    unmatched = 0
+    candidate = {"name": name, "data": data, "id": event_id, "ts": time.time()}
+    for rec in engine.journal.list_runs(statuses=["waiting"], limit=1000):
+        waits = [
+            s
+            for s in engine.journal.load_steps(rec.run_id)
+            if s.kind == "wait" and s.status == "waiting" and (s.meta or {}).get("event") == name
+        ]
+        for wait in waits[:1]:
+            condition = (wait.meta or {}).get("if_exp")
+            try:
+                ok = not condition or compile_expression(condition).matches(
+                    {"event": rec.event or {}, "async": candidate}
+                )
+            except NbDurableError:
+                ok = False  # the run's own wait decides, and warns; here it only counts as not answered
+            if ok:
+                answered.append(rec.run_id)
+            else:
+                unmatched += 1
+    return answered, unmatched
+
+
+def _sent_line(name: str, answered: list[str], unmatched: int, started: list[str]) -> str:
+    """What ``%durable send`` did: the waiting runs it answered, those whose condition it did not meet, runs started."""
+    if answered:
+        more = f" and {len(answered) - 5} more" if len(answered) > 5 else ""
+        shown = ", ".join(repr(r) for r in answered[:5]) + more
+        runs = "run" if len(answered) == 1 else "runs"
+        text = f"nbdurable: sent {name!r}: answered {len(answered)} waiting {runs} ({shown})"
+    else:
+        text = f"nbdurable: sent {name!r}: no run was waiting for it (a wait that starts later can still take it)"
+    if unmatched:
+        text += f"; {unmatched} waiting run{'' if unmatched == 1 else 's'} for {name!r} did not match their if_exp"
+    if started:
+        text += f"; started {', '.join(started)}"
+    return text
+
+
 def _show_steps(engine: Engine, run_id: str) -> None:
-    handle = engine.handle(run_id)
-    steps = handle.steps()
-    print(f"run {run_id!r} ({handle.function_id}): {handle.status}, {len(steps)} step(s)")
-    for s in steps:
-        took = f"{s.duration * 1000:.1f} ms" if s.duration is not None else ""
-        extra = f" attempt {s.attempt + 1}" if s.attempt else ""
-        err = f"  {s.error.get('type')}: {s.error.get('message')}" if s.error else ""
-        print(f"  {s.position:>4}  {s.step_id:<30} {s.kind:<7} {s.status:<10} {took:>10}{extra}{err}")
+    """Print a run's timeline as text: the same numbering (from 1) and durations as the timeline."""
+    from ..timeline import build_snapshot, render_text
+
+    print(render_text(build_snapshot(engine, run_id, max_steps=100_000), max_rows=None, step_errors=True))
 
 
 def durable_line(line: str) -> Any:
@@ -493,6 +552,8 @@ def _durable_line(line: str) -> Any:
     engine = get_engine()
     _attach(engine, namespace)
     try:
+        if args.command in ("show", "resume", "cancel", "rerun") and getattr(args, "run", None):
+            _known_run(engine, args.run)
         if args.command == "list":
             _list(engine, args.status, args.limit)
         elif args.command == "show" and args.source:
@@ -515,9 +576,10 @@ def _durable_line(line: str) -> Any:
                 raise _usage_error(
                     f"%durable send: {exc}; e.g. %durable send {args.event} '{{\"approved\": true}}'"
                 ) from None
-            handles = engine.send_nowait(args.event, data, id=args.id)
-            started = f"; started {', '.join(h.run_id for h in handles)}" if handles else ""
-            print(f"nbdurable: sent {args.event!r}{started}")
+            event_id = args.id or uuid.uuid4().hex
+            answered, unmatched = _waits_answered(engine, args.event, data, event_id)
+            handles = engine.send_nowait(args.event, data, id=event_id)
+            print(_sent_line(args.event, answered, unmatched, [h.run_id for h in handles]))
         elif args.command == "journal":
             if args.path is None:
                 print(engine.journal.location)

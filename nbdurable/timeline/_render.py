@@ -42,33 +42,80 @@ extension still draws notebooks saved by an older nbdurable.
 
 TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "skipped", "interrupted"})
 
-# Colours fall back to fixed values outside JupyterLab (GitHub, nbviewer), where
-# the --jp-* variables are not defined.
-_FG = "var(--jp-ui-font-color1,#1f2328)"
-_MUTED = "var(--jp-ui-font-color2,#57606a)"
-_BG = "var(--jp-layout-color0,#ffffff)"
-_BG_ALT = "var(--jp-layout-color2,#eef1f4)"
-_BORDER = "var(--jp-border-color2,#d0d7de)"
-_OK = "var(--jp-success-color1,#2e7d32)"
-_ERR = "var(--jp-error-color1,#d32f2f)"
-_WARN = "var(--jp-warn-color1,#ef6c00)"
-_INFO = "var(--jp-info-color1,#0288d1)"
-_ACCENT = "var(--jp-brand-color1,#1976d2)"
-_GREY = "var(--jp-layout-color4,#9e9e9e)"
-_MONO = "var(--jp-code-font-family,ui-monospace,SFMono-Regular,Menlo,monospace)"
-_FONT = "var(--jp-ui-font-family,system-ui,-apple-system,'Segoe UI',sans-serif)"
-
-_STATUS_COLOURS = {
-    "running": _ACCENT,
-    "completed": _OK,
-    "failed": _ERR,
-    "retrying": _WARN,
-    "sleeping": _INFO,
-    "waiting": _INFO,
-    "queued": _INFO,
-    "cancelled": _GREY,
-    "interrupted": _WARN,
-}
+# One stylesheet per output, scoped to the timeline's root: rows carry classes and data
+# attributes, not inline styles (a few hundred bytes a step less). Colours fall back to
+# fixed values outside JupyterLab (nbviewer, VS Code), where --jp-* is not defined.
+_CSS = """
+.nbd-static{--nbd-fg:var(--jp-ui-font-color1,#1f2328);--nbd-muted:var(--jp-ui-font-color2,#57606a);
+--nbd-bg:var(--jp-layout-color0,#fff);--nbd-bg-alt:var(--jp-layout-color2,#eef1f4);
+--nbd-border:var(--jp-border-color2,#d0d7de);--nbd-ok:var(--jp-success-color1,#2e7d32);
+--nbd-err:var(--jp-error-color1,#d32f2f);--nbd-warn:var(--jp-warn-color1,#ef6c00);
+--nbd-info:var(--jp-info-color1,#0288d1);--nbd-accent:var(--jp-brand-color1,#1976d2);
+--nbd-grey:var(--jp-layout-color4,#9e9e9e);
+--nbd-mono:var(--jp-code-font-family,ui-monospace,SFMono-Regular,Menlo,monospace);
+font-family:var(--jp-ui-font-family,system-ui,-apple-system,'Segoe UI',sans-serif);
+font-size:var(--jp-ui-font-size1,13px);color:var(--nbd-fg);background:var(--nbd-bg);
+border:1px solid var(--nbd-border);border-radius:4px;padding:8px 10px;line-height:1.4;max-width:100%;
+overflow-x:auto}
+.nbd-static .nbd-fn{font-weight:600;font-size:1.1em}
+.nbd-static .nbd-runid{font-family:var(--nbd-mono);color:var(--nbd-muted);font-size:0.9em}
+.nbd-static .nbd-badge{display:inline-block;padding:0 8px;border-radius:10px;font-size:0.85em;font-weight:600;
+color:#fff;background:var(--nbd-grey)}
+.nbd-static [data-status=running]{--nbd-c:var(--nbd-accent)}
+.nbd-static [data-status=completed]{--nbd-c:var(--nbd-ok)}
+.nbd-static [data-status=failed]{--nbd-c:var(--nbd-err)}
+.nbd-static [data-status=retrying],.nbd-static [data-status=interrupted]{--nbd-c:var(--nbd-warn)}
+.nbd-static [data-status=sleeping],.nbd-static [data-status=waiting],.nbd-static [data-status=queued]{
+--nbd-c:var(--nbd-info)}
+.nbd-static [data-status=cancelled]{--nbd-c:var(--nbd-grey)}
+.nbd-static .nbd-badge[data-status]{background:var(--nbd-c,var(--nbd-grey))}
+.nbd-static .nbd-stats,.nbd-static .nbd-reason,.nbd-static .nbd-omitted,.nbd-static .nbd-axis,
+.nbd-static .nbd-note,.nbd-static .nbd-pos,.nbd-static .nbd-kind,.nbd-static .nbd-dur,.nbd-static th{
+color:var(--nbd-muted)}
+.nbd-static .nbd-stats b{color:var(--nbd-fg)}
+.nbd-static .nbd-reason,.nbd-static .nbd-omitted,.nbd-static .nbd-empty{font-style:italic}
+.nbd-static .nbd-wait{color:var(--nbd-info);font-style:normal}
+.nbd-static .nbd-warnings{margin:6px 0 0;padding:4px 8px;list-style:none;
+border-left:3px solid var(--nbd-warn);
+background:var(--nbd-bg-alt)}
+.nbd-static .nbd-run-error-box{margin-top:6px;border-left:3px solid var(--nbd-err);padding:4px 8px;
+background:var(--nbd-bg-alt)}
+.nbd-static .nbd-error-title{color:var(--nbd-err);font-weight:600}
+.nbd-static .nbd-axis{margin-top:8px;font-size:0.85em;border-bottom:1px solid var(--nbd-border)}
+.nbd-static .nbd-step{border-bottom:1px solid var(--nbd-border)}
+.nbd-static summary{cursor:pointer;padding:3px 0;white-space:nowrap;overflow:hidden}
+.nbd-static summary>span{display:inline-block;vertical-align:middle;overflow:hidden;
+text-overflow:ellipsis;white-space:nowrap}
+.nbd-static .nbd-pos{width:2.5em;text-align:right}
+.nbd-static .nbd-name{width:14em;font-weight:500}
+.nbd-static .nbd-kind{width:4em;font-family:var(--nbd-mono);font-size:0.85em}
+.nbd-static .nbd-status{width:17em;color:var(--nbd-c,var(--nbd-fg))}
+.nbd-static .nbd-step[data-status=completed] .nbd-status{color:var(--nbd-fg)}
+.nbd-static .nbd-dur{width:5.5em;text-align:right}
+.nbd-static summary>.nbd-track{position:relative;height:12px;width:calc(100% - 48em);min-width:140px;
+background:var(--nbd-bg-alt);border-radius:2px}
+.nbd-static .nbd-bar{position:absolute;top:1px;bottom:1px;min-width:3px;border-radius:2px;
+background:var(--nbd-c,var(--nbd-grey))}
+.nbd-static .nbd-step[data-replayed=true] .nbd-name,
+.nbd-static .nbd-step[data-replayed=true] .nbd-status{color:var(--nbd-muted)}
+.nbd-static .nbd-step[data-replayed=true] .nbd-bar{background:repeating-linear-gradient(135deg,
+var(--nbd-ok) 0 4px,transparent 4px 7px);
+outline:1px solid var(--nbd-ok)}
+.nbd-static .nbd-replayed-mark{font-size:0.85em;padding:0 3px;margin-right:4px;
+border:1px solid var(--nbd-ok);color:var(--nbd-ok);
+border-radius:3px;font-weight:700}
+.nbd-static .nbd-detail{padding:4px 0 8px 3em}
+.nbd-static table{border-collapse:collapse;margin:0 0 4px;border:none}
+.nbd-static th{text-align:left;font-weight:normal;padding:0 12px 0 0;vertical-align:top;white-space:nowrap}
+.nbd-static td{padding:0;overflow-wrap:anywhere}
+.nbd-static code{font-family:var(--nbd-mono);font-size:0.95em}
+.nbd-static pre{font-family:var(--nbd-mono);font-size:0.9em;margin:2px 0 6px;padding:4px 6px;
+max-height:20em;overflow:auto;
+white-space:pre-wrap;overflow-wrap:anywhere;background:var(--nbd-bg-alt);color:var(--nbd-fg);
+border-radius:3px}
+.nbd-static .nbd-section-title{font-weight:600;margin-top:4px}
+.nbd-static .nbd-note{font-weight:normal}
+"""
 
 _TEXT_MAX_ROWS = 30
 
@@ -384,25 +431,98 @@ def bound_snapshot(snapshot: Mapping[str, Any], *, max_steps: int = 200, max_cha
     return result
 
 
+# ---------------------------------------------------------------- the header (as in format.ts)
+
+
+def run_title(run: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The header's title and the run id worth showing beside it (none when it repeats a cell's name)."""
+    function_id = _str(run.get("function_id")) or "run"
+    run_id = _str(run.get("run_id"))
+    if function_id.startswith("cell:"):
+        cell = function_id.removeprefix("cell:")
+        return f"%%durable {cell}", None if run_id == cell else run_id
+    return function_id, run_id
+
+
+def replay_summary(steps: Sequence[Mapping[str, Any]]) -> str:
+    """ "6 replayed · 3 ran" when some steps came from the journal, else ""."""
+    replayed = ran = 0
+    for step in steps:
+        if _str(step.get("kind")) == "value":
+            continue
+        if step.get("replayed"):
+            replayed += 1
+        elif _num(step.get("started_at")) is not None:
+            ran += 1
+    return f"{format_int(replayed)} replayed · {format_int(ran)} ran" if replayed else ""
+
+
+def has_ai(run: Mapping[str, Any], steps: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the run made AI calls: only then do tokens and cost mean anything."""
+    totals = (_num(run.get(key)) or 0.0 for key in ("tokens_in", "tokens_out", "cost"))
+    return any(total > 0 for total in totals) or any(isinstance(step.get("ai"), Mapping) for step in steps)
+
+
+def resume_gap_text(steps: Sequence[Mapping[str, Any]], now: float | None) -> str:
+    """When the run stopped and was picked up again (the last replayed step's end, the next new step's start)."""
+    ends = [_num(s.get("ended_at")) or _num(s.get("started_at")) for s in steps if s.get("replayed")]
+    stopped = max((e for e in ends if e is not None), default=None)
+    if stopped is None:
+        return ""
+    starts = [_num(s.get("started_at")) for s in steps if not s.get("replayed") and _str(s.get("kind")) != "value"]
+    resumed = min((t for t in starts if t is not None and t >= stopped), default=None)
+    # Under a second apart is one execution going on (a replay is followed at once by the next step).
+    if resumed is None or resumed - stopped < 1:
+        return ""
+    return (
+        f"Stopped {format_clock(stopped, now)}, resumed {format_clock(resumed, now)} "
+        f"({format_duration(resumed - stopped)} later)"
+    )
+
+
+def _stats(run: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], now: float | None) -> list[tuple[str, str]]:
+    done = _num(run.get("steps_done")) or 0.0
+    total = _num(run.get("steps_total"))
+    stats = [
+        ("elapsed", format_duration(_elapsed(run.get("started_at"), run.get("ended_at"), now)) or "-"),
+        ("steps", f"{format_int(done)} / {format_int(total if total is not None else done)}"),
+    ]
+    if has_ai(run, steps):
+        stats.append(
+            ("tokens", f"{format_int(_num(run.get('tokens_in')))} in / {format_int(_num(run.get('tokens_out')))} out")
+        )
+        stats.append(("cost", format_cost(_num(run.get("cost")))))
+    started = _num(run.get("started_at"))
+    if started is not None:
+        stats.append(("started", format_clock(started, now)))
+    return stats
+
+
 # ---------------------------------------------------------------- text/plain
 
 
-def render_text(snapshot: Mapping[str, Any]) -> str:
-    """A compact plain-text summary: the header line, waits, warnings, and the last steps."""
+def render_text(
+    snapshot: Mapping[str, Any], *, max_rows: int | None = _TEXT_MAX_ROWS, step_errors: bool = False
+) -> str:
+    """A compact plain-text summary: the header line, waits, warnings, and the last ``max_rows`` steps.
+
+    ``%durable show`` prints it with every row and each failed attempt's error under its
+    step: one numbering and one duration format with the timeline.
+    """
     run = _map(snapshot.get("run"))
     now = _snapshot_now(run)
-    done = _num(run.get("steps_done")) or 0.0
-    total = _num(run.get("steps_total"))
-    header = [
-        _str(run.get("function_id")) or "run",
-        _str(run.get("run_id")) or "",
-        _str(run.get("status")) or "unknown",
-        f"elapsed {format_duration(_elapsed(run.get('started_at'), run.get('ended_at'), now)) or '-'}",
-        f"steps {format_int(done)}/{format_int(total if total is not None else done)}",
-        f"tokens {format_int(_num(run.get('tokens_in')))} in / {format_int(_num(run.get('tokens_out')))} out",
-        f"cost {format_cost(_num(run.get('cost')))}",
-    ]
+    steps = [_map(s) for s in _list(snapshot.get("steps"))]
+    title, run_id = run_title(run)
+    header = [title, run_id or "", _str(run.get("status")) or "unknown"]
+    stats = _stats(run, steps, now)
+    header += [f"{k} {v.replace(' / ', '/') if k == 'steps' else v}" for k, v in stats if k != "started"]
+    replay = replay_summary(steps)
+    if replay:
+        header.insert(5, replay)
     lines = ["  ".join(part for part in header if part)]
+    gap = resume_gap_text(steps, now)
+    if gap:
+        lines.append(f"  {gap}")
     reason = _str(run.get("status_reason"))
     if reason:
         lines.append(f"  {reason}")
@@ -416,16 +536,15 @@ def render_text(snapshot: Mapping[str, Any]) -> str:
     error = run.get("error")
     if isinstance(error, Mapping):
         lines.append(f"  error: {_error_title(error)}")
-    steps = [_map(s) for s in _list(snapshot.get("steps"))]
     omitted = int(_num(snapshot.get("steps_omitted")) or 0)
-    if len(steps) > _TEXT_MAX_ROWS:
-        omitted += len(steps) - _TEXT_MAX_ROWS
-        first_index = len(steps) - _TEXT_MAX_ROWS
+    if max_rows is not None and len(steps) > max_rows:
+        omitted += len(steps) - max_rows
+        first_index = len(steps) - max_rows
     else:
         first_index = 0
     if omitted:
         lines.append(f"  … {format_int(omitted)} earlier step{'' if omitted == 1 else 's'} not shown")
-    rows: list[tuple[str, str, str, str, str]] = []
+    rows: list[tuple[str, str, str, str, str, str]] = []
     for index in range(first_index, len(steps)):
         step = steps[index]
         position = _num(step.get("position"))
@@ -439,6 +558,7 @@ def render_text(snapshot: Mapping[str, Any]) -> str:
                 _str(step.get("kind")) or "",
                 step_status_label(step, now),
                 format_duration(_elapsed(step.get("started_at"), step.get("ended_at"), now)),
+                _error_title(error) if step_errors and isinstance(error := step.get("error"), Mapping) else "",
             )
         )
     if rows:
@@ -446,6 +566,8 @@ def render_text(snapshot: Mapping[str, Any]) -> str:
         for row in rows:
             cells = f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]:<{widths[3]}}"
             lines.append(f"  {cells}  {row[4]}".rstrip())
+            if row[5]:
+                lines.append(f"  {'':>{widths[0]}}  {row[5]}")
     return "\n".join(lines)
 
 
@@ -464,29 +586,21 @@ def _e(value: object) -> str:
 
 
 def _pre(text: str, css_class: str) -> str:
-    return (
-        f'<pre class="{css_class}" style="font-family:{_MONO};font-size:0.9em;margin:2px 0 6px;padding:4px 6px;'
-        f"max-height:20em;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere;background:{_BG_ALT};"
-        f'color:{_FG};border-radius:3px">{_e(text)}</pre>'
-    )
+    return f'<pre class="{css_class}">{_e(text)}</pre>'
 
 
 def _section(title: str, note: str = "") -> str:
-    note_html = f' <span style="color:{_MUTED};font-weight:normal">{_e(note)}</span>' if note else ""
-    return f'<div style="font-weight:600;margin-top:4px">{_e(title)}{note_html}</div>'
+    note_html = f' <span class="nbd-note">{_e(note)}</span>' if note else ""
+    return f'<div class="nbd-section-title">{_e(title)}{note_html}</div>'
 
 
 def _fields(rows: Sequence[tuple[str, str]], css_class: str = "nbd-fields") -> str:
-    cells = "".join(
-        f'<tr><th style="text-align:left;font-weight:normal;color:{_MUTED};padding:0 12px 0 0;vertical-align:top;'
-        f'white-space:nowrap">{_e(label)}</th><td style="padding:0;overflow-wrap:anywhere">{value}</td></tr>'
-        for label, value in rows
-    )
-    return f'<table class="{css_class}" style="border-collapse:collapse;margin:0 0 4px;border:none">{cells}</table>'
+    cells = "".join(f"<tr><th>{_e(label)}</th><td>{value}</td></tr>" for label, value in rows)
+    return f'<table class="{css_class}">{cells}</table>'
 
 
 def _error_html(error: Mapping[str, Any], css_class: str) -> str:
-    parts = [f'<div class="nbd-error-title" style="color:{_ERR};font-weight:600">{_e(_error_title(error))}</div>']
+    parts = [f'<div class="nbd-error-title">{_e(_error_title(error))}</div>']
     traceback = _str(error.get("traceback"))
     if traceback:
         parts.append(_pre(traceback, "nbd-traceback"))
@@ -494,12 +608,11 @@ def _error_html(error: Mapping[str, Any], css_class: str) -> str:
 
 
 def _step_detail_html(step: Mapping[str, Any], now: float | None) -> str:
-    code = f"font-family:{_MONO};font-size:0.95em"
     rows: list[tuple[str, str]] = []
 
     def add(label: str, text: str | None, *, as_code: bool = False) -> None:
         if text:
-            rows.append((label, f'<code style="{code}">{_e(text)}</code>' if as_code else _e(text)))
+            rows.append((label, f"<code>{_e(text)}</code>" if as_code else _e(text)))
 
     add("step id", _str(step.get("step_id")), as_code=True)
     add("kind", _str(step.get("kind")))
@@ -535,24 +648,29 @@ def _step_detail_html(step: Mapping[str, Any], now: float | None) -> str:
         parts.append(_error_html(error, "nbd-step-error"))
     ai = step.get("ai")
     if isinstance(ai, Mapping):
-        provider = _str(ai.get("provider"))
-        model = " ".join(p for p in (_str(ai.get("model")), f"({provider})" if provider else None) if p)
-        tokens = f"{format_int(_num(ai.get('tokens_in')))} in / {format_int(_num(ai.get('tokens_out')))} out"
-        ai_rows = [
-            ("model", _e(model)),
-            ("tokens", _e(tokens)),
-            ("latency", _e(format_duration(_num(ai.get("latency"))))),
-            ("cost", _e(format_cost(_num(ai.get("cost"))))),
-            ("price", _e(format_price(ai.get("price")))),
-        ]
-        parts += [_section("AI call"), _fields([(k, v) for k, v in ai_rows if v], "nbd-ai")]
-        prompt = _payload(ai.get("request"))
-        if prompt:
-            parts += [_section("Prompt"), _pre(prompt, "nbd-ai-request")]
-        response = _payload(ai.get("response"))
-        if response:
-            parts += [_section("Response"), _pre(response, "nbd-ai-response")]
-    return f'<div class="nbd-detail" style="padding:4px 0 8px 3em">{"".join(parts)}</div>'
+        parts += _ai_html(ai)
+    return f'<div class="nbd-detail">{"".join(parts)}</div>'
+
+
+def _ai_html(ai: Mapping[str, Any]) -> list[str]:
+    provider = _str(ai.get("provider"))
+    model = " ".join(p for p in (_str(ai.get("model")), f"({provider})" if provider else None) if p)
+    tokens = f"{format_int(_num(ai.get('tokens_in')))} in / {format_int(_num(ai.get('tokens_out')))} out"
+    ai_rows = [
+        ("model", _e(model)),
+        ("tokens", _e(tokens)),
+        ("latency", _e(format_duration(_num(ai.get("latency"))))),
+        ("cost", _e(format_cost(_num(ai.get("cost"))))),
+        ("price", _e(format_price(ai.get("price")))),
+    ]
+    parts = [_section("AI call"), _fields([(k, v) for k, v in ai_rows if v], "nbd-ai")]
+    prompt = _payload(ai.get("request"))
+    if prompt:
+        parts += [_section("Prompt"), _pre(prompt, "nbd-ai-request")]
+    response = _payload(ai.get("response"))
+    if response:
+        parts += [_section("Response"), _pre(response, "nbd-ai-response")]
+    return parts
 
 
 def _step_html(step: Mapping[str, Any], index: int, axis: tuple[float, float] | None, now: float | None) -> str:
@@ -561,55 +679,73 @@ def _step_html(step: Mapping[str, Any], index: int, axis: tuple[float, float] | 
     name = _str(step.get("name")) or _str(step.get("step_id")) or f"step {index + 1}"
     position = _num(step.get("position"))
     label = step_status_label(step, now)
-    colour = _OK if replayed else _STATUS_COLOURS.get(status, _GREY)
-    cell = "display:inline-block;vertical-align:middle;overflow:hidden;text-overflow:ellipsis;white-space:nowrap"
     replay_mark = (
-        f'<span class="nbd-replayed-mark" title="replayed from the journal" aria-label="replayed" '
-        f'style="font-size:0.85em;padding:0 3px;margin-right:4px;border:1px solid {_OK};color:{_OK};'
-        f'border-radius:3px;font-weight:700">↺</span>'
+        '<span class="nbd-replayed-mark" title="replayed from the journal" aria-label="replayed">↺</span>'
         if replayed
         else ""
     )
-    name_colour = _MUTED if replayed else _FG
-    status_style = f"color:{_MUTED}" if replayed else f"color:{colour}" if status != "completed" else f"color:{_FG}"
     bar = _bar(step, axis, now)
-    if bar is None:
-        bar_html = ""
-    else:
-        fill = (
-            f"repeating-linear-gradient(135deg,{_OK} 0 4px,transparent 4px 7px);outline:1px solid {_OK}"
-            if replayed
-            else colour
-        )
-        bar_html = (
-            f'<span class="nbd-bar" style="position:absolute;top:1px;bottom:1px;left:{bar[0]}%;width:{bar[1]}%;'
-            f'min-width:3px;border-radius:2px;background:{fill}"></span>'
-        )
+    # Only where the bar sits differs from step to step: it stays inline.
+    bar_html = "" if bar is None else f'<span class="nbd-bar" style="left:{bar[0]}%;width:{bar[1]}%"></span>'
     duration = format_duration(_elapsed(step.get("started_at"), step.get("ended_at"), now))
     summary = (
-        f'<summary class="nbd-row" title="{_e(name)}: {_e(label)}" '
-        'style="cursor:pointer;padding:3px 0;white-space:nowrap;overflow:hidden">'
-        f'<span class="nbd-pos" style="{cell};width:2.5em;text-align:right;color:{_MUTED}">'
-        f"{_e(int(position) + 1 if position is not None else index + 1)}</span> "
-        f'<span class="nbd-name" style="{cell};width:14em;font-weight:500;color:{name_colour}">'
-        f"{replay_mark}{_e(name)}</span> "
-        f'<span class="nbd-kind" style="{cell};width:4em;font-family:{_MONO};font-size:0.85em;color:{_MUTED}">'
-        f"{_e(_str(step.get('kind')) or '')}</span> "
-        f'<span class="nbd-status" style="{cell};width:17em;{status_style}">{_e(label)}</span> '
-        f'<span class="nbd-dur" style="{cell};width:5.5em;text-align:right;color:{_MUTED}">{_e(duration)}</span> '
-        f'<span class="nbd-track" style="display:inline-block;vertical-align:middle;position:relative;height:12px;'
-        f'width:calc(100% - 48em);min-width:140px;background:{_BG_ALT};border-radius:2px">{bar_html}</span>'
+        f'<summary class="nbd-row" title="{_e(name)}: {_e(label)}">'
+        f'<span class="nbd-pos">{_e(int(position) + 1 if position is not None else index + 1)}</span> '
+        f'<span class="nbd-name">{replay_mark}{_e(name)}</span> '
+        f'<span class="nbd-kind">{_e(_str(step.get("kind")) or "")}</span> '
+        f'<span class="nbd-status">{_e(label)}</span> '
+        f'<span class="nbd-dur">{_e(duration)}</span> '
+        f'<span class="nbd-track">{bar_html}</span>'
         "</summary>"
     )
     return (
         f'<details class="nbd-step" data-step-id="{_e(_str(step.get("step_id")) or "")}" data-status="{_e(status)}" '
-        f'data-replayed="{"true" if replayed else "false"}" style="border-bottom:1px solid {_BORDER}">'
+        f'data-replayed="{"true" if replayed else "false"}">'
         f"{summary}{_step_detail_html(step, now)}</details>"
     )
 
 
+def _header_html(run: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], now: float | None) -> str:
+    status = _str(run.get("status")) or "unknown"
+    title, run_id = run_title(run)
+    stats = [(f"{k} <b>{_e(v)}</b>") for k, v in _stats(run, steps, now)]
+    replay = replay_summary(steps)
+    if replay:
+        stats.insert(2, f'<span class="nbd-replay">{_e(replay)}</span>')
+    parts = [
+        '<div class="nbd-header">',
+        f'<span class="nbd-fn">{_e(title)}</span> ',
+        f'<code class="nbd-runid">{_e(run_id)}</code> ' if run_id is not None else "",
+        f'<span class="nbd-badge" data-status="{_e(status)}">{_e(status)}</span>',
+        f'<div class="nbd-stats">{" · ".join(stats)}</div>',
+    ]
+    gap = resume_gap_text(steps, now)
+    if gap:
+        parts.append(f'<div class="nbd-reason nbd-gap">{_e(gap)}</div>')
+    reason = _str(run.get("status_reason"))
+    if reason:
+        parts.append(f'<div class="nbd-reason">{_e(reason)}</div>')
+    waiting = run.get("waiting_for")
+    if isinstance(waiting, Mapping):
+        parts.append(f'<div class="nbd-reason nbd-wait">{_e(_waiting_text(waiting, now))}</div>')
+    warnings = _list(run.get("warnings"))
+    if warnings:
+        items = []
+        for warning in warnings:
+            w = _map(warning)
+            step_id = _str(w.get("step_id"))
+            suffix = f' <span class="nbd-note">(step {_e(step_id)})</span>' if step_id else ""
+            items.append(f"<li>⚠ {_e(_str(w.get('message')) or '')}{suffix}</li>")
+        parts.append(f'<ul class="nbd-warnings">{"".join(items)}</ul>')
+    error = run.get("error")
+    if isinstance(error, Mapping):
+        parts.append(f'<div class="nbd-run-error-box">{_error_html(error, "nbd-run-error")}</div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def render_html(snapshot: Mapping[str, Any]) -> str:
-    """The timeline as self-contained HTML: inline styles, <details> rows, no scripts.
+    """The timeline as self-contained HTML: one stylesheet, <details> rows, no scripts.
 
     Every value from the snapshot is escaped: step names, previews and tracebacks
     come from user code and from model output.
@@ -617,80 +753,27 @@ def render_html(snapshot: Mapping[str, Any]) -> str:
     run = _map(snapshot.get("run"))
     now = _snapshot_now(run)
     status = _str(run.get("status")) or "unknown"
-    done = _num(run.get("steps_done")) or 0.0
-    total = _num(run.get("steps_total"))
-    stats = [
-        ("elapsed", format_duration(_elapsed(run.get("started_at"), run.get("ended_at"), now)) or "-"),
-        ("steps", f"{format_int(done)} / {format_int(total if total is not None else done)}"),
-        ("tokens", f"{format_int(_num(run.get('tokens_in')))} in / {format_int(_num(run.get('tokens_out')))} out"),
-        ("cost", format_cost(_num(run.get("cost")))),
-    ]
-    started = _num(run.get("started_at"))
-    if started is not None:
-        stats.append(("started", format_clock(started, now)))
-    stats_html = " · ".join(f'{_e(k)} <b style="color:{_FG}">{_e(v)}</b>' for k, v in stats)
-    badge_colour = _STATUS_COLOURS.get(status, _GREY)
-    parts = [
-        '<div class="nbd-header">',
-        f'<span class="nbd-fn" style="font-weight:600;font-size:1.1em">{_e(_str(run.get("function_id")) or "run")}'
-        "</span> ",
-        f'<code class="nbd-runid" style="font-family:{_MONO};color:{_MUTED};font-size:0.9em">'
-        f"{_e(_str(run.get('run_id')) or '')}</code> ",
-        f'<span class="nbd-badge" data-status="{_e(status)}" style="display:inline-block;padding:0 8px;'
-        f'border-radius:10px;font-size:0.85em;font-weight:600;color:#fff;background:{badge_colour}">{_e(status)}</span>',
-        f'<div class="nbd-stats" style="color:{_MUTED}">{stats_html}</div>',
-    ]
-    reason = _str(run.get("status_reason"))
-    if reason:
-        parts.append(f'<div class="nbd-reason" style="color:{_MUTED};font-style:italic">{_e(reason)}</div>')
-    waiting = run.get("waiting_for")
-    if isinstance(waiting, Mapping):
-        parts.append(f'<div class="nbd-reason" style="color:{_INFO}">{_e(_waiting_text(waiting, now))}</div>')
-    warnings = _list(run.get("warnings"))
-    if warnings:
-        items = []
-        for warning in warnings:
-            w = _map(warning)
-            step_id = _str(w.get("step_id"))
-            suffix = f' <span style="color:{_MUTED}">(step {_e(step_id)})</span>' if step_id else ""
-            items.append(f"<li>⚠ {_e(_str(w.get('message')) or '')}{suffix}</li>")
-        parts.append(
-            f'<ul class="nbd-warnings" style="margin:6px 0 0;padding:4px 8px;list-style:none;'
-            f'border-left:3px solid {_WARN};background:{_BG_ALT}">{"".join(items)}</ul>'
-        )
-    error = run.get("error")
-    if isinstance(error, Mapping):
-        parts.append(
-            f'<div style="margin-top:6px;border-left:3px solid {_ERR};padding:4px 8px;background:{_BG_ALT}">'
-            f"{_error_html(error, 'nbd-run-error')}</div>"
-        )
-    parts.append("</div>")
     steps = [_map(s) for s in _list(snapshot.get("steps"))]
+    parts = [f"<style>{_CSS}</style>", _header_html(run, steps, now)]
     omitted = int(_num(snapshot.get("steps_omitted")) or 0)
     if omitted > 0:
         parts.append(
-            f'<div class="nbd-omitted" style="color:{_MUTED};font-style:italic;padding:2px 0">'
-            f"… {_e(format_int(omitted))} earlier step{'' if omitted == 1 else 's'} not shown</div>"
+            f'<div class="nbd-omitted">… {_e(format_int(omitted))} earlier '
+            f"step{'' if omitted == 1 else 's'} not shown</div>"
         )
     axis = _axis(snapshot)
     if steps and axis is not None:
         parts.append(
-            f'<div class="nbd-axis" style="margin-top:8px;color:{_MUTED};font-size:0.85em;'
-            f'border-bottom:1px solid {_BORDER}">time axis: {_e(format_clock(axis[0], now))} '
-            f"→ +{_e(format_duration(axis[1]))}</div>"
+            f'<div class="nbd-axis">time axis: {_e(format_clock(axis[0], now))} → +{_e(format_duration(axis[1]))}</div>'
         )
     if steps:
         parts.append('<div class="nbd-rows">')
         parts.extend(_step_html(step, index, axis, now) for index, step in enumerate(steps))
         parts.append("</div>")
     else:
-        parts.append(f'<div class="nbd-empty" style="color:{_MUTED};font-style:italic">No steps yet.</div>')
-    style = (
-        f"font-family:{_FONT};font-size:var(--jp-ui-font-size1,13px);color:{_FG};background:{_BG};"
-        f"border:1px solid {_BORDER};border-radius:4px;padding:8px 10px;line-height:1.4;max-width:100%;overflow-x:auto"
-    )
+        parts.append('<div class="nbd-empty">No steps yet.</div>')
     body = "".join(parts)
-    return f'<div class="nbd-timeline" data-host="static" data-status="{_e(status)}" style="{style}">{body}</div>'
+    return f'<div class="nbd-timeline nbd-static" data-host="static" data-status="{_e(status)}">{body}</div>'
 
 
 def json_safe(value: object) -> Any:

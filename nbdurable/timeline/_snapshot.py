@@ -156,6 +156,23 @@ def _suggested_data(if_exp: str | None) -> dict[str, Any] | None:
     return {match.group(1): json.loads(match.group(2))} if match else None
 
 
+_UNSETTLED = frozenset({"running", "retrying", "sleeping", "waiting"})
+
+
+def _settle(steps: list[dict[str, Any]], ended_at: float | None) -> None:
+    """Steps a run left unfinished when it ended (cancelled mid-wait, say) end with it: shown cancelled.
+
+    The journal keeps such a step as it was (waiting, sleeping); a timeline that said
+    "waiting for event ... (in 59m 44s)" about a run that ended would lie.
+    """
+    for step in steps:
+        if step.get("status") in _UNSETTLED:
+            step["status"] = "cancelled"
+            step["ended_at"] = step.get("ended_at") or ended_at
+            step["next_attempt_at"] = None
+            step["sleep_until"] = None
+
+
 def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict[str, Any]:
     """The run's timeline as a JSON-safe dict (at most ``max_steps`` most recent steps).
 
@@ -238,6 +255,10 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
         status = effective_status(rec, engine)
     else:
         status = "queued"
+    final = status in ("completed", "failed", "cancelled", "skipped")
+    run_ended = rec.ended_at if rec and rec.ended_at else (state.ended_at if state else None)
+    if final:
+        _settle(ordered, run_ended)
     waiting_for = None
     for step in ordered:
         if_exp = step.pop("_if_exp", None)
@@ -257,7 +278,6 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
         error = state.outcome[2]
     elif rec is not None and rec.error:
         error = rec.error
-    final = status in ("completed", "failed", "cancelled", "skipped")
     return {
         "version": SNAPSHOT_VERSION,
         "run": {
@@ -265,9 +285,7 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
             "function_id": rec.function_id if rec else (state.function.id if state and state.function else "?"),
             "status": status,
             "started_at": rec.created_at if rec else (state.started_at if state else now),
-            "ended_at": (rec.ended_at if rec and rec.ended_at else (state.ended_at if state else None))
-            if final
-            else None,
+            "ended_at": run_ended if final else None,
             "now": now,
             "steps_done": done,
             "steps_total": total,

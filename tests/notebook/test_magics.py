@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -174,9 +175,22 @@ def test_wait_for_event_answered_from_another_cell(kernels: list[Kernel], workdi
     k1.run(WAIT_CELL)
     wait_for(lambda: (journal_run(workdir, "approval-flow") or nd.RunRecord("", "")).status == "waiting")
     sent = k1.run('%durable send support/approved \'{"by": "ana"}\'')
-    assert "sent 'support/approved'" in sent.stdout
+    assert "sent 'support/approved': answered 1 waiting run ('approval-flow')" in sent.stdout
     k1.run("await nd.get_run('approval-flow').result()")
     assert k1.run("print(outcome)").stdout.strip() == "ana"
+    again = k1.run('%durable send support/approved \'{"by": "bo"}\'')
+    assert "sent 'support/approved': no run was waiting for it" in again.stdout
+    # %durable show numbers steps from 1 and says durations as the timeline does
+    shown = k1.run("%durable show approval-flow").stdout.splitlines()
+    assert shown[0].startswith("%%durable approval-flow  completed  elapsed ")
+    rows = [line.split() for line in shown[1:]]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        ("1", "draft", "run", "completed"),
+        ("2", "approval", "wait", "completed"),
+        ("3", "apply", "run", "completed"),
+    ]
+    for row in rows:
+        assert re.fullmatch(r"\d+ ms|\d+\.\d s", " ".join(row[4:])), row
 
 
 def test_wait_spanning_a_restart_sees_the_event_sent_while_down(kernels: list[Kernel], workdir: Path) -> None:
@@ -316,6 +330,9 @@ def test_decorated_function_resumed_after_restart(kernels: list[Kernel], workdir
         ("%durable bogus", "invalid choice: 'bogus'"),
         ("%durable resume", "give one RUN, or --all"),
         ("%durable show no-such-run", "no run 'no-such-run'"),
+        ("%durable show no-such-run", "%durable list shows its runs"),
+        ("%durable resume no-such-run", "%durable list shows its runs"),
+        ("%durable rerun no-such-run --from a", "%durable list shows its runs"),
         ("%durable cancel no-such-run", "no run 'no-such-run'"),
         ("%durable send", "the following arguments are required: EVENT"),
         ("%durable send ev '[1, 2]'", "must be a JSON object"),

@@ -118,3 +118,28 @@ def test_a_wait_on_one_field_suggests_that_field() -> None:
     assert _suggested_data("async.data.n == 3") is None
     assert _suggested_data('async.data.a == "x" && async.data.b == "y"') is None
     assert _suggested_data(None) is None
+
+
+@pytest.mark.asyncio
+async def test_a_run_cancelled_while_it_waits_is_not_shown_waiting(journal_path: Path) -> None:
+    @nd.function(id="snap-cancelled", lint="off")
+    async def wf(ctx: nd.Context) -> None:
+        await ctx.step.run("a", lambda: 1)
+        await ctx.step.wait_for_event("w", event="snap/never", timeout="1h")
+
+    handle = wf.start(run_id="cancelled")
+    while handle.status != "waiting":
+        await asyncio.sleep(0.01)
+    assert build_snapshot(nd.get_engine(), "cancelled")["run"]["waiting_for"]["event"] == "snap/never"
+    nd.get_engine().cancel("cancelled", "not needed")
+    with pytest.raises(nd.RunCancelledError):
+        await handle.result()
+    here = build_snapshot(nd.get_engine(), "cancelled")
+    restart(journal_path)
+    for snap in (here, build_snapshot(nd.get_engine(), "cancelled")):
+        assert snap["run"]["status"] == "cancelled"
+        assert snap["run"]["waiting_for"] is None
+        assert snap["actions"]["send_event"] is False and snap["actions"]["cancel"] is False
+        wait = next(s for s in snap["steps"] if s["step_id"] == "w")
+        assert wait["status"] == "cancelled", wait
+        assert wait["ended_at"] is not None and wait["ended_at"] <= snap["run"]["ended_at"] + 1e-6

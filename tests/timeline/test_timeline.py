@@ -172,7 +172,8 @@ def test_step_status_labels(overrides: dict[str, Any], expected: str) -> None:
 def test_text_summary_lists_header_wait_warnings_and_steps() -> None:
     text = render_text(waiting_snapshot())
     assert text.splitlines() == [
-        "resolve-ticket  run-1  waiting  elapsed 1m 00s  steps 3/6  tokens 1,200 in / 345 out  cost $0.0123",
+        "resolve-ticket  run-1  waiting  elapsed 1m 00s  steps 3/6  1 replayed · 3 ran  tokens 1,200 in / 345 out  "
+        "cost $0.0123",
         "  Waiting for event support/ticket.approved, times out 13:00:00 UTC (in 59m 00s)",
         "  ! time.time() called outside a step",
         "  1  summarize  run   replayed                             2.0 s",
@@ -287,7 +288,7 @@ def test_html_of_empty_and_malformed_snapshots() -> None:
     odd = {"run": {"status": 7, "now": "soon", "cost": "free"}, "steps": [None, {"name": 5, "started_at": "x"}]}
     tree = parse(render_html(odd))
     assert [r.one("span", class_="nbd-name").text() for r in tree.find_all("details")] == ["step 1", "5"]
-    assert "cost unknown" in tree.text()
+    assert "cost" not in tree.text(), "no AI step, no tokens or cost"
     assert render_text(odd).startswith("run  7  elapsed -")
 
 
@@ -346,3 +347,54 @@ def test_is_terminal() -> None:
     assert is_terminal(completed_snapshot())
     assert not is_terminal(waiting_snapshot())
     assert not is_terminal({})
+
+
+# ---------------------------------------------------------------- the header, as the TypeScript renderer says it
+
+
+def test_header_names_a_cell_once_and_leaves_tokens_and_cost_out_without_ai_steps() -> None:
+    snap = completed_snapshot()
+    snap["run"].update(function_id="cell:demo-1", run_id="demo-1", tokens_in=0, tokens_out=0, cost=None)
+    for s in snap["steps"]:
+        s.update(ai=None, replayed=False)
+    tree = parse(render_html(snap))
+    assert tree.one(class_="nbd-fn").text() == "%%durable demo-1"
+    assert tree.find_all(class_="nbd-runid") == []
+    stats = tree.one(class_="nbd-stats").text()
+    assert "tokens" not in stats and "cost" not in stats
+    first = render_text(snap).splitlines()[0]
+    assert first.startswith("%%durable demo-1  completed  elapsed")
+    assert "demo-1  demo-1" not in first and "tokens" not in first and "cost" not in first
+    # another run of the same cell keeps its own id in view
+    snap["run"]["run_id"] = "demo-1#2"
+    assert parse(render_html(snap)).one(class_="nbd-runid").text() == "demo-1#2"
+
+
+def test_header_says_how_many_steps_replayed_and_ran_and_when_the_run_stopped() -> None:
+    snap = completed_snapshot()
+    now = snap["run"]["now"]
+    steps = snap["steps"]
+    for s in steps[:3]:
+        s.update(replayed=True, started_at=now - 400, ended_at=now - 300)
+    for s in steps[3:]:
+        s.update(replayed=False, started_at=now - 120)
+    tree = parse(render_html(snap))
+    assert tree.one(class_="nbd-replay").text() == "3 replayed · 3 ran"
+    gap = tree.one(class_="nbd-gap").text()
+    assert gap.startswith("Stopped ") and gap.endswith("(3m 00s later)")
+    lines = render_text(snap).splitlines()
+    assert "3 replayed · 3 ran" in lines[0]
+    assert lines[1] == f"  {gap}"
+
+
+def test_html_has_one_stylesheet_and_no_inline_styles_but_bar_positions() -> None:
+    snap = completed_snapshot()
+    snap["steps"] = [step(step_id=f"s{i}", name=f"s{i}", position=i) for i in range(200)]
+    markup = render_html(snap)
+    tree = parse(markup)
+    assert len(tree.find_all("style")) == 1
+    styled = [node for node in tree.find_all() if "style" in node.attrs]
+    assert {node.attrs["class"] for node in styled} == {"nbd-bar"}
+    # what a step costs in the saved notebook: its row and details, no repeated styling
+    per_step = (len(markup) - len(render_html({**snap, "steps": []}))) / 200
+    assert per_step < 1_200, per_step
