@@ -185,6 +185,22 @@ class _NotebookTimeline:
 
 _set_presenter(_NotebookTimeline())
 
+
+def _render_traceback_(self: BaseException) -> list[str]:
+    """What IPython shows for a failed run or step: the user's frames only, ending in the user's code.
+
+    IPython calls it instead of printing its own traceback (it hides its own frames the same way);
+    the full one stays on the run's timeline. Set here, above the layers: the error tree is the base
+    and knows nothing of where user code is.
+    """
+    from .engine._usercode import short_traceback
+
+    return short_traceback(self)
+
+
+RunFailedError._render_traceback_ = _render_traceback_  # type: ignore[attr-defined]
+StepError._render_traceback_ = _render_traceback_  # type: ignore[attr-defined]
+
 _LAZY = {
     "Finding": ".linter",
     "lint": ".linter",

@@ -6,7 +6,7 @@
  * renderer and the saved static HTML say the same thing about the same run.
  */
 
-import type { RunInfo, Snapshot, StepInfo } from './types';
+import type { AttemptInfo, RunInfo, Snapshot, StepInfo } from './types';
 
 export const TERMINAL_RUN_STATUSES = new Set(['completed', 'failed', 'cancelled', 'skipped', 'interrupted']);
 
@@ -171,7 +171,11 @@ export function stepStatusLabel(step: StepInfo, now: number | null): string {
   const max = num(step.max_attempts);
   switch (status) {
     case 'completed':
-      return step.replayed ? 'replayed' : 'completed';
+      if (step.replayed) {
+        return 'replayed';
+      }
+      // A step that needed retries says so: its earlier attempts failed.
+      return attempt !== null && max !== null && attempt > 1 ? `completed (attempt ${attempt} of ${max})` : 'completed';
     case 'running':
       return attempt !== null && max !== null && attempt > 1 ? `running (attempt ${attempt} of ${max})` : 'running';
     case 'retrying': {
@@ -363,4 +367,17 @@ export function resumeGapText(steps: readonly StepInfo[], now: number | null): s
     `Stopped ${formatClock(gap.stopped, now)}, resumed ${formatClock(gap.resumed, now)} ` +
     `(${formatDuration(gap.resumed - gap.stopped)} later)`
   );
+}
+
+/** One failed attempt: "Attempt 1 failed after 1.2 s: ValueError: bad input; retried 2.0 s later". */
+export function attemptLine(a: AttemptInfo, index: number): string {
+  const n = num(a?.attempt) ?? index + 1;
+  const start = num(a?.started_at);
+  const end = num(a?.ended_at);
+  const took = start !== null && end !== null ? ` after ${formatDuration(Math.max(0, end - start))}` : '';
+  const type = str(a?.error?.type) ?? 'Error';
+  const message = str(a?.error?.message);
+  const retry = num(a?.retry_at);
+  const backoff = retry !== null && end !== null ? `; retried ${formatDuration(Math.max(0, retry - end))} later` : '';
+  return `Attempt ${n} failed${took}: ${message ? `${type}: ${message}` : type}${backoff}`;
 }

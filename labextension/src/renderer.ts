@@ -8,6 +8,7 @@
  */
 
 import {
+  attemptLine,
   barGeometry,
   formatBytes,
   formatClock,
@@ -297,7 +298,15 @@ export class TimelineView {
       );
     }
     if (run.error) {
-      children.push(h(d, 'div', { class: 'nbd-run-error' }, errorBlock(d, run.error)));
+      // A step's failure is told once, in that step's details (its traceback is there); only an error
+      // raised outside any step shows its traceback here.
+      const failedStep = str(run.error.step_id);
+      const inStep = failedStep !== null && steps.some(s => str(s.step_id) === failedStep && s.error);
+      const block = errorBlock(d, run.error, !inStep);
+      if (inStep) {
+        block.push(h(d, 'div', { class: 'nbd-note' }, [`in step ${failedStep}: open it for the traceback`]));
+      }
+      children.push(h(d, 'div', { class: 'nbd-run-error' }, block));
     }
     this.headerEl.replaceChildren(...children.filter((c): c is Node => c instanceof Node));
   }
@@ -564,6 +573,13 @@ export class TimelineView {
         h(d, 'pre', { class: 'nbd-output' }, [output]),
       );
     }
+    const attempts = Array.isArray(step.attempts) ? step.attempts : [];
+    if (attempts.length > 0) {
+      parts.push(
+        h(d, 'div', { class: 'nbd-section-title' }, ['Failed attempts']),
+        h(d, 'ol', { class: 'nbd-attempts' }, attempts.map((a, i) => h(d, 'li', {}, [attemptLine(a, i)]))),
+      );
+    }
     if (step.error) {
       parts.push(h(d, 'div', { class: 'nbd-step-error' }, errorBlock(d, step.error)));
     }
@@ -635,13 +651,27 @@ function waitingText(
   return text;
 }
 
-function errorBlock(d: Document, error: ErrorInfo): Node[] {
+/**
+ * An error's title and, with `withTraceback`, its traceback: the user's frames (ending in the user's
+ * code), and the full one, nbdurable's frames included, one click away.
+ */
+function errorBlock(d: Document, error: ErrorInfo, withTraceback = true): Node[] {
   const type = str(error.type) ?? 'Error';
   const message = str(error.message) ?? '';
   const nodes: Node[] = [h(d, 'div', { class: 'nbd-error-title' }, [message ? `${type}: ${message}` : type])];
-  const tb = str(error.traceback);
-  if (tb) {
-    nodes.push(h(d, 'pre', { class: 'nbd-traceback' }, [tb]));
+  const full = str(error.traceback);
+  const user = str(error.user_traceback);
+  if (!withTraceback || !full) {
+    return nodes;
+  }
+  nodes.push(h(d, 'pre', { class: 'nbd-traceback' }, [user || full]));
+  if (user && user !== full) {
+    nodes.push(
+      h(d, 'details', { class: 'nbd-full-traceback' }, [
+        h(d, 'summary', {}, ["Full traceback (nbdurable's frames included)"]),
+        h(d, 'pre', { class: 'nbd-traceback-full' }, [full]),
+      ]),
+    );
   }
   return nodes;
 }

@@ -139,6 +139,7 @@ export const CSS = `
   white-space: pre-wrap; overflow-wrap: anywhere; background: var(--nbd-bg-alt); border-radius: 3px; color: var(--nbd-fg);
 }
 .nbd-section-title { font-weight: 600; margin-top: 4px; }
+.nbd-attempts { margin: 2px 0 6px; padding-left: 1.6em; color: var(--nbd-fg-muted); }
 .nbd-note { color: var(--nbd-fg-muted); font-size: 0.9em; font-weight: normal; }
 .nbd-error-title { color: var(--nbd-err); font-weight: 600; }
 .nbd-empty { color: var(--nbd-fg-muted); font-style: italic; padding: 4px 0; }

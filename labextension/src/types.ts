@@ -36,8 +36,11 @@ export type StepKind = 'run' | 'sleep' | 'wait' | 'invoke' | 'send' | 'ai' | 'va
 export interface ErrorInfo {
   type?: string | null;
   message?: string | null;
+  /** The full traceback, nbdurable's frames included. */
   traceback?: string | null;
-  /** The step a run's error came from. */
+  /** The traceback with nbdurable's and libraries' frames left out: it ends in the user's code. */
+  user_traceback?: string | null;
+  /** The step that failed, on a run's error. */
   step_id?: string | null;
 }
 
@@ -113,6 +116,16 @@ export interface StepInfo {
   error?: ErrorInfo | null;
   idempotency_key?: string | null;
   ai?: AiInfo | null;
+  /** The step's failed attempts before its last (the latest 20), each with its error and the backoff after it. */
+  attempts?: AttemptInfo[] | null;
+}
+
+export interface AttemptInfo {
+  attempt?: number | null;
+  started_at?: number | null;
+  ended_at?: number | null;
+  retry_at?: number | null;
+  error?: { type?: string | null; message?: string | null } | null;
 }
 
 export interface Actions {

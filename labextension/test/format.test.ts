@@ -82,6 +82,8 @@ describe('stepStatusLabel', () => {
   it.each([
     [step({ status: 'completed', replayed: true }), 'replayed'],
     [step({ status: 'completed' }), 'completed'],
+    [step({ status: 'completed', attempt: 3, max_attempts: 4 }), 'completed (attempt 3 of 4)'],
+    [step({ status: 'completed', attempt: 3, max_attempts: 4, replayed: true }), 'replayed'],
     [step({ status: 'running', attempt: 1 }), 'running'],
     [step({ status: 'running', attempt: 3, max_attempts: 4 }), 'running (attempt 3 of 4)'],
     [step({ status: 'retrying', attempt: 2, max_attempts: 4 }), 'retrying 2 of 4'],

@@ -102,6 +102,49 @@ describe('TimelineView', () => {
     expect(rows()[0].querySelector<HTMLElement>('.nbd-detail')!.hidden).toBe(true);
   });
 
+  it("tells a step's failure once: the step's details hold the user's traceback, the full one a click away", () => {
+    const snap = sampleSnapshot();
+    snap.run!.status = 'failed';
+    snap.run!.error = { type: 'TimeoutError', message: 'upstream timed out', traceback: 'FULL', step_id: 'lookup' };
+    snap.steps![2] = {
+      ...snap.steps![2],
+      status: 'failed',
+      error: { type: 'TimeoutError', message: 'upstream timed out', traceback: 'FULL', user_traceback: 'MINE' },
+    };
+    new TimelineView(host).update(snap);
+    const header = host.querySelector('.nbd-run-error')!;
+    expect(header.querySelector('.nbd-error-title')!.textContent).toBe('TimeoutError: upstream timed out');
+    expect(header.querySelector('pre')).toBeNull();
+    expect(header.textContent).toContain('in step lookup: open it for the traceback');
+    const detail = open(rows()[2]);
+    expect(detail.querySelector('pre.nbd-traceback')!.textContent).toBe('MINE');
+    const full = detail.querySelector<HTMLDetailsElement>('details.nbd-full-traceback')!;
+    expect(full.open).toBe(false);
+    expect(full.querySelector('pre')!.textContent).toBe('FULL');
+  });
+
+  it('lists every failed attempt of a retried step with its error and backoff', () => {
+    const snap = sampleSnapshot();
+    snap.steps![2] = {
+      ...snap.steps![2],
+      status: 'completed',
+      attempt: 3,
+      max_attempts: 4,
+      error: null,
+      attempts: [
+        { attempt: 1, started_at: T0 + 5.5, ended_at: T0 + 6, retry_at: T0 + 8, error: { type: 'TimeoutError', message: 'slow' } },
+        { attempt: 2, started_at: T0 + 8, ended_at: T0 + 9.25, retry_at: T0 + 13.25, error: { type: 'KeyError', message: null } },
+      ],
+    };
+    new TimelineView(host).update(snap);
+    expect(cell(rows()[2], 'nbd-status')).toBe('completed (attempt 3 of 4)');
+    const items = Array.from(open(rows()[2]).querySelectorAll('.nbd-attempts li')).map(li => li.textContent);
+    expect(items).toEqual([
+      'Attempt 1 failed after 500 ms: TimeoutError: slow; retried 2.0 s later',
+      'Attempt 2 failed after 1.2 s: KeyError; retried 4.0 s later',
+    ]);
+  });
+
   it('shows error and traceback of a retrying step', () => {
     new TimelineView(host).update(sampleSnapshot());
     const detail = open(rows()[2]);

@@ -20,12 +20,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import re
 import sys
+import traceback
 import warnings
 from types import CodeType, FrameType
 from typing import Any
 
-__all__ = ["is_user_file", "linted_lines", "note_linted", "user_frame", "warn_at_user", "workflow_code"]
+__all__ = [
+    "is_user_file",
+    "linted_lines",
+    "note_linted",
+    "short_traceback",
+    "user_frame",
+    "user_traceback_text",
+    "warn_at_user",
+    "workflow_code",
+]
 
 # nbdurable's own folder (this module is in nbdurable/engine/): its frames are never the user's.
 _package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -134,3 +145,65 @@ def note_linted(filename: str, lines: set[int], *, replace: bool = False) -> Non
 
 def linted_lines(filename: str) -> set[int]:
     return _linted.get(filename, set())
+
+
+# A frame line of a formatted traceback ("  File "x.py", line 3, in f"); its source lines follow, indented more.
+_FRAME = re.compile(r'^  File "(?P<file>.+)", line \d+(?:, in .*)?$')
+# What a %%durable cell is rewritten into: the user never wrote it, so no traceback shows it.
+_CELL_SHIM = "await __import__('nbdurable._magics'"
+
+
+def user_traceback_text(text: str) -> str:
+    """A formatted traceback with nbdurable's (and the libraries') frames left out, as IPython hides its own.
+
+    Frames of notebook cells, ``%%durable`` cells and scripts stay, so it ends in the user's code;
+    the exception lines and "The above exception..." between chained exceptions stay too. Text
+    that is not a traceback comes back unchanged.
+    """
+    out: list[str] = []
+    keep = True
+    for line in text.splitlines():
+        match = _FRAME.match(line)
+        if match:
+            keep = is_user_file(match.group("file"))
+        elif not line.startswith("    "):
+            keep = True  # a header, an exception line or the text between chained exceptions
+        if keep:
+            out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def short_traceback(exc: BaseException) -> list[str]:
+    """The traceback IPython shows for a failed run: the user's frames along the exception's causes, then the error.
+
+    ``exc`` (a RunFailedError or StepError) is raised by nbdurable's machinery; its causes
+    hold where the user's code called the step and where the step's own code failed.
+    """
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen and len(chain) < 20:
+        seen.add(id(node))
+        chain.append(node)
+        node = node.__cause__ if node.__cause__ is not None or node.__suppress_context__ else node.__context__
+    frames: list[traceback.FrameSummary] = []
+    for link in chain:
+        frames += [
+            f
+            for f in traceback.extract_tb(link.__traceback__)
+            if is_user_file(f.filename) and not (f.line or "").startswith(_CELL_SHIM)
+        ]
+    stored = str(getattr(exc, "traceback", "") or "")
+    if not frames and stored:
+        # Known only from the journal (a restart since): its traceback text, without nbdurable's frames.
+        return [user_traceback_text(stored).rstrip("\n")]
+    innermost = chain[-1]
+    lines = ["Traceback (most recent call last, nbdurable's frames hidden):\n"]
+    lines += traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(innermost), innermost)
+    if innermost is not exc:
+        lines.append(f"\n{type(exc).__name__}: {exc}\n")
+    step_id = next((str(getattr(link, "step_id", "")) for link in chain if getattr(link, "step_id", "")), "")
+    where = f"open step {step_id!r} on the run's timeline" if step_id else "open the failed step on the run's timeline"
+    lines.append(f"(The full traceback, nbdurable's frames included: {where}.)")
+    return ["".join(lines).rstrip("\n")]

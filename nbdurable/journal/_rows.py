@@ -91,6 +91,7 @@ _META_TYPES: dict[str, tuple[type, ...]] = {
     "event_id": (str,),
     "child_run_id": (str,),
     "ai": (dict,),
+    "attempts": (list,),
 }
 _AI_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str, _NONE),

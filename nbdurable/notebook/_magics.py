@@ -292,13 +292,17 @@ def _lint_cell(name: str, body: str, mode: str) -> list[str]:
     note_linted(f"<durable-cell {name}>", {f.line for f in findings}, replace=True)
     if not findings:
         return []
-    lines = [f"%%durable {name}: {len(findings)} replay determinism finding(s):"]
-    for f in findings:
-        lines.append(f"  line {f.line}:{f.col} {f.code} {f.message}\n      fix: {f.hint}")
-    text = "\n".join(lines)
     if mode == "error":
-        raise _usage_error(text + "\nNothing ran. Fix these, or run with --lint=warn or --lint=off.")
-    print(text)
+        lines = [f"%%durable {name}: {len(findings)} replay determinism finding(s):"]
+        for f in findings:
+            lines.append(f"  line {f.line}:{f.col} {f.code} {f.message}\n      fix: {f.hint}")
+        raise _usage_error("\n".join(lines) + "\nNothing ran. Fix these, or run with --lint=warn or --lint=off.")
+    # Said once: each finding and its fix is on the run's timeline (and in its journal); the cell says where.
+    at = ", ".join(str(line) for line in sorted({f.line for f in findings}))
+    print(
+        f"%%durable {name}: {len(findings)} replay determinism finding(s) at line(s) {at}; "
+        "each is listed with its fix among the timeline's warnings"
+    )
     return [f"line {f.line}: {f.code} {f.message} Fix: {f.hint}" for f in findings]
 
 

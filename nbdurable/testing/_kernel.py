@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +42,12 @@ class Kernel:
 
     def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
         self.cwd = cwd
-        # TCP on 127.0.0.1 (jupyter_client's default); the kernel warns that it is unencrypted, which is
-        # fine on loopback in tests.
-        self.km = KernelManager(kernel_name="python3")
+        # IPC sockets in a private folder, not TCP: nothing else on the machine can connect, no port can be
+        # taken by another process between choosing and binding it, and the kernel has no reason to warn
+        # "Kernel is running over TCP without encryption". The folder's path is short: a socket's must fit
+        # in about 100 bytes.
+        self._ipc_dir = tempfile.mkdtemp(prefix="nbd-kernel-")
+        self.km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(self._ipc_dir, "k"))
         kernel_env = {**os.environ, **(env or {})}
         kernel_env.pop("NBDURABLE_JOURNAL", None)
         kernel_env.update(env or {})
@@ -140,3 +145,4 @@ class Kernel:
             if self.km.is_alive():
                 self.km.shutdown_kernel(now=True)
             self.km.cleanup_resources()
+            shutil.rmtree(self._ipc_dir, ignore_errors=True)

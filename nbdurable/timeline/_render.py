@@ -115,6 +115,7 @@ white-space:pre-wrap;overflow-wrap:anywhere;background:var(--nbd-bg-alt);color:v
 border-radius:3px}
 .nbd-static .nbd-section-title{font-weight:600;margin-top:4px}
 .nbd-static .nbd-note{font-weight:normal}
+.nbd-static .nbd-attempts{margin:2px 0 6px;padding-left:1.6em;color:var(--nbd-muted)}
 """
 
 _TEXT_MAX_ROWS = 30
@@ -274,7 +275,10 @@ def step_status_label(step: Mapping[str, Any], now: float | None) -> str:
     both = attempt is not None and max_attempts is not None
     counts = f"{_str(attempt)} of {_str(max_attempts)}" if both else ""
     if status == "completed":
-        return "replayed" if step.get("replayed") else "completed"
+        if step.get("replayed"):
+            return "replayed"
+        # A step that needed retries says so: its earlier attempts failed.
+        return f"completed (attempt {counts})" if both and attempt is not None and attempt > 1 else "completed"
     if status == "running":
         return f"running (attempt {counts})" if both and attempt is not None and attempt > 1 else "running"
     if status == "retrying":
@@ -292,6 +296,22 @@ def step_status_label(step: Mapping[str, Any], now: float | None) -> str:
     if status == "failed":
         return f"failed (attempt {counts})" if both and max_attempts is not None and max_attempts > 1 else "failed"
     return status
+
+
+def attempt_line(attempt: object, index: int) -> str:
+    """One failed attempt: "Attempt 1 failed after 1.2 s: ValueError: bad input; retried 2.0 s later" (as format.ts)."""
+    a = _map(attempt)
+    number = _num(a.get("attempt"))
+    n = _str(number) if number is not None else str(index + 1)
+    start, end, retry = _num(a.get("started_at")), _num(a.get("ended_at")), _num(a.get("retry_at"))
+    took = f" after {format_duration(max(0.0, end - start))}" if start is not None and end is not None else ""
+    error = _map(a.get("error"))
+    kind = _str(error.get("type")) or "Error"
+    message = _str(error.get("message"))
+    backoff = (
+        f"; retried {format_duration(max(0.0, retry - end))} later" if retry is not None and end is not None else ""
+    )
+    return f"Attempt {n} failed{took}: {f'{kind}: {message}' if message else kind}{backoff}"
 
 
 def _waiting_text(waiting: Mapping[str, Any], now: float | None) -> str:
@@ -558,7 +578,7 @@ def render_text(
                 _str(step.get("kind")) or "",
                 step_status_label(step, now),
                 format_duration(_elapsed(step.get("started_at"), step.get("ended_at"), now)),
-                _error_title(error) if step_errors and isinstance(error := step.get("error"), Mapping) else "",
+                _step_errors_text(step) if step_errors else "",
             )
         )
     if rows:
@@ -566,8 +586,17 @@ def render_text(
         for row in rows:
             cells = f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]:<{widths[3]}}"
             lines.append(f"  {cells}  {row[4]}".rstrip())
-            if row[5]:
-                lines.append(f"  {'':>{widths[0]}}  {row[5]}")
+            for extra in row[5].splitlines():
+                lines.append(f"  {'':>{widths[0]}}  {extra}")
+    return "\n".join(lines)
+
+
+def _step_errors_text(step: Mapping[str, Any]) -> str:
+    """Each failed attempt of a step, then its last error if it failed for good: for ``%durable show``."""
+    lines = [attempt_line(a, i) for i, a in enumerate(_list(step.get("attempts")))]
+    error = step.get("error")
+    if isinstance(error, Mapping) and _str(step.get("status")) == "failed":
+        lines.append(f"error: {_error_title(error)}")
     return "\n".join(lines)
 
 
@@ -599,11 +628,20 @@ def _fields(rows: Sequence[tuple[str, str]], css_class: str = "nbd-fields") -> s
     return f'<table class="{css_class}">{cells}</table>'
 
 
-def _error_html(error: Mapping[str, Any], css_class: str) -> str:
+def _error_html(error: Mapping[str, Any], css_class: str, *, note: str = "", with_traceback: bool = True) -> str:
+    """An error's title and its traceback: the user's frames, and the full one a click away (as in renderer.ts)."""
     parts = [f'<div class="nbd-error-title">{_e(_error_title(error))}</div>']
-    traceback = _str(error.get("traceback"))
-    if traceback:
-        parts.append(_pre(traceback, "nbd-traceback"))
+    full = _str(error.get("traceback"))
+    user = _str(error.get("user_traceback"))
+    if with_traceback and full:
+        parts.append(_pre(user or full, "nbd-traceback"))
+        if user and user != full:
+            parts.append(
+                '<details class="nbd-full-traceback"><summary>Full traceback (nbdurable&#x27;s frames included)'
+                f"</summary>{_pre(full, 'nbd-traceback-full')}</details>"
+            )
+    if note:
+        parts.append(f'<div class="nbd-note">{_e(note)}</div>')
     return f'<div class="{css_class}">{"".join(parts)}</div>'
 
 
@@ -643,6 +681,10 @@ def _step_detail_html(step: Mapping[str, Any], now: float | None) -> str:
         elif size is not None:
             note = f"({format_bytes(size)})"
         parts += [_section("Output", note), _pre(output_preview, "nbd-output")]
+    attempts = _list(step.get("attempts"))
+    if attempts:
+        items = "".join(f"<li>{_e(attempt_line(a, i))}</li>" for i, a in enumerate(attempts))
+        parts += [_section("Failed attempts"), f'<ol class="nbd-attempts">{items}</ol>']
     error = step.get("error")
     if isinstance(error, Mapping):
         parts.append(_error_html(error, "nbd-step-error"))
@@ -739,7 +781,12 @@ def _header_html(run: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], now
         parts.append(f'<ul class="nbd-warnings">{"".join(items)}</ul>')
     error = run.get("error")
     if isinstance(error, Mapping):
-        parts.append(f'<div class="nbd-run-error-box">{_error_html(error, "nbd-run-error")}</div>')
+        # A step's failure is told once, in that step's details; only an error outside any step shows its traceback.
+        failed = _str(error.get("step_id"))
+        in_step = failed is not None and any(_str(s.get("step_id")) == failed and s.get("error") for s in steps)
+        note = f"in step {failed}: open it for the traceback" if in_step else ""
+        block = _error_html(error, "nbd-run-error", note=note, with_traceback=not in_step)
+        parts.append(f'<div class="nbd-run-error-box">{block}</div>')
     parts.append("</div>")
     return "".join(parts)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import effective_status, registry
 from ..engine._runstate import OUTPUT_PREVIEW, RECENT_STEPS, LiveStep, ReplayedIds, Tally
+from ..engine._usercode import user_traceback_text
 from ..journal._protocol import RunRecord, StepRecord
 from ..journal._rows import MAX_JSON_DEPTH, too_deep
 from ._render import SNAPSHOT_VERSION
@@ -50,9 +51,59 @@ def _ai(meta: dict[str, Any] | None, output: str | None) -> dict[str, Any] | Non
     }
 
 
+def _with_user_traceback(error: Any) -> Any:
+    """An error with ``user_traceback`` added: its traceback without nbdurable's frames, ending in the user's code."""
+    if not isinstance(error, dict) or not isinstance(error.get("traceback"), str) or "user_traceback" in error:
+        return error
+    return {**error, "user_traceback": user_traceback_text(error["traceback"])}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if type(value) in (int, float) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _attempts(meta: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """A step's failed attempts as the journal keeps them (read defensively: a journal is untrusted data)."""
+    raw = (meta or {}).get("attempts")
+    if not isinstance(raw, list):
+        return None
+    out: list[dict[str, Any]] = []
+    for entry in raw[-20:]:
+        if not isinstance(entry, dict):
+            continue
+        found = entry.get("error")
+        error: dict[str, Any] = found if isinstance(found, dict) else {}
+        attempt = entry.get("attempt")
+        out.append(
+            {
+                "attempt": attempt if type(attempt) is int else None,
+                "started_at": _number(entry.get("started_at")),
+                "ended_at": _number(entry.get("ended_at")),
+                "retry_at": _number(entry.get("retry_at")),
+                "error": {"type": _text(error.get("type")), "message": _text(error.get("message"))},
+            }
+        )
+    return out or None
+
+
+def _with_attempts(step: dict[str, Any], meta: dict[str, Any] | None) -> None:
+    """Add the failed attempts; the step's start becomes its first attempt's, so its bar and duration cover them."""
+    attempts = _attempts(meta)
+    if attempts is None:
+        return
+    step["attempts"] = attempts
+    first = attempts[0]["started_at"]
+    if first is not None and (step.get("started_at") is None or first < step["started_at"]):
+        step["started_at"] = first
+
+
 def _step_from_record(s: StepRecord, max_attempts: int) -> dict[str, Any]:
     meta = s.meta or {}
-    return {
+    step = {
         "step_id": s.step_id,
         "name": s.name,
         "kind": s.kind,
@@ -71,12 +122,15 @@ def _step_from_record(s: StepRecord, max_attempts: int) -> dict[str, Any]:
         "input_preview": meta.get("input"),
         "output_preview": None if s.output is None else s.output[:OUTPUT_PREVIEW],
         "output_size": None if s.output is None else len(s.output),
-        "error": s.error,
+        "error": _with_user_traceback(s.error),
         "idempotency_key": f"{s.run_id}/{s.step_id}",
         "ai": _ai(meta, s.output),
         "_if_exp": meta.get("if_exp"),
         "_timeout_at": s.next_at if s.kind == "wait" else None,
+        "attempts": None,
     }
+    _with_attempts(step, meta)
+    return step
 
 
 def _merge_live(step: dict[str, Any], live: LiveStep) -> None:
@@ -90,7 +144,7 @@ def _merge_live(step: dict[str, Any], live: LiveStep) -> None:
         next_attempt_at=live.next_at if live.status == "retrying" else None,
     )
     if live.error is not None:
-        step["error"] = live.error
+        step["error"] = _with_user_traceback(live.error)
     if live.input_preview is not None:
         step["input_preview"] = live.input_preview
     if live.output_preview is not None:
@@ -105,6 +159,8 @@ def _merge_live(step: dict[str, Any], live: LiveStep) -> None:
             step["sleep_until"] = None
     if live.meta and live.meta.get("ai") and not step.get("ai"):
         step["ai"] = _ai(live.meta, live.output)
+    if live.meta and live.meta.get("attempts"):
+        _with_attempts(step, live.meta)
 
 
 def _blank(run_id: str, live: LiveStep) -> dict[str, Any]:
@@ -123,6 +179,7 @@ def _blank(run_id: str, live: LiveStep) -> dict[str, Any]:
         "sleep_until": None,
         "next_attempt_at": None,
         "started_at": live.started_at,
+        "attempts": None,
     }
 
 
@@ -293,7 +350,7 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
             "tokens_out": tokens_out,
             "cost": cost,
             "warnings": warnings_list[-50:],
-            "error": error,
+            "error": _with_user_traceback(error),
             "status_reason": (state.status_reason if state is not None and run_id in engine.active else None)
             or (state.outcome[3] if state is not None and state.outcome is not None else None)
             or (rec.status_reason if rec else None),

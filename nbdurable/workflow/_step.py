@@ -215,6 +215,7 @@ class Step:
             )
             st.live[step_id] = live
             engine = st.engine
+            tries: list[dict[str, Any]] = []  # the failed attempts so far: every one is shown, with its backoff
             while True:
                 if next_at is not None:
                     live.status, live.next_at = "retrying", next_at
@@ -247,15 +248,15 @@ class Step:
                     raise  # cancelled while waiting for a shared Limit: not a failure of the step
                 except (NonRetriableError, SerializationError) as exc:
                     st.nested.pop(step_id, None)
-                    await self._fail(live, exc, attempt, started, code_hash, preview, input_hash)
+                    await self._fail(live, exc, attempt, started, code_hash, _meta(preview, tries), input_hash)
                     raise self._step_error(step_id, error_info(exc), attempt + 1, _error_class(exc)) from _cause(exc)
                 except Exception as exc:
                     nested = st.nested.pop(step_id, None)
                     if nested is not None:  # it caught the NestedStepError and raised another: still not retried
-                        await self._fail(live, nested, attempt, started, code_hash, preview, input_hash)
+                        await self._fail(live, nested, attempt, started, code_hash, _meta(preview, tries), input_hash)
                         raise self._step_error(step_id, error_info(nested), attempt + 1, NestedStepError) from exc
                     if attempt + 1 >= max_attempts:
-                        await self._fail(live, exc, attempt, started, code_hash, preview, input_hash)
+                        await self._fail(live, exc, attempt, started, code_hash, _meta(preview, tries), input_hash)
                         error = self._step_error(step_id, error_info(exc), attempt + 1, _error_class(exc))
                         raise error from _cause(exc)
                     if isinstance(exc, RetryAfterError):
@@ -263,8 +264,11 @@ class Step:
                         next_at = parse_deadline(d) if isinstance(d, dt.datetime) else _clock() + parse_duration(d)
                     else:
                         next_at = _clock() + backoff_delay(attempt)
-                    attempt += 1
                     live.error = error_info(exc)
+                    tries.append(_attempt_note(attempt, started, live.error, next_at))
+                    del tries[:-_ATTEMPTS_KEPT]
+                    live.meta = {**(live.meta or {}), "attempts": list(tries)}
+                    attempt += 1
                     failed_attempt = StepRecord(
                         st.run_id,
                         step_id,
@@ -280,7 +284,7 @@ class Step:
                         started,
                         _clock(),
                         next_at,
-                        _meta(preview),
+                        _meta(preview, tries),
                         code_hash,
                     )
                     await engine.commit(failed_attempt)
@@ -292,8 +296,8 @@ class Step:
                 if use_limit is not None and meta and isinstance(meta.get("ai"), dict):
                     ai = meta["ai"]
                     engine.flow.limit_spend(use_limit, int(ai.get("tokens_in") or 0) + int(ai.get("tokens_out") or 0))
-                if preview:
-                    meta = {**(meta or {}), "input": preview}
+                if preview or tries:
+                    meta = {**(meta or {}), **(_meta(preview, tries) or {})}
                 done = StepRecord(
                     st.run_id,
                     step_id,
@@ -347,7 +351,7 @@ class Step:
         attempt: int,
         started: float,
         code_hash: str,
-        preview: str | None,
+        meta: dict[str, Any] | None,
         input_hash: str,
     ) -> None:
         st = self._state
@@ -368,11 +372,13 @@ class Step:
             started,
             ended,
             None,
-            _meta(preview),
+            meta,
             code_hash,
         )
         await st.engine.commit(failed)
         live.status, live.ended_at, live.error = "failed", ended, info
+        if meta and meta.get("attempts"):
+            live.meta = {**(live.meta or {}), "attempts": meta["attempts"]}
         st.step_ended(live)
         st.engine.notify("step_finished", st.run_id, live.step_id, record=failed)
 
@@ -965,5 +971,25 @@ def _child_failed(exc: RunFailedError, child_id: str) -> _ChildFailedError:
     return err
 
 
-def _meta(preview: str | None) -> dict[str, Any] | None:
-    return {"input": preview} if preview else None
+_ATTEMPTS_KEPT = 20
+"""The failed attempts a step's record keeps (the latest): a step retried a thousand times stays small."""
+
+
+def _meta(preview: str | None, tries: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    meta: dict[str, Any] = {}
+    if preview:
+        meta["input"] = preview
+    if tries:
+        meta["attempts"] = list(tries)
+    return meta or None
+
+
+def _attempt_note(attempt: int, started: float, error: dict[str, Any], retry_at: float) -> dict[str, Any]:
+    """One failed attempt as journaled: when, its error (the traceback is kept for the last one only), the retry."""
+    return {
+        "attempt": attempt + 1,
+        "started_at": started,
+        "ended_at": _clock(),
+        "error": {"type": error.get("type"), "message": error.get("message")},
+        "retry_at": retry_at,
+    }

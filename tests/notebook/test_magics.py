@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nbdurable._timeline import MIME_TYPE
 
 import nbdurable as nd
 from nbdurable.testing import Kernel
@@ -422,3 +423,34 @@ def test_a_run_handle_displays_its_timeline(kernels: list[Kernel], workdir: Path
     assert timeline, shown.outputs
     assert timeline[-1]["run"]["run_id"] == "shown" and timeline[-1]["run"]["status"] == "completed"
     assert [s["step_id"] for s in timeline[-1]["steps"]] == ["v"]
+
+
+FAILING_CELL = """%%durable failing
+def parse(text):
+    return int(text)
+ok = await step.run("ok", lambda: 1)
+n = await step.run("parse", parse, "twelve")
+"""
+
+
+def test_a_failed_step_shows_its_traceback_once_ending_in_the_cell(kernels: list[Kernel], workdir: Path) -> None:
+    k = start(kernels, workdir)
+    k.run("%load_ext nbdurable")
+    result = k.execute(FAILING_CELL)
+    assert result.error is not None
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(result.error["traceback"]))
+    assert "nbdurable/_" not in shown and "__import__('nbdurable._magics'" not in shown, shown
+    assert 'File "<durable-cell failing>", line 5' in shown and 'n = await step.run("parse", parse, "twelve")' in shown
+    assert 'File "<durable-cell failing>", line 3, in parse' in shown
+    assert "ValueError: invalid literal for int() with base 10: 'twelve'" in shown
+    assert "open step 'parse' on the run's timeline" in shown
+    assert len(shown.splitlines()) <= 15, shown
+    # the timeline tells it once: the header names the step, the step holds the traceback (the full one behind a click)
+    snapshots = [o["data"][MIME_TYPE] for o in result.outputs if MIME_TYPE in o.get("data", {})]
+    final = snapshots[-1]
+    assert final["run"]["status"] == "failed" and final["run"]["error"]["step_id"] == "parse"
+    html = [o["data"]["text/html"] for o in result.outputs if MIME_TYPE in o.get("data", {})][-1]
+    assert html.count('class="nbd-traceback"') == 1 and "in step parse: open it for the traceback" in html
+    step = next(s for s in final["steps"] if s["step_id"] == "parse")
+    assert "nbdurable/_step.py" in step["error"]["traceback"]
+    assert "nbdurable/_" not in step["error"]["user_traceback"]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import nbdurable as nd
+from nbdurable.timeline._render import render_html, render_text
 from nbdurable.timeline._snapshot import build_snapshot
 from tests.helpers import restart
 
@@ -143,3 +144,44 @@ async def test_a_run_cancelled_while_it_waits_is_not_shown_waiting(journal_path:
         wait = next(s for s in snap["steps"] if s["step_id"] == "w")
         assert wait["status"] == "cancelled", wait
         assert wait["ended_at"] is not None and wait["ended_at"] <= snap["run"]["ended_at"] + 1e-6
+
+
+@pytest.mark.asyncio
+async def test_every_failed_attempt_of_a_retried_step_is_shown_with_its_error_and_backoff(journal_path: Path) -> None:
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise nd.RetryAfterError(f"upstream busy ({len(calls)})", 0.2)
+        return "ok"
+
+    @nd.function(id="snap-flaky", retries=2, lint="off")
+    async def wf(ctx: nd.Context) -> str:
+        return str(await ctx.step.run("fetch", flaky))
+
+    assert await wf.run(run_id="flaky") == "ok"
+    here = build_snapshot(nd.get_engine(), "flaky")
+    restart(journal_path)
+    for snap in (here, build_snapshot(nd.get_engine(), "flaky")):
+        fetch = snap["steps"][0]
+        assert fetch["status"] == "completed" and fetch["attempt"] == 3 and fetch["max_attempts"] == 3
+        attempts = fetch["attempts"]
+        assert [a["attempt"] for a in attempts] == [1, 2]
+        assert [a["error"] for a in attempts] == [
+            {"type": "nbdurable._errors.RetryAfterError", "message": "upstream busy (1)"},
+            {"type": "nbdurable._errors.RetryAfterError", "message": "upstream busy (2)"},
+        ]
+        for a in attempts:
+            assert a["retry_at"] - a["ended_at"] == pytest.approx(0.2, abs=0.05)
+        # the row covers the whole step, backoffs included, not just its last attempt
+        assert fetch["started_at"] == attempts[0]["started_at"]
+        assert fetch["ended_at"] - fetch["started_at"] >= 0.4
+        html = render_html(snap)
+        assert "completed (attempt 3 of 3)" in html
+        assert (
+            "Attempt 1 failed after " in html
+            and ": nbdurable._errors.RetryAfterError: upstream busy (1); retried " in html
+        )
+        text = render_text(snap, max_rows=None, step_errors=True)
+        assert "Attempt 2 failed after " in text

@@ -12,6 +12,7 @@ import pytest
 
 from nbdurable.timeline._render import (
     MIME_TYPE,
+    attempt_line,
     bound_snapshot,
     format_bytes,
     format_clock,
@@ -146,6 +147,8 @@ def test_sizes_costs_and_counts() -> None:
     [
         ({"status": "completed", "replayed": True}, "replayed"),
         ({"status": "completed"}, "completed"),
+        ({"status": "completed", "attempt": 3, "max_attempts": 4}, "completed (attempt 3 of 4)"),
+        ({"status": "completed", "attempt": 3, "max_attempts": 4, "replayed": True}, "replayed"),
         ({"status": "running", "attempt": 1}, "running"),
         ({"status": "running", "attempt": 3, "max_attempts": 4}, "running (attempt 3 of 4)"),
         ({"status": "retrying", "attempt": 2, "max_attempts": 4}, "retrying 2 of 4"),
@@ -398,3 +401,28 @@ def test_html_has_one_stylesheet_and_no_inline_styles_but_bar_positions() -> Non
     # what a step costs in the saved notebook: its row and details, no repeated styling
     per_step = (len(markup) - len(render_html({**snap, "steps": []}))) / 200
     assert per_step < 1_200, per_step
+
+
+def test_attempt_lines_match_the_typescript_renderer() -> None:
+    attempts = [
+        {
+            "attempt": 1,
+            "started_at": T0 + 5.5,
+            "ended_at": T0 + 6,
+            "retry_at": T0 + 8,
+            "error": {"type": "TimeoutError", "message": "slow"},
+        },
+        {
+            "attempt": 2,
+            "started_at": T0 + 8,
+            "ended_at": T0 + 9.25,
+            "retry_at": T0 + 13.25,
+            "error": {"type": "KeyError", "message": None},
+        },
+        "not an attempt",
+    ]
+    assert [attempt_line(a, i) for i, a in enumerate(attempts)] == [
+        "Attempt 1 failed after 500 ms: TimeoutError: slow; retried 2.0 s later",
+        "Attempt 2 failed after 1.2 s: KeyError; retried 4.0 s later",
+        "Attempt 3 failed: Error",
+    ]
