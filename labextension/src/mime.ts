@@ -16,7 +16,7 @@ import { Panel, Widget } from '@lumino/widgets';
 
 import { isTerminal, num } from './format';
 import { TimelineView } from './renderer';
-import { KERNEL_STOPPED, LIVE_SNAPSHOT_EVENT, MIME_TYPE, type Snapshot } from './types';
+import { KERNEL_STOPPED, LIVE_SNAPSHOT_EVENT, MIME_TYPE, RERUN_EVENT, type RerunRequest, type Snapshot } from './types';
 
 export const WIDGET_VIEW_MIME_TYPE = 'application/vnd.jupyter.widget-view+json';
 
@@ -89,6 +89,59 @@ function findDocumentContext(widget: Widget): DocumentContextLike | null {
   return null;
 }
 
+/** The parts of JupyterLab's notebook, cell and kernel used to run `%durable rerun` in a new cell. */
+interface KernelLike {
+  requestExecute(
+    content: { code: string; silent?: boolean; store_history?: boolean; stop_on_error?: boolean },
+    disposeOnDone?: boolean,
+    metadata?: Record<string, unknown>,
+  ): { done: Promise<{ content?: { execution_count?: number | null } }> };
+}
+
+interface CellLike {
+  model: { id: string; type: string; executionCount: number | null };
+  outputArea: { future: unknown };
+}
+
+interface NotebookLike {
+  widgets: readonly unknown[];
+  activeCellIndex: number;
+  model: { sharedModel: { insertCell(index: number, cell: { cell_type: 'code'; source: string }): unknown } };
+}
+
+interface RerunPlace {
+  notebook: NotebookLike;
+  cell: unknown;
+  session: SessionContextLike & { session?: { kernel?: KernelLike | null } | null };
+}
+
+/** Where this output sits: its code cell, the notebook holding it, and the notebook's kernel. */
+export function findRerunPlace(widget: Widget): RerunPlace | null {
+  let cell: unknown = null;
+  let notebook: NotebookLike | null = null;
+  for (let node: Widget | null = widget.parent; node !== null; node = node.parent) {
+    const candidate = node as unknown as Partial<CellLike & NotebookLike>;
+    if (cell === null && candidate.outputArea !== undefined && candidate.model?.type === 'code') {
+      cell = node;
+    }
+    if (notebook === null && Array.isArray(candidate.widgets) && typeof candidate.model?.sharedModel?.insertCell === 'function') {
+      notebook = node as unknown as NotebookLike;
+    }
+  }
+  const session = findSessionContext(widget) as RerunPlace['session'] | null;
+  return cell !== null && notebook !== null && session !== null ? { notebook, cell, session } : null;
+}
+
+/** A word for `%durable` (shlex rules): as it is when safe, else in single quotes. */
+export function shellQuote(text: string): string {
+  return /^[\w@%+=:,./#~-]+$/.test(text) ? text : `'${text.replace(/'/g, `'"'"'`)}'`;
+}
+
+/** The cell "Rerun from this step" adds below the run's cell: what the server's REST API also tells to run. */
+export function rerunCode(request: RerunRequest): string {
+  return `%durable rerun ${shellQuote(request.run_id)} --from ${shellQuote(request.step_id)}`;
+}
+
 /** Kernel statuses after which a widget's comm is gone for good. */
 const KERNEL_LOST_STATUSES = new Set(['restarting', 'autorestarting', 'dead', 'terminating']);
 
@@ -129,9 +182,13 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
     this.addClass('nbd-mime-output');
     this.staticHost = new Widget();
     this.staticHost.addClass('nbd-mime-static');
-    this.view = new TimelineView(this.staticHost.node, { host: 'mime' });
+    this.view = new TimelineView(this.staticHost.node, {
+      host: 'mime',
+      canRerunHere: () => this.isAttached && findRerunPlace(this) !== null,
+    });
     this.addWidget(this.staticHost);
     this.node.addEventListener(LIVE_SNAPSHOT_EVENT, this.onLiveSnapshot);
+    this.node.addEventListener(RERUN_EVENT, this.onRerun);
   }
 
   /** Whether the live widget is shown ("live"), still loading ("pending"), unavailable ("gone") or absent. */
@@ -168,7 +225,41 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
   protected onAfterAttach(msg: Parameters<Panel['processMessage']>[0]): void {
     super.onAfterAttach(msg);
     this.tryDelegate();
+    this.view.refresh(); // now in a notebook: its steps can offer "Rerun from this step"
   }
+
+  /**
+   * "Rerun from this step" (in the saved view or the live widget): add a cell below this output's
+   * cell running `%durable rerun RUN --from STEP` and run it, so the new run's timeline shows below,
+   * in the notebook, saved with it, whatever became of the widget.
+   */
+  private readonly onRerun = (event: Event): void => {
+    const detail = (event as CustomEvent<unknown>).detail as Partial<RerunRequest> | null;
+    const place = findRerunPlace(this);
+    if (place === null || typeof detail?.run_id !== 'string' || typeof detail.step_id !== 'string') {
+      return; // not in a notebook: the live widget asks its kernel instead
+    }
+    event.preventDefault();
+    const code = rerunCode({ run_id: detail.run_id, step_id: detail.step_id });
+    const index = place.notebook.widgets.indexOf(place.cell) + 1;
+    place.notebook.model.sharedModel.insertCell(index, { cell_type: 'code', source: code });
+    const cell = place.notebook.widgets[index] as CellLike | undefined;
+    place.notebook.activeCellIndex = index;
+    const kernel = place.session.session?.kernel;
+    if (!kernel || !cell || typeof cell.outputArea !== 'object') {
+      return; // no kernel yet: the cell is there to run once the set-up cells have run
+    }
+    // What JupyterLab's CodeCell.execute does: the reply's outputs go to the new cell's output area.
+    const future = kernel.requestExecute(
+      { code, silent: false, store_history: true, stop_on_error: true },
+      false,
+      { cellId: cell.model.id },
+    );
+    cell.outputArea.future = future;
+    void future.done.then(reply => {
+      cell.model.executionCount = reply.content?.execution_count ?? null;
+    });
+  };
 
   /**
    * Keep the output's saved snapshot up to date with the live widget (at most every
@@ -383,6 +474,7 @@ export class TimelineRenderer extends Panel implements IRenderMime.IRenderer {
       this.storeTimer = null;
     }
     this.node.removeEventListener(LIVE_SNAPSHOT_EVENT, this.onLiveSnapshot);
+    this.node.removeEventListener(RERUN_EVENT, this.onRerun);
     this.unwatchKernel();
     this.observer?.disconnect();
     this.view.dispose();

@@ -35,7 +35,7 @@ import {
 } from './format';
 import { ensureStyles } from './style';
 import { readSnapshot } from './snapshot';
-import type { ActionMessage, ErrorInfo, RunInfo, Snapshot, StepInfo } from './types';
+import { RERUN_EVENT, type ActionMessage, type ErrorInfo, type RerunRequest, type RunInfo, type Snapshot, type StepInfo } from './types';
 
 export interface TimelineOptions {
   /** Where the view lives ("widget", "mime"); set as data-host for styling and tests. */
@@ -46,6 +46,8 @@ export interface TimelineOptions {
   live?: boolean;
   /** Current time in epoch seconds; tests pass a fixed clock. */
   clock?: () => number;
+  /** Whether the host can start a rerun itself (it handles RERUN_EVENT): then reruns are offered without onAction. */
+  canRerunHere?: () => boolean;
 }
 
 type Child = Node | string | null | undefined | false;
@@ -275,6 +277,15 @@ export class TimelineView {
         ]),
       );
     }
+    const parent = str(run.rerun_of);
+    if (parent) {
+      const from = str(run.from_step);
+      children.push(
+        h(d, 'div', { class: 'nbd-reason nbd-rerun-of' }, [
+          `Rerun of ${parent}${from ? ` from step ${from}` : ''}: the steps before it replayed from that run`,
+        ]),
+      );
+    }
     const reason = str(run.status_reason);
     if (reason) {
       children.push(h(d, 'div', { class: 'nbd-reason' }, [reason]));
@@ -384,6 +395,30 @@ export class TimelineView {
     this.actionsEl.replaceChildren(...parts);
   }
 
+  /** Offer the rerun to the host first (a new cell below in JupyterLab), else ask the kernel through the widget. */
+  private requestRerun(button: HTMLButtonElement, stepId: string): void {
+    const runId = str(this.snapshot.run?.run_id) ?? '';
+    const detail: RerunRequest = { run_id: runId, step_id: stepId };
+    const event = new CustomEvent(RERUN_EVENT, { bubbles: true, cancelable: true, detail });
+    if (!this.node.dispatchEvent(event)) {
+      this.setNotice(`Rerunning ${runId} from ${stepId} in a new cell below.`, 'ok');
+      return;
+    }
+    const onAction = this.options.onAction;
+    if (onAction) {
+      button.disabled = true;
+      this.setNotice(`Rerunning from ${stepId}…`, 'info');
+      onAction({ action: 'rerun', step_id: stepId });
+    }
+  }
+
+  /** Draw again (after the host learnt it can rerun, say). */
+  refresh(): void {
+    if (!this.disposed) {
+      this.render();
+    }
+  }
+
   private renderAxis(now: number | null): void {
     const d = this.doc;
     const axis = timeAxis(this.snapshot, now);
@@ -411,7 +446,8 @@ export class TimelineView {
     const d = this.doc;
     const steps = Array.isArray(this.snapshot.steps) ? this.snapshot.steps : [];
     const axis = timeAxis(this.snapshot, now);
-    const canRerun = Boolean(this.options.onAction && this.snapshot.actions?.rerun) && this.staleReason === null;
+    const host = Boolean(this.options.onAction) || Boolean(this.options.canRerunHere?.());
+    const canRerun = host && Boolean(this.snapshot.actions?.rerun) && this.staleReason === null;
     const seen = new Set<string>();
     const ordered: HTMLElement[] = [];
     steps.forEach((raw, index) => {
@@ -614,14 +650,9 @@ export class TimelineView {
       }
     }
     const stepId = str(step.step_id);
-    const onAction = this.options.onAction;
-    if (canRerun && onAction && stepId) {
+    if (canRerun && stepId) {
       const rerun = h(d, 'button', { class: 'nbd-btn nbd-rerun', type: 'button' }, ['Rerun from this step']) as HTMLButtonElement;
-      rerun.addEventListener('click', () => {
-        rerun.disabled = true;
-        this.setNotice(`Rerunning from ${stepId}…`, 'info');
-        onAction({ action: 'rerun', step_id: stepId });
-      });
+      rerun.addEventListener('click', () => this.requestRerun(rerun, stepId));
       parts.push(h(d, 'div', {}, [rerun]));
     }
     return parts;

@@ -16,6 +16,18 @@ export const MIME_TYPE = 'application/vnd.nbdurable.timeline+json';
 /** DOM event (bubbling, detail = snapshot) the live widget fires on each update, for its JupyterLab host. */
 export const LIVE_SNAPSHOT_EVENT = 'nbdurable:snapshot';
 
+/**
+ * DOM event (bubbling, cancelable, detail = RerunRequest) a "Rerun from this step" button fires first.
+ * A host that can start the rerun where the user sees it (JupyterLab: a new cell below, running
+ * `%durable rerun`) cancels it; otherwise the live widget asks its kernel.
+ */
+export const RERUN_EVENT = 'nbdurable:rerun';
+
+export interface RerunRequest {
+  run_id: string;
+  step_id: string;
+}
+
 /** What a live timeline says once its kernel stopped (restarted, died or shut down). */
 export const KERNEL_STOPPED = 'Kernel stopped: run the cell again to resume.';
 
@@ -94,6 +106,9 @@ export interface RunInfo {
   error?: ErrorInfo | null;
   status_reason?: string | null;
   waiting_for?: WaitingFor | null;
+  /** The run this one reruns (`%durable rerun`, "Rerun from this step"), and the step it reran from. */
+  rerun_of?: string | null;
+  from_step?: string | null;
 }
 
 export interface StepInfo {

@@ -7,6 +7,8 @@ import extension, {
   TimelineRenderer,
   WIDGET_VIEW_MIME_TYPE,
   rendererFactory,
+  rerunCode,
+  shellQuote,
   stampSnapshot,
 } from '../src/mime';
 import { LIVE_SNAPSHOT_EVENT, MIME_TYPE, type Snapshot } from '../src/types';
@@ -259,6 +261,77 @@ describe('JupyterLab MIME renderer', () => {
     done.run!.status = 'completed';
     const ended = await mount('gone', mimeModel(done, { widget: true, trusted: true }));
     expect(ended.node.querySelector<HTMLElement>('.nbd-notice')!.hidden).toBe(true);
+  });
+
+  it('reruns from a step of a finished run in a new cell below, running %durable rerun there', async () => {
+    const executed: Array<{ code: string; metadata: unknown }> = [];
+    const inserted: Array<{ index: number; source: string }> = [];
+    const notebook = new FakeNotebookPanel();
+    areas.push(notebook);
+    const newCell = { model: { id: 'new-cell', type: 'code', executionCount: null as number | null }, outputArea: { future: null as unknown } };
+    const cellWidget = new Panel();
+    Object.assign(cellWidget, { model: { id: 'run-cell', type: 'code' }, outputArea: {} });
+    const cells: unknown[] = [cellWidget];
+    // A JupyterLab Notebook's `widgets` are its cells.
+    Object.defineProperty(notebook, 'widgets', { get: () => cells });
+    Object.assign(notebook, {
+      activeCellIndex: 0,
+      model: {
+        sharedModel: {
+          insertCell: (index: number, cell: { source: string }) => {
+            inserted.push({ index, source: cell.source });
+            cells.splice(index, 0, newCell);
+          },
+        },
+      },
+    });
+    const future = { done: Promise.resolve({ content: { execution_count: 7 } }) };
+    Object.assign(notebook.sessionContext, {
+      session: {
+        kernel: {
+          requestExecute: (content: { code: string }, _dispose: boolean, metadata: unknown) => {
+            executed.push({ code: content.code, metadata });
+            return future;
+          },
+        },
+      },
+    });
+    notebook.addWidget(cellWidget);
+    const area = new FakeOutputArea(null);
+    cellWidget.addWidget(area);
+    Widget.attach(notebook, document.body);
+    const done = sampleSnapshot();
+    done.run!.status = 'completed';
+    done.actions = { rerun: true, cancel: false, send_event: false };
+    const renderer = rendererFactory.createRenderer({ mimeType: MIME_TYPE } as IRenderMime.IRendererOptions) as TimelineRenderer;
+    await renderer.renderModel(mimeModel(done, { widget: false, trusted: true }));
+    area.addWidget(renderer);
+    const step = renderer.node.querySelectorAll<HTMLElement>('.nbd-step')[1];
+    step.querySelector<HTMLButtonElement>('button.nbd-row')!.click();
+    step.querySelector<HTMLButtonElement>('button.nbd-rerun')!.click();
+    expect(inserted).toEqual([{ index: 1, source: '%durable rerun run-1 --from plan' }]);
+    expect(executed).toEqual([{ code: '%durable rerun run-1 --from plan', metadata: { cellId: 'new-cell' } }]);
+    expect(newCell.outputArea.future).toBe(future);
+    expect((notebook as unknown as { activeCellIndex: number }).activeCellIndex).toBe(1);
+    await future.done;
+    await new Promise(resolve => setTimeout(resolve, 0));
+    expect(newCell.model.executionCount).toBe(7);
+    expect(renderer.node.querySelector('.nbd-notice')!.textContent).toBe('Rerunning run-1 from plan in a new cell below.');
+  });
+
+  it('offers no rerun where it cannot start one (a saved view outside a notebook)', async () => {
+    const done = sampleSnapshot();
+    done.run!.status = 'completed';
+    done.actions = { rerun: true };
+    const renderer = await mount(null, mimeModel(done, { widget: false, trusted: true }));
+    renderer.node.querySelectorAll<HTMLElement>('.nbd-step')[1].querySelector<HTMLButtonElement>('button.nbd-row')!.click();
+    expect(renderer.node.querySelectorAll('button.nbd-rerun')).toHaveLength(0);
+  });
+
+  it('quotes run and step ids as the magic parses them', () => {
+    expect(shellQuote('demo-1~1')).toBe('demo-1~1');
+    expect(shellQuote("it's a run")).toBe(`'it'"'"'s a run'`);
+    expect(rerunCode({ run_id: 'langgraph:ticket 17', step_id: 'fetch-2' })).toBe("%durable rerun 'langgraph:ticket 17' --from fetch-2");
   });
 
   it('stamps a live snapshot with the time since it came, except an ended run', () => {

@@ -500,6 +500,15 @@ def resume_gap_text(steps: Sequence[Mapping[str, Any]], now: float | None) -> st
     )
 
 
+def rerun_text(run: Mapping[str, Any]) -> str:
+    """The line linking a rerun to the run it reran (as in renderer.ts), else ""."""
+    parent = _str(run.get("rerun_of"))
+    if not parent:
+        return ""
+    step = _str(run.get("from_step"))
+    return f"Rerun of {parent}{f' from step {step}' if step else ''}: the steps before it replayed from that run"
+
+
 def _stats(run: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], now: float | None) -> list[tuple[str, str]]:
     done = _num(run.get("steps_done")) or 0.0
     total = _num(run.get("steps_total"))
@@ -543,6 +552,9 @@ def render_text(
     gap = resume_gap_text(steps, now)
     if gap:
         lines.append(f"  {gap}")
+    rerun_of = rerun_text(run)
+    if rerun_of:
+        lines.append(f"  {rerun_of}")
     reason = _str(run.get("status_reason"))
     if reason:
         lines.append(f"  {reason}")
@@ -764,6 +776,9 @@ def _header_html(run: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], now
     gap = resume_gap_text(steps, now)
     if gap:
         parts.append(f'<div class="nbd-reason nbd-gap">{_e(gap)}</div>')
+    rerun_of = rerun_text(run)
+    if rerun_of:
+        parts.append(f'<div class="nbd-reason nbd-rerun-of">{_e(rerun_of)}</div>')
     reason = _str(run.get("status_reason"))
     if reason:
         parts.append(f'<div class="nbd-reason">{_e(reason)}</div>')

@@ -355,6 +355,8 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
             or (state.outcome[3] if state is not None and state.outcome is not None else None)
             or (rec.status_reason if rec else None),
             "waiting_for": waiting_for,
+            "rerun_of": _text((rec.options or {}).get("rerun_of")) if rec else None,
+            "from_step": _text((rec.options or {}).get("from_step")) if rec else None,
         },
         "steps": ordered,
         "steps_omitted": omitted,

@@ -46,6 +46,17 @@ before = await step.run("before", lambda: 1)
 await step.sleep("nap", "1h")
 after = await step.run("after", lambda: 2)"""
 
+TRIPLE = """\
+%%durable triple
+first = await step.run("first", lambda: 1)
+second = await step.run("second", lambda: first + 1)
+third = await step.run("third", lambda: second + 1)"""
+
+SHAKY = """\
+%%durable shaky
+a = await step.run("a", lambda: 1)
+b = await step.run("b", lambda: a / 0)"""
+
 KERNEL_STOPPED = "Kernel stopped: run the cell again to resume."
 
 
@@ -76,7 +87,7 @@ def _saved_snapshot(lab: Lab, path: str, index: int) -> dict[str, Any]:
 def notebook(lab: Lab) -> str:
     _folder(lab, "truth")
     path = "truth/truth.ipynb"
-    lab.write_notebook(path, [LOAD, GATE, NAP])
+    lab.write_notebook(path, [LOAD, GATE, NAP, TRIPLE, SHAKY])
     return path
 
 
@@ -173,4 +184,56 @@ def test_a_killed_kernel_leaves_a_stopped_timeline_and_running_the_cell_again_re
     expect(_cell(page, 2).locator('.nbd-timeline[data-host="mime"] .nbd-badge')).to_have_text(
         "cancelled", timeout=RUN_TIMEOUT
     )
+    _assert_no_page_errors(page)
+
+
+def _rerun_from(page: Page, timeline: Locator, step_id: str) -> None:
+    step = _step(timeline, step_id)
+    step.locator("button.nbd-row").click()
+    step.locator("button.nbd-rerun").click()
+
+
+def _source(page: Page, index: int) -> str:
+    source: str = page.evaluate(
+        "(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()", index
+    )
+    return source
+
+
+def test_rerun_from_a_step_of_a_finished_or_failed_run_shows_the_new_run_below_linked_to_its_parent(
+    page: Page, lab: Lab, notebook: str
+) -> None:
+    _open_notebook(page, lab, notebook)
+    _run_cell(page, 0)
+
+    # --- a finished run: its saved timeline offers the rerun; the new run runs in a new cell below
+    _run_cell(page, 3)
+    done = _cell(page, 3).locator('.nbd-timeline[data-host="mime"]')
+    expect(done.locator(".nbd-badge")).to_have_text("completed", timeout=RUN_TIMEOUT)
+    _rerun_from(page, done, "second")
+    expect(done.locator(".nbd-notice")).to_have_text("Rerunning triple from second in a new cell below.")
+    expect(_cell(page, 4).locator(".jp-InputArea")).to_contain_text("%durable rerun triple --from second")
+    assert _source(page, 4) == "%durable rerun triple --from second"
+    rerun = _cell(page, 4).locator('.nbd-timeline[data-host="mime"]')
+    expect(rerun.locator(".nbd-badge")).to_have_text("completed", timeout=RUN_TIMEOUT)
+    expect(rerun.locator(".nbd-runid")).to_have_text("triple~1")
+    expect(rerun.locator(".nbd-rerun-of")).to_have_text(
+        "Rerun of triple from step second: the steps before it replayed from that run"
+    )
+    expect(rerun.locator(".nbd-replay")).to_have_text("1 replayed · 2 ran")
+    expect(_step(rerun, "first")).to_have_attribute("data-replayed", "true")
+    expect(_step(rerun, "third")).to_have_attribute("data-replayed", "false")
+    expect(_cell(page, 4)).to_contain_text("rerunning 'triple' from 'second' as new run 'triple~1'")
+
+    # --- a failed run offers it too (SHAKY moved down one cell)
+    _wait_for_idle_kernel(page)
+    _run_cell(page, 5)
+    failed = _cell(page, 5).locator('.nbd-timeline[data-host="mime"]')
+    expect(failed.locator(".nbd-badge")).to_have_text("failed", timeout=RUN_TIMEOUT)
+    _rerun_from(page, failed, "b")
+    assert _source(page, 6) == "%durable rerun shaky --from b"
+    again = _cell(page, 6).locator('.nbd-timeline[data-host="mime"]')
+    expect(again.locator(".nbd-badge")).to_have_text("failed", timeout=RUN_TIMEOUT)
+    expect(again.locator(".nbd-rerun-of")).to_contain_text("Rerun of shaky from step b")
+    expect(_step(again, "a")).to_have_attribute("data-replayed", "true")
     _assert_no_page_errors(page)
