@@ -57,6 +57,17 @@ SHAKY = """\
 a = await step.run("a", lambda: 1)
 b = await step.run("b", lambda: a / 0)"""
 
+FLAKY = """\
+%%durable flaky --retries 2
+import nbdurable as nd
+tries = []
+def fetch():
+    tries.append(1)
+    if len(tries) < 3:
+        raise nd.RetryAfterError(f"upstream busy ({len(tries)})", 0.5)
+    return "ok"
+got = await step.run("fetch", fetch)"""
+
 KERNEL_STOPPED = "Kernel stopped: run the cell again to resume."
 
 
@@ -87,7 +98,7 @@ def _saved_snapshot(lab: Lab, path: str, index: int) -> dict[str, Any]:
 def notebook(lab: Lab) -> str:
     _folder(lab, "truth")
     path = "truth/truth.ipynb"
-    lab.write_notebook(path, [LOAD, GATE, NAP, TRIPLE, SHAKY])
+    lab.write_notebook(path, [LOAD, GATE, NAP, TRIPLE, SHAKY, FLAKY])
     return path
 
 
@@ -236,4 +247,28 @@ def test_rerun_from_a_step_of_a_finished_or_failed_run_shows_the_new_run_below_l
     expect(again.locator(".nbd-badge")).to_have_text("failed", timeout=RUN_TIMEOUT)
     expect(again.locator(".nbd-rerun-of")).to_contain_text("Rerun of shaky from step b")
     expect(_step(again, "a")).to_have_attribute("data-replayed", "true")
+    _assert_no_page_errors(page)
+
+
+def test_a_retried_step_shows_every_attempt_with_its_error_and_backoff(page: Page, lab: Lab, notebook: str) -> None:
+    _open_notebook(page, lab, notebook)
+    _run_cell(page, 0)
+    sources = page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.widgets.map(c => c.model.sharedModel.getSource())"
+    )
+    index = sources.index(FLAKY)  # cells were added above it by the rerun test
+    _run_cell(page, index)
+    done = _cell(page, index).locator('.nbd-timeline[data-host="mime"]')
+    expect(done.locator(".nbd-badge")).to_have_text("completed", timeout=RUN_TIMEOUT)
+    fetch = _step(done, "fetch")
+    expect(fetch.locator(".nbd-status")).to_have_text("completed (attempt 3 of 3)")
+    fetch.locator("button.nbd-row").click()
+    attempts = fetch.locator(".nbd-attempts li")
+    expect(attempts).to_have_count(2)
+    for n in (1, 2):
+        expect(attempts.nth(n - 1)).to_contain_text(f"Attempt {n} failed after ")
+        expect(attempts.nth(n - 1)).to_contain_text(f"RetryAfterError: upstream busy ({n}); retried ")
+    # the row spans every attempt and its backoff (two of 0.5 s), not only the last, instant one
+    duration = fetch.locator(".nbd-dur").inner_text()
+    assert duration.endswith(" s") and float(duration.split()[0]) >= 1.0, duration
     _assert_no_page_errors(page)
