@@ -150,7 +150,7 @@ def linted_lines(filename: str) -> set[int]:
 # A frame line of a formatted traceback ("  File "x.py", line 3, in f"); its source lines follow, indented more.
 _FRAME = re.compile(r'^  File "(?P<file>.+)", line \d+(?:, in .*)?$')
 # What a %%durable cell is rewritten into: the user never wrote it, so no traceback shows it.
-_CELL_SHIM = "await __import__('nbdurable._magics'"
+_CELL_SHIM = "await __import__('nbdurable.notebook'"
 
 
 def user_traceback_text(text: str) -> str:

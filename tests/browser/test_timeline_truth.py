@@ -15,9 +15,9 @@ import signal
 from typing import Any
 
 import pytest
-from nbdurable._timeline import MIME_TYPE
 from playwright.sync_api import Locator, Page, expect
 
+from nbdurable.timeline import MIME_TYPE
 from tests.browser.conftest import Lab
 from tests.browser.test_durable_lab import (
     RUN_TIMEOUT,
