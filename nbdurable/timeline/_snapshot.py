@@ -55,7 +55,12 @@ def _with_user_traceback(error: Any) -> Any:
     """An error with ``user_traceback`` added: its traceback without nbdurable's frames, ending in the user's code."""
     if not isinstance(error, dict) or not isinstance(error.get("traceback"), str) or "user_traceback" in error:
         return error
-    return {**error, "user_traceback": user_traceback_text(error["traceback"])}
+    shown = {k: v for k, v in error.items() if k != "traceback_full"}
+    shown["user_traceback"] = user_traceback_text(error["traceback"])
+    full = error.get("traceback_full")
+    if isinstance(full, str) and full:
+        shown["traceback"] = full  # the timeline's "Full traceback": nbdurable's frames included
+    return shown
 
 
 def _number(value: Any) -> float | None:
