@@ -140,7 +140,12 @@ export interface AttemptInfo {
   started_at?: number | null;
   ended_at?: number | null;
   retry_at?: number | null;
-  error?: { type?: string | null; message?: string | null } | null;
+  error?: AttemptError | null;
+}
+
+export interface AttemptError {
+  type?: string | null;
+  message?: string | null;
 }
 
 export interface Actions {

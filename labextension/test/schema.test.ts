@@ -20,6 +20,8 @@ import type {
   Snapshot,
   StepInfo,
   WaitingFor,
+  AttemptError,
+  AttemptInfo,
   Warning,
 } from '../src/types';
 import { sampleSnapshot } from './fixtures';
@@ -44,6 +46,8 @@ const FIELDS: Record<string, string[]> = {
     error: true,
     status_reason: true,
     waiting_for: true,
+    rerun_of: true,
+    from_step: true,
   } satisfies Every<RunInfo>),
   StepInfo: Object.keys({
     step_id: true,
@@ -65,7 +69,16 @@ const FIELDS: Record<string, string[]> = {
     error: true,
     idempotency_key: true,
     ai: true,
+    attempts: true,
   } satisfies Every<StepInfo>),
+  AttemptInfo: Object.keys({
+    attempt: true,
+    started_at: true,
+    ended_at: true,
+    retry_at: true,
+    error: true,
+  } satisfies Every<AttemptInfo>),
+  AttemptError: Object.keys({ type: true, message: true } satisfies Every<AttemptError>),
   AiInfo: Object.keys({
     model: true,
     provider: true,
@@ -78,7 +91,13 @@ const FIELDS: Record<string, string[]> = {
     price: true,
   } satisfies Every<AiInfo>),
   PriceInfo: Object.keys({ source: true, as_of: true, model: true, provider: true } satisfies Every<PriceInfo>),
-  ErrorInfo: Object.keys({ type: true, message: true, traceback: true, step_id: true } satisfies Every<ErrorInfo>),
+  ErrorInfo: Object.keys({
+    type: true,
+    message: true,
+    traceback: true,
+    user_traceback: true,
+    step_id: true,
+  } satisfies Every<ErrorInfo>),
   WarningInfo: Object.keys({ message: true, step_id: true } satisfies Every<Warning>),
   WaitingFor: Object.keys({
     step_id: true,

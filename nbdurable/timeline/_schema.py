@@ -42,6 +42,7 @@ class ErrorInfo(TypedDict, total=False):
     type: str | None
     message: str | None
     traceback: str | None
+    user_traceback: str | None
     step_id: str | None
 
 
@@ -102,6 +103,23 @@ class RunInfo(TypedDict, total=False):
     error: ErrorInfo | None
     status_reason: str | None
     waiting_for: WaitingFor | None
+    rerun_of: str | None
+    from_step: str | None
+
+
+class AttemptError(TypedDict, total=False):
+    type: str | None
+    message: str | None
+
+
+class AttemptInfo(TypedDict, total=False):
+    """A failed attempt of a retried step (the latest 20), with its error and when it was retried."""
+
+    attempt: int | None
+    started_at: float | None
+    ended_at: float | None
+    retry_at: float | None
+    error: AttemptError | None
 
 
 class StepInfo(TypedDict, total=False):
@@ -127,6 +145,7 @@ class StepInfo(TypedDict, total=False):
     error: ErrorInfo | None
     idempotency_key: str | None
     ai: AiInfo | None
+    attempts: list[AttemptInfo] | None
 
 
 class Actions(TypedDict, total=False):
