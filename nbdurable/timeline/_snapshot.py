@@ -318,7 +318,9 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
     else:
         status = "queued"
     final = status in ("completed", "failed", "cancelled", "skipped")
-    run_ended = rec.ended_at if rec and rec.ended_at else (state.ended_at if state else None)
+    # A run executing (or just ended) here: its state is the truth, and the record it was loaded with may
+    # still hold the ended_at (and error) of an earlier execution that failed before this resume.
+    run_ended = state.ended_at if state is not None else (rec.ended_at if rec else None)
     if final:
         _settle(ordered, run_ended)
     waiting_for = None
@@ -336,8 +338,8 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
     cost = None if not costs or any(c is None for c in costs) else float(sum(c or 0.0 for c in costs))
     warnings_list = list(state.warnings) if state is not None else list((rec.warnings if rec else None) or [])
     error = None
-    if state is not None and state.outcome is not None and state.outcome[2]:
-        error = state.outcome[2]
+    if state is not None:
+        error = state.outcome[2] if state.outcome is not None else None
     elif rec is not None and rec.error:
         error = rec.error
     return {

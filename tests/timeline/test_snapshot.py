@@ -185,3 +185,34 @@ async def test_every_failed_attempt_of_a_retried_step_is_shown_with_its_error_an
         )
         text = render_text(snap, max_rows=None, step_errors=True)
         assert "Attempt 2 failed after " in text
+
+
+@pytest.mark.asyncio
+async def test_a_failed_run_resumed_here_shows_its_new_ending_not_the_old_error(journal_path: Path) -> None:
+    """The record a resumed run was loaded with holds the earlier failure: the snapshot must not show it."""
+    answers = iter([RuntimeError("first try"), 7])
+
+    def flaky() -> int:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise nd.NonRetriableError(str(answer))
+        return answer
+
+    @nd.function(id="snap-resumed", retries=0, lint="off")
+    async def wf(ctx: nd.Context) -> int:
+        return int(await ctx.step.run("w", flaky))
+
+    with pytest.raises(nd.RunFailedError):
+        await wf.start(run_id="snap-resumed").result()
+    assert await nd.get_run("snap-resumed").resume().result() == 7
+    engine = nd.get_engine()
+    here = build_snapshot(engine, "snap-resumed")
+    other = nd.Engine(nd.SQLiteJournal(journal_path))
+    try:
+        there = build_snapshot(other, "snap-resumed")
+    finally:
+        other.journal.close()
+    assert here["run"]["status"] == there["run"]["status"] == "completed"
+    assert here["run"]["error"] is None and there["run"]["error"] is None
+    assert here["run"]["ended_at"] == there["run"]["ended_at"]
+    assert "first try" not in render_text(here)
