@@ -719,10 +719,11 @@ async def test_a_finished_sleep_is_not_slept_again(journal_path: Path) -> None:
 
     with pytest.raises(nd.RunFailedError):
         await wf.run(run_id="sleep-replay")
+    slept = steps_of("sleep-replay")["nap"]
     restart(journal_path)
-    started = time.monotonic()
     assert await nd.get_run("sleep-replay").resume().result() == "done"
-    assert time.monotonic() - started < 0.25
+    # Slept again, the step would have a new start, deadline and end in the journal: it has its first ones.
+    assert steps_of("sleep-replay")["nap"] == slept
 
 
 @pytest.mark.asyncio
@@ -837,9 +838,7 @@ async def test_an_event_sent_before_the_wait_began_still_matches(journal_path: P
     await until(lambda: "prepare" in {s.step_id for s in handle.steps()})
     await nd.send("stepwait-early/approved", {"n": 1})  # the wait has not begun yet
     gate.set()
-    started = time.monotonic()
-    assert await handle.result() == {"n": 1}
-    assert time.monotonic() - started < 1.5
+    assert await handle.result() == {"n": 1}, "matched: a missed event would end the wait at its timeout, with None"
 
 
 @pytest.mark.asyncio
