@@ -9,6 +9,7 @@ journal (another kernel's run). The dict follows the contract in
 from __future__ import annotations
 
 import json
+import math
 import re
 from time import time as _clock
 from typing import TYPE_CHECKING, Any
@@ -335,7 +336,9 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
                 "timeout_at": timeout_at,
                 "suggested_data": _suggested_data(if_exp),
             }
-    cost = None if not costs or any(c is None for c in costs) else float(sum(c or 0.0 for c in costs))
+    # Rounded to a millionth of a cent: summed from memory (a running total of older steps plus the recent
+    # ones) or from the journal (every step), floating point would otherwise differ in the last bit.
+    cost = None if not costs or any(c is None for c in costs) else round(math.fsum(c or 0.0 for c in costs), 12)
     warnings_list = list(state.warnings) if state is not None else list((rec.warnings if rec else None) or [])
     error = None
     if state is not None:
