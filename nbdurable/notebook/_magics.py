@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import difflib
 import shlex
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -204,6 +206,23 @@ def _attach(engine: Engine, namespace: dict[str, Any]) -> None:
     """Give the engine what only the notebook knows: how to rebuild a cell's workflow, and where runs start."""
     engine.cell_loader = _cell_loader(engine, namespace)
     engine.origin = notebook_origin
+
+
+@contextlib.contextmanager
+def _trusting(engine: Engine, namespace: dict[str, Any], trust: bool) -> Iterator[None]:
+    """With ``trust``, a loader that rebuilds unsigned source for this one command only.
+
+    The engine rebuilds a cell while ``resume``/``rerun`` runs, so the signature check is back in place
+    before anything else (``nd.get_run(id).resume()`` in a later cell, say) can resume a run.
+    """
+    if not trust:
+        yield
+        return
+    engine.cell_loader = _cell_loader(engine, namespace, trust=True)
+    try:
+        yield
+    finally:
+        engine.cell_loader = _cell_loader(engine, namespace)
 
 
 def _cell_loader(engine: Engine, namespace: dict[str, Any], *, trust: bool = False) -> Any:
@@ -518,14 +537,13 @@ def _resume(engine: Engine, namespace: dict[str, Any], args: argparse.Namespace)
         raise _usage_error("%durable resume: give one RUN, or --all (not both)")
     if args.all and args.trust_source:
         raise _usage_error("%durable resume: --trust-source takes one RUN, read first with %durable show RUN --source")
-    if args.trust_source:
-        engine.cell_loader = _cell_loader(engine, namespace, trust=True)
     targets = [r.run_id for r in engine.resumable()] if args.all else [args.run]
     if not targets:
         print("Nothing to resume: no run stopped part-way.")
     for run_id in targets:
         try:
-            handle = engine.resume(run_id)
+            with _trusting(engine, namespace, args.trust_source):
+                handle = engine.resume(run_id)
         except UntrustedSourceError as exc:
             if not args.all:
                 raise
@@ -592,9 +610,8 @@ def _durable_line(line: str) -> Any:
                 _attach(engine, namespace)
                 print(f"nbdurable: journal is now {engine.journal.location}")
         elif args.command == "rerun":
-            if args.trust_source:
-                engine.cell_loader = _cell_loader(engine, namespace, trust=True)
-            handle = engine.rerun(args.run, args.from_step)
+            with _trusting(engine, namespace, args.trust_source):
+                handle = engine.rerun(args.run, args.from_step)
             print(f"nbdurable: rerunning {args.run!r} from {args.from_step!r} as new run {handle.run_id!r}")
             _show(handle)
     except NbDurableError as exc:

@@ -65,8 +65,11 @@ def test_a_signed_cell_resumes_from_the_journal_in_a_new_kernel(kernels: list[Ke
 
 def test_a_source_edited_in_the_journal_is_never_run(kernels: list[Kernel], tmp_path: Path) -> None:
     k2 = _failed_cell_run(kernels, tmp_path)
+    assert k2.execute(CELL.replace("trusted", "second")).status == "error", "a second run, failed the same way"
     with sqlite3.connect(tmp_path / ".nbdurable" / "journal.db") as db:
         assert db.execute("UPDATE runs SET source = ? WHERE run_id = 'trusted'", (EVIL,)).rowcount == 1
+        second = EVIL.replace("PWNED", "PWNED2")
+        assert db.execute("UPDATE runs SET source = ? WHERE run_id = 'second'", (second,)).rowcount == 1
     refused = k2.execute("%durable resume trusted")
     assert refused.status == "error"
     text = refused.stderr + "".join((refused.error or {}).get("traceback", []))
@@ -81,6 +84,11 @@ def test_a_source_edited_in_the_journal_is_never_run(kernels: list[Kernel], tmp_
     k2.run("%durable resume trusted --trust-source")
     k2.run("await nd.get_run('trusted').result()")
     assert (tmp_path / "PWNED").read_text() == "ran code from the journal"
+    # The trust was for that one command: a resume afterwards, from Python, checks signatures again.
+    later = k2.execute("nd.get_run('second').resume()")
+    assert later.error is not None and later.error["ename"] == "UntrustedSourceError", later.text
+    k2.run("import time; time.sleep(0.5)")
+    assert not (tmp_path / "PWNED2").exists(), "the trust given to one run outlived its command"
 
 
 def test_running_the_cell_again_resumes_with_the_notebook_code(kernels: list[Kernel], tmp_path: Path) -> None:
