@@ -981,6 +981,8 @@ class PostgresJournal:
     def load_steps(self, run_id: str) -> list[StepRecord]:
         rows = self._rows(self._sql.load_steps, (run_id,), prepare=True)
         return [
+            # Positional, in the columns' order: this runs once per step on every load (replay's hot path), and
+            # keyword arguments cost ~0.3 us more per row. Everywhere else StepRecord is built with keywords.
             check_step(
                 StepRecord(
                     run_id,

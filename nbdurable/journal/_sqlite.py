@@ -860,6 +860,8 @@ class SQLiteJournal:
     def _steps_from_rows(run_id: str, rows: list[Any], loads: Callable[[str], Any]) -> list[StepRecord]:
         # Each row is checked (_rows.check_step): a value nbdurable never writes is replaced and named.
         return [
+            # Positional, in the columns' order: this runs once per step on every load (replay's hot path), and
+            # keyword arguments cost ~0.3 us more per row. Everywhere else StepRecord is built with keywords.
             check_step(
                 StepRecord(
                     run_id,

@@ -326,5 +326,14 @@ def _run_write(run_id: str) -> Any:
 def _wait_write(run_id: str, payload: str, tag: str | None) -> Any:
     from nbdurable.journal._protocol import Write
 
-    step = nd.StepRecord(run_id, "wait", "wait", 0, "wait", "completed", output=payload, output_tag=tag)
+    step = nd.StepRecord(
+        run_id=run_id,
+        step_id="wait",
+        name="wait",
+        position=0,
+        kind="wait",
+        status="completed",
+        output=payload,
+        output_tag=tag,
+    )
     return Write("step", step=step)

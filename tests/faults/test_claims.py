@@ -245,7 +245,7 @@ def test_only_the_current_claim_ever_writes(tmp_path: Path, kind: str, ops: list
                     seen[p] = (got, "running")
                     assert got == max(held.values())  # epochs only grow
             elif p in held:
-                step = StepRecord("r", f"s{n}", f"s{n}", n)
+                step = StepRecord(run_id="r", step_id=f"s{n}", name=f"s{n}", position=n)
                 refused: nd.ClaimLostError | None = None
                 try:
                     journal.write([Write("step", step=step, epoch=held[p])])

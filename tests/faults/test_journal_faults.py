@@ -179,7 +179,12 @@ def test_a_failed_commit_is_a_journal_error_and_the_connection_still_works(tmp_p
     try:
         journal.write([Write("run", run=nd.RunRecord("r", "fn"))])
         cap(journal, 1)
-        big = [Write("step", step=nd.StepRecord("r", f"s{i}", f"s{i}", i, output="x" * 50_000)) for i in range(3)]
+        big = [
+            Write(
+                "step", step=nd.StepRecord(run_id="r", step_id=f"s{i}", name=f"s{i}", position=i, output="x" * 50_000)
+            )
+            for i in range(3)
+        ]
         with pytest.raises(nd.JournalFullError, match="disk is full") as info:
             journal.write(big)
         assert "rollback" not in str(info.value)

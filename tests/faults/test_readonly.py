@@ -112,7 +112,9 @@ def make_journal(folder: Path) -> Path:
         updated_at=now,
         ended_at=now + 1,
     )
-    step = StepRecord("done", "fetch", "fetch", 0, output="42", started_at=now, ended_at=now + 0.5)
+    step = StepRecord(
+        run_id="done", step_id="fetch", name="fetch", position=0, output="42", started_at=now, ended_at=now + 0.5
+    )
     queued = RunRecord(run_id="later", function_id="ro-fn", status="queued", created_at=now, updated_at=now)
     journal.write([Write("run", run=run), Write("step", step=step), Write("run", run=queued)])
     journal.close()

@@ -129,7 +129,16 @@ class Store:
 
     def round_trip(self, payload: str, tag: str | None) -> tuple[str, str | None]:
         step_id = f"v{next(_ids)}"
-        record = StepRecord("prop", step_id, step_id, 0, output=payload, output_tag=tag, started_at=1.0, ended_at=2.0)
+        record = StepRecord(
+            run_id="prop",
+            step_id=step_id,
+            name=step_id,
+            position=0,
+            output=payload,
+            output_tag=tag,
+            started_at=1.0,
+            ended_at=2.0,
+        )
         self.journal.write([Write("step", step=record)])
         (back,) = [s for s in self.journal.load_steps("prop") if s.step_id == step_id]
         assert back.damaged == ()
@@ -301,7 +310,16 @@ async def test_one_unstorable_write_in_a_group_commit_fails_alone(journal_path: 
     engine = nd.get_engine()
 
     def record(step_id: str, meta: dict[str, Any]) -> StepRecord:
-        return StepRecord("batch", step_id, step_id, 9, started_at=1.0, ended_at=2.0, output="1", meta=meta)
+        return StepRecord(
+            run_id="batch",
+            step_id=step_id,
+            name=step_id,
+            position=9,
+            started_at=1.0,
+            ended_at=2.0,
+            output="1",
+            meta=meta,
+        )
 
     engine.open_steps += 3  # as three steps in flight do: their commits share one transaction
     try:

@@ -57,7 +57,7 @@ def run(run_id: str = "r1", function_id: str = "fn", **fields: object) -> nd.Run
 
 
 def step(run_id: str, step_id: str, position: int, **fields: object) -> nd.StepRecord:
-    return nd.StepRecord(run_id, step_id, fields.pop("name", step_id), position, **fields)  # type: ignore[arg-type]
+    return nd.StepRecord(run_id=run_id, step_id=step_id, name=fields.pop("name", step_id), position=position, **fields)  # type: ignore[arg-type]
 
 
 def add_run(j: nd.Journal, record: nd.RunRecord) -> None:

@@ -143,18 +143,18 @@ def test_a_broken_connection_is_reported_then_replaced(journal: nd.PostgresJourn
     with admin(pg_url) as conn:
         conn.execute("SELECT pg_terminate_backend(%s)", (writer.info.backend_pid,))
     with pytest.raises(nd.JournalUnavailableError, match="cannot be reached"):
-        journal.write([Write("step", step=nd.StepRecord("r1", "a", "a", 0))])
+        journal.write([Write("step", step=nd.StepRecord(run_id="r1", step_id="a", name="a", position=0))])
     # The engine retries a busy (or unreachable) journal: the next attempt gets a new connection.
-    journal.write([Write("step", step=nd.StepRecord("r1", "a", "a", 0))])
+    journal.write([Write("step", step=nd.StepRecord(run_id="r1", step_id="a", name="a", position=0))])
     assert [s.step_id for s in journal.load_steps("r1")] == ["a"]
 
 
 def test_a_value_postgresql_refuses_fails_that_write_not_the_journal(journal: nd.PostgresJournal) -> None:
     journal.write([Write("run", run=nd.RunRecord("r1", "fn"))])
     with pytest.raises(ValueError, match="refused a value") as info:
-        journal.write([Write("step", step=nd.StepRecord("r1", "a\x00b", "a", 0))])
+        journal.write([Write("step", step=nd.StepRecord(run_id="r1", step_id="a\x00b", name="a", position=0))])
     assert not isinstance(info.value, nd.NbDurableError)  # the engine then isolates the write
-    journal.write([Write("step", step=nd.StepRecord("r1", "ok", "ok", 1))])
+    journal.write([Write("step", step=nd.StepRecord(run_id="r1", step_id="ok", name="ok", position=1))])
 
 
 @pytest.mark.asyncio
@@ -227,7 +227,7 @@ def test_other_connections_announce_runs_steps_events_and_slots(journal: nd.Post
     other = nd.PostgresJournal(pg_url)
     try:
         other.write([Write("run", run=nd.RunRecord("r1", "fn", queue="default"))])
-        other.write([Write("step", step=nd.StepRecord("r1", "a", "a", 0))])
+        other.write([Write("step", step=nd.StepRecord(run_id="r1", step_id="a", name="a", position=0))])
         other.add_event("e1", "app/go", {}, 1.0)
         other.acquire_slot("conc:fn:0", "k", "r1", "me", limit=1, rank=1.0, expires_at=99.0, now=1.0)
         other.release_slot("conc:fn:0", "k", "r1")

@@ -28,7 +28,7 @@ def record(run_id: str, function_id: str = "fn", *, created: float | None = None
 
 
 def step(run_id: str, step_id: str, position: int, **fields: object) -> nd.StepRecord:
-    return nd.StepRecord(run_id, step_id, step_id, position, **fields)  # type: ignore[arg-type]
+    return nd.StepRecord(run_id=run_id, step_id=step_id, name=step_id, position=position, **fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture

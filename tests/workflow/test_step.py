@@ -1285,7 +1285,12 @@ async def test_a_0_1_0_journal_with_such_a_name_replays_and_a_collision_is_said_
     }.items():
         rows.append(Write("run", run=nd.RunRecord(run_id, "ids-legacy", "running", created_at=1.0, updated_at=1.0)))
         for step_id, name, position, output in steps:
-            rows.append(Write("step", step=nd.StepRecord(run_id, step_id, name, position, output=output)))
+            rows.append(
+                Write(
+                    "step",
+                    step=nd.StepRecord(run_id=run_id, step_id=step_id, name=name, position=position, output=output),
+                )
+            )
     journal.write(rows)
     ran: list[str] = []
 
