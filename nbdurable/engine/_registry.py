@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..flow import BatchEvents, CancelOn, Concurrency, Debounce, Priority, RateLimit, Singleton, Throttle, Timeouts
+from ..flow import Debounce, FlowSubject
 
 if TYPE_CHECKING:
     from ._events import Event
@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 __all__ = ["Workflow", "registry"]
 
 
-class Workflow(Protocol):
-    """A durable workflow function as the engine runs it (``nd.Function`` is one)."""
+class Workflow(FlowSubject, Protocol):
+    """A durable workflow function as the engine runs it (``nd.Function`` is one).
 
-    @property
-    def id(self) -> str: ...
+    Its flow options (concurrency, throttle, rate limit, timeouts, cancel_on, priority, singleton,
+    batch_events, triggers, id) are those of :class:`~nbdurable.flow.FlowSubject`.
+    """
+
     @property
     def func(self) -> Callable[..., Awaitable[Any]]:
         """The user's function: its return annotation and module say how the result is stored."""
@@ -38,10 +40,6 @@ class Workflow(Protocol):
     @property
     def on_change(self) -> str: ...
     @property
-    def triggers(self) -> tuple[str, ...]:
-        """The event names (or patterns) that start its runs."""
-
-    @property
     def first_trigger(self) -> str | None: ...
     @property
     def on(self) -> str:
@@ -54,23 +52,7 @@ class Workflow(Protocol):
     @property
     def has_flow_control(self) -> bool: ...
     @property
-    def concurrency(self) -> tuple[Concurrency, ...]: ...
-    @property
-    def throttle(self) -> Throttle | None: ...
-    @property
-    def rate_limit(self) -> RateLimit | None: ...
-    @property
-    def timeouts(self) -> Timeouts | None: ...
-    @property
-    def cancel_on(self) -> tuple[CancelOn, ...]: ...
-    @property
     def debounce(self) -> Debounce | None: ...
-    @property
-    def priority(self) -> Priority | None: ...
-    @property
-    def singleton(self) -> Singleton | None: ...
-    @property
-    def batch_events(self) -> BatchEvents | None: ...
     @property
     def body_retries(self) -> int:
         """Function-level retries: how many times an error in the body outside steps executes it again."""

@@ -37,7 +37,8 @@ class FlowSubject(Protocol):
     @property
     def batch_events(self) -> BatchEvents | None: ...
     @property
-    def triggers(self) -> tuple[str, ...]: ...
+    def triggers(self) -> tuple[str, ...]:
+        """The event names (or patterns) that start its runs."""
 
 
 class QueuedStep(Protocol):
