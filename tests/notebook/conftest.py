@@ -7,3 +7,23 @@ Run them alone with ``python -m pytest tests/notebook`` (the kernel and crash te
 ``-m "kernel or crash"``). The shared fixture ``journal_path`` is in ``tests/conftest.py``, the
 shared helpers in ``tests/helpers.py``.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from nbdurable.testing import Kernel
+
+
+@pytest.fixture
+def kernels() -> Iterator[list[Kernel]]:
+    """The kernels a test starts (append them here): each is shut down after the test, also on failure."""
+    started: list[Kernel] = []
+    yield started
+    for k in started:
+        try:
+            k.close()
+        except Exception:
+            pass  # a kernel the test killed on purpose has nothing left to close

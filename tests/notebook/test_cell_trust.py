@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,17 +26,6 @@ a = await step.run("double", flaky, 21)
 """
 
 EVIL = 'import pathlib\npathlib.Path("PWNED").write_text("ran code from the journal")\n'
-
-
-@pytest.fixture
-def kernels(tmp_path: Path) -> Iterator[list[Kernel]]:
-    started: list[Kernel] = []
-    yield started
-    for k in started:
-        try:
-            k.close()
-        except Exception:
-            pass
 
 
 def _failed_cell_run(kernels: list[Kernel], workdir: Path) -> Kernel:

@@ -6,7 +6,6 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,17 +23,6 @@ PACKAGE = str(Path(nd.__file__).parent) + "/"  # nbdurable's own files (the chec
 def workdir(tmp_path: Path) -> Path:
     (tmp_path / "effects").mkdir()
     return tmp_path
-
-
-@pytest.fixture
-def kernels(workdir: Path) -> Iterator[list[Kernel]]:
-    started: list[Kernel] = []
-    yield started
-    for k in started:
-        try:
-            k.close()
-        except Exception:
-            pass
 
 
 def start(kernels: list[Kernel], workdir: Path) -> Kernel:
