@@ -376,6 +376,9 @@ class Engine(Waits):
             "attempt": existing.attempt + 1,
             "status_reason": None,
             "status": "queued" if function.has_flow_control else "running",
+            # An earlier execution's ending is not this one's: a failed run resumed shows no error while it runs.
+            "error": None,
+            "ended_at": None,
         }
         if self.claim_hooks:
             options = self._claim_context(dataclasses.replace(existing, attempt=fields["attempt"], options=options))
@@ -408,7 +411,7 @@ class Engine(Waits):
             epoch,
             lease,
         )
-        existing.options = options
+        existing.options, existing.error, existing.ended_at = options, None, None
         if start.source is not None:
             existing.source = start.source
         st.load(existing, steps)

@@ -216,3 +216,35 @@ async def test_a_failed_run_resumed_here_shows_its_new_ending_not_the_old_error(
     assert here["run"]["error"] is None and there["run"]["error"] is None
     assert here["run"]["ended_at"] == there["run"]["ended_at"]
     assert "first try" not in render_text(here)
+
+
+@pytest.mark.asyncio
+async def test_a_failed_run_resumed_shows_no_error_while_it_runs_again(journal_path: Path) -> None:
+    """Seen from another process while the resumed run executes, the earlier failure is not its state."""
+    gate = asyncio.Event()
+    tries = iter([True, False])
+
+    async def flaky() -> int:
+        if next(tries):
+            raise nd.NonRetriableError("first try")
+        await gate.wait()
+        return 7
+
+    @nd.function(id="snap-running-again", retries=0, lint="off")
+    async def wf(ctx: nd.Context) -> int:
+        return int(await ctx.step.run("w", flaky))
+
+    with pytest.raises(nd.RunFailedError):
+        await wf.start(run_id="snap-running-again").result()
+    handle = nd.get_run("snap-running-again").resume()
+    other = nd.Engine(nd.SQLiteJournal(journal_path))
+    try:
+        while (rec := other.journal.get_run("snap-running-again")) is None or rec.status != "running":
+            await asyncio.sleep(0.01)
+        assert (rec.error, rec.ended_at) == (None, None), "the journal still shows the earlier ending"
+        there = build_snapshot(other, "snap-running-again")  # (its status: another engine of this process)
+        assert (there["run"]["error"], there["run"]["ended_at"]) == (None, None)
+    finally:
+        gate.set()
+        other.journal.close()
+    assert await handle.result() == 7
