@@ -71,7 +71,7 @@ from ._backends import redact_dsn
 from ._postgres_schema import MIGRATIONS, SCHEMA_VERSION
 from ._protocol import FINAL_STATUSES, EventRecord, RunRecord, StepRecord, StepSummary, Write
 from ._rows import check_event, check_run, check_step
-from ._sqlite_schema import _dumps, _loads
+from ._sqlite_schema import _JSON_RUN_FIELDS, _RUN_COLS, _RUN_FIELDS, _STEP_COLS, _dumps, _loads, _run_params
 
 __all__ = ["DEFAULT_SCHEMA", "PostgresJournal", "split_dsn"]
 
@@ -97,22 +97,11 @@ _CODE_KINDS = {v: k for k, v in _KIND_CODES.items()}
 _STEPS_EVERY = 0.1  # seconds between two announcements of step progress from one process
 _MAX_PAYLOAD = 7000  # NOTIFY payloads must stay under 8000 bytes
 
-_RUN_COLS = (
-    "run_id, function_id, status, event, result, result_tag, error, code_hash, kind, source, options, "
-    "parent_run_id, owner, attempt, event_seq, status_reason, warnings, created_at, updated_at, ended_at, epoch, "
-    "lease_until, queue"
-)
-_RUN_FIELDS = frozenset(c.strip() for c in _RUN_COLS.split(","))
-_JSON_RUN_FIELDS = frozenset({"event", "error", "options", "warnings"})
 # The placeholder casts give every parameter a fixed type, so each statement is prepared once.
 _RUN_CASTS = (
     "%s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, "
     "%s::text, %s::text, %s::bigint, %s::bigint, %s::text, %s::text, %s::float8, %s::float8, %s::float8, %s::bigint, "
     "%s::float8, %s::text"
-)
-_STEP_COLS = (
-    "step_id, name, position, kind, status, attempt, input_hash, output, output_tag, error, "
-    "started_at, ended_at, next_at, meta, code_hash"
 )
 _STEP_WRITE_COLS = _STEP_COLS + ", ai, ai_tokens_in, ai_tokens_out, ai_cost"
 _STEP_CASTS = (
@@ -214,34 +203,6 @@ def _step_params(s: StepRecord) -> tuple[Any, ...]:
         tokens_in,
         tokens_out,
         cost,
-    )
-
-
-def _run_params(r: RunRecord) -> tuple[Any, ...]:
-    return (
-        r.run_id,
-        r.function_id,
-        r.status,
-        _dumps(r.event),
-        r.result,
-        r.result_tag,
-        _dumps(r.error),
-        r.code_hash,
-        r.kind,
-        r.source,
-        _dumps(r.options),
-        r.parent_run_id,
-        r.owner,
-        r.attempt,
-        r.event_seq,
-        r.status_reason,
-        _dumps(r.warnings),
-        r.created_at,
-        r.updated_at,
-        r.ended_at,
-        r.epoch,
-        r.lease_until,
-        r.queue,
     )
 
 

@@ -64,6 +64,7 @@ from ._sqlite_schema import (
     _loads,
     _prepare_file,
     _rollback,
+    _run_params,
     _size,
     _tolerant_text,
     connect_readonly,
@@ -415,31 +416,7 @@ class SQLiteJournal:
         assert r is not None
         cur = conn.execute(
             f"INSERT INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 23)}) ON CONFLICT(run_id) DO NOTHING",
-            (
-                r.run_id,
-                r.function_id,
-                r.status,
-                _dumps(r.event),
-                r.result,
-                r.result_tag,
-                _dumps(r.error),
-                r.code_hash,
-                r.kind,
-                r.source,
-                _dumps(r.options),
-                r.parent_run_id,
-                r.owner,
-                r.attempt,
-                r.event_seq,
-                r.status_reason,
-                _dumps(r.warnings),
-                r.created_at,
-                r.updated_at,
-                r.ended_at,
-                r.epoch,
-                r.lease_until,
-                r.queue,
-            ),
+            _run_params(r),
         )
         return bool(cur.rowcount == 1)
 

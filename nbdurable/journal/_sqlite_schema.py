@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._protocol import EventRecord, StepRecord
+from ._protocol import EventRecord, RunRecord, StepRecord
 from ._rows import MAX_JSON_DEPTH, UNREADABLE, BadText, check_event, too_deep
 
 __all__ = [
@@ -181,6 +181,37 @@ _RUN_COLS = (
 )
 _JSON_RUN_FIELDS = frozenset({"event", "error", "options", "warnings"})
 _RUN_FIELDS = frozenset(c.strip() for c in _RUN_COLS.split(","))
+
+
+def _run_params(r: RunRecord) -> tuple[Any, ...]:
+    """A run's values in ``_RUN_COLS`` order: the SQLite and PostgreSQL journals store a run alike."""
+    return (
+        r.run_id,
+        r.function_id,
+        r.status,
+        _dumps(r.event),
+        r.result,
+        r.result_tag,
+        _dumps(r.error),
+        r.code_hash,
+        r.kind,
+        r.source,
+        _dumps(r.options),
+        r.parent_run_id,
+        r.owner,
+        r.attempt,
+        r.event_seq,
+        r.status_reason,
+        _dumps(r.warnings),
+        r.created_at,
+        r.updated_at,
+        r.ended_at,
+        r.epoch,
+        r.lease_until,
+        r.queue,
+    )
+
+
 _STEP_COLS = (
     "step_id, name, position, kind, status, attempt, input_hash, output, output_tag, error, "
     "started_at, ended_at, next_at, meta, code_hash"
