@@ -49,7 +49,7 @@ for v in $versions; do
         echo "$stamp" >"$venv/.nbdurable-stamp"
     fi
     # tests/browser needs Playwright, which these venvs do not install; its tests are all browser tests.
-    "$venv/bin/python" -m pytest -q -m "not kernel and not crash and not browser and not server and not package and not postgres" \
+    "$venv/bin/python" -m pytest -q -n auto --maxprocesses 4 -m "not kernel and not crash and not browser and not server and not package and not postgres" \
         --ignore=tests/browser
     tested+=("$v")
 done

@@ -39,8 +39,8 @@ section "import-linter (the layers and the import arrows: pyproject.toml [tool.i
 .venv/bin/lint-imports
 section "timeline renderer (TypeScript unit tests)"
 (cd labextension && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm test)
-section "unit tests"
-.venv/bin/python -m pytest -m "not kernel and not crash and not browser and not server and not package and not postgres"
+section "unit tests (one worker per core, at most 4: they are CPU-bound and independent)"
+.venv/bin/python -m pytest -n auto --maxprocesses 4 -m "not kernel and not crash and not browser and not server and not package and not postgres"
 section "unit tests on the other supported Pythons"
 bash scripts/test-pythons.sh
 section "real kernels, crashes (real processes killed with SIGKILL), a real Jupyter server, a private PostgreSQL; the sdist and wheel installed without Node"

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -317,22 +318,41 @@ def test_agent_loop_with_parallel_tools(server: ScriptedLLMServer, provider: str
 
 
 def test_sync_and_async_tools_of_one_turn_run_in_parallel(server: ScriptedLLMServer) -> None:
+    """Each tool waits until all six have started: run one after another, none would ever see the others (they
+    give up after a while and the count shows it). A property of the schedule, not of the clock."""
+    lock = threading.Lock()
+    started: list[int] = []
+    seen: list[int] = []  # how many had started when each tool finished waiting
+
+    def arrive() -> None:
+        with lock:
+            started.append(1)
+
+    def leave() -> int:
+        with lock:
+            seen.append(len(started))
+            return len(started)
+
     def slow_sync(n: int) -> int:
-        time.sleep(0.4)
-        return n
+        arrive()
+        deadline = time.monotonic() + 5
+        while len(started) < 6 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return leave()
 
     async def slow_async(n: int) -> int:
-        await asyncio.sleep(0.4)
-        return n
+        arrive()
+        deadline = time.monotonic() + 5
+        while len(started) < 6 and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        return leave()
 
     calls = [tool_call("slow_sync", {"n": i}) for i in range(3)] + [tool_call("slow_async", {"n": i}) for i in range(3)]
     server.add(calls, "done")
     agent = Agent(_ai.openai("gpt-4o", base_url=server.openai_base_url), tools=[slow_sync, slow_async])
-    started = time.perf_counter()
     result = asyncio.run(agent.run(FakeStep(), "go"))
-    elapsed = time.perf_counter() - started
     assert result.answer == "done"
-    assert elapsed < 1.2, f"six 0.4s tools took {elapsed:.2f}s: not parallel"
+    assert seen == [6] * 6, f"tools saw {seen} of six started: the tools of one turn did not run in parallel"
 
 
 def test_approval_granted_denied_and_timed_out(server: ScriptedLLMServer) -> None:

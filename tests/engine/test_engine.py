@@ -449,7 +449,7 @@ async def test_cancel_wakes_a_sleeping_or_waiting_run(journal_path: Path, kind: 
     handle.cancel()
     with pytest.raises(nd.RunCancelledError):
         await handle.result()
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 30  # not the hour the run sleeps or waits: cancel wakes it
 
 
 @pytest.mark.asyncio

@@ -74,10 +74,11 @@ def test_an_expression_just_under_the_limit_compiles_and_one_over_does_not() -> 
 
 def test_a_pairwise_exists_over_a_large_event_stops_at_the_budget() -> None:
     expression = compile_expression(PAIRWISE)
-    started = time.perf_counter()
+    # CPU time of this thread: the work the budget bounds (wall time also counts waiting for a busy core).
+    started = time.thread_time()
     with pytest.raises(nd.ExpressionError) as info:
         expression.matches(candidate(ITEMS))
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     message = str(info.value)
     assert f"cost limit of {default_limits().cost} units" in message
     assert PAIRWISE in message
@@ -178,10 +179,10 @@ def test_long_texts_are_refused_before_parsing() -> None:
     too_long = fits + " || event.data.x == 1" * 20
     with pytest.raises(nd.ExpressionError, match=f"characters long, over the limit of {limit}"):
         compile_expression(too_long)
-    started = time.perf_counter()
+    started = time.thread_time()  # the work done, not the wait for a busy core
     with pytest.raises(nd.ExpressionError):
         compile_expression("(" * 10_000_000)
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
 
 
 # --------------------------------------------------------------------------- configuration
