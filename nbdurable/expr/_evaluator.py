@@ -16,6 +16,7 @@ from ._functions import (
     counted_equals,
     counted_in,
     equals,
+    has_key,
     is_list,
     is_number,
     missing_field,
@@ -143,10 +144,9 @@ class Builder:
                     )
                 return obj[key]
             if isinstance(obj, Mapping):
-                try:
-                    return obj[key]
-                except (KeyError, TypeError):
-                    raise EvalError(pos, lambda: f"{prefix} has no key {show(key)}{keys_hint(obj)}") from None
+                if not has_key(obj, key):
+                    raise EvalError(pos, lambda: f"{prefix} has no key {show(key)}{keys_hint(obj)}")
+                return obj[key]
             raise EvalError(pos, lambda: f"cannot index {prefix}: it is {type_name(obj)}, not a list or a map")
 
         return item
@@ -283,8 +283,14 @@ class Builder:
                 key = key_fn(v)
                 if not isinstance(key, (str, int)):  # bool is an int
                     raise type_error(pos, "a map key must be a string, int or bool, not {}", key)
-                if key in out:
+                if has_key(out, key):
                     raise type_error(pos, f"the key {show(key)} appears twice in this map ({{}})", key)
+                if key in out:  # true and 1, false and 0: different keys in CEL, one key in a Python dict
+                    message = (
+                        f"this map has both {show(key)} and {show(next(k for k in out if k == key))} as keys, "
+                        'which nbdurable cannot keep apart; use string keys ("1", "true") instead'
+                    )
+                    raise EvalError(pos, lambda m=message: m)  # type: ignore[misc]
                 out[key] = value_fn(v)
             return out
 

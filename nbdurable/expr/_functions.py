@@ -44,6 +44,16 @@ def is_list(v: Any) -> bool:
     return isinstance(v, (list, tuple))
 
 
+def has_key(m: Mapping[Any, Any], key: Any) -> bool:
+    """``key in m`` with CEL's keys: ``true`` and ``1`` are different keys, though Python's dicts hold them as one."""
+    if not isinstance(key, (str, int, float, bool)) or key not in m:
+        return False
+    if type(key) is str or not (key == 0 or key == 1):
+        return True
+    # Only 0, 1, false and true collide; a dict holds one of each pair, so look at which kind it holds.
+    return any(isinstance(k, bool) is isinstance(key, bool) for k in m if k == key)
+
+
 def equals(a: Any, b: Any) -> bool:
     ta, tb = type(a), type(b)
     if ta is tb and (ta is str or ta is int or ta is float or ta is bool or a is None):
@@ -57,7 +67,7 @@ def equals(a: Any, b: Any) -> bool:
     if is_list(a) and is_list(b):
         return len(a) == len(b) and all(equals(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return len(a) == len(b) and all(k in b and equals(v, b[k]) for k, v in a.items())
+        return len(a) == len(b) and all(has_key(b, k) and equals(v, b[k]) for k, v in a.items())
     if ta is tb and (ta is Timestamp or ta is Duration or ta is CelType):
         return bool(a == b)
     return False
@@ -74,7 +84,7 @@ def counted_equals(a: Any, b: Any, v: Mapping[str, Any], pos: int) -> bool:
         if len(a) != len(b):
             return False
         spend(v, 1 + 2 * len(a), pos)
-        return all(k in b and counted_equals(x, b[k], v, pos) for k, x in a.items())
+        return all(has_key(b, k) and counted_equals(x, b[k], v, pos) for k, x in a.items())
     return equals(a, b)
 
 
@@ -191,9 +201,7 @@ def apply_in(a: Any, b: Any, pos: int) -> bool:
     if is_list(b):
         return any(equals(a, item) for item in b)
     if isinstance(b, Mapping):
-        if isinstance(a, (str, int, float, bool)):
-            return a in b
-        return False
+        return has_key(b, a)
     if isinstance(b, str):
         raise EvalError(
             pos, lambda: "'in' looks in a list or the keys of a map; to search text use text.contains(part)"

@@ -633,3 +633,29 @@ def test_evaluation_raises_only_expression_error(pieces: list[str], event: Any, 
         assert matched is False  # an error never counts as a match
     else:
         assert matched is (result is True)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("1 in {true: 'a'}", False),
+        ("true in {true: 'a'}", True),
+        ("0 in {false: 'a'}", False),
+        ("{1: 'a'} == {true: 'a'}", False),
+        ("{0: 'a'} == {0: 'a'}", True),
+        ("{true: 'a'}[true]", "a"),
+        ("{1: 'a'}[1]", "a"),
+        ("2 in {2: 'a'}", True),
+    ],
+)
+def test_bool_and_int_keys_are_different_keys(source: str, expected: Any) -> None:
+    """CEL keeps true and 1 apart as map keys; Python's dicts take them for one key (True == 1)."""
+    assert compile_expression(source).evaluate({}) == expected
+
+
+def test_a_map_with_true_and_1_as_keys_is_refused_clearly_not_as_a_duplicate() -> None:
+    with pytest.raises(ExpressionError, match=r"both 1 and true as keys.*use string keys") as info:
+        compile_expression("{true: 1, 1: 2}").evaluate({})
+    assert "appears twice" not in str(info.value)
+    with pytest.raises(ExpressionError, match="has no key true"):
+        compile_expression("{1: 'a'}[true]").evaluate({})
