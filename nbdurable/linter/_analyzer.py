@@ -17,6 +17,7 @@ from ._rules import (
     CALLABLE_STEP_METHODS,
     CELL_MUTATORS,
     CELL_STATE_HINT,
+    CONCURRENCY_SIZERS,
     ENV_OBJECTS,
     HTTP_CLIENTS,
     ITER_WRAPPERS,
@@ -39,6 +40,7 @@ from ._syntax import (
     dotted,
     globals_declared,
     import_bindings,
+    is_number_annotation,
     is_set_annotation,
     makes_client,
     short,
@@ -75,6 +77,7 @@ class Analyzer(Classifier, ast.NodeVisitor):
         # state while walking
         self.tainted: dict[str, str] = {}
         self.set_vars: dict[str, str] = {arg.arg: f"`{arg.arg}`" for arg in params if is_set_annotation(arg.annotation)}
+        self.number_vars: set[str] = {arg.arg for arg in params if is_number_annotation(arg.annotation)}
         self.path_vars: set[str] = set()
         self.http_vars: set[str] = set()
         self.loop_vars: set[str] = set()
@@ -87,6 +90,7 @@ class Analyzer(Classifier, ast.NodeVisitor):
         self._def_depth = 0
         self._in_step_name = 0
         self._ok_ids: set[int] = set()
+        self._sizing_ids: set[int] = set()  # calls that only size a pool or semaphore (os.cpu_count() there is fine)
         self._handled_ids: set[int] = set()
         self._receivers: set[int] = set()
         self._changed_globals: set[str] = set()
@@ -682,6 +686,10 @@ class Analyzer(Classifier, ast.NodeVisitor):
         name = self.qual(node.func)
         if name in ORDER_FREE:
             self._ok_ids.update(id(arg) for arg in node.args)
+        if name in CONCURRENCY_SIZERS:
+            # How many run at once changes timing, not what each step returns: replay reads the journal anyway.
+            for arg in (*node.args, *(k.value for k in node.keywords)):
+                self._sizing_ids.update(id(n) for n in ast.walk(arg) if isinstance(n, ast.Call))
         func = node.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             receiver = func.value.id
@@ -698,7 +706,8 @@ class Analyzer(Classifier, ast.NodeVisitor):
                     hint=CELL_STATE_HINT,
                 )
         for hit in self.classify(node):
-            self._emit_hit(hit, node)
+            if not (hit.code == "ND312" and id(node) in self._sizing_ids):
+                self._emit_hit(hit, node)
         self._check_conversion(node, name)
         self.generic_visit(node)
 

@@ -36,6 +36,7 @@ from ._rules import (
     NAMED_STEP_METHODS,
     NETWORK,
     NOW,
+    NUMBER_FUNCS,
     NUMPY_QUIET,
     OPENERS,
     OUTPUT_CALLS,
@@ -92,6 +93,7 @@ class Classifier:
     ai_names: set[str]
     tainted: dict[str, str]
     set_vars: dict[str, str]
+    number_vars: set[str]  # parameters annotated int, float or bool: their hash is the same in every process
     path_vars: set[str]
     http_vars: set[str]
     loop_vars: set[str]
@@ -158,6 +160,17 @@ class Classifier:
             else:
                 rest.append(kw.value)
         return name, rest
+
+    def _is_number(self, expr: ast.expr) -> bool:
+        """A value hash() maps alike in every process: a number literal, a parameter annotated as a number, what
+        len/int/ord/round/float/bool return, or arithmetic on those."""
+        if is_int_like(expr) or (isinstance(expr, ast.Name) and expr.id in self.number_vars):
+            return True
+        if isinstance(expr, ast.Call) and self.qual(expr.func) in NUMBER_FUNCS:
+            return True
+        if isinstance(expr, ast.BinOp):
+            return self._is_number(expr.left) and self._is_number(expr.right)
+        return isinstance(expr, ast.UnaryOp) and self._is_number(expr.operand)
 
     def qual(self, expr: ast.expr) -> str | None:
         parts = dotted(expr)
@@ -321,7 +334,7 @@ class Classifier:
             return make_hit("ND204", what)
         if name in UUIDS:
             return make_hit("ND205", what)
-        if name in HASHES and call.args and not is_int_like(call.args[0]) and not self._in_step_name:
+        if name in HASHES and call.args and not self._is_number(call.args[0]) and not self._in_step_name:
             return make_hit("ND206", what)
         if name == "builtins.next" and call.args:
             state = self._stateful_of(call.args[0])

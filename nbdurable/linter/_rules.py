@@ -174,6 +174,14 @@ USER_INPUT = _words(
 )
 USER_INPUT_PREFIXES = ("sys.stdin.",)
 HASHES = {"builtins.hash"}
+# Constructors whose arguments only say how many things run at once: a host fact there (os.cpu_count()) is fine.
+CONCURRENCY_SIZERS = _words(
+    "asyncio.Semaphore asyncio.BoundedSemaphore threading.Semaphore threading.BoundedSemaphore "
+    "concurrent.futures.ThreadPoolExecutor concurrent.futures.ProcessPoolExecutor multiprocessing.Pool "
+    "anyio.Semaphore anyio.CapacityLimiter"
+)
+# Builtins that always return a number (or raise): hash() of what they return is the same in every process.
+NUMBER_FUNCS = _words("builtins.len builtins.int builtins.ord builtins.round builtins.float builtins.bool builtins.abs")
 # Work handed out in the order it finishes.
 COMPLETION_ORDER = _words("asyncio.as_completed concurrent.futures.as_completed")
 # These return sets of tasks; with return_when other than ALL_COMPLETED, or a timeout, which tasks are in

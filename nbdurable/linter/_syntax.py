@@ -228,6 +228,11 @@ def is_dict_view(expr: ast.expr) -> bool:
     )
 
 
+def is_number_annotation(annotation: ast.expr | None) -> bool:
+    """``int``, ``float`` or ``bool`` (bare): a value whose hash() is the same in every process."""
+    return isinstance(annotation, ast.Name) and annotation.id in ("int", "float", "bool")
+
+
 def is_set_annotation(annotation: ast.expr | None) -> bool:
     """``set[str]``, ``frozenset[str]``, ``Set[str]``, ``AbstractSet[...]`` or the bare names."""
     if isinstance(annotation, ast.Subscript):
