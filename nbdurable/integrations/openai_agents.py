@@ -20,7 +20,9 @@ from . import require
 
 require("agents", "openai-agents")
 
+import contextlib
 import dataclasses
+import functools
 import inspect
 from collections.abc import AsyncIterator
 from typing import Any
@@ -151,6 +153,30 @@ def _wrap_guardrail(guardrail: Any, agent_name: str, kind: str, state: _State) -
     return dataclasses.replace(guardrail, guardrail_function=guardrail_function, name=guardrail.get_name())
 
 
+def _handoff_target(handoff: Handoff[Any, Any]) -> Agent[Any] | None:
+    """The agent a handoff goes to, without calling it (which would run its ``on_handoff`` callback again).
+
+    ``agents.handoff(agent, ...)`` keeps the agent in its invoke function's closure (behind a
+    ``functools.partial`` in recent releases); a hand-written ``Handoff`` may build it on the fly, and then
+    None says "ask by calling".
+    """
+    todo: list[tuple[Any, int]] = [(handoff.on_invoke_handoff, 0)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, Agent):
+            if value.name == handoff.agent_name:
+                return value
+            continue
+        if depth >= 3:  # the SDK's own wrapping is two levels deep; user closures are not searched further
+            continue
+        if isinstance(value, functools.partial):
+            todo.extend((v, depth + 1) for v in (value.func, *value.args, *value.keywords.values()))
+        for cell in getattr(value, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                todo.append((cell.cell_contents, depth + 1))
+    return None
+
+
 def _wrap_handoff(handoff: Handoff[Any, Any], agent_name: str, state: _State) -> Handoff[Any, Any]:
     invoke = handoff.on_invoke_handoff
 
@@ -167,9 +193,10 @@ def _wrap_handoff(handoff: Handoff[Any, Any], agent_name: str, state: _State) ->
 
         target_name = await step.run(f"{agent_name}.handoff.{handoff.tool_name}", call, arguments=input_json)
         if not reached:
-            # Replayed: the callback ran before the restart. The agent object is not journaled, so it is asked
-            # for again; a handoff built on an Agent returns it without side effects.
-            reached.append(await invoke(ctx, input_json))
+            # Replayed: the callback ran before the restart and must not run again. The agent object is not
+            # journaled: take it from what the handoff holds; only a custom handoff that holds none is asked again.
+            known = _handoff_target(handoff)
+            reached.append(known if known is not None else await invoke(ctx, input_json))
         if reached[0].name != target_name:
             raise NonDeterminismError(
                 f"{step.run_id!r}: handoff {handoff.tool_name!r} went to {target_name!r} when journaled and to "

@@ -84,6 +84,10 @@ async def test_a_handoff_is_a_step_and_the_next_agent_is_durable_too(journal_pat
         result = await NbDurableRunner.run(triage, "I want a refund", run_id="h1")
         assert result.final_output == "Billing here: refunded." and result.last_agent.name == "billing"
         assert handed == ["billing"]
+        # Replayed: the same answer from the journal, the on_handoff callback not run again.
+        again = await NbDurableRunner.run(triage, "I want a refund", run_id="h1")
+        assert again.final_output == "Billing here: refunded." and again.last_agent.name == "billing"
+        assert handed == ["billing"] and server.count == 2
     assert steps("h1") == ["triage.model", "triage.handoff.transfer_to_billing", "billing.model"]
 
 
