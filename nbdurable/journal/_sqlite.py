@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import sqlite3
 import threading
 import time
@@ -309,6 +308,8 @@ class SQLiteJournal:
             largest = max(_size(self._file), _size(Path(f"{self._file}-wal")))
             if largest + 65536 >= soft:
                 return f"this process's file size limit (ulimit -f: {soft} bytes) was reached"
+        import shutil  # here, not at import: only a failed write asks, and shutil pulls in bz2 and lzma
+
         try:
             if shutil.disk_usage(self._file.parent).free < 1 << 20:
                 return "the disk is full"

@@ -19,6 +19,7 @@ from ..engine._executor import callable_hash
 from ..engine._serde import storable_text
 from ..flow import BatchEvents, CancelOn, Concurrency, Debounce, Priority, RateLimit, Singleton, Throttle, Timeouts
 from ._context import Context, RunLogger
+from ._source import source_lines
 from ._step import Step
 
 if TYPE_CHECKING:
@@ -41,27 +42,23 @@ def _placement(on: Any, fn_id: str) -> Placement:
     return on  # type: ignore[no-any-return]
 
 
-def _source_hash(func: Callable[..., Any]) -> str:
-    try:
-        text = inspect.getsource(func)
-    except (OSError, TypeError):
+def _source_hash(func: Callable[..., Any], source: tuple[list[str], int, str] | None) -> str:
+    if source is None:
         return callable_hash(func)
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b("".join(source[0]).encode(), digest_size=8).hexdigest()
 
 
-def _lint_function(func: Callable[..., Any], id: str, mode: str) -> None:
+def _lint_function(source: tuple[list[str], int, str] | None, id: str, mode: str) -> None:
     """Check the workflow's source for code that replays differently; warn (or raise) at the offending lines."""
+    if source is None:
+        return
     import textwrap
     import warnings
 
     from .._errors import LintError, NonDeterminismError, ReplayDeterminismWarning
-
-    try:
-        lines, first = inspect.getsourcelines(func)
-        filename = inspect.getsourcefile(func) or "<unknown>"
-    except (OSError, TypeError):
-        return
     from ..linter import lint
+
+    lines, first, filename = source
 
     try:
         findings = lint(textwrap.dedent("".join(lines)), filename=filename)
@@ -202,12 +199,14 @@ class Function(Generic[R]):
         self.determinism: Determinism = determinism
         self.on_change: OnChange = on_change
         self._engine = engine
-        self.code_hash = _source_hash(func)
+        # Read once: the code hash and the lint both need it (and finding a def's end is not free).
+        source = source_lines(func)
+        self.code_hash = _source_hash(func, source)
         self.__doc__ = func.__doc__
         self.__name__ = getattr(func, "__name__", id)
         self.__wrapped__ = func
         if lint != "off":
-            _lint_function(func, id, lint)
+            _lint_function(source, id, lint)
 
     def __repr__(self) -> str:
         return f"<nd.function {self.id!r}>"
