@@ -221,14 +221,19 @@ def compressed_sizes(db: str) -> dict[str, int]:
 
     import zstandard
 
+    from nbdurable.journal._sqlite_schema import unpack_output
+
     zstd = zstandard.ZstdCompressor(level=3)
     out = {"stored": 0, "zstd": 0, "zlib": 0}
     conn = sqlite3.connect(db)
     try:
         for row in conn.execute("SELECT output, meta FROM steps WHERE kind='ai'"):
             for value in row:
-                raw = (value or "").encode()
-                out["stored"] += len(raw)
+                # An output nbdurable stored compressed (a BLOB) is measured as stored and, for the columns
+                # below, as the text it holds.
+                stored = value if isinstance(value, bytes) else (value or "").encode()
+                out["stored"] += len(stored)
+                raw = unpack_output(value).encode() if isinstance(value, bytes) else stored
                 big = len(raw) > 1024
                 out["zstd"] += len(zstd.compress(raw)) if big else len(raw)
                 out["zlib"] += len(zlib.compress(raw, 6)) if big else len(raw)

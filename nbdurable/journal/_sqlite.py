@@ -68,8 +68,10 @@ from ._sqlite_schema import (
     _tolerant_text,
     connect_readonly,
     default_journal_path,
+    pack_output,
     recovery_hint,
     unfinished_runs,
+    unpack_output,
 )
 
 __all__ = [
@@ -432,7 +434,7 @@ class SQLiteJournal:
             None if s.status == "completed" else s.status,
             s.attempt,
             _hash_blob(s.input_hash),
-            s.output,
+            pack_output(s.output),
             s.output_tag,
             _dumps(s.error),
             s.started_at,
@@ -850,7 +852,7 @@ class SQLiteJournal:
                     r[4] or "completed",
                     r[5],
                     _hash_text(r[6]),
-                    r[7],
+                    r[7] if type(r[7]) is not bytes else unpack_output(r[7]),
                     r[8],
                     None if r[9] is None else loads(r[9]),
                     r[10],

@@ -12,6 +12,7 @@ import os
 import shlex
 import sqlite3
 import urllib.parse
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,13 @@ CREATE TABLE cursors (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# Version 7 lets a step's output column hold a compressed BLOB (pack_output): the columns stay as they are,
+# and the version tells releases that cannot read one to say "upgrade" instead of misreading it.
+_V7 = """
+-- no statement: what changed is which values a column may hold
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION = len(MIGRATIONS)
 _ASKED_READONLY = "opened read-only as asked"
 _APP_ID = 0x6E626475  # "nbdu": marks the file as an nbdurable journal
@@ -275,6 +282,52 @@ def _loads(text: str | None) -> Any:
     # Only long text can be deeply nested; what nbdurable writes is never this deep, and every view
     # (the timeline, its JSON) walks these values recursively.
     return UNREADABLE if len(text) > 2 * MAX_JSON_DEPTH and too_deep(value, MAX_JSON_DEPTH) else value
+
+
+# A step output at least this long (UTF-8 bytes) is stored compressed when that saves a tenth: model
+# replies and documents shrink by half, while short values (most steps) cost one length check.
+COMPRESS_FROM = 1024
+# The first byte of a compressed output says how it was compressed (1: zlib), so another codec can follow.
+_ZLIB = 1
+# The most a compressed output may expand to: nbdurable never journals a larger value (engine._serde's
+# MAX_PAYLOAD_BYTES), so a BLOB claiming more is damage or a decompression bomb, refused before it is read whole.
+MAX_OUTPUT_BYTES = 256 * 1024 * 1024
+
+
+def pack_output(text: str | None) -> str | bytes | None:
+    """A step's output as stored: the text, or a tagged zlib BLOB of it when it is long and that saves a tenth."""
+    if text is None or len(text) < COMPRESS_FROM:
+        return text
+    raw = text.encode("utf-8", "surrogatepass")
+    packed = zlib.compress(raw, 6)
+    if len(packed) + 1 > len(raw) * 0.9:
+        return text  # incompressible (already compressed, random): not worth a decompression on every read
+    return bytes((_ZLIB,)) + packed
+
+
+def unpack_output(value: Any, limit: int | None = None) -> Any:
+    """A stored output as text; a BLOB that is not one pack_output wrote, or expands past the limit, is UNREADABLE.
+
+    Decompressed in one bounded call: at most ``limit`` (MAX_OUTPUT_BYTES) + 1 bytes are ever produced, whatever
+    the BLOB says. UNREADABLE makes the step's row damaged (_rows.check_step): shown as such, never replayed.
+    """
+    if type(value) is not bytes:
+        return value
+    if limit is None:
+        limit = MAX_OUTPUT_BYTES
+    if not value or value[0] != _ZLIB:
+        return UNREADABLE
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(memoryview(value)[1:], limit + 1)
+    except zlib.error:
+        return UNREADABLE
+    if len(raw) > limit or not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+        return UNREADABLE  # too big, cut short, or followed by bytes pack_output never writes
+    try:
+        return raw.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return UNREADABLE
 
 
 def _tolerant_text(raw: bytes) -> str:

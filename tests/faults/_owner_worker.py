@@ -11,7 +11,8 @@ step's work is done, with this process's pid) and what to do:
 - ``fsize``: set RLIMIT_FSIZE to the journal's size plus this many bytes once it is
   open (SIGXFSZ ignored, so writes fail with EFBIG as on a full disk);
 - ``max_pages``: let the journal grow by this many pages only (SQLite then reports SQLITE_FULL);
-- ``size``: bytes of each step's result.
+- ``size``: bytes of each step's result (after its name, printable ASCII drawn from a generator seeded
+  with the name: text the journal cannot compress much, so it fills the file as its size says).
 
 The outcome (result, or the error's type and message) is written to ``result``.
 """
@@ -47,7 +48,16 @@ def work(name: str) -> str:
         while not os.path.exists(spec["release"]):
             time.sleep(0.005)
     log(f"done {name}")
-    return name + "." * int(spec.get("size", 0))
+    return payload(name, int(spec.get("size", 0)))
+
+
+def payload(name: str, size: int) -> str:
+    """``name`` and ``size`` pseudo-random printable characters (test_journal_faults.payload is the same)."""
+    import random
+    import string
+
+    chars = string.ascii_letters + string.digits + string.punctuation
+    return name + "".join(random.Random(name).choices(chars, k=size))
 
 
 @nd.function(id="fault-workflow", retries=0, lint="off")

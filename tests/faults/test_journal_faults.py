@@ -11,7 +11,9 @@ later resume must continue from what was committed.
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,12 @@ import pytest
 import nbdurable as nd
 from nbdurable.journal._protocol import Write
 from tests.faults.procs import ROOT, Rig, finish, wait_until
+
+
+def payload(name: str, size: int) -> str:
+    """A step's result in _owner_worker.py: printable text the journal cannot compress much."""
+    chars = string.ascii_letters + string.digits + string.punctuation
+    return name + "".join(random.Random(name).choices(chars, k=size))
 
 
 def committed(path: Path) -> list[str]:
@@ -47,7 +55,7 @@ def resume_and_check(rig: Rig, before: list[str]) -> None:
     proc, result = rig.spawn(size=3000)
     outcome = finish(proc, result)
     assert outcome["outcome"] == "completed", outcome
-    assert outcome["value"] == [f"s{i}" + "." * 3000 for i in range(rig.steps)]
+    assert outcome["value"] == [payload(f"s{i}", 3000) for i in range(rig.steps)]
     done = rig.effects_done()
     for step in before:
         assert done[step] == 1, (step, done)
@@ -181,7 +189,10 @@ def test_a_failed_commit_is_a_journal_error_and_the_connection_still_works(tmp_p
         cap(journal, 1)
         big = [
             Write(
-                "step", step=nd.StepRecord(run_id="r", step_id=f"s{i}", name=f"s{i}", position=i, output="x" * 50_000)
+                "step",
+                step=nd.StepRecord(
+                    run_id="r", step_id=f"s{i}", name=f"s{i}", position=i, output=payload(f"s{i}", 50_000)
+                ),
             )
             for i in range(3)
         ]
@@ -203,7 +214,7 @@ async def test_a_full_journal_during_a_gather_ends_the_run_and_every_branch(jour
     async def branch(i: int) -> str:
         entered.append(i)
         await asyncio.sleep(0.01)
-        return "x" * 40_000
+        return payload(f"b{i}", 40_000)  # text the journal cannot compress much
 
     @nd.function(id="faults-gather-full", retries=0, lint="off")
     async def wf(ctx: nd.Context) -> int:
