@@ -38,10 +38,10 @@ def isolated_engine() -> Iterator[None]:
 
 
 @pytest.fixture
-def journal_file(tmp_path: Path) -> Iterator[Path]:
+def journal_file(tmp_path: Path) -> Path:
     path = tmp_path / "journal.db"
     nd.SQLiteJournal(path).close()
-    yield path
+    return path
 
 
 def _write(path: Path, run_id: str, outputs: list[str | None]) -> None:
