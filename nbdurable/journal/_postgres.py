@@ -24,13 +24,11 @@ and every fenced write checking the epoch in its own statement, under a
 the write. A failed claim or fence raises inside the statement (``nbd_lost``),
 which rolls back the whole batch in the same round trip.
 
-**Notifications.** Changes are announced with ``NOTIFY`` on one channel per
-schema, coalesced by a background thread (a run's steps at most ten times a
-second per process), never on the commit's own round trip: ``NOTIFY`` takes a
-database-wide lock at commit, which would serialize every worker's step
-commits. A listener thread turns what others announce into ``change_token()``
-moves and into callbacks (``subscribe``) that wake waits, queued runs, workers
-and timelines; a slow poll covers a lost connection.
+**Notifications** (``_postgres_notify.py``): each commit notes what it changed;
+a background thread announces it with ``NOTIFY``, coalesced, never on the
+commit's own round trip, and a listener thread turns what others announce into
+``change_token()`` moves and ``subscribe`` callbacks. The statements and the
+conversions between records and rows are in ``_postgres_sql.py``.
 """
 
 from __future__ import annotations
@@ -38,9 +36,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
-import logging
 import os
-import re
 import threading
 import time
 import uuid
@@ -52,7 +48,6 @@ try:
     import psycopg
     import psycopg.conninfo
     import psycopg_pool
-    from psycopg import sql
 except ImportError as _missing:  # pragma: no cover - depends on the installation
     raise ImportError(
         f"the PostgreSQL journal needs psycopg 3 and psycopg-pool: pip install 'nbdurable[postgres]' ({_missing})"
@@ -68,14 +63,25 @@ from .._errors import (
     JournalVersionError,
 )
 from ._backends import redact_dsn
+from ._postgres_notify import Notices
 from ._postgres_schema import MIGRATIONS, SCHEMA_VERSION
-from ._protocol import FINAL_STATUSES, EventRecord, RunRecord, StepRecord, StepSummary, Write
-from ._rows import check_event, check_run, check_step
-from ._sqlite_schema import _JSON_RUN_FIELDS, _RUN_COLS, _RUN_FIELDS, _STEP_COLS, _dumps, _loads, _run_params
+from ._postgres_sql import (
+    DEFAULT_SCHEMA,
+    Statements,
+    check_conninfo,
+    check_schema,
+    field_value,
+    run_from_row,
+    split_dsn,
+    step_params,
+    steps_from_rows,
+)
+from ._protocol import EventRecord, RunRecord, StepRecord, StepSummary, Write
+from ._rows import check_event
+from ._sqlite_schema import _RUN_COLS, _RUN_FIELDS, _loads, _run_params
 
 __all__ = ["DEFAULT_SCHEMA", "PostgresJournal", "split_dsn"]
 
-_log = logging.getLogger("nbdurable")
 # Journals still open at interpreter exit are closed then, so what they committed is announced before the
 # process goes (a script that sends an event or cancels a run and returns).
 _open_journals: weakref.WeakSet[PostgresJournal] = weakref.WeakSet()
@@ -88,173 +94,7 @@ def _close_open_journals() -> None:
             journal.close()
 
 
-DEFAULT_SCHEMA = "nbdurable"
-_SCHEMA_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
 Durability = Literal["normal", "full"]
-NoticeKind = Literal["run", "steps", "event", "slot", "work"]
-_KIND_CODES: dict[str, str] = {"run": "r", "steps": "s", "event": "e", "slot": "q", "work": "w"}
-_CODE_KINDS = {v: k for k, v in _KIND_CODES.items()}
-_STEPS_EVERY = 0.1  # seconds between two announcements of step progress from one process
-_MAX_PAYLOAD = 7000  # NOTIFY payloads must stay under 8000 bytes
-
-# The placeholder casts give every parameter a fixed type, so each statement is prepared once.
-_RUN_CASTS = (
-    "%s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, "
-    "%s::text, %s::text, %s::bigint, %s::bigint, %s::text, %s::text, %s::float8, %s::float8, %s::float8, %s::bigint, "
-    "%s::float8, %s::text"
-)
-_STEP_WRITE_COLS = _STEP_COLS + ", ai, ai_tokens_in, ai_tokens_out, ai_cost"
-_STEP_CASTS = (
-    "%s::text, %s::text, %s::bigint, %s::text, %s::text, %s::bigint, %s::text, %s::text, %s::text, %s::text, "
-    "%s::float8, %s::float8, %s::float8, %s::text, %s::text, %s::boolean, %s::bigint, %s::bigint, %s::float8"
-)
-_STEP_UPDATE = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _STEP_WRITE_COLS.split(","))
-
-
-def _check_schema(name: str) -> str:
-    if not isinstance(name, str) or not _SCHEMA_RE.fullmatch(name):
-        raise ConfigError(
-            f"the PostgreSQL schema name must be a letter or underscore followed by letters, digits or "
-            f"underscores (at most 48), got {name!r}"
-        )
-    return name
-
-
-_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-
-
-def check_conninfo(conninfo: str) -> None:
-    """Refuse a connection string libpq would refuse only when connecting, so the fault names the string.
-
-    libpq parses option names and URL syntax up front but checks a port or an sslmode only
-    when it connects, and then reports it as a connection failure (which would read as
-    "the server cannot be reached" and be retried): checked here, once, before any retry.
-    """
-    params = psycopg.conninfo.conninfo_to_dict(conninfo)  # ProgrammingError: syntax, unknown options
-    for port in str(params.get("port") or "").split(","):
-        if port.strip() and not (port.strip().isdigit() and 0 < int(port) < 65536):
-            raise psycopg.ProgrammingError(f"the port must be a number from 1 to 65535, got {port.strip()!r}")
-    sslmode = params.get("sslmode")
-    if sslmode is not None and sslmode not in _SSLMODES:
-        raise psycopg.ProgrammingError(f"sslmode must be one of {', '.join(_SSLMODES)}, got {sslmode!r}")
-
-
-def split_dsn(spec: str) -> tuple[str, str | None]:
-    """Take nbdurable's own ``schema`` parameter out of a URL or key=value string (libpq would refuse it)."""
-    if "://" in spec:
-        base, _, query = spec.partition("?")
-        kept: list[str] = []
-        schema = None
-        for part in query.split("&") if query else []:
-            key, _, value = part.partition("=")
-            if key == "schema":
-                from urllib.parse import unquote
-
-                schema = unquote(value)
-            else:
-                kept.append(part)
-        return (base + ("?" + "&".join(kept) if kept else "")), schema
-    params = psycopg.conninfo.conninfo_to_dict(spec)
-    schema_value = params.pop("schema", None)
-    return psycopg.conninfo.make_conninfo("", **params), None if schema_value is None else str(schema_value)
-
-
-def _ai_columns(meta: dict[str, Any] | None) -> tuple[bool | None, int | None, int | None, float | None]:
-    """What a listing sums of a step, from its meta: (is an AI step, tokens in, tokens out, cost)."""
-    info = meta.get("ai") if isinstance(meta, dict) else None
-    if not isinstance(info, dict):
-        return None, None, None, None
-    cost = info.get("cost")
-    priced = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
-    return True, _as_int(info.get("tokens_in")), _as_int(info.get("tokens_out")), priced
-
-
-def _as_int(value: Any) -> int:
-    """A token count as SQLite's CAST(... AS INTEGER) reads it: numbers truncated, text by its leading digits."""
-    if isinstance(value, (bool, int)):
-        return int(value)
-    if isinstance(value, float):
-        return int(value) if value == value and abs(value) < 2**63 else 0
-    if isinstance(value, str):
-        found = re.match(r"\s*[-+]?\d+", value)
-        return int(found.group()) if found else 0
-    return 0
-
-
-def _step_params(s: StepRecord) -> tuple[Any, ...]:
-    ai, tokens_in, tokens_out, cost = _ai_columns(s.meta)
-    return (
-        s.step_id,
-        None if s.name == s.step_id else s.name,
-        s.position,
-        None if s.kind == "run" else s.kind,
-        None if s.status == "completed" else s.status,
-        s.attempt,
-        s.input_hash or None,
-        s.output,
-        s.output_tag,
-        _dumps(s.error),
-        s.started_at,
-        s.ended_at,
-        s.next_at,
-        _dumps(s.meta),
-        s.code_hash or None,
-        ai,
-        tokens_in,
-        tokens_out,
-        cost,
-    )
-
-
-def _field_value(name: str, value: Any) -> Any:
-    return _dumps(value) if name in _JSON_RUN_FIELDS else value
-
-
-class _Statements:
-    """The SQL of one schema, built once (the schema name is an identifier, quoted, never a value)."""
-
-    def __init__(self, schema: str) -> None:
-        s = sql.Identifier(schema).as_string(None)
-        self.s = s
-        self.insert_run = (
-            f"WITH i AS (INSERT INTO {s}.runs ({_RUN_COLS}) VALUES ({_RUN_CASTS}) "
-            "ON CONFLICT (run_id) DO NOTHING RETURNING 1) "
-            f"SELECT {s}.nbd_lost(%s) WHERE NOT EXISTS (SELECT 1 FROM i)"
-        )
-        step_insert = (
-            f"i AS (INSERT INTO {s}.steps (rn, {_STEP_WRITE_COLS}) SELECT r.rn, {_STEP_CASTS} FROM r "
-            f"ON CONFLICT (rn, step_id) DO UPDATE SET {_STEP_UPDATE} RETURNING 1) "
-            f"SELECT {s}.nbd_lost(%s) WHERE NOT EXISTS (SELECT 1 FROM i)"
-        )
-        # FOR SHARE: a claim (an UPDATE of the run row) cannot commit between this check and this write.
-        self.fenced_step = (
-            f"WITH r AS (SELECT rn FROM {s}.runs WHERE run_id = %s AND epoch = %s FOR SHARE), " + step_insert
-        )
-        self.step = f"WITH r AS (SELECT rn FROM {s}.runs WHERE run_id = %s), " + step_insert
-        self.trigger = (
-            f"WITH i AS (INSERT INTO {s}.triggers (event_id, function_id, run_id) VALUES (%s, %s, %s) "
-            "ON CONFLICT (event_id, function_id) DO NOTHING RETURNING run_id) "
-            f"SELECT {s}.nbd_taken(%s) WHERE NOT EXISTS (SELECT 1 FROM i) AND NOT EXISTS ("
-            f"SELECT 1 FROM {s}.triggers WHERE event_id = %s AND function_id = %s AND run_id = %s)"
-        )
-        self.delete_run = (
-            f"WITH r AS (SELECT rn FROM {s}.runs WHERE run_id = %s), "
-            f"st AS (DELETE FROM {s}.steps WHERE rn IN (SELECT rn FROM r)), "
-            f"tr AS (DELETE FROM {s}.triggers WHERE run_id = %s) "
-            f"DELETE FROM {s}.runs WHERE run_id = %s"
-        )
-        self.get_run = f"SELECT {_RUN_COLS} FROM {s}.runs WHERE run_id = %s"
-        self.load_steps = (
-            f"SELECT {_STEP_COLS} FROM {s}.steps WHERE rn = (SELECT rn FROM {s}.runs WHERE run_id = %s) "
-            "ORDER BY position"
-        )
-        self.add_event = (
-            f"INSERT INTO {s}.events (event_id, name, data, ts) "
-            "SELECT %s::text, %s::text, %s::text, %s::float8 FROM (SELECT pg_advisory_xact_lock(%s::bigint)) l "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING seq"
-        )
-        self.acquire_slot = f"SELECT * FROM {s}.nbd_acquire_slot(%s, %s, %s, %s, %s, %s, %s, %s)"
-        self.take_mark = f"SELECT * FROM {s}.nbd_take_mark(%s, %s, %s, %s, %s, %s, %s)"
 
 
 class PostgresJournal:
@@ -293,34 +133,22 @@ class PostgresJournal:
                 f"not a PostgreSQL connection string: {redact_dsn(dsn)} ({said}). Fix the value given to "
                 "nd.configure, --journal or NBDURABLE_JOURNAL (postgresql://user@host:5432/db, or host=... dbname=...)"
             ) from None
-        self.schema = _check_schema(schema or url_schema or os.environ.get("NBDURABLE_PG_SCHEMA") or DEFAULT_SCHEMA)
+        self.schema = check_schema(schema or url_schema or os.environ.get("NBDURABLE_PG_SCHEMA") or DEFAULT_SCHEMA)
         self.durability: Durability = durability
         self.readonly_reason = "opened read-only as asked" if readonly else None
         self.busy_timeout = busy_timeout
         self._conninfo = conninfo
         self._display = redact_dsn(dsn) if "schema=" in dsn else redact_dsn(dsn) + f" (schema {self.schema})"
-        self._sql = _Statements(self.schema)
+        self._sql = Statements(self.schema)
         self._events_lock_key = (
             int.from_bytes(uuid.uuid5(uuid.NAMESPACE_URL, "nbdurable-events:" + self.schema).bytes[:8], "big") >> 1
         )
         self._lock = threading.RLock()
         self._closed = False
-        self._instance = uuid.uuid4().hex[:12]
-        self._channel = f"nbdurable_{self.schema}"[:63]
-        # Notices to announce (kind code, key), and the runs whose steps changed since the last announcement.
-        self._outbox: set[tuple[str, str]] = set()
-        self._step_runs: set[str] = set()
-        self._steps_due = 0.0
-        self._notifier: threading.Thread | None = None
-        self._wake_notifier = threading.Event()
-        self._listener: threading.Thread | None = None
-        self._listening = threading.Event()
-        self._subscribers: list[Callable[[str, str], None]] = []
-        self._token = 0
-        self._watched: dict[str, None] = {}  # runs this journal writes for (claimed here): cancels concern them
         self._writer: psycopg.Connection[Any] | None = None
         self._pool_size = max(1, pool_size)
         self._pool: psycopg_pool.ConnectionPool[Any] | None = None
+        self._notices = Notices(conninfo, f"nbdurable_{self.schema}"[:63], lock=self._lock, pooled=self._pooled)
         self._writer = self._connect()
         try:
             self._migrate()
@@ -539,7 +367,7 @@ class PostgresJournal:
                         f"run {exc.diag.message_primary!r} is not in the journal at {self.location}"
                     ) from None
                 raise self._fault(exc, "write") from None
-        self._written(batch)
+        self._notices.written(batch)
 
     def _apply(self, conn: psycopg.Connection[Any], w: Write) -> None:
         q = self._sql
@@ -547,9 +375,9 @@ class PostgresJournal:
             s = w.step
             assert s is not None
             if w.epoch is not None:
-                conn.execute(q.fenced_step, (s.run_id, w.epoch, *_step_params(s), s.run_id), prepare=True)
+                conn.execute(q.fenced_step, (s.run_id, w.epoch, *step_params(s), s.run_id), prepare=True)
             else:
-                conn.execute(q.step, (s.run_id, *_step_params(s), s.run_id), prepare=True)
+                conn.execute(q.step, (s.run_id, *step_params(s), s.run_id), prepare=True)
         elif w.op == "run":
             r = w.run
             assert r is not None
@@ -575,7 +403,7 @@ class PostgresJournal:
         fields.setdefault("updated_at", time.time())
         s = self._sql.s
         sets = ", ".join(f"{k} = %s" for k in fields)
-        values = [_field_value(k, v) for k, v in fields.items()]
+        values = [field_value(k, v) for k, v in fields.items()]
         # A status guard (unless_status): how a cancel and a run's last write cannot both win.
         guard, guarded = ("", ()) if not w.unless_status else (" AND status <> ALL(%s)", (sorted(w.unless_status),))
         if w.epoch is None:
@@ -620,42 +448,6 @@ class PostgresJournal:
             owners=lost,
         )
 
-    def _written(self, batch: Sequence[Write]) -> None:
-        """Note what a committed batch changed, for the notifier (and the runs this journal now writes for)."""
-        with self._lock:
-            for w in batch:
-                if w.op == "step":
-                    self._step_runs.add(w.target)
-                    if w.epoch is not None:
-                        self._watch(w.target)
-                elif w.op == "run":
-                    r = w.run
-                    assert r is not None
-                    self._outbox.add(("r", r.run_id))
-                    if r.queue is not None and r.owner is None and r.status not in FINAL_STATUSES:
-                        self._outbox.add(("w", r.queue))
-                    if r.epoch:
-                        self._watch(r.run_id)
-                elif w.op in ("run_update", "delete_run"):
-                    self._outbox.add(("r", w.target))
-                    fields = w.fields or {}
-                    if (
-                        w.op == "delete_run"
-                        or fields.get("status") in FINAL_STATUSES
-                        or ("owner" in fields and fields["owner"] is None)
-                    ):
-                        self._watched.pop(w.target, None)
-                        if fields.get("owner", "") is None:
-                            self._outbox.add(("w", "*"))
-                    elif w.epoch is not None:
-                        self._watch(w.target)
-        self._announce()
-
-    def _watch(self, run_id: str) -> None:
-        self._watched[run_id] = None
-        if len(self._watched) > 10000:
-            self._watched.pop(next(iter(self._watched)))
-
     def add_event(self, event_id: str, name: str, data: dict[str, Any], ts: float) -> EventRecord | None:
         self._check_writable()
         payload = json.dumps(data, separators=(",", ":"), default=str)
@@ -673,8 +465,8 @@ class PostgresJournal:
                 raise self._fault(exc, "write") from None
             if row is None:
                 return None
-            self._outbox.add(("e", name))
-        self._announce()
+            self._notices.note("event", name)
+        self._notices.announce()
         return EventRecord(seq=int(row[0]), event_id=event_id, name=name, data=data, ts=ts)
 
     def claim_run(
@@ -696,7 +488,7 @@ class PostgresJournal:
         changes.setdefault("updated_at", time.time())
         s = self._sql.s
         sets = ", ".join(f"{k} = %s" for k in changes)
-        values = [_field_value(k, v) for k, v in changes.items()]
+        values = [field_value(k, v) for k, v in changes.items()]
         with self._lock:
             conn = self._conn()
             try:
@@ -712,9 +504,9 @@ class PostgresJournal:
                 raise self._fault(exc, "write") from None
             if row is None:
                 return None
-            self._watch(run_id)
-            self._outbox.add(("r", run_id))
-        self._announce()
+            self._notices.watch(run_id)
+            self._notices.note("run", run_id)
+        self._notices.announce()
         return int(row[0])
 
     # -- flow control -------------------------------------------------------------------------------
@@ -751,8 +543,8 @@ class PostgresJournal:
                 cur.fetchall()
             except psycopg.Error as exc:
                 raise self._fault(exc, "write") from None
-            self._outbox.add(("q", scope + "\x1f" + key))
-        self._announce()
+            self._notices.note("slot", scope + "\x1f" + key)
+        self._notices.announce()
 
     def slot_holders(self, scope: str, key: str) -> list[str]:
         s = self._sql.s
@@ -778,8 +570,8 @@ class PostgresJournal:
             except psycopg.Error as exc:
                 raise self._fault(exc, "write") from None
             if dropped:
-                self._outbox.add(("q", "*"))
-        self._announce()
+                self._notices.note("slot", "*")
+        self._notices.announce()
         return int(dropped)
 
     def renew_leases(self, holder: str, expires_at: float, *, runs: Sequence[str] = ()) -> None:
@@ -843,7 +635,7 @@ class PostgresJournal:
             (owner, lease_until, list(function_ids), None if queues is None else list(queues),
              None if queues is None else list(queues), now, limit),
         )  # fmt: skip
-        runs = [self._run_from_row(r) for r in rows]
+        runs = [run_from_row(r) for r in rows]
         runs.sort(key=lambda r: r.created_at)
         return runs
 
@@ -885,39 +677,9 @@ class PostgresJournal:
             except psycopg.Error as exc:
                 raise self._fault(exc, "read") from None
 
-    @staticmethod
-    def _run_from_row(row: Sequence[Any]) -> RunRecord:
-        return check_run(
-            RunRecord(
-                run_id=row[0],
-                function_id=row[1],
-                status=row[2],
-                event=_loads(row[3]),
-                result=row[4],
-                result_tag=row[5],
-                error=_loads(row[6]),
-                code_hash=row[7],
-                kind=row[8],
-                source=row[9],
-                options=_loads(row[10]),
-                parent_run_id=row[11],
-                owner=row[12],
-                attempt=row[13],
-                event_seq=row[14],
-                status_reason=row[15],
-                warnings=_loads(row[16]),
-                created_at=row[17],
-                updated_at=row[18],
-                ended_at=row[19],
-                epoch=row[20],
-                lease_until=row[21],
-                queue=row[22],
-            )
-        )
-
     def get_run(self, run_id: str) -> RunRecord | None:
         rows = self._rows(self._sql.get_run, (run_id,), prepare=True)
-        return self._run_from_row(rows[0]) if rows else None
+        return run_from_row(rows[0]) if rows else None
 
     def list_runs(
         self, *, statuses: Sequence[str] | None = None, function_id: str | None = None, limit: int | None = None
@@ -937,35 +699,10 @@ class PostgresJournal:
         if limit is not None:
             query += " LIMIT %s"
             params.append(int(limit))
-        return [self._run_from_row(r) for r in self._rows(query, params)]
+        return [run_from_row(r) for r in self._rows(query, params)]
 
     def load_steps(self, run_id: str) -> list[StepRecord]:
-        rows = self._rows(self._sql.load_steps, (run_id,), prepare=True)
-        return [
-            # Positional, in the columns' order: this runs once per step on every load (replay's hot path), and
-            # keyword arguments cost ~0.3 us more per row. Everywhere else StepRecord is built with keywords.
-            check_step(
-                StepRecord(
-                    run_id,
-                    r[0],
-                    r[1] if r[1] is not None else r[0],
-                    r[2],
-                    r[3] or "run",
-                    r[4] or "completed",
-                    r[5],
-                    r[6] or "",
-                    r[7],
-                    r[8],
-                    None if r[9] is None else _loads(r[9]),
-                    r[10],
-                    r[11],
-                    r[12],
-                    None if r[13] is None else _loads(r[13]),
-                    r[14] or "",
-                )
-            )
-            for r in rows
-        ]
+        return steps_from_rows(run_id, self._rows(self._sql.load_steps, (run_id,), prepare=True))
 
     def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
         if not run_ids:
@@ -1055,8 +792,7 @@ class PostgresJournal:
         have been missed meanwhile. (The engine adds a slow poll of its own for journals that notify, in
         case announcements never arrive, as behind a pooler that drops LISTEN.)
         """
-        self._ensure_listener()
-        return self._token
+        return self._notices.change_token()
 
     def subscribe(self, callback: Callable[[str, str], None]) -> Callable[[], None]:
         """Call ``callback(kind, key)`` for each change another process announces (from a background thread).
@@ -1066,149 +802,19 @@ class PostgresJournal:
         ``work`` (a run handed to workers; key: its queue, or ``*``). Also ``reconnect`` with an empty key when
         announcements may have been missed. Returns a function that unsubscribes.
         """
-        self._subscribers.append(callback)
-        self._ensure_listener()
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._notices.subscribe(callback)
 
     def wait_listening(self, timeout: float = 10.0) -> bool:
         """Block until the listener is connected and listening (tests and workers use it before relying on it)."""
-        self._ensure_listener()
-        return self._listening.wait(timeout)
-
-    def _ensure_listener(self) -> None:
-        if self._listener is None and not self._closed:
-            with self._lock:
-                if self._listener is None:
-                    self._listener = threading.Thread(target=self._listen, name="nbdurable-listen", daemon=True)
-                    self._listener.start()
-
-    def _listen(self) -> None:
-        delay = 0.1
-        first = True
-        while not self._closed:
-            try:
-                with psycopg.connect(self._conninfo, autocommit=True, application_name="nbdurable") as conn:
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
-                    self._listening.set()
-                    if not first:  # announcements made while the connection was down are lost: say so
-                        self._dispatch("reconnect", "")
-                    first = False
-                    delay = 0.1
-                    while not self._closed:
-                        for note in conn.notifies(timeout=0.5):
-                            self._received(note.payload)
-            except psycopg.Error as exc:
-                self._listening.clear()
-                if self.closed:
-                    return
-                _log.debug("nbdurable: the PostgreSQL listener lost its connection: %s", exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except Exception:  # a subscriber's bug must not end notifications for the others
-                _log.exception("nbdurable: a journal notification subscriber failed")
-
-    def _received(self, payload: str) -> None:
-        try:
-            sender, items = json.loads(payload)
-        except (ValueError, TypeError):
-            return
-        if sender == self._instance or not isinstance(items, list):
-            return
-        for item in items:
-            if not (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-                continue
-            code, key = item
-            kind = _CODE_KINDS.get(code)
-            if kind is None:
-                continue
-            if not self._watched or (code == "r" and (key in self._watched or key == "*")):
-                self._token += 1
-            self._dispatch(kind, key)
-
-    def _dispatch(self, kind: str, key: str) -> None:
-        if kind == "reconnect":
-            self._token += 1
-        for callback in list(self._subscribers):
-            try:
-                callback(kind, key)
-            except Exception:
-                _log.exception("nbdurable: a journal notification subscriber failed")
-
-    def _announce(self) -> None:
-        """Wake the notifier if there is something to announce now (steps wait for their next turn)."""
-        if self._outbox or (self._step_runs and time.monotonic() >= self._steps_due):
-            if self._notifier is None:
-                with self._lock:
-                    if self._notifier is None and not self._closed:
-                        self._notifier = threading.Thread(
-                            target=self._notify_loop, name="nbdurable-notify", daemon=True
-                        )
-                        self._notifier.start()
-            self._wake_notifier.set()
-
-    def _take_outbox(self) -> list[list[str]]:
-        with self._lock:
-            items = [[code, key] for code, key in self._outbox]
-            self._outbox.clear()
-            now = time.monotonic()
-            if self._step_runs and now >= self._steps_due:
-                items += [["s", run_id] for run_id in self._step_runs]
-                self._step_runs.clear()
-                self._steps_due = now + _STEPS_EVERY
-        return items
-
-    def _notify_loop(self) -> None:
-        """Send what was committed, coalesced: one NOTIFY carries everything that piled up meanwhile."""
-        while True:
-            self._wake_notifier.wait(_STEPS_EVERY)
-            self._wake_notifier.clear()
-            items = self._take_outbox()
-            if items:
-                self._send(items)
-            if self._closed and not self._outbox:
-                return
-
-    def _payloads(self, items: list[list[str]]) -> Iterator[str]:
-        chunk: list[list[str]] = []
-        size = 0
-        for code, key in items:
-            if len(key) > 1000:
-                code, key = code, "*"
-            entry = len(json.dumps(key)) + 8
-            if chunk and size + entry > _MAX_PAYLOAD:
-                yield json.dumps([self._instance, chunk])
-                chunk, size = [], 0
-            chunk.append([code, key])
-            size += entry
-        if chunk:
-            yield json.dumps([self._instance, chunk])
-
-    def _send(self, items: list[list[str]]) -> None:
-        try:
-            with self._pooled("notify") as conn, conn.pipeline():
-                for payload in self._payloads(items):
-                    conn.execute("SELECT pg_notify(%s, %s)", (self._channel, payload), prepare=True)
-        except (JournalError, psycopg.Error) as exc:
-            # Listeners fall back on their slow poll; nothing committed depends on an announcement.
-            _log.debug("nbdurable: could not announce journal changes: %s", exc)
+        return self._notices.wait_listening(timeout)
 
     # -- closing ------------------------------------------------------------------------------------
 
     def close(self) -> None:
         if self._closed:
             return
-        notifier = self._notifier
-        if notifier is not None:
-            # What was committed is announced before the process goes (a CLI cancel, a worker stopping).
-            self._steps_due = 0.0
-            self._closed = True
-            self._wake_notifier.set()
-            notifier.join(timeout=5)
+        # What was committed is announced before the process goes (a CLI cancel, a worker stopping).
+        self._notices.close()
         self._closed = True
         with self._lock:
             if self._writer is not None:

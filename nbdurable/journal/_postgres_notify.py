@@ -1,0 +1,274 @@
+"""The PostgreSQL journal's notifications: what this process announces, and what it hears from others.
+
+Changes are announced with ``NOTIFY`` on one channel per schema, coalesced by a
+background thread (a run's steps at most ten times a second per process), never on
+the commit's own round trip: ``NOTIFY`` takes a database-wide lock at commit, which
+would serialize every worker's step commits. A listener thread turns what others
+announce into ``change_token()`` moves and into callbacks (``subscribe``) that wake
+waits, queued runs, workers and timelines; a slow poll covers a lost connection.
+Apart from :mod:`._postgres` because it is its own machine (two threads, an outbox,
+a listening connection) that the journal only feeds with what each commit changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+
+from .._errors import JournalError
+from ._protocol import FINAL_STATUSES, Write
+
+__all__ = ["NoticeKind", "Notices"]
+
+_log = logging.getLogger("nbdurable")
+NoticeKind = Literal["run", "steps", "event", "slot", "work"]
+_KIND_CODES: dict[str, str] = {"run": "r", "steps": "s", "event": "e", "slot": "q", "work": "w"}
+_CODE_KINDS = {v: k for k, v in _KIND_CODES.items()}
+_STEPS_EVERY = 0.1  # seconds between two announcements of step progress from one process
+_MAX_PAYLOAD = 7000  # NOTIFY payloads must stay under 8000 bytes
+
+
+class Notices:
+    """One journal's announcer and listener: an outbox sent by a notifier thread, a LISTEN connection read by another.
+
+    ``pooled(doing)`` lends a connection of the journal's pool (announcements never wait
+    behind the loop's writer); ``lock`` is the journal's, so what a commit changed is noted
+    under the same lock as the commit.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        channel: str,
+        *,
+        lock: threading.RLock,
+        pooled: Callable[[str], AbstractContextManager[psycopg.Connection[Any]]],
+    ) -> None:
+        self._conninfo = conninfo
+        self._channel = channel
+        self._lock = lock
+        self._pooled = pooled
+        self._instance = uuid.uuid4().hex[:12]
+        self._closed = False
+        # Notices to announce (kind code, key), and the runs whose steps changed since the last announcement.
+        self._outbox: set[tuple[str, str]] = set()
+        self._step_runs: set[str] = set()
+        self._steps_due = 0.0
+        self._notifier: threading.Thread | None = None
+        self._wake_notifier = threading.Event()
+        self._listener: threading.Thread | None = None
+        self._listening = threading.Event()
+        self._subscribers: list[Callable[[str, str], None]] = []
+        self._token = 0
+        self._watched: dict[str, None] = {}  # runs this journal writes for (claimed here): cancels concern them
+
+    # -- what this process changed ------------------------------------------------------------------
+
+    def note(self, kind: NoticeKind, key: str) -> None:
+        """Queue one announcement (the caller holds the journal's lock, then calls :meth:`announce`)."""
+        self._outbox.add((_KIND_CODES[kind], key))
+
+    def watch(self, run_id: str) -> None:
+        """Count announcements about this run in ``change_token`` (this journal now writes for it)."""
+        self._watched[run_id] = None
+        if len(self._watched) > 10000:
+            self._watched.pop(next(iter(self._watched)))
+
+    def written(self, batch: Sequence[Write]) -> None:
+        """Note what a committed batch changed (and the runs this journal now writes for), then announce it."""
+        with self._lock:
+            for w in batch:
+                if w.op == "step":
+                    self._step_runs.add(w.target)
+                    if w.epoch is not None:
+                        self.watch(w.target)
+                elif w.op == "run":
+                    r = w.run
+                    assert r is not None
+                    self._outbox.add(("r", r.run_id))
+                    if r.queue is not None and r.owner is None and r.status not in FINAL_STATUSES:
+                        self._outbox.add(("w", r.queue))
+                    if r.epoch:
+                        self.watch(r.run_id)
+                elif w.op in ("run_update", "delete_run"):
+                    self._updated(w)
+        self.announce()
+
+    def _updated(self, w: Write) -> None:
+        self._outbox.add(("r", w.target))
+        fields = w.fields or {}
+        if (
+            w.op == "delete_run"
+            or fields.get("status") in FINAL_STATUSES
+            or ("owner" in fields and fields["owner"] is None)
+        ):
+            self._watched.pop(w.target, None)
+            if fields.get("owner", "") is None:
+                self._outbox.add(("w", "*"))
+        elif w.epoch is not None:
+            self.watch(w.target)
+
+    def announce(self) -> None:
+        """Wake the notifier if there is something to announce now (steps wait for their next turn)."""
+        if self._outbox or (self._step_runs and time.monotonic() >= self._steps_due):
+            if self._notifier is None:
+                with self._lock:
+                    if self._notifier is None and not self._closed:
+                        self._notifier = threading.Thread(
+                            target=self._notify_loop, name="nbdurable-notify", daemon=True
+                        )
+                        self._notifier.start()
+            self._wake_notifier.set()
+
+    def _take_outbox(self) -> list[list[str]]:
+        with self._lock:
+            items = [[code, key] for code, key in self._outbox]
+            self._outbox.clear()
+            now = time.monotonic()
+            if self._step_runs and now >= self._steps_due:
+                items += [["s", run_id] for run_id in self._step_runs]
+                self._step_runs.clear()
+                self._steps_due = now + _STEPS_EVERY
+        return items
+
+    def _notify_loop(self) -> None:
+        """Send what was committed, coalesced: one NOTIFY carries everything that piled up meanwhile."""
+        while True:
+            self._wake_notifier.wait(_STEPS_EVERY)
+            self._wake_notifier.clear()
+            items = self._take_outbox()
+            if items:
+                self._send(items)
+            if self._closed and not self._outbox:
+                return
+
+    def _payloads(self, items: list[list[str]]) -> Iterator[str]:
+        chunk: list[list[str]] = []
+        size = 0
+        for code, key in items:
+            if len(key) > 1000:
+                code, key = code, "*"
+            entry = len(json.dumps(key)) + 8
+            if chunk and size + entry > _MAX_PAYLOAD:
+                yield json.dumps([self._instance, chunk])
+                chunk, size = [], 0
+            chunk.append([code, key])
+            size += entry
+        if chunk:
+            yield json.dumps([self._instance, chunk])
+
+    def _send(self, items: list[list[str]]) -> None:
+        try:
+            with self._pooled("notify") as conn, conn.pipeline():
+                for payload in self._payloads(items):
+                    conn.execute("SELECT pg_notify(%s, %s)", (self._channel, payload), prepare=True)
+        except (JournalError, psycopg.Error) as exc:
+            # Listeners fall back on their slow poll; nothing committed depends on an announcement.
+            _log.debug("nbdurable: could not announce journal changes: %s", exc)
+
+    # -- what other processes changed ---------------------------------------------------------------
+
+    def change_token(self) -> int:
+        """The count of relevant announcements heard (see ``PostgresJournal.change_token``)."""
+        self._ensure_listener()
+        return self._token
+
+    def subscribe(self, callback: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``callback(kind, key)`` for each announcement heard; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        self._ensure_listener()
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def wait_listening(self, timeout: float) -> bool:
+        """Block until the listener is connected and listening."""
+        self._ensure_listener()
+        return self._listening.wait(timeout)
+
+    def _ensure_listener(self) -> None:
+        if self._listener is None and not self._closed:
+            with self._lock:
+                if self._listener is None:
+                    self._listener = threading.Thread(target=self._listen, name="nbdurable-listen", daemon=True)
+                    self._listener.start()
+
+    def _listen(self) -> None:
+        delay = 0.1
+        first = True
+        while not self._closed:
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True, application_name="nbdurable") as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+                    self._listening.set()
+                    if not first:  # announcements made while the connection was down are lost: say so
+                        self._dispatch("reconnect", "")
+                    first = False
+                    delay = 0.1
+                    while not self._closed:
+                        for note in conn.notifies(timeout=0.5):
+                            self._received(note.payload)
+            except psycopg.Error as exc:
+                self._listening.clear()
+                if self.closed:
+                    return
+                _log.debug("nbdurable: the PostgreSQL listener lost its connection: %s", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception:  # a subscriber's bug must not end notifications for the others
+                _log.exception("nbdurable: a journal notification subscriber failed")
+
+    def _received(self, payload: str) -> None:
+        try:
+            sender, items = json.loads(payload)
+        except (ValueError, TypeError):
+            return
+        if sender == self._instance or not isinstance(items, list):
+            return
+        for item in items:
+            if not (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+                continue
+            code, key = item
+            kind = _CODE_KINDS.get(code)
+            if kind is None:
+                continue
+            if not self._watched or (code == "r" and (key in self._watched or key == "*")):
+                self._token += 1
+            self._dispatch(kind, key)
+
+    def _dispatch(self, kind: str, key: str) -> None:
+        if kind == "reconnect":
+            self._token += 1
+        for callback in list(self._subscribers):
+            try:
+                callback(kind, key)
+            except Exception:
+                _log.exception("nbdurable: a journal notification subscriber failed")
+
+    # -- closing ------------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stop both threads; what was committed is announced first (a CLI cancel, a worker stopping)."""
+        notifier = self._notifier
+        self._steps_due = 0.0
+        self._closed = True
+        if notifier is not None:
+            self._wake_notifier.set()
+            notifier.join(timeout=5)
