@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..flow import Debounce, FlowSubject
+from ..flow import BatchEvents, CancelOn, Concurrency, Debounce, FlowSubject
 
 if TYPE_CHECKING:
     from ._events import Event
@@ -23,8 +23,8 @@ __all__ = ["Workflow", "registry"]
 class Workflow(FlowSubject, Protocol):
     """A durable workflow function as the engine runs it (``nd.Function`` is one).
 
-    Its flow options (concurrency, throttle, rate limit, timeouts, cancel_on, priority, singleton,
-    batch_events, triggers, id) are those of :class:`~nbdurable.flow.FlowSubject`.
+    Its options are ``options`` (:class:`~nbdurable.flow.FlowSubject`); the ones the engine reads
+    are also declared one by one below (``nd.Function`` reads each through to ``options``).
     """
 
     @property
@@ -53,6 +53,16 @@ class Workflow(FlowSubject, Protocol):
     def has_flow_control(self) -> bool: ...
     @property
     def debounce(self) -> Debounce | None: ...
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        """The event names (or patterns) that start its runs."""
+
+    @property
+    def concurrency(self) -> tuple[Concurrency, ...]: ...
+    @property
+    def cancel_on(self) -> tuple[CancelOn, ...]: ...
+    @property
+    def batch_events(self) -> BatchEvents | None: ...
     @property
     def body_retries(self) -> int:
         """Function-level retries: how many times an error in the body outside steps executes it again."""

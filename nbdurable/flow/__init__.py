@@ -1,7 +1,8 @@
 """Flow control: concurrency, throttles, rate limits, timeouts, cancel-on events, debounce, priority and
 singletons, event batches and shared limits, enforced through the journal so every process on it shares them.
 
-``_options`` holds the options users declare, ``_controller`` the FlowController that
+``_options`` holds the options users declare, ``_function_options`` a function's options as one
+checked object, ``_controller`` the FlowController that
 admits runs and keeps their slots; it calls the engine back only through the
 Protocols of ``_protocols``, never by import.
 """
@@ -9,6 +10,7 @@ Protocols of ``_protocols``, never by import.
 from __future__ import annotations
 
 from ._controller import FlowController, lease_ttl
+from ._function_options import FunctionArgs, FunctionOptions
 from ._options import (
     BatchEvents,
     CancelOn,
@@ -35,6 +37,8 @@ __all__ = [
     "FlowHost",
     "FlowRun",
     "FlowSubject",
+    "FunctionArgs",
+    "FunctionOptions",
     "Limit",
     "Priority",
     "RateLimit",

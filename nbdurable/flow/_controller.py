@@ -74,8 +74,8 @@ class FlowController:
         fresh = "started_running_at" not in options
         event = rec.event or {}
         engine = self.engine
-        if fresh and function.rate_limit is not None and not options.get("rate_checked"):
-            rl = function.rate_limit
+        if fresh and function.options.rate_limit is not None and not options.get("rate_checked"):
+            rl = function.options.rate_limit
             key = key_of(rl.key, event)
             period = parse_duration(rl.period)
             now = _clock()
@@ -108,8 +108,8 @@ class FlowController:
                 await self._set_reason(st, f"queued: debounced, starts {remaining:.1f}s after the last event")
                 await asyncio.sleep(min(remaining, 0.5))
                 self._check_start_timeout(st, function)
-        if fresh and function.throttle is not None:
-            th = function.throttle
+        if fresh and function.options.throttle is not None:
+            th = function.options.throttle
             key = key_of(th.key, event)
             period = parse_duration(th.period)
             while True:
@@ -135,12 +135,12 @@ class FlowController:
                 )
                 await asyncio.sleep(min(wait, 0.5))
                 self._check_start_timeout(st, function)
-        if fresh and function.batch_events is not None and options.get("batch") is None:
+        if fresh and function.options.batch_events is not None and options.get("batch") is None:
             empty = await self._collect_batch(st, function, options)
             if empty is not None:
                 return empty
             event = rec.event or {}
-        if function.singleton is not None:
+        if function.options.singleton is not None:
             skipped = await self._singleton(st, function, event, options, fresh)
             if skipped is not None:
                 return skipped
@@ -155,7 +155,7 @@ class FlowController:
         return None
 
     def _arm_finish(self, st: FlowRun, function: FlowSubject) -> None:
-        timeouts = function.timeouts
+        timeouts = function.options.timeouts
         started = (st.record.options or {}).get("started_running_at") if st.record else None
         if timeouts is not None and timeouts.finish is not None and started is not None:
             st.finish_deadline = float(started) + parse_duration(timeouts.finish)
@@ -171,7 +171,7 @@ class FlowController:
         Skip mode skips a new run while another holds the slot; cancel mode cancels the holder and waits
         for its slot. A run resumed after a restart waits for its slot whatever the mode (it was admitted).
         """
-        sg = function.singleton
+        sg = function.options.singleton
         assert sg is not None
         key = key_of(sg.key, event)
         scope = f"single:{function.id}"
@@ -234,7 +234,7 @@ class FlowController:
 
     def batch_options(self, function: FlowSubject, event: dict[str, Any]) -> dict[str, Any]:
         """The options of a new batch run opened by ``event``: its key, and when it starts at the latest."""
-        be = function.batch_events
+        be = function.options.batch_events
         assert be is not None
         try:
             key: str | None = key_of(be.key, event)
@@ -247,10 +247,10 @@ class FlowController:
         journal = self.engine.journal
         cursor = journal.get_cursor(batch_cursor(function.id, key))
         after = cursor if cursor is not None else rec.event_seq - 1
-        names = {t for t in function.triggers if "*" not in t}
+        names = {t for t in function.options.triggers if "*" not in t}
         if rec.event and isinstance(rec.event.get("name"), str):
             names.add(rec.event["name"])
-        be = function.batch_events
+        be = function.options.batch_events
         assert be is not None
         found: list[EventRecord] = []
         for name in names:
@@ -277,7 +277,7 @@ class FlowController:
         compare-and-set, so two processes never take the same events): a crash between the two may
         give an event to two batches, never to none.
         """
-        be = function.batch_events
+        be = function.options.batch_events
         assert be is not None
         rec = st.record
         assert rec is not None
@@ -319,7 +319,7 @@ class FlowController:
         return None
 
     def _check_start_timeout(self, st: FlowRun, function: FlowSubject) -> None:
-        timeouts = function.timeouts
+        timeouts = function.options.timeouts
         if timeouts is None or timeouts.start is None or st.record is None:
             return
         if "started_running_at" in (st.record.options or {}):
@@ -362,12 +362,14 @@ class FlowController:
         A run that gets one limit's slot but must wait for another gives the first back while it
         waits: a queued run never holds a slot idle (tenant b must not wait behind tenant a).
         """
-        if not function.concurrency:
+        if not function.options.concurrency:
             return
         event = (st.record.event if st.record else None) or {}
         rank = (st.record.created_at if st.record else _clock()) - self._priority(function, event)
         owner = this_owner()
-        wanted = [(f"conc:{function.id}:{i}", key_of(c.key, event), c) for i, c in enumerate(function.concurrency)]
+        wanted = [
+            (f"conc:{function.id}:{i}", key_of(c.key, event), c) for i, c in enumerate(function.options.concurrency)
+        ]
         poll = 0.02
         self.waiting.add(st.run_id)
         self._start_heartbeat()
@@ -466,12 +468,14 @@ class FlowController:
                 del self._queues[(scope, key)]
 
     def _priority(self, function: FlowSubject, event: dict[str, Any]) -> float:
-        if function.priority is None:
+        if function.options.priority is None:
             return 0.0
         from ..expr import compile_expression
 
         try:
-            value = compile_expression(function.priority.run, allowed_roots=("event",)).evaluate({"event": event})
+            value = compile_expression(function.options.priority.run, allowed_roots=("event",)).evaluate(
+                {"event": event}
+            )
             return float(value)
         except Exception:
             return 0.0

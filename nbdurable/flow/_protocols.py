@@ -10,35 +10,19 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from ..journal import Journal, RunRecord, Write
-from ._options import BatchEvents, CancelOn, Concurrency, Priority, RateLimit, Singleton, Throttle, Timeouts
+from ._function_options import FunctionOptions
 
 __all__ = ["FlowHost", "FlowRun", "FlowSubject", "QueuedStep"]
 
 
 class FlowSubject(Protocol):
-    """The flow options of a workflow function (``nd.Function`` is one)."""
+    """A workflow function as flow control reads it: its id and its options (``nd.Function`` is one)."""
 
     @property
     def id(self) -> str: ...
     @property
-    def concurrency(self) -> tuple[Concurrency, ...]: ...
-    @property
-    def throttle(self) -> Throttle | None: ...
-    @property
-    def rate_limit(self) -> RateLimit | None: ...
-    @property
-    def timeouts(self) -> Timeouts | None: ...
-    @property
-    def cancel_on(self) -> tuple[CancelOn, ...]: ...
-    @property
-    def priority(self) -> Priority | None: ...
-    @property
-    def singleton(self) -> Singleton | None: ...
-    @property
-    def batch_events(self) -> BatchEvents | None: ...
-    @property
-    def triggers(self) -> tuple[str, ...]:
-        """The event names (or patterns) that start its runs."""
+    def options(self) -> FunctionOptions:
+        """Its checked options: concurrency, throttle, rate limit, timeouts, triggers..."""
 
 
 class QueuedStep(Protocol):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from .._errors import ConfigError
 from ..engine import Event, RunState, get_engine, presenter, registry
@@ -18,28 +18,27 @@ from ..engine._events import trigger_matches
 from ..engine._executor import callable_hash
 from ..engine._serde import storable_text
 from ..flow import BatchEvents, CancelOn, Concurrency, Debounce, Priority, RateLimit, Singleton, Throttle, Timeouts
+from ..flow._function_options import (
+    Determinism,
+    FunctionArgs,
+    FunctionOptions,
+    OnChange,
+    Placement,
+    check_placement,
+)
 from ._context import Context, RunLogger
 from ._source import source_lines
 from ._step import Step
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..engine import Engine, RunHandle
 
 __all__ = ["Function", "function"]
 
 R = TypeVar("R")
-Determinism = Literal["warn", "strict", "off"]
-OnChange = Literal["warn", "rerun", "error"]
-LintMode = Literal["warn", "off", "error"]
-Placement = Literal["here", "workers"]
-
-
-def _placement(on: Any, fn_id: str) -> Placement:
-    if on not in ("here", "workers"):
-        raise ConfigError(
-            f"@nd.function(id={fn_id!r}): on= is 'here' (this process) or 'workers' (worker processes), got {on!r}"
-        )
-    return on  # type: ignore[no-any-return]
+T = TypeVar("T")
 
 
 def _source_hash(func: Callable[..., Any], source: tuple[list[str], int, str] | None) -> str:
@@ -83,57 +82,53 @@ def _lint_function(source: tuple[list[str], int, str] | None, id: str, mode: str
         )
 
 
-T = TypeVar("T")
+class _Option(Generic[T]):
+    """``fn.<name>`` reads ``fn.options.<name>``: the engine and users read an option on the function itself."""
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
 
-def _one_of(value: Any, cls: type[T], fn_id: str, name: str) -> T | None:
-    if value is not None and not isinstance(value, cls):
-        raise ConfigError(f"@nd.function(id={fn_id!r}): {name}= takes nd.{cls.__name__}(...), got {value!r}")
-    return value
-
-
-def _tuple_of(value: Any, cls: type[T], fn_id: str, name: str) -> tuple[T, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, cls):
-        items = [value]
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        raise ConfigError(
-            f"@nd.function(id={fn_id!r}): {name}= takes nd.{cls.__name__}(...) or a list of them, got {value!r}"
-        )
-    for item in items:
-        _one_of(item, cls, fn_id, name)
-    return tuple(items)
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Option[T]: ...
+    @overload
+    def __get__(self, obj: Function[Any], owner: type) -> T: ...
+    def __get__(self, obj: Function[Any] | None, owner: type) -> T | _Option[T]:
+        if obj is None:
+            return self
+        return getattr(obj.options, self.name)  # type: ignore[no-any-return]
 
 
 class Function(Generic[R]):
-    """A durable workflow: ``start`` it, ``run`` it, or let an event trigger it."""
+    """A durable workflow: ``start`` it, ``run`` it, or let an event trigger it.
+
+    Its options are ``fn.options`` (a frozen :class:`~nbdurable.flow.FunctionOptions`), each also
+    readable as ``fn.<option>``. Pass them as ``@nd.function`` takes them, or as ``options=``.
+    """
+
+    triggers: _Option[tuple[str, ...]] = _Option()
+    retries: _Option[int] = _Option()
+    determinism: _Option[Determinism] = _Option()
+    on_change: _Option[OnChange] = _Option()
+    concurrency: _Option[tuple[Concurrency, ...]] = _Option()
+    throttle: _Option[Throttle | None] = _Option()
+    rate_limit: _Option[RateLimit | None] = _Option()
+    timeouts: _Option[Timeouts | None] = _Option()
+    cancel_on: _Option[tuple[CancelOn, ...]] = _Option()
+    debounce: _Option[Debounce | None] = _Option()
+    priority: _Option[Priority | None] = _Option()
+    on: _Option[Placement] = _Option()
+    queue: _Option[str] = _Option()
+    singleton: _Option[Singleton | None] = _Option()
+    batch_events: _Option[BatchEvents | None] = _Option()
 
     def __init__(
         self,
         func: Callable[[Context], Awaitable[R]],
         *,
         id: str,
-        trigger: str | Sequence[str] | None = None,
-        retries: int = 3,
-        determinism: Determinism = "warn",
-        on_change: OnChange = "warn",
-        lint: LintMode = "warn",
         engine: Engine | None = None,
-        concurrency: Concurrency | Sequence[Concurrency] | None = None,
-        throttle: Throttle | None = None,
-        rate_limit: RateLimit | None = None,
-        timeouts: Timeouts | None = None,
-        cancel_on: CancelOn | Sequence[CancelOn] | None = None,
-        debounce: Debounce | None = None,
-        priority: Priority | None = None,
-        on: Placement = "here",
-        queue: str = "default",
-        on_failure: Callable[[Context], Awaitable[Any]] | None = None,
-        singleton: Singleton | None = None,
-        batch_events: BatchEvents | None = None,
+        options: FunctionOptions | None = None,
+        **args: Unpack[FunctionArgs],
     ) -> None:
         if not inspect.iscoroutinefunction(func):
             raise ConfigError(
@@ -141,63 +136,16 @@ class Function(Generic[R]):
             )
         if not isinstance(id, str) or not id.strip() or not storable_text(id):
             raise ConfigError(f"@nd.function needs a non-empty string id of valid Unicode text, got {id!r}")
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise ConfigError(f"@nd.function(id={id!r}): retries must be an integer >= 0, got {retries!r}")
-        if determinism not in ("warn", "strict", "off"):
-            raise ConfigError(
-                f"@nd.function(id={id!r}): determinism must be 'warn', 'strict' or 'off', got {determinism!r}"
-            )
-        if trigger is None:
-            triggers: tuple[str, ...] = ()
-        elif isinstance(trigger, str):
-            triggers = (trigger,)
-        else:
-            triggers = tuple(trigger)
-        if on_change not in ("warn", "rerun", "error"):
-            raise ConfigError(
-                f"@nd.function(id={id!r}): on_change must be 'warn', 'rerun' or 'error', got {on_change!r}"
-            )
-        if lint not in ("warn", "off", "error"):
-            raise ConfigError(f"@nd.function(id={id!r}): lint must be 'warn', 'off' or 'error', got {lint!r}")
-        for t in triggers:
-            if not isinstance(t, str) or not t:
-                raise ConfigError(f"@nd.function(id={id!r}): each trigger must be an event name, got {t!r}")
-        self.concurrency: tuple[Concurrency, ...] = _tuple_of(concurrency, Concurrency, id, "concurrency")
-        self.throttle = _one_of(throttle, Throttle, id, "throttle")
-        self.rate_limit = _one_of(rate_limit, RateLimit, id, "rate_limit")
-        self.timeouts = _one_of(timeouts, Timeouts, id, "timeouts")
-        self.cancel_on: tuple[CancelOn, ...] = _tuple_of(cancel_on, CancelOn, id, "cancel_on")
-        self.debounce = _one_of(debounce, Debounce, id, "debounce")
-        self.priority = _one_of(priority, Priority, id, "priority")
-        self.on: Placement = _placement(on, id)
-        if not isinstance(queue, str) or not queue.strip() or not storable_text(queue):
-            raise ConfigError(f"@nd.function(id={id!r}): queue must be a non-empty name, got {queue!r}")
-        self.queue = queue
-        self.singleton = _one_of(singleton, Singleton, id, "singleton")
-        self.batch_events = _one_of(batch_events, BatchEvents, id, "batch_events")
-        if self.batch_events is not None and self.debounce is not None:
-            raise ConfigError(
-                f"@nd.function(id={id!r}): batch_events and debounce cannot go together (each decides when a run "
-                "starts and with which events); choose one."
-            )
-        self.on_failure: Function[Any] | None = None
-        if on_failure is not None:
-            if not inspect.iscoroutinefunction(on_failure):
-                raise ConfigError(
-                    f"@nd.function(id={id!r}): on_failure= takes an async function (async def handler(ctx)), "
-                    f"got {on_failure!r}"
-                )
-            # A workflow of its own: its runs have their own steps and timeline, and resume by this id.
-            self.on_failure = Function(on_failure, id=f"{id}/on-failure", retries=retries, lint=lint, engine=engine)
+        if options is not None and args:
+            raise ConfigError(f"@nd.function(id={id!r}): pass options= or keyword options, not both")
+        # Given whole (with_options, or built by hand), they are checked again all the same.
+        self.options = options.replace(id) if options is not None else FunctionOptions.parse(id, **args)
+        self.on_failure: Function[Any] | None = self._failure_handler(id, engine)
         self.func = func
         self.id = id
-        self.triggers = triggers
-        self.retries = retries
         # Function-level retries (an error in the body outside steps). A %%durable cell sets 0: whoever
         # runs it is there to read the error at once.
-        self.body_retries = retries
-        self.determinism: Determinism = determinism
-        self.on_change: OnChange = on_change
+        self.body_retries = self.options.retries
         self._engine = engine
         # Read once: the code hash and the lint both need it (and finding a def's end is not free).
         source = source_lines(func)
@@ -205,23 +153,36 @@ class Function(Generic[R]):
         self.__doc__ = func.__doc__
         self.__name__ = getattr(func, "__name__", id)
         self.__wrapped__ = func
-        if lint != "off":
-            _lint_function(source, id, lint)
+        if self.options.lint != "off":
+            _lint_function(source, id, self.options.lint)
+
+    def _failure_handler(self, id: str, engine: Engine | None) -> Function[Any] | None:
+        """``on_failure=`` as a workflow of its own: its runs have their own steps and timeline, and resume by id."""
+        handler = self.options.on_failure
+        if handler is None:
+            return None
+        if not inspect.iscoroutinefunction(handler):
+            raise ConfigError(
+                f"@nd.function(id={id!r}): on_failure= takes an async function (async def handler(ctx)), "
+                f"got {handler!r}"
+            )
+        return Function(
+            handler, id=f"{id}/on-failure", retries=self.options.retries, lint=self.options.lint, engine=engine
+        )
+
+    def with_options(self, **changes: Unpack[FunctionArgs]) -> Function[R]:
+        """A copy of this function (same id and body) with some options changed, checked as ``@nd.function`` does.
+
+        Not registered: register it (``nd.function(**...)``) or start it directly.
+        """
+        return Function(self.func, id=self.id, engine=self._engine, options=self.options.replace(self.id, **changes))
 
     def __repr__(self) -> str:
         return f"<nd.function {self.id!r}>"
 
     @property
     def has_flow_control(self) -> bool:
-        return bool(
-            self.concurrency
-            or self.throttle
-            or self.rate_limit
-            or self.timeouts
-            or self.debounce
-            or self.singleton
-            or self.batch_events
-        )
+        return self.options.has_flow_control
 
     @property
     def first_trigger(self) -> str | None:
@@ -260,7 +221,7 @@ class Function(Generic[R]):
         the default is the function's own ``on``. Either way the handle shows it and ``result()``
         waits for it.
         """
-        where = self.on if on is None else _placement(on, self.id)
+        where = self.on if on is None else check_placement(on, self.id)
         if where == "workers":
             handle: RunHandle[R] = self.engine.to_workers(self, data=data, run_id=run_id, queue=self.queue)
         else:
@@ -281,25 +242,7 @@ def function(func: Callable[[Context], Awaitable[R]], /) -> Function[R]: ...
 
 @overload
 def function(
-    *,
-    id: str | None = None,
-    trigger: str | Sequence[str] | None = None,
-    retries: int = 3,
-    determinism: Determinism = "warn",
-    on_change: OnChange = "warn",
-    lint: LintMode = "warn",
-    concurrency: Concurrency | Sequence[Concurrency] | None = None,
-    throttle: Throttle | None = None,
-    rate_limit: RateLimit | None = None,
-    timeouts: Timeouts | None = None,
-    cancel_on: CancelOn | Sequence[CancelOn] | None = None,
-    debounce: Debounce | None = None,
-    priority: Priority | None = None,
-    on: Placement = "here",
-    queue: str = "default",
-    on_failure: Callable[[Context], Awaitable[Any]] | None = None,
-    singleton: Singleton | None = None,
-    batch_events: BatchEvents | None = None,
+    *, id: str | None = None, **options: Unpack[FunctionArgs]
 ) -> Callable[[Callable[[Context], Awaitable[R]]], Function[R]]: ...
 
 
@@ -308,23 +251,7 @@ def function(
     /,
     *,
     id: str | None = None,
-    trigger: str | Sequence[str] | None = None,
-    retries: int = 3,
-    determinism: Determinism = "warn",
-    on_change: OnChange = "warn",
-    lint: LintMode = "warn",
-    concurrency: Concurrency | Sequence[Concurrency] | None = None,
-    throttle: Throttle | None = None,
-    rate_limit: RateLimit | None = None,
-    timeouts: Timeouts | None = None,
-    cancel_on: CancelOn | Sequence[CancelOn] | None = None,
-    debounce: Debounce | None = None,
-    priority: Priority | None = None,
-    on: Placement = "here",
-    queue: str = "default",
-    on_failure: Callable[[Context], Awaitable[Any]] | None = None,
-    singleton: Singleton | None = None,
-    batch_events: BatchEvents | None = None,
+    **options: Unpack[FunctionArgs],
 ) -> Function[R] | Callable[[Callable[[Context], Awaitable[R]]], Function[R]]:
     """Declare a durable workflow: ``@nd.function(id="...", trigger="app/event", retries=3)``.
 
@@ -353,27 +280,7 @@ def function(
     """
 
     def wrap(f: Callable[[Context], Awaitable[R]]) -> Function[R]:
-        fn = Function(
-            f,
-            id=id or f.__name__,
-            trigger=trigger,
-            retries=retries,
-            determinism=determinism,
-            on_change=on_change,
-            lint=lint,
-            concurrency=concurrency,
-            throttle=throttle,
-            rate_limit=rate_limit,
-            timeouts=timeouts,
-            cancel_on=cancel_on,
-            debounce=debounce,
-            priority=priority,
-            on=on,
-            queue=queue,
-            on_failure=on_failure,
-            singleton=singleton,
-            batch_events=batch_events,
-        )
+        fn = Function(f, id=id or f.__name__, **options)
         registry()[fn.id] = fn
         if fn.on_failure is not None:
             registry()[fn.on_failure.id] = fn.on_failure
