@@ -6,21 +6,37 @@
  * light and dark themes both work; the fallbacks cover VS Code and other hosts.
  */
 
+import { PALETTE } from './palette.generated';
+
 export const STYLE_ID = 'nbdurable-timeline-style';
 
-export const CSS = `
+/** A fallback chain as CSS: `["--jp-x", "--vscode-y", "#fff"]` -> `var(--jp-x, var(--vscode-y, #fff))`. */
+export function cssColour(chain: readonly string[]): string {
+  let value = chain[chain.length - 1];
+  for (let i = chain.length - 2; i >= 0; i--) {
+    value = `var(${chain[i]}, ${value})`;
+  }
+  return value;
+}
+
+/**
+ * The colour variables on the timeline's root and each status's colour as `--nbd-c` on what carries
+ * that status: from palette.json, which the static renderer (nbdurable/timeline/_render.py) reads too.
+ */
+export function paletteCss(scope: string): string {
+  const colours = Object.entries(PALETTE.colours)
+    .map(([name, chain]) => `  --nbd-${name}: ${cssColour(chain)};`)
+    .join('\n');
+  const statuses = Object.entries(PALETTE.status)
+    .map(([status, colour]) => `${scope} [data-status="${status}"] { --nbd-c: var(--nbd-${colour}); }`)
+    .join('\n');
+  return `${scope} {\n${colours}\n}\n${statuses}\n`;
+}
+
+export const CSS =
+  paletteCss('.nbd-timeline') +
+  `
 .nbd-timeline {
-  --nbd-fg: var(--jp-ui-font-color1, var(--vscode-editor-foreground, #1f2328));
-  --nbd-fg-muted: var(--jp-ui-font-color2, var(--vscode-descriptionForeground, #57606a));
-  --nbd-bg: var(--jp-layout-color0, var(--vscode-editor-background, #ffffff));
-  --nbd-bg-alt: var(--jp-layout-color2, rgba(127, 127, 127, 0.10));
-  --nbd-border: var(--jp-border-color2, rgba(127, 127, 127, 0.35));
-  --nbd-accent: var(--jp-brand-color1, #1976d2);
-  --nbd-ok: var(--jp-success-color1, #2e7d32);
-  --nbd-err: var(--jp-error-color1, #d32f2f);
-  --nbd-warn: var(--jp-warn-color1, #ef6c00);
-  --nbd-info: var(--jp-info-color1, #0288d1);
-  --nbd-muted: var(--jp-layout-color4, #9e9e9e);
   --nbd-font: var(--jp-ui-font-family, system-ui, -apple-system, "Segoe UI", sans-serif);
   --nbd-mono: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, monospace);
   font-family: var(--nbd-font);
@@ -43,13 +59,7 @@ export const CSS = `
   display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 0.85em; font-weight: 600;
   color: #fff; background: var(--nbd-muted); white-space: nowrap;
 }
-.nbd-badge[data-status="running"] { background: var(--nbd-accent); }
-.nbd-badge[data-status="completed"] { background: var(--nbd-ok); }
-.nbd-badge[data-status="failed"] { background: var(--nbd-err); }
-.nbd-badge[data-status="sleeping"], .nbd-badge[data-status="waiting"], .nbd-badge[data-status="queued"] {
-  background: var(--nbd-info);
-}
-.nbd-badge[data-status="interrupted"] { background: var(--nbd-warn); }
+.nbd-badge[data-status] { background: var(--nbd-c, var(--nbd-muted)); }
 .nbd-stats { color: var(--nbd-fg-muted); display: flex; flex-wrap: wrap; gap: 2px 12px; width: 100%; }
 .nbd-stats b { color: var(--nbd-fg); font-weight: 600; }
 .nbd-reason { color: var(--nbd-fg-muted); font-style: italic; width: 100%; }
@@ -110,21 +120,18 @@ export const CSS = `
 .nbd-dur { text-align: right; font-variant-numeric: tabular-nums; color: var(--nbd-fg-muted); white-space: nowrap; }
 .nbd-track { position: relative; height: 12px; background: var(--nbd-bg-alt); border-radius: 2px; }
 .nbd-bar { position: absolute; top: 1px; bottom: 1px; min-width: 3px; border-radius: 2px; background: var(--nbd-ok); }
-.nbd-step[data-status="running"] .nbd-bar { background: var(--nbd-accent); animation: nbd-pulse 1.2s ease-in-out infinite; }
-.nbd-step[data-status="failed"] .nbd-bar { background: var(--nbd-err); }
-.nbd-step[data-status="retrying"] .nbd-bar { background: var(--nbd-warn); }
+.nbd-step[data-status] .nbd-bar { background: var(--nbd-c, var(--nbd-ok)); }
+.nbd-step[data-status="running"] .nbd-bar { animation: nbd-pulse 1.2s ease-in-out infinite; }
 .nbd-step[data-status="sleeping"] .nbd-bar, .nbd-step[data-status="waiting"] .nbd-bar {
-  background: repeating-linear-gradient(90deg, var(--nbd-info) 0 6px, transparent 6px 9px);
+  background: repeating-linear-gradient(90deg, var(--nbd-c) 0 6px, transparent 6px 9px);
 }
-.nbd-step[data-status="cancelled"] .nbd-bar { background: var(--nbd-muted); }
 .nbd-step[data-replayed="true"] .nbd-bar {
   background: repeating-linear-gradient(135deg, var(--nbd-ok) 0 4px, transparent 4px 7px);
   outline: 1px solid var(--nbd-ok);
 }
-.nbd-step[data-status="failed"] .nbd-status { color: var(--nbd-err); font-weight: 600; }
-.nbd-step[data-status="retrying"] .nbd-status { color: var(--nbd-warn); font-weight: 600; }
-.nbd-step[data-status="running"] .nbd-status { color: var(--nbd-accent); font-weight: 600; }
-.nbd-step[data-status="sleeping"] .nbd-status, .nbd-step[data-status="waiting"] .nbd-status { color: var(--nbd-info); }
+.nbd-step[data-status="failed"] .nbd-status, .nbd-step[data-status="retrying"] .nbd-status,
+.nbd-step[data-status="running"] .nbd-status { color: var(--nbd-c); font-weight: 600; }
+.nbd-step[data-status="sleeping"] .nbd-status, .nbd-step[data-status="waiting"] .nbd-status { color: var(--nbd-c); }
 .nbd-step[data-replayed="true"] .nbd-name, .nbd-step[data-replayed="true"] .nbd-status { color: var(--nbd-fg-muted); }
 .nbd-replayed-mark { display: inline-block; margin-right: 4px; padding: 0 3px; font-size: 0.85em; line-height: 1.2;
   border-radius: 3px; border: 1px solid var(--nbd-ok); color: var(--nbd-ok); font-weight: 700; }

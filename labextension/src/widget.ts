@@ -6,6 +6,8 @@
  * Python side syncs the `snapshot` trait; actions go back as custom messages.
  */
 
+import type { AnyModel, Render, RenderProps } from '@anywidget/types';
+
 import { TimelineView } from './renderer';
 import {
   KERNEL_STOPPED,
@@ -16,18 +18,16 @@ import {
   type Snapshot,
 } from './types';
 
-/** The part of anywidget's model API this module uses. */
-export interface WidgetModel {
-  get(name: 'snapshot'): Snapshot;
-  on(event: string, callback: (...args: unknown[]) => void): void;
-  off(event: string, callback: (...args: unknown[]) => void): void;
-  send(content: ActionMessage | RenderedMessage): void;
+/** The widget's synced state: `TimelineWidget`'s one trait. */
+export interface WidgetState {
+  snapshot: Snapshot;
 }
 
-export interface RenderContext {
-  model: WidgetModel;
-  el: HTMLElement;
-}
+/** The model as anywidget types it (`@anywidget/types`), for this widget's state. */
+export type WidgetModel = AnyModel<WidgetState>;
+
+/** What `render` reads of anywidget's render props: the model and the element. */
+export type RenderContext = Pick<RenderProps<WidgetState>, 'model' | 'el'>;
 
 function isActionResult(value: unknown): value is ActionResult {
   return (
@@ -43,7 +43,7 @@ export function render({ model, el }: RenderContext): () => void {
   const view = new TimelineView(el, {
     host: 'widget',
     live: true,
-    onAction: message => model.send(message),
+    onAction: (message: ActionMessage) => model.send(message),
   });
   const onChange = (): void => {
     const snapshot = model.get('snapshot');
@@ -65,7 +65,7 @@ export function render({ model, el }: RenderContext): () => void {
   model.on('comm:close', onCommLost);
   onChange();
   // Tells the kernel a front end draws the widget, so it need not refresh the static copy for viewers without widgets.
-  model.send({ type: 'rendered' });
+  model.send({ type: 'rendered' } satisfies RenderedMessage);
   return () => {
     model.off('change:snapshot', onChange);
     model.off('msg:custom', onMessage);
@@ -75,4 +75,6 @@ export function render({ model, el }: RenderContext): () => void {
   };
 }
 
-export default { render };
+const widget: { render: Render<WidgetState> } = { render };
+
+export default widget;

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TimelineView } from '../src/renderer';
 import { STYLE_ID } from '../src/style';
 import type { ActionMessage, RenderedMessage, Snapshot } from '../src/types';
-import { render } from '../src/widget';
+import { render, type WidgetModel } from '../src/widget';
 import { T0, sampleSnapshot, step } from './fixtures';
 
 let host: HTMLElement;
@@ -95,7 +95,7 @@ describe('TimelineView', () => {
     expect(detail.querySelector('.nbd-output')!.textContent).toBe('"The customer');
     expect(detail.textContent).toContain('(truncated: first 13 B of 2.0 KiB)');
     expect(detail.textContent).toContain('attempts1 of 4');
-    expect(detail.querySelector('.nbd-idem')!.textContent).toBe('run-1:step');
+    expect(detail.querySelector('.nbd-idem')!.textContent).toBe('run-1:summarize');
     expect(detail.textContent).toContain('replayed (from the journal)');
     // closing hides it again
     rows()[0].querySelector<HTMLButtonElement>('button.nbd-row')!.click();
@@ -321,7 +321,7 @@ describe('anywidget front end', () => {
       off: (event: string) => handlers.delete(event),
       send: (m: ActionMessage | RenderedMessage) => sent.push(m),
     };
-    const cleanup = render({ model, el: host });
+    const cleanup = render({ model: model as unknown as WidgetModel, el: host });
     expect(rows()).toHaveLength(4);
     expect(sent).toEqual([{ type: 'rendered' }]);
     sent.length = 0;
@@ -355,7 +355,7 @@ describe('anywidget front end', () => {
         off: (event: string) => handlers.delete(event),
         send: (m: ActionMessage | RenderedMessage) => sent.push(m),
       };
-      const cleanup = render({ model, el: host });
+      const cleanup = render({ model: model as unknown as WidgetModel, el: host });
       const elapsed = (): string => host.querySelector('.nbd-stats')!.textContent ?? '';
       vi.advanceTimersByTime(5000);
       expect(elapsed()).toContain('elapsed 1m 05s');

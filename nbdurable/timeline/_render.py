@@ -15,6 +15,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
 __all__ = [
@@ -43,35 +44,22 @@ extension still draws notebooks saved by an older nbdurable.
 TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "skipped", "interrupted"})
 
 # One stylesheet per output, scoped to the timeline's root: rows carry classes and data
-# attributes, not inline styles (a few hundred bytes a step less). Colours fall back to
-# fixed values outside JupyterLab (nbviewer, VS Code), where --jp-* is not defined.
-_CSS = """
-.nbd-static{--nbd-fg:var(--jp-ui-font-color1,#1f2328);--nbd-muted:var(--jp-ui-font-color2,#57606a);
---nbd-bg:var(--jp-layout-color0,#fff);--nbd-bg-alt:var(--jp-layout-color2,#eef1f4);
---nbd-border:var(--jp-border-color2,#d0d7de);--nbd-ok:var(--jp-success-color1,#2e7d32);
---nbd-err:var(--jp-error-color1,#d32f2f);--nbd-warn:var(--jp-warn-color1,#ef6c00);
---nbd-info:var(--jp-info-color1,#0288d1);--nbd-accent:var(--jp-brand-color1,#1976d2);
---nbd-grey:var(--jp-layout-color4,#9e9e9e);
---nbd-mono:var(--jp-code-font-family,ui-monospace,SFMono-Regular,Menlo,monospace);
+# attributes, not inline styles (a few hundred bytes a step less). The colours and which status
+# takes which come from palette.json, shared with the TypeScript renderer (see _palette_css).
+_CSS_RULES = """
+.nbd-static{--nbd-mono:var(--jp-code-font-family,ui-monospace,SFMono-Regular,Menlo,monospace);
 font-family:var(--jp-ui-font-family,system-ui,-apple-system,'Segoe UI',sans-serif);
 font-size:var(--jp-ui-font-size1,13px);color:var(--nbd-fg);background:var(--nbd-bg);
 border:1px solid var(--nbd-border);border-radius:4px;padding:8px 10px;line-height:1.4;max-width:100%;
 overflow-x:auto}
 .nbd-static .nbd-fn{font-weight:600;font-size:1.1em}
-.nbd-static .nbd-runid{font-family:var(--nbd-mono);color:var(--nbd-muted);font-size:0.9em}
+.nbd-static .nbd-runid{font-family:var(--nbd-mono);color:var(--nbd-fg-muted);font-size:0.9em}
 .nbd-static .nbd-badge{display:inline-block;padding:0 8px;border-radius:10px;font-size:0.85em;font-weight:600;
-color:#fff;background:var(--nbd-grey)}
-.nbd-static [data-status=running]{--nbd-c:var(--nbd-accent)}
-.nbd-static [data-status=completed]{--nbd-c:var(--nbd-ok)}
-.nbd-static [data-status=failed]{--nbd-c:var(--nbd-err)}
-.nbd-static [data-status=retrying],.nbd-static [data-status=interrupted]{--nbd-c:var(--nbd-warn)}
-.nbd-static [data-status=sleeping],.nbd-static [data-status=waiting],.nbd-static [data-status=queued]{
---nbd-c:var(--nbd-info)}
-.nbd-static [data-status=cancelled]{--nbd-c:var(--nbd-grey)}
-.nbd-static .nbd-badge[data-status]{background:var(--nbd-c,var(--nbd-grey))}
+color:#fff;background:var(--nbd-muted)}
+.nbd-static .nbd-badge[data-status]{background:var(--nbd-c,var(--nbd-muted))}
 .nbd-static .nbd-stats,.nbd-static .nbd-reason,.nbd-static .nbd-omitted,.nbd-static .nbd-axis,
 .nbd-static .nbd-note,.nbd-static .nbd-pos,.nbd-static .nbd-kind,.nbd-static .nbd-dur,.nbd-static th{
-color:var(--nbd-muted)}
+color:var(--nbd-fg-muted)}
 .nbd-static .nbd-stats b{color:var(--nbd-fg)}
 .nbd-static .nbd-reason,.nbd-static .nbd-omitted,.nbd-static .nbd-empty{font-style:italic}
 .nbd-static .nbd-wait{color:var(--nbd-info);font-style:normal}
@@ -95,9 +83,9 @@ text-overflow:ellipsis;white-space:nowrap}
 .nbd-static summary>.nbd-track{position:relative;height:12px;width:calc(100% - 48em);min-width:140px;
 background:var(--nbd-bg-alt);border-radius:2px}
 .nbd-static .nbd-bar{position:absolute;top:1px;bottom:1px;min-width:3px;border-radius:2px;
-background:var(--nbd-c,var(--nbd-grey))}
+background:var(--nbd-c,var(--nbd-muted))}
 .nbd-static .nbd-step[data-replayed=true] .nbd-name,
-.nbd-static .nbd-step[data-replayed=true] .nbd-status{color:var(--nbd-muted)}
+.nbd-static .nbd-step[data-replayed=true] .nbd-status{color:var(--nbd-fg-muted)}
 .nbd-static .nbd-step[data-replayed=true] .nbd-bar{background:repeating-linear-gradient(135deg,
 var(--nbd-ok) 0 4px,transparent 4px 7px);
 outline:1px solid var(--nbd-ok)}
@@ -115,8 +103,40 @@ white-space:pre-wrap;overflow-wrap:anywhere;background:var(--nbd-bg-alt);color:v
 border-radius:3px}
 .nbd-static .nbd-section-title{font-weight:600;margin-top:4px}
 .nbd-static .nbd-note{font-weight:normal}
-.nbd-static .nbd-attempts{margin:2px 0 6px;padding-left:1.6em;color:var(--nbd-muted)}
+.nbd-static .nbd-attempts{margin:2px 0 6px;padding-left:1.6em;color:var(--nbd-fg-muted)}
 """
+
+
+def _load_palette() -> dict[str, Any]:
+    """palette.json, next to this module (it ships in the wheel): one source for both renderers' colours."""
+    data = json.loads(resources.files("nbdurable.timeline").joinpath("palette.json").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+PALETTE = _load_palette()
+"""The timeline's colours: ``colours`` (name -> fallback chain), ``status`` (status -> colour name)."""
+
+
+def css_colour(chain: Sequence[str]) -> str:
+    """A fallback chain as CSS: ``["--jp-x", "--vscode-y", "#fff"]`` -> ``var(--jp-x, var(--vscode-y, #fff))``."""
+    *names, value = chain
+    for name in reversed(names):
+        value = f"var({name}, {value})"
+    return value
+
+
+def _palette_css(scope: str) -> str:
+    """The colour variables on the timeline's root, and each status's colour as ``--nbd-c`` on what carries it."""
+    colours = ";".join(f"--nbd-{name}:{css_colour(chain)}" for name, chain in PALETTE["colours"].items())
+    statuses = "".join(
+        f"{scope} [data-status={status}]{{--nbd-c:var(--nbd-{colour})}}" for status, colour in PALETTE["status"].items()
+    )
+    return f"{scope}{{{colours}}}\n{statuses}\n"
+
+
+_CSS = _palette_css(".nbd-static") + _CSS_RULES
+
 
 _TEXT_MAX_ROWS = 30
 
@@ -541,6 +561,21 @@ def render_text(
     run = _map(snapshot.get("run"))
     now = _snapshot_now(run)
     steps = [_map(s) for s in _list(snapshot.get("steps"))]
+    lines = [_text_title(run, steps, now), *_text_notes(run, steps, now)]
+    omitted = int(_num(snapshot.get("steps_omitted")) or 0)
+    first_index = 0
+    if max_rows is not None and len(steps) > max_rows:
+        omitted += len(steps) - max_rows
+        first_index = len(steps) - max_rows
+    if omitted:
+        lines.append(f"  … {format_int(omitted)} earlier step{'' if omitted == 1 else 's'} not shown")
+    rows = [_text_row(steps[index], index, now, step_errors) for index in range(first_index, len(steps))]
+    lines += _text_table(rows)
+    return "\n".join(lines)
+
+
+def _text_title(run: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], now: float | None) -> str:
+    """The header line: title, run id, status, the stats (as the timeline's header) and the replay summary."""
     title, run_id = run_title(run)
     header = [title, run_id or "", _str(run.get("status")) or "unknown"]
     stats = _stats(run, steps, now)
@@ -548,19 +583,16 @@ def render_text(
     replay = replay_summary(steps)
     if replay:
         header.insert(5, replay)
-    lines = ["  ".join(part for part in header if part)]
-    gap = resume_gap_text(steps, now)
-    if gap:
-        lines.append(f"  {gap}")
-    rerun_of = rerun_text(run)
-    if rerun_of:
-        lines.append(f"  {rerun_of}")
-    reason = _str(run.get("status_reason"))
-    if reason:
-        lines.append(f"  {reason}")
+    return "  ".join(part for part in header if part)
+
+
+def _text_notes(run: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], now: float | None) -> list[str]:
+    """The lines under the header: the resume gap, the rerun link, the reason, the wait, warnings, the error."""
+    notes = [resume_gap_text(steps, now), rerun_text(run), _str(run.get("status_reason")) or ""]
     waiting = run.get("waiting_for")
     if isinstance(waiting, Mapping):
-        lines.append(f"  {_waiting_text(waiting, now)}")
+        notes.append(_waiting_text(waiting, now))
+    lines = [f"  {note}" for note in notes if note]
     for warning in _list(run.get("warnings")):
         w = _map(warning)
         step_id = _str(w.get("step_id"))
@@ -568,39 +600,39 @@ def render_text(
     error = run.get("error")
     if isinstance(error, Mapping):
         lines.append(f"  error: {_error_title(error)}")
-    omitted = int(_num(snapshot.get("steps_omitted")) or 0)
-    if max_rows is not None and len(steps) > max_rows:
-        omitted += len(steps) - max_rows
-        first_index = len(steps) - max_rows
-    else:
-        first_index = 0
-    if omitted:
-        lines.append(f"  … {format_int(omitted)} earlier step{'' if omitted == 1 else 's'} not shown")
-    rows: list[tuple[str, str, str, str, str, str]] = []
-    for index in range(first_index, len(steps)):
-        step = steps[index]
-        position = _num(step.get("position"))
-        name = _str(step.get("name")) or _str(step.get("step_id")) or f"step {index + 1}"
-        if len(name) > 32:
-            name = name[:31] + "…"
-        rows.append(
-            (
-                str(int(position) + 1 if position is not None else index + 1),
-                name,
-                _str(step.get("kind")) or "",
-                step_status_label(step, now),
-                format_duration(_elapsed(step.get("started_at"), step.get("ended_at"), now)),
-                _step_errors_text(step) if step_errors else "",
-            )
-        )
-    if rows:
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        for row in rows:
-            cells = f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]:<{widths[3]}}"
-            lines.append(f"  {cells}  {row[4]}".rstrip())
-            for extra in row[5].splitlines():
-                lines.append(f"  {'':>{widths[0]}}  {extra}")
-    return "\n".join(lines)
+    return lines
+
+
+_TextRow = tuple[str, str, str, str, str, str]
+
+
+def _text_row(step: Mapping[str, Any], index: int, now: float | None, step_errors: bool) -> _TextRow:
+    """One step's cells: number, name (cut at 32 characters), kind, status, duration, and its errors if asked."""
+    position = _num(step.get("position"))
+    name = _str(step.get("name")) or _str(step.get("step_id")) or f"step {index + 1}"
+    if len(name) > 32:
+        name = name[:31] + "…"
+    return (
+        str(int(position) + 1 if position is not None else index + 1),
+        name,
+        _str(step.get("kind")) or "",
+        step_status_label(step, now),
+        format_duration(_elapsed(step.get("started_at"), step.get("ended_at"), now)),
+        _step_errors_text(step) if step_errors else "",
+    )
+
+
+def _text_table(rows: Sequence[_TextRow]) -> list[str]:
+    """The rows in aligned columns, each row's errors indented under it."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines: list[str] = []
+    for row in rows:
+        cells = f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]:<{widths[3]}}"
+        lines.append(f"  {cells}  {row[4]}".rstrip())
+        lines.extend(f"  {'':>{widths[0]}}  {extra}" for extra in row[5].splitlines())
+    return lines
 
 
 def _step_errors_text(step: Mapping[str, Any]) -> str:
