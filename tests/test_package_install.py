@@ -105,6 +105,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     with tarfile.open(archive) as tar:
         tar.extractall(src, filter="data")
     assert not (src / "nbdurable" / "labextension").exists(), "the labextension build must not be tracked"
+    assert not (src / "nbdurable" / "static" / "widget.js").exists(), "the widget bundle must not be tracked"
     dist = root / "dist"
     # The sdist first, then the wheel built from it (build's default), so the wheel proves the sdist is whole.
     # Built with this venv's build requirements (the test extra has them) to save two environments; installing
@@ -186,6 +187,7 @@ def test_the_sdist_carries_the_built_front_end(built: Built) -> None:
     with zipfile.ZipFile(built.wheel) as zf:
         wheel_names = zf.namelist()
     assert "nbdurable/static/widget.js" in wheel_names and "nbdurable/_version.py" in wheel_names
+    assert "nbdurable/timeline/palette.json" in wheel_names, "the static renderer reads its colours from it"
     assert any(n.endswith("share/jupyter/labextensions/nbdurable/package.json") for n in wheel_names)
 
 
