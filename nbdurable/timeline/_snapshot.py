@@ -8,6 +8,7 @@ journal (another kernel's run). The dict follows the contract in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -23,6 +24,7 @@ from ._render import SNAPSHOT_VERSION
 
 if TYPE_CHECKING:
     from ..engine._engine import Engine
+    from ..engine._runstate import RunState
 
 __all__ = ["build_snapshot"]
 
@@ -236,17 +238,25 @@ def _settle(steps: list[dict[str, Any]], ended_at: float | None) -> None:
             step["sleep_until"] = None
 
 
-def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict[str, Any]:
-    """The run's timeline as a JSON-safe dict (at most ``max_steps`` most recent steps).
+@dataclasses.dataclass(slots=True)
+class _Sources:
+    """Where a snapshot's rows come from: the run's state here (if any), its record, its step records, totals."""
 
-    For a run executing (or just finished) here nothing is read from the journal: the records
-    loaded when it started plus its live steps say everything, and only the rows shown are built,
-    so the widget's few updates a second stay cheap however long the run is.
-    """
-    now = _clock()
+    state: RunState | None
+    rec: RunRecord | None
+    records: dict[str, StepRecord]
+    tally: Tally
+    live: dict[str, LiveStep]
+
+
+def _sources(engine: Engine, run_id: str, max_steps: int) -> _Sources:
+    """The run's state here and records, from memory when they hold every row shown, else from the journal."""
     state = engine.active.get(run_id) or engine.finished.get(run_id)
     rec: RunRecord | None = state.record if state is not None and state.record is not None else None
-    tally = Tally()
+    live: dict[str, LiveStep] = {}
+    if state is not None:
+        live = {s.step_id: s for s in state.recent.values()}
+        live.update(state.live)
     if (
         state is not None
         and rec is not None
@@ -256,52 +266,71 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
         # Executing here with a timeline watching from the start: its start-time records, the steps
         # that ended lately and those in flight hold every row shown (the steps pushed out of memory are
         # older than all of them and only add to the totals), so updates read nothing from the journal.
-        records = state.journaled
-        tally = state.evicted
-    else:
-        # Known from the journal, or some of its steps are held only there (no timeline was watching
-        # when they ended, or the run ended here): page them in from the journal.
-        if rec is None:
-            rec = engine.journal.get_run(run_id)
-        records = {r.step_id: r for r in engine.journal.load_steps(run_id)}
-    retries = state.retries if state is not None else _retries_of(rec)
-    live_steps: dict[str, LiveStep] = {}
-    if state is not None:
-        live_steps = {s.step_id: s for s in state.recent.values()}
-        live_steps.update(state.live)
-    replayed = state.replayed if state is not None else ReplayedIds()
-    # (position, started, step id) of every step, to pick the rows to show without building them all.
-    keys: list[tuple[int, float, str]] = []
-    done = tally.done
-    tokens_in, tokens_out = tally.tokens_in, tally.tokens_out
+        return _Sources(state=state, rec=rec, records=state.journaled, tally=state.evicted, live=live)
+    # Known from the journal, or some of its steps are held only there (no timeline was watching
+    # when they ended, or the run ended here): page them in from the journal.
+    if rec is None:
+        rec = engine.journal.get_run(run_id)
+    records = {r.step_id: r for r in engine.journal.load_steps(run_id)}
+    return _Sources(state=state, rec=rec, records=records, tally=Tally(), live=live)
+
+
+@dataclasses.dataclass(slots=True)
+class _Totals:
+    """The header's counts over every step (those held in memory or the journal and those only tallied)."""
+
+    done: int
+    tokens_in: int
+    tokens_out: int
+    costs: list[float | None]
+
+    def add(self, status: str, meta: dict[str, Any] | None) -> None:
+        self.done += status == "completed"
+        info = meta.get("ai") if meta else None
+        if isinstance(info, dict):
+            self.tokens_in += int(info.get("tokens_in") or 0)
+            self.tokens_out += int(info.get("tokens_out") or 0)
+            self.costs.append(info.get("cost"))
+
+    def cost(self) -> float | None:
+        """The summed cost, or None when some step's is unknown.
+
+        Rounded to a millionth of a cent: summed from memory (a running total of older steps plus the
+        recent ones) or from the journal (every step), floating point would otherwise differ in the last bit.
+        """
+        if not self.costs or any(c is None for c in self.costs):
+            return None
+        return round(math.fsum(c or 0.0 for c in self.costs), 12)
+
+
+def _keys_and_totals(src: _Sources) -> tuple[list[tuple[int, float, str]], _Totals]:
+    """(position, started, step id) of every step, sorted, to pick the rows to show without building them all."""
+    tally = src.tally
     costs: list[float | None] = [None] if tally.cost_unknown else ([tally.cost] if tally.ai else [])
-    for step_id, r in records.items():
-        if r.kind == "value" or step_id in live_steps:
+    totals = _Totals(done=tally.done, tokens_in=tally.tokens_in, tokens_out=tally.tokens_out, costs=costs)
+    keys: list[tuple[int, float, str]] = []
+    for step_id, r in src.records.items():
+        if r.kind == "value" or step_id in src.live:
             continue
         keys.append((r.position, r.started_at, step_id))
-        done += r.status == "completed"
-        info = (r.meta or {}).get("ai") if r.meta else None
-        if isinstance(info, dict):
-            tokens_in += int(info.get("tokens_in") or 0)
-            tokens_out += int(info.get("tokens_out") or 0)
-            costs.append(info.get("cost"))
-    for step_id, live in live_steps.items():
+        totals.add(r.status, r.meta)
+    for step_id, live in src.live.items():
         if live.kind == "value":
             continue
         keys.append((live.position, live.started_at, step_id))
-        done += live.status == "completed"
-        info = (live.meta or {}).get("ai") if live.meta else None
-        if isinstance(info, dict):
-            tokens_in += int(info.get("tokens_in") or 0)
-            tokens_out += int(info.get("tokens_out") or 0)
-            costs.append(info.get("cost"))
+        totals.add(live.status, live.meta)
     keys.sort()
-    total = len(keys) + tally.steps
-    omitted = max(0, total - max_steps)
+    return keys, totals
+
+
+def _rows(src: _Sources, run_id: str, keys: list[tuple[int, float, str]], max_steps: int) -> list[dict[str, Any]]:
+    """The last ``max_steps`` rows: each from its journal record, its live state merged in."""
+    retries = src.state.retries if src.state is not None else _retries_of(src.rec)
+    replayed = src.state.replayed if src.state is not None else ReplayedIds()
     ordered: list[dict[str, Any]] = []
     for _pos, _started, step_id in keys[max(0, len(keys) - max_steps) :]:
-        record = records.get(step_id)
-        live_step = live_steps.get(step_id)
+        record = src.records.get(step_id)
+        live_step = src.live.get(step_id)
         if record is not None:
             step = _step_from_record(record, retries + 1)
             if step_id in replayed:
@@ -312,18 +341,19 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
         if live_step is not None:
             _merge_live(step, live_step)
         ordered.append(step)
-    if state is not None and (state.outcome is not None or run_id in engine.active):
-        status = state.status
-    elif rec is not None:
-        status = effective_status(rec, engine)
-    else:
-        status = "queued"
-    final = status in ("completed", "failed", "cancelled", "skipped")
-    # A run executing (or just ended) here: its state is the truth, and the record it was loaded with may
-    # still hold the ended_at (and error) of an earlier execution that failed before this resume.
-    run_ended = state.ended_at if state is not None else (rec.ended_at if rec else None)
-    if final:
-        _settle(ordered, run_ended)
+    return ordered
+
+
+def _run_status(engine: Engine, src: _Sources, run_id: str) -> str:
+    if src.state is not None and (src.state.outcome is not None or run_id in engine.active):
+        return src.state.status
+    if src.rec is not None:
+        return effective_status(src.rec, engine)
+    return "queued"
+
+
+def _waiting_for(ordered: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first step waiting for an event, as the header's wait (the rows' private wait fields are removed)."""
     waiting_for = None
     for step in ordered:
         if_exp = step.pop("_if_exp", None)
@@ -336,15 +366,48 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
                 "timeout_at": timeout_at,
                 "suggested_data": _suggested_data(if_exp),
             }
-    # Rounded to a millionth of a cent: summed from memory (a running total of older steps plus the recent
-    # ones) or from the journal (every step), floating point would otherwise differ in the last bit.
-    cost = None if not costs or any(c is None for c in costs) else round(math.fsum(c or 0.0 for c in costs), 12)
-    warnings_list = list(state.warnings) if state is not None else list((rec.warnings if rec else None) or [])
+    return waiting_for
+
+
+def _run_error_and_reason(engine: Engine, src: _Sources, run_id: str) -> tuple[Any, str | None]:
+    state, rec = src.state, src.rec
     error = None
     if state is not None:
         error = state.outcome[2] if state.outcome is not None else None
     elif rec is not None and rec.error:
         error = rec.error
+    reason = (
+        (state.status_reason if state is not None and run_id in engine.active else None)
+        or (state.outcome[3] if state is not None and state.outcome is not None else None)
+        or (rec.status_reason if rec else None)
+    )
+    return _with_user_traceback(error), reason
+
+
+def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict[str, Any]:
+    """The run's timeline as a JSON-safe dict (at most ``max_steps`` most recent steps).
+
+    For a run executing (or just finished) here nothing is read from the journal: the records
+    loaded when it started plus its live steps say everything, and only the rows shown are built,
+    so the widget's few updates a second stay cheap however long the run is.
+    """
+    now = _clock()
+    src = _sources(engine, run_id, max_steps)
+    state, rec = src.state, src.rec
+    keys, totals = _keys_and_totals(src)
+    total = len(keys) + src.tally.steps
+    ordered = _rows(src, run_id, keys, max_steps)
+    status = _run_status(engine, src, run_id)
+    final = status in ("completed", "failed", "cancelled", "skipped")
+    # A run executing (or just ended) here: its state is the truth, and the record it was loaded with may
+    # still hold the ended_at (and error) of an earlier execution that failed before this resume.
+    run_ended = state.ended_at if state is not None else (rec.ended_at if rec else None)
+    if final:
+        _settle(ordered, run_ended)
+    waiting_for = _waiting_for(ordered)
+    warnings_list = list(state.warnings) if state is not None else list((rec.warnings if rec else None) or [])
+    error, reason = _run_error_and_reason(engine, src, run_id)
+    options = (rec.options or {}) if rec else {}
     return {
         "version": SNAPSHOT_VERSION,
         "run": {
@@ -354,21 +417,19 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
             "started_at": rec.created_at if rec else (state.started_at if state else now),
             "ended_at": run_ended if final else None,
             "now": now,
-            "steps_done": done,
+            "steps_done": totals.done,
             "steps_total": total,
-            "tokens_in": tokens_in,
-            "tokens_out": tokens_out,
-            "cost": cost,
+            "tokens_in": totals.tokens_in,
+            "tokens_out": totals.tokens_out,
+            "cost": totals.cost(),
             "warnings": warnings_list[-50:],
-            "error": _with_user_traceback(error),
-            "status_reason": (state.status_reason if state is not None and run_id in engine.active else None)
-            or (state.outcome[3] if state is not None and state.outcome is not None else None)
-            or (rec.status_reason if rec else None),
+            "error": error,
+            "status_reason": reason,
             "waiting_for": waiting_for,
-            "rerun_of": _text((rec.options or {}).get("rerun_of")) if rec else None,
-            "from_step": _text((rec.options or {}).get("from_step")) if rec else None,
+            "rerun_of": _text(options.get("rerun_of")) if rec else None,
+            "from_step": _text(options.get("from_step")) if rec else None,
         },
         "steps": ordered,
-        "steps_omitted": omitted,
+        "steps_omitted": max(0, total - max_steps),
         "actions": {"send_event": waiting_for is not None, "cancel": not final, "rerun": total > 0},
     }
