@@ -268,6 +268,8 @@ def widget_feed(r: Runner, reps: int, n: int) -> dict[str, Any] | None:
     out = {
         "without": sample(without, "us_per_step"),
         "with": sample(with_widget, "us_per_step"),
+        "cpu_without": sample(without, "cpu_us_per_step"),
+        "cpu_with": sample(with_widget, "cpu_us_per_step"),
         "sent": Sample([float(x["sent"]) for x in with_widget]),
         "build_ms_max": Sample([float(x["build_ms_max"]) for x in with_widget]),
         "build_ms_total": Sample([float(x["build_ms_total"]) for x in with_widget]),
@@ -520,11 +522,13 @@ def issue15_targets(res: dict[str, Any]) -> list[tuple[str, str, str, bool | Non
     )
     wf = res.get("widget")
     if wf is not None:
-        over = (wf["with"].median - wf["without"].median) / wf["without"].median
+        over = (wf["cpu_with"].median - wf["cpu_without"].median) / wf["cpu_without"].median
+        wall = (wf["with"].median - wf["without"].median) / wf["without"].median
         rows.append(
             (
-                "live timeline overhead, 10,000-step run (Python side)",
-                f"{over * 100:.1f}% ({wf['with'].median:.1f} vs {wf['without'].median:.1f} µs/step)",
+                "live timeline overhead, 10,000-step run (Python side; checked on CPU time)",
+                f"CPU {over * 100:.1f}% ({wf['cpu_with'].median:.1f} vs {wf['cpu_without'].median:.1f} µs/step); "
+                f"wall-clock {wall * 100:.1f}% ({wf['with'].median:.1f} vs {wf['without'].median:.1f})",
                 f"≤ {WIDGET_OVERHEAD * 100:g}%",
                 over <= WIDGET_OVERHEAD,
             )
@@ -695,16 +699,16 @@ def render(res: dict[str, Any], args: argparse.Namespace) -> str:
     else:
         over = wf["with"].median - wf["without"].median
         lines += [
-            f"A complete {args.widget_n:,}-step run (two notices per step on the change feed), without a subscriber "
-            "and with one that calls `TimelineWidget.push` with the engine's snapshot (`build_snapshot`, called only "
-            "when the widget sends), as the notebook display does. No kernel: the widget's comm goes nowhere, so "
-            "this is the Python side of the cost.",
+            f"A complete {args.widget_n:,}-step run, without a subscriber and with what `display_run` does in a "
+            "notebook: every notice pushes the engine's snapshot to a `TimelineWidget` (`build_snapshot` of the 200 "
+            "rows shown, called only when the widget sends), and the run's end builds the last snapshot and its "
+            "static view. No kernel: the widget's comm goes nowhere, so this is the Python side of the cost.",
             "",
-            "| | µs per step | snapshots sent | slowest snapshot build, ms | all builds, ms |",
-            "| --- | --- | --- | --- | --- |",
-            f"| no subscriber | {wf['without'].fmt()} | – | – | – |",
-            f"| TimelineWidget subscriber | {wf['with'].fmt()} | {wf['sent'].fmt(0)} | {wf['build_ms_max'].fmt(1)} "
-            f"| {wf['build_ms_total'].fmt(1)} |",
+            "| | µs per step | CPU µs per step | snapshots sent | slowest snapshot build, ms | all builds, ms |",
+            "| --- | --- | --- | --- | --- | --- |",
+            f"| no subscriber | {wf['without'].fmt()} | {wf['cpu_without'].fmt()} | – | – | – |",
+            f"| TimelineWidget subscriber | {wf['with'].fmt()} | {wf['cpu_with'].fmt()} | {wf['sent'].fmt(0)} "
+            f"| {wf['build_ms_max'].fmt(1)} | {wf['build_ms_total'].fmt(1)} |",
             f"| overhead | {over:.1f} µs per step ({over / wf['without'].median * 100:.0f}%) | | | |",
         ]
     lines += [

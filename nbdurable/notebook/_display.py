@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ._widget import TimelineWidget
 
 __all__ = [
+    "TIMELINE_ROWS",
     "ActionCallback",
     "SnapshotSource",
     "TimelineAction",
@@ -79,6 +80,10 @@ def _in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+TIMELINE_ROWS = 200
+"""Steps a notebook's timeline shows (the latest); older ones are counted in ``steps_omitted``."""
+
+
 class TimelineDisplay:
     """One run's timeline in one output: the live widget while the run goes on, a static view once it ends.
 
@@ -99,7 +104,7 @@ class TimelineDisplay:
         snapshot: Mapping[str, Any],
         *,
         on_action: ActionCallback | None = None,
-        max_steps: int = 200,
+        max_steps: int = TIMELINE_ROWS,
         min_interval: float = 0.25,
         static_interval: float = 1.0,
         static_grace: float = 2.0,
@@ -246,7 +251,8 @@ def display_run(handle: RunHandle[Any]) -> TimelineDisplay:
     run_id = handle.run_id
 
     def snapshot() -> dict[str, Any]:
-        return build_snapshot(engine, run_id)
+        # Only the rows the view keeps are built: the widget and the static view both hold TIMELINE_ROWS.
+        return build_snapshot(engine, run_id, max_steps=TIMELINE_ROWS)
 
     def act(action: TimelineAction) -> object:
         kind = action["action"]

@@ -36,6 +36,10 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
+SEND_SPACING = 50
+"""The live widget waits at least this many times as long as its last send took before the next one."""
+_MAX_INTERVAL = 2.0  # ...but never longer than this between updates, so a slow view still moves
+
 _ESM_PATH = Path(__file__).resolve().parent.parent / "static" / "widget.js"
 
 # Shown in place of the timeline when the package was installed without its built
@@ -94,8 +98,10 @@ class TimelineWidget(anywidget.AnyWidget):
 
     Updates are coalesced: ``push`` sends at most one snapshot per ``min_interval``
     seconds (4 a second by default) using a timer on the running asyncio loop, and
-    the last snapshot pushed is always sent. The widget keeps at most ``max_steps``
-    steps, so its state stays bounded however long the run.
+    the last snapshot pushed is always sent. A snapshot that takes long to build and
+    send spaces the next ones out further, so sending costs the run at most about
+    ``1 / SEND_SPACING`` of its time. The widget keeps at most ``max_steps`` steps, so
+    its state stays bounded however long the run.
     """
 
     _esm = _ESM_PATH if _ESM_PATH.is_file() else _MISSING_ESM
@@ -111,6 +117,7 @@ class TimelineWidget(anywidget.AnyWidget):
     ) -> None:
         self._max_steps = max_steps
         self._min_interval = min_interval
+        self._interval = min_interval  # grows past min_interval when sending is slow (see flush)
         self._callbacks: list[ActionCallback] = []
         self._pending: SnapshotSource | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -140,7 +147,7 @@ class TimelineWidget(anywidget.AnyWidget):
         self._pending = snapshot
         if self._timer is not None:
             return
-        wait = self._last_sent + self._min_interval - time.monotonic()
+        wait = self._last_sent + self._interval - time.monotonic()
         if wait <= 0:
             self.flush()
             return
@@ -164,9 +171,12 @@ class TimelineWidget(anywidget.AnyWidget):
         self._pending = None
         if source is None:
             return
+        started = time.monotonic()
         snapshot = source() if callable(source) else source
         self.snapshot = self._prepare(snapshot)
         self._last_sent = time.monotonic()
+        spaced = min((self._last_sent - started) * SEND_SPACING, _MAX_INTERVAL)
+        self._interval = max(self._min_interval, spaced)
         self.sent_count += 1
 
     @property

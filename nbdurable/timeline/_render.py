@@ -8,7 +8,6 @@ so the live view and the saved view say the same thing.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import html
 import json
@@ -461,9 +460,9 @@ def bound_snapshot(snapshot: Mapping[str, Any], *, max_steps: int = 200, max_cha
             step["error"] = {k: _clip(v, max_chars) for k, v in error.items()}
         ai = step.get("ai")
         if isinstance(ai, Mapping):
+            # Its other values are left shared: json_safe copies what the widget and the outputs hold.
             step["ai"] = {
-                key: _clip(value, max_chars) if key in ("request", "response") else copy.deepcopy(value)
-                for key, value in ai.items()
+                key: _clip(value, max_chars) if key in ("request", "response") else value for key, value in ai.items()
             }
         bounded_steps.append(step)
     result["steps"] = bounded_steps
@@ -870,14 +869,26 @@ def render_html(snapshot: Mapping[str, Any]) -> str:
     return f'<div class="nbd-timeline nbd-static" data-host="static" data-status="{_e(status)}">{body}</div>'
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def json_safe(value: object) -> Any:
     """The value as plain JSON data: NaN and infinities become None, unknown objects their str().
 
-    Outputs and widget state go through strict JSON, where a NaN would break the message.
+    Outputs and widget state go through strict JSON, where a NaN would break the message. The
+    exact built-in types are tested first (a snapshot is almost all dicts, lists, strings and
+    numbers): the live widget runs every snapshot it sends through this.
     """
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}  # type: ignore[attr-defined]
+    if kind is list:
+        return [json_safe(v) for v in value]  # type: ignore[attr-defined]
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, bool, int)):
+    if isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
