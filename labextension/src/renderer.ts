@@ -84,6 +84,29 @@ interface RowState {
 
 let viewCounter = 0;
 
+/** Above this many steps only the rows in view are in the DOM (a 10,000-step run draws a few dozen). */
+export const WINDOW_ABOVE = 100;
+/** Rows drawn beyond each edge of the viewport, so a scroll shows drawn rows before the next frame. */
+const OVERSCAN_ROWS = 10;
+/** A viewport height for a view not laid out (jsdom, a hidden output), in pixels. */
+const DEFAULT_VIEWPORT_PX = 480;
+/** A closed row's height before one is measured, in pixels. */
+const ROW_PX = 25;
+
+/** Each step's key: its id, made unique by its index when repeated (or the index alone without one). */
+function stepKeys(steps: unknown[]): string[] {
+  const seen = new Set<string>();
+  return steps.map((raw, index) => {
+    const step: StepInfo = raw && typeof raw === 'object' ? (raw as StepInfo) : {};
+    let key = str(step.step_id) ?? `#${index}`;
+    if (seen.has(key)) {
+      key = `${key}#${index}`;
+    }
+    seen.add(key);
+    return key;
+  });
+}
+
 /** A run's timeline drawn into a node and kept up to date with `update`. */
 export class TimelineView {
   readonly node: HTMLElement;
@@ -95,6 +118,16 @@ export class TimelineView {
   private receivedAt = 0;
   private readonly open = new Set<string>();
   private readonly rows = new Map<string, RowState>();
+  /** Windowed rows: the usual height of a row, and the measured height of each row drawn at another. */
+  private readonly measured = new Map<string, number>();
+  private closedRowPx = ROW_PX;
+  private rowPxMeasured = false;
+  private keyIndex = new Map<string, number>();
+  private keysOf: unknown[] | null = null;
+  private keys: string[] = [];
+  private readonly padTop: HTMLElement;
+  private readonly padBottom: HTMLElement;
+  private scrollFrame: number | null = null;
   private readonly headerEl: HTMLElement;
   private readonly actionsEl: HTMLElement;
   private readonly noticeEl: HTMLElement;
@@ -120,6 +153,25 @@ export class TimelineView {
     this.axisEl = h(d, 'div', { class: 'nbd-axis nbd-grid', 'aria-hidden': 'true' });
     this.omittedEl = h(d, 'div', { class: 'nbd-omitted', hidden: true });
     this.rowsEl = h(d, 'div', { class: 'nbd-rows', role: 'list' });
+    this.padTop = h(d, 'div', { class: 'nbd-pad', 'aria-hidden': 'true' });
+    this.padBottom = h(d, 'div', { class: 'nbd-pad', 'aria-hidden': 'true' });
+    // A windowed list draws the rows that scrolled into view, once per frame however many scroll events come.
+    this.rowsEl.addEventListener('scroll', () => {
+      if (this.scrollFrame !== null || !this.rowsEl.classList.contains('nbd-rows-windowed')) {
+        return;
+      }
+      const view = d.defaultView;
+      const draw = (): void => {
+        this.scrollFrame = null;
+        if (!this.disposed) {
+          this.renderRows(this.now());
+        }
+      };
+      this.scrollFrame = view ? view.requestAnimationFrame(draw) : null;
+      if (!view) {
+        draw();
+      }
+    });
     this.node = h(d, 'div', { class: 'nbd-timeline', 'data-host': options.host ?? 'view' }, [
       this.headerEl,
       this.actionsEl,
@@ -448,25 +500,45 @@ export class TimelineView {
     const axis = timeAxis(this.snapshot, now);
     const host = Boolean(this.options.onAction) || Boolean(this.options.canRerunHere?.());
     const canRerun = host && Boolean(this.snapshot.actions?.rerun) && this.staleReason === null;
+    const windowed = steps.length > WINDOW_ABOVE;
+    this.rowsEl.classList.toggle('nbd-rows-windowed', windowed);
+    // Keyed once per snapshot: a scroll redraws the window without walking every step again.
+    if (this.keysOf !== steps) {
+      this.keysOf = steps;
+      this.keys = stepKeys(steps);
+      this.keyIndex = new Map(this.keys.map((key, index) => [key, index]));
+      for (const key of this.measured.keys()) {
+        if (!this.keyIndex.has(key)) {
+          this.measured.delete(key);
+        }
+      }
+    }
+    const keys = this.keys;
+    const [first, last] = windowed ? this.visibleRange(keys) : [0, steps.length];
     const seen = new Set<string>();
     const ordered: HTMLElement[] = [];
-    steps.forEach((raw, index) => {
+    for (let index = first; index < last; index++) {
+      const raw = steps[index];
       const step: StepInfo = raw && typeof raw === 'object' ? raw : {};
-      let key = str(step.step_id) ?? `#${index}`;
-      if (seen.has(key)) {
-        key = `${key}#${index}`;
-      }
+      const key = keys[index];
       seen.add(key);
       const state = this.rows.get(key) ?? this.createRow(key);
       this.rows.set(key, state);
       this.fillRow(state, key, step, index, axis, now, canRerun);
       ordered.push(state.step);
-    });
+    }
     for (const [key, state] of this.rows) {
       if (!seen.has(key)) {
         state.step.remove();
         this.rows.delete(key);
       }
+    }
+    if (windowed) {
+      // Spacers stand in for the rows above and below the window, so the scrollbar spans every step.
+      this.padTop.style.height = `${this.offset(first)}px`;
+      this.padBottom.style.height = `${this.offset(steps.length) - this.offset(last)}px`;
+      ordered.unshift(this.padTop);
+      ordered.push(this.padBottom);
     }
     // Move nodes only when out of place, so a focused row keeps its focus.
     ordered.forEach((node, i) => {
@@ -479,6 +551,66 @@ export class TimelineView {
     } else {
       for (const extra of Array.from(this.rowsEl.children).slice(ordered.length)) {
         extra.remove();
+      }
+    }
+    if (windowed) {
+      this.measureRows();
+    }
+  }
+
+  /** The rows a windowed list shows: those in its scrolled viewport, plus a few on each side. */
+  private visibleRange(keys: string[]): [number, number] {
+    const top = this.rowsEl.scrollTop;
+    // jsdom (and a view not laid out yet) reports no height: draw a viewport's worth all the same.
+    const height = this.rowsEl.clientHeight || DEFAULT_VIEWPORT_PX;
+    let first = 0;
+    let y = 0;
+    while (first < keys.length && y + this.rowHeight(keys[first]) <= top) {
+      y += this.rowHeight(keys[first]);
+      first++;
+    }
+    let last = first;
+    while (last < keys.length && y < top + height) {
+      y += this.rowHeight(keys[last]);
+      last++;
+    }
+    return [Math.max(0, first - OVERSCAN_ROWS), Math.min(keys.length, last + OVERSCAN_ROWS)];
+  }
+
+  /** The height of the rows before `index`: as measured where a row was drawn at another height, else the usual. */
+  private offset(index: number): number {
+    let y = index * this.closedRowPx;
+    for (const [key, px] of this.measured) {
+      const at = this.keyIndex.get(key);
+      if (at !== undefined && at < index) {
+        y += px - this.closedRowPx;
+      }
+    }
+    return y;
+  }
+
+  private rowHeight(key: string): number {
+    return this.measured.get(key) ?? this.closedRowPx;
+  }
+
+  /**
+   * Remember the drawn rows' real heights: the first closed row measured sets the usual height, and
+   * any row of another height (open, or wrapped) is remembered on its own, so the spacers stay true.
+   */
+  private measureRows(): void {
+    for (const [key, state] of this.rows) {
+      const px = state.step.offsetHeight;
+      if (px <= 0) {
+        continue; // not laid out (jsdom, a hidden output): keep the estimate
+      }
+      if (!this.rowPxMeasured && !this.open.has(key)) {
+        this.closedRowPx = px;
+        this.rowPxMeasured = true;
+      }
+      if (px === this.closedRowPx) {
+        this.measured.delete(key);
+      } else {
+        this.measured.set(key, px);
       }
     }
   }

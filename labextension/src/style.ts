@@ -92,7 +92,7 @@ export const CSS =
 .nbd-timeline[data-stale="true"] .nbd-badge { background: var(--nbd-muted); }
 .nbd-stat.nbd-replay { color: var(--nbd-fg); }
 .nbd-field-error { color: var(--nbd-err); font-size: 0.9em; }
-.nbd-grid { display: grid; grid-template-columns: 3em minmax(9em, 1.1fr) 3.5em minmax(14em, 1.5fr) 5em minmax(140px, 2.4fr);
+.nbd-grid { display: grid; grid-template-columns: 4.2em minmax(9em, 1.1fr) 3.5em minmax(14em, 1.5fr) 5em minmax(140px, 2.4fr);
   column-gap: 8px; align-items: center; }
 .nbd-axis { margin-top: 8px; color: var(--nbd-fg-muted); font-size: 0.85em; border-bottom: 1px solid var(--nbd-border);
   padding-bottom: 2px; }
@@ -102,6 +102,8 @@ export const CSS =
 .nbd-tick:last-child { transform: translateX(-100%); }
 .nbd-omitted { color: var(--nbd-fg-muted); font-style: italic; padding: 2px 0; }
 .nbd-rows { display: flex; flex-direction: column; }
+.nbd-rows-windowed { display: block; max-height: 32em; overflow-y: auto; overscroll-behavior: contain; }
+.nbd-pad { flex: none; }
 .nbd-step { border-bottom: 1px solid var(--nbd-border); }
 .nbd-step:last-child { border-bottom: none; }
 .nbd-timeline button.nbd-row {
@@ -110,7 +112,7 @@ export const CSS =
 }
 .nbd-timeline button.nbd-row:hover { background: var(--nbd-bg-alt); }
 .nbd-timeline button.nbd-row:focus-visible { outline: 2px solid var(--nbd-accent); outline-offset: -2px; }
-.nbd-pos { color: var(--nbd-fg-muted); text-align: right; font-variant-numeric: tabular-nums; }
+.nbd-pos { color: var(--nbd-fg-muted); text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .nbd-pos::before { content: "▸"; display: inline-block; margin-right: 4px; transition: transform 0.1s; }
 .nbd-step[data-open="true"] .nbd-pos::before { transform: rotate(90deg); }
 .nbd-axis .nbd-pos::before { display: none; }
@@ -135,7 +137,7 @@ export const CSS =
 .nbd-step[data-replayed="true"] .nbd-name, .nbd-step[data-replayed="true"] .nbd-status { color: var(--nbd-fg-muted); }
 .nbd-replayed-mark { display: inline-block; margin-right: 4px; padding: 0 3px; font-size: 0.85em; line-height: 1.2;
   border-radius: 3px; border: 1px solid var(--nbd-ok); color: var(--nbd-ok); font-weight: 700; }
-.nbd-detail { padding: 4px 0 8px 2.9em; }
+.nbd-detail { padding: 4px 0 8px 4.1em; }
 .nbd-detail[hidden] { display: none; }
 .nbd-detail dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0 0 4px; }
 .nbd-detail dt { color: var(--nbd-fg-muted); font-weight: normal; white-space: nowrap; }

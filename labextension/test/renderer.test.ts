@@ -428,3 +428,39 @@ describe('time axis and header', () => {
     expect(header.querySelector('.nbd-gap')).toBeNull();
   });
 });
+
+describe('long runs', () => {
+  function longSnapshot(n: number): Snapshot {
+    const snap = sampleSnapshot();
+    snap.steps = Array.from({ length: n }, (_, i) =>
+      step({ step_id: `s${i}`, name: `s${i}`, position: i, started_at: T0 + i, ended_at: T0 + i + 0.5 }),
+    );
+    return snap;
+  }
+
+  it('draws only a window of rows, and the rows scrolled to', async () => {
+    new TimelineView(host, { host: 'test' }).update(longSnapshot(10_000));
+    const list = host.querySelector<HTMLElement>('.nbd-rows')!;
+    expect(list.classList.contains('nbd-rows-windowed')).toBe(true);
+    const drawn = (): string[] => rows().map(r => r.getAttribute('data-step-id')!);
+    expect(drawn()[0]).toBe('s0');
+    expect(drawn().length).toBeLessThan(100);
+    // The spacers stand in for the rest: the list is as tall as every row.
+    const pads = Array.from(list.querySelectorAll<HTMLElement>('.nbd-pad')).map(p => parseFloat(p.style.height));
+    expect(pads[0]).toBe(0);
+    expect(pads[1]).toBeGreaterThan(9_000 * 20);
+    // jsdom lays nothing out: scroll by setting where the list is scrolled to.
+    Object.defineProperty(list, 'scrollTop', { configurable: true, value: pads[1] });
+    list.dispatchEvent(new Event('scroll'));
+    await new Promise(resolve => setTimeout(resolve, 50));
+    expect(drawn()).toContain('s9999');
+    expect(drawn()).not.toContain('s0');
+    expect(drawn().length).toBeLessThan(100);
+  });
+
+  it('draws every row of a short run', () => {
+    new TimelineView(host, { host: 'test' }).update(longSnapshot(50));
+    expect(rows()).toHaveLength(50);
+    expect(host.querySelector('.nbd-rows-windowed')).toBeNull();
+  });
+});
