@@ -13,6 +13,7 @@ not yet committed).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -42,7 +43,8 @@ def effect(name: str, value: Any) -> Any:
 
 
 async def big(name: str, size: int) -> str:
-    return str(effect(name, "x" * size))
+    # Random text: the journal compresses a long output, and this one must stay megabytes on its way to disk.
+    return str(effect(name, base64.b64encode(os.urandom(size)).decode()[:size]))
 
 
 @nd.function(id="crash-workflow", retries=0)
