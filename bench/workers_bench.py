@@ -69,7 +69,10 @@ def server_pids(data: Path) -> list[int]:
 
 def child(*args: str) -> dict[str, Any]:
     """Run a benchmark process here (bench/ on its path) and return the JSON of its last stdout line."""
-    proc = subprocess.run([sys.executable, *args], cwd=HERE, capture_output=True, text=True, timeout=600, check=False)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # nbdurable from this checkout, whatever bench/.venv installed
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=HERE, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -89,7 +92,7 @@ def workers_phase(
     from nbdurable.journal._backends import open_journal
 
     journal = open_journal(url)  # creates the schema before the workers race to
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(HERE), str(ROOT)))}  # nbdurable from this checkout
     cmd = [sys.executable, "-m", "nbdurable", "worker", "_workers_app", "--journal", url, "--durability", durability]
     cmd += ["--concurrency", str(concurrency), "--poll", "0.5", "--log-level", "info"]
     logs = [Path(tempfile.mkstemp(prefix="nbd-worker-", suffix=".log")[1]) for _ in range(n_workers)]

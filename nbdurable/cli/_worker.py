@@ -22,8 +22,9 @@ is the only shared state.
   A second signal, or the grace period running out, stops the steps in flight too (they
   run again elsewhere: steps are at-least-once).
 
-Wake-ups come from the journal's notifications (a run handed to workers, an event); a poll
-every ``poll`` seconds covers leases that run out, which nobody announces.
+Wake-ups come from the journal's notifications on its work channel (a run handed to workers, a
+claim given up, an event); a worker does not hear the other workers' runs and steps. A poll every
+``poll`` seconds covers leases that run out, which nobody announces.
 """
 
 from __future__ import annotations
@@ -128,7 +129,6 @@ class Worker:
         self.started = 0
         self.finished: dict[str, int] = {}
         self._last_sweep = 0.0
-        self._run_look = 0.0  # when a run changing elsewhere last woke this worker
 
     # -- the loop -----------------------------------------------------------------------------------
 
@@ -174,16 +174,10 @@ class Worker:
         self._wake.set()
 
     def _on_notice(self, kind: str, key: str) -> None:
+        # Work handed over (a run queued, a claim given up), an event: what a worker looks for. Other
+        # workers' runs and steps are not announced to workers at all (the journal's runs channel).
         if kind in ("work", "event", "reconnect"):
             self._wake.set()
-        elif kind == "run" and key not in self.engine.active and self.busy < self.options.concurrency:
-            # Another worker's run changed: perhaps given up, so free to take. Every run of every worker
-            # announces its changes, so looking each time would cost each worker a query per run elsewhere:
-            # a look at most every 0.2 s (runs given up are also found by the poll).
-            now = time.monotonic()
-            if now - self._run_look >= 0.2:
-                self._run_look = now
-                self._wake.set()
 
     # -- taking work --------------------------------------------------------------------------------
 

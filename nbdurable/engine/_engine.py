@@ -132,6 +132,7 @@ class Engine(Waits):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._remote: dict[str, list[asyncio.Event]] = {}  # run id -> handles waiting for it (it runs elsewhere)
+        self._followed: dict[str, int] = {}  # run id -> timelines here following it (it runs elsewhere)
         # Called on the loop with each journal notice (kind, key): workers learn of new work this way.
         self.notice_hooks: list[Callable[[str, str], None]] = []
 
@@ -1226,17 +1227,27 @@ class Engine(Waits):
             key = key_of(function.debounce.key, event.to_dict())
         except ExpressionError:
             return None  # no key: a run of its own, which fails at admission saying which field is missing
-        for rec in self.journal.list_runs(statuses=["queued"], function_id=function.id, limit=200):
-            options = rec.options or {}
-            if options.get("debounce_key") != key or "started_running_at" in options:
-                continue
-            options = {**options, "debounce_until": event.ts + parse_duration(function.debounce.period)}
-            self._write_sync(
-                Write("run_update", run_id=rec.run_id, fields={"event": event.to_dict(), "options": options}),
-                Write("trigger", run_id=rec.run_id, event_id=event_id, function_id=function.id),
-            )
-            st = self.active.get(rec.run_id)
-            return RunHandle(self, rec.run_id, st, record=None if st else self.journal.get_run(rec.run_id))
+        for _attempt in range(20):
+            pending = [
+                rec
+                for rec in self.journal.list_runs(statuses=["queued"], function_id=function.id, limit=200)
+                if (rec.options or {}).get("debounce_key") == key and "started_running_at" not in (rec.options or {})
+            ]
+            if not pending:
+                return None
+            rec = pending[0]
+            options = {**(rec.options or {}), "debounce_until": event.ts + parse_duration(function.debounce.period)}
+            # Compare-and-set (flow._controller's start write is one too): if the run started, or took another
+            # event, since it was read, nothing is written and the runs are looked at again.
+            if self.journal.update_run_if(
+                rec.run_id,
+                {"event": event.to_dict(), "options": options},
+                expect={"event": rec.event, "options": rec.options},
+                status="queued",
+                trigger=(event_id, function.id),
+            ):
+                st = self.active.get(rec.run_id)
+                return RunHandle(self, rec.run_id, st, record=None if st else self.journal.get_run(rec.run_id))
         return None
 
     # -- reading ------------------------------------------------------------------------------------

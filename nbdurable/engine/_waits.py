@@ -10,6 +10,7 @@ a slow fallback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from time import time as _clock
@@ -48,6 +49,15 @@ class Waits(JournalWriter):
     _remote: dict[str, list[asyncio.Event]]  # run id -> handles waiting for it (it runs elsewhere)
     # Called on the loop with each journal notice (kind, key): workers learn of new work this way.
     notice_hooks: list[Callable[[str, str], None]]
+    # Notices heard since the loop last took them (one wake-up of the loop per burst), and whether a
+    # take is scheduled; set up by ``listen``.
+    _heard: list[tuple[str, str]] | None = None
+    _take_scheduled = False
+    # Why this engine follows runs executing elsewhere (the journal's runs channel): timelines shown here
+    # (``follow``: run id -> how many); handles waiting in ``_remote`` count too. The journal's unfollow
+    # while it does.
+    _followed: dict[str, int]
+    _unfollow: Callable[[], None] | None = None
 
     def _pulse(self, st: RunState) -> None:
         """Wake everything in ``st`` that waits (sleeps, waits), each re-checks its condition."""
@@ -173,38 +183,65 @@ class Waits(JournalWriter):
         """Follow the journal's announcements on the running loop (a no-op for journals that do not make any)."""
         if not self.notifying:
             return
-        self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop = loop
+            self._take_scheduled = False  # a take scheduled on a loop that ended never ran
+            if self._heard:
+                self._take_scheduled = True
+                loop.call_soon(self._take_notices)
         if self._unsubscribe is not None:
             return
 
+        heard: list[tuple[str, str]] = []
+        self._heard = heard
+
         def on_notice(kind: str, key: str) -> None:  # on the journal's listener thread
+            heard.append((kind, key))
             loop = self._loop
-            if loop is not None and not loop.is_closed():
-                try:
-                    loop.call_soon_threadsafe(self._on_notice, kind, key)
-                except RuntimeError:
-                    pass  # the loop closed meanwhile
+            if self._take_scheduled or loop is None or loop.is_closed():
+                return
+            self._take_scheduled = True  # a burst of notices wakes the loop once
+            try:
+                loop.call_soon_threadsafe(self._take_notices)
+            except RuntimeError:
+                pass  # the loop closed meanwhile
 
         self._unsubscribe = self.journal.subscribe(on_notice)  # type: ignore[attr-defined]
 
+    def _take_notices(self) -> None:
+        """Handle the notices heard since the last take, each distinct one once (on the loop)."""
+        self._take_scheduled = False
+        heard = self._heard
+        if not heard:
+            return
+        # Slicing and deleting a list are each atomic under the GIL: what the listener appends meanwhile
+        # stays for the next take (which its append scheduled, the flag being cleared first).
+        n = len(heard)
+        taken = heard[:n]
+        del heard[:n]
+        for kind, key in dict.fromkeys(taken):
+            self._on_notice(kind, key)
+
     def _on_notice(self, kind: str, key: str) -> None:
         """What another process changed: wake what waits for it here, and tell timelines of runs executing there."""
-        if kind == "reconnect":  # announcements may have been missed: everything looks again
+        if kind in ("reconnect", "following"):  # announcements may have been missed: everything looks again
             for st in list(self.active.values()):
                 self._pulse(st)
             for waiting in self._remote.values():
                 for ev in waiting:
                     ev.set()
+            for run_id in list(self._followed):
+                if run_id not in self.active:
+                    self._remote_run_changed(run_id)
+                    self.notify("step_finished", run_id)
         elif kind == "run":
             if key in self.active:
                 self._pulse(self.active[key])  # a cancel, a claim taken: its sleeps and waits look at once
             for ev in self._remote.pop(key, []):
                 ev.set()
-            if key not in self.active and self.feed._subscribers:
-                rec = self.journal.get_run(key)
-                if rec is not None:
-                    ended = rec.status in FINAL_STATUSES or effective_status(rec, self) == "interrupted"
-                    self.notify("run_finished" if ended else "run_status", key)
+            if key not in self.active:
+                self._remote_run_changed(key)
         elif kind == "steps" and key not in self.active:
             self.notify("step_finished", key)
         elif kind == "event":
@@ -219,6 +256,14 @@ class Waits(JournalWriter):
             except Exception:
                 _log.exception("nbdurable: a journal notice hook failed")
 
+    def _remote_run_changed(self, run_id: str) -> None:
+        """Tell the feed's subscribers (timelines) how a run executing elsewhere is now."""
+        if self.feed._subscribers:
+            rec = self.journal.get_run(run_id)
+            if rec is not None:
+                ended = rec.status in FINAL_STATUSES or effective_status(rec, self) == "interrupted"
+                self.notify("run_finished" if ended else "run_status", run_id)
+
     def watch(self, run_id: str) -> asyncio.Event | None:
         """An event set when the journal announces a change of ``run_id`` (None: the journal announces nothing).
 
@@ -229,7 +274,46 @@ class Waits(JournalWriter):
         self.listen()
         ev = asyncio.Event()
         self._remote.setdefault(run_id, []).append(ev)
+        self._follow_runs()
         return ev
+
+    def follow(self, run_id: str) -> Callable[[], None]:
+        """Hear how a run executing elsewhere changes (for its timeline) until the returned function is called.
+
+        Its changes (and those of the other runs executing elsewhere) reach this engine's feed as
+        ``run_status``, ``step_finished`` and ``run_finished`` notices; when announcements may have been
+        missed (the listener began listening, or reconnected) the followed run is told as it is then. A
+        no-op for journals that announce nothing (their readers poll).
+        """
+        if not self.notifying:
+            return lambda: None
+        with contextlib.suppress(RuntimeError):  # no running loop: notices wait for one
+            self.listen()
+        self._followed[run_id] = self._followed.get(run_id, 0) + 1
+        self._follow_runs()
+        done = False
+
+        def unfollow() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                left = self._followed.get(run_id, 1) - 1
+                if left > 0:
+                    self._followed[run_id] = left
+                else:
+                    self._followed.pop(run_id, None)
+                self._follow_runs()
+
+        return unfollow
+
+    def _follow_runs(self) -> None:
+        """Follow the journal's runs channel while a timeline or a handle here watches a run executing elsewhere."""
+        wanted = bool(self._followed or self._remote)
+        if wanted and self._unfollow is None:
+            self._unfollow = self.journal.follow_runs()  # type: ignore[attr-defined]
+        elif not wanted and self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
 
     async def wait_watched(self, ev: asyncio.Event | None, limit: float | None = None) -> None:
         """Wait for ``ev`` (from ``watch``), at most the poll interval (slow when announced) or ``limit``."""
@@ -250,3 +334,4 @@ class Waits(JournalWriter):
             waiting.remove(ev)
             if not waiting:
                 del self._remote[run_id]
+                self._follow_runs()

@@ -93,21 +93,10 @@ class FlowController:
                 return f"skipped: rate limit of {rl.limit} run(s) per {rl.period}{_label(rl.key, key)}"
             options["rate_checked"] = True
             await engine.write(Write("run_update", run_id=st.run_id, fields={"options": options}))
-        if fresh and options.get("debounce_until") is not None:
-            while True:
-                current = engine.journal.get_run(st.run_id)
-                until = float(((current.options if current else None) or {}).get("debounce_until") or 0)
-                if current is not None and current.event:
-                    rec.event = current.event
-                    options = dict(current.options or {})
-                remaining = until - _clock()
-                if remaining <= 0:
-                    event = rec.event or {}  # the last event: later keys (throttle, concurrency) come from it
-                    break
-                st.poll_cancel()
-                await self._set_reason(st, f"queued: debounced, starts {remaining:.1f}s after the last event")
-                await asyncio.sleep(min(remaining, 0.5))
-                self._check_start_timeout(st, function)
+        debounced = fresh and options.get("debounce_until") is not None
+        if debounced:
+            options = await self._debounce_wait(st, function)
+            event = rec.event or {}  # the last event: later keys (throttle, concurrency) come from it
         if fresh and function.options.throttle is not None:
             th = function.options.throttle
             key = key_of(th.key, event)
@@ -145,14 +134,72 @@ class FlowController:
             if skipped is not None:
                 return skipped
         await self.acquire(st, function)
-        if fresh:
+        if debounced:
+            options = await self._start_debounced(st, function, options)
+        elif fresh:
             options["started_running_at"] = _clock()
             await engine.write(
                 Write("run_update", run_id=st.run_id, fields={"options": options, "status_reason": None})
             )
+        if fresh:
             rec.options = options
         self._arm_finish(st, function)
         return None
+
+    async def _debounce_wait(self, st: FlowRun, function: FlowSubject) -> dict[str, Any]:
+        """Wait until the debounce period after the run's last event is over; the run's options then.
+
+        The run takes the event it holds then (``st.record.event``): a later event pushes the period back.
+        """
+        rec = st.record
+        assert rec is not None
+        options = dict(rec.options or {})
+        while True:
+            current = self.engine.journal.get_run(st.run_id)
+            until = float(((current.options if current else None) or {}).get("debounce_until") or 0)
+            if current is not None and current.event:
+                rec.event = current.event
+                options = dict(current.options or {})
+            remaining = until - _clock()
+            if remaining <= 0:
+                return options
+            st.poll_cancel()
+            await self._set_reason(st, f"queued: debounced, starts {remaining:.1f}s after the last event")
+            await asyncio.sleep(min(remaining, 0.5))
+            self._check_start_timeout(st, function)
+
+    async def _start_debounced(self, st: FlowRun, function: FlowSubject, options: dict[str, Any]) -> dict[str, Any]:
+        """Journal that a debounced run starts, only if no event joined it since it last looked; its options.
+
+        A compare-and-set on the run's event and options: an event that came in between (``_debounce``
+        wrote it, with a later period) makes the run wait again and take it; once the start is written,
+        a later event can no longer join this run (its own compare-and-set fails) and starts a run of
+        its own. So an event is never given to a run that already started with an older one.
+        """
+        rec = st.record
+        assert rec is not None
+        while True:
+            seen = dict(options)  # what the journal holds now, as this run last read or wrote it
+            started = {**options, "started_running_at": _clock()}
+            if await self._retry_busy(
+                self.engine.journal.update_run_if,
+                st.run_id,
+                {"options": started, "status_reason": None},
+                expect={"options": seen, "event": rec.event},
+                epoch=getattr(st, "epoch", None) or None,
+            ):
+                return started
+            st.poll_cancel()  # a run claimed by another process meanwhile stops here
+            now = self.engine.journal.get_run(st.run_id)
+            if now is not None and now.event == rec.event and now.options == seen:
+                # Nothing changed, yet the stored values did not compare equal (written by an older release or
+                # another tool, in another form): no event can have joined, so the start is written as it was.
+                await self.engine.write(
+                    Write("run_update", run_id=st.run_id, fields={"options": started, "status_reason": None})
+                )
+                return started
+            await asyncio.sleep(0.01)
+            options = await self._debounce_wait(st, function)
 
     def _arm_finish(self, st: FlowRun, function: FlowSubject) -> None:
         timeouts = function.options.timeouts

@@ -219,6 +219,39 @@ class MemoryJournal:
             self._version += 1
             return run.epoch
 
+    def update_run_if(
+        self,
+        run_id: str,
+        fields: dict[str, Any],
+        *,
+        expect: dict[str, Any],
+        status: str | None = None,
+        epoch: int | None = None,
+        trigger: tuple[str, str] | None = None,
+    ) -> bool:
+        known = {f.name for f in dataclasses.fields(RunRecord)}
+        bad = (set(fields) | set(expect)) - known
+        if bad:
+            raise JournalError(f"update_run_if: unknown run fields {sorted(bad)}")
+        with self._lock:
+            run = self._runs.get(run_id)
+            if (
+                run is None
+                or (status is not None and run.status != status)
+                or (epoch is not None and run.epoch != epoch)
+                or any(getattr(run, k) != v for k, v in expect.items())
+                or (trigger is not None and trigger in self._triggers)
+            ):
+                return False
+            changes = copy.deepcopy(fields)
+            changes.setdefault("updated_at", time.time())
+            for key, value in changes.items():
+                setattr(run, key, value)
+            if trigger is not None:
+                self._triggers[trigger] = run_id
+            self._version += 1
+            return True
+
     def acquire_slot(
         self, scope: str, key: str, run_id: str, holder: str, *, limit: int, rank: float, expires_at: float, now: float
     ) -> tuple[bool, int, int]:

@@ -26,8 +26,10 @@ which rolls back the whole batch in the same round trip.
 
 **Notifications** (``_postgres_notify.py``): each commit notes what it changed;
 a background thread announces it with ``NOTIFY``, coalesced, never on the
-commit's own round trip, and a listener thread turns what others announce into
-``change_token()`` moves and ``subscribe`` callbacks. The statements and the
+commit's own round trip, on two channels (work for every process; runs and steps
+only for processes that follow runs executing elsewhere), and a listener thread
+turns what others announce into ``change_token()`` moves and ``subscribe``
+callbacks. The statements and the
 conversions between records and rows are in ``_postgres_sql.py``.
 """
 
@@ -505,9 +507,66 @@ class PostgresJournal:
             if row is None:
                 return None
             self._notices.watch(run_id)
-            self._notices.note("run", run_id)
+            self._notices.note_run(run_id)  # the process it was taken from finds out at its next fenced write
         self._notices.announce()
         return int(row[0])
+
+    def update_run_if(
+        self,
+        run_id: str,
+        fields: dict[str, Any],
+        *,
+        expect: dict[str, Any],
+        status: str | None = None,
+        epoch: int | None = None,
+        trigger: tuple[str, str] | None = None,
+    ) -> bool:
+        self._check_writable()
+        bad = (set(fields) | set(expect)) - _RUN_FIELDS
+        if bad:
+            raise JournalError(f"update_run_if: unknown run fields {sorted(bad)}")
+        changes = dict(fields)
+        changes.setdefault("updated_at", time.time())
+        s = self._sql.s
+        sets = ", ".join(f"{k} = %s" for k in changes)
+        # Each expected field as stored (JSON fields as the text _dumps writes); NULL matches None.
+        where = "".join(f" AND {k} IS NOT DISTINCT FROM %s" for k in expect)
+        params = [field_value(k, v) for k, v in expect.items()]
+        if status is not None:
+            where, params = where + " AND status = %s", [*params, status]
+        if epoch is not None:
+            where, params = where + " AND epoch = %s", [*params, epoch]
+        values = [field_value(k, v) for k, v in changes.items()]
+        applied = False
+        with self._lock:
+            conn = self._conn()
+            try:
+                with conn.transaction():
+                    # The trigger first: a second process linking the same event waits for this one's commit.
+                    if (
+                        trigger is not None
+                        and not conn.execute(
+                            f"INSERT INTO {s}.triggers (event_id, function_id, run_id) VALUES (%s, %s, %s) "
+                            "ON CONFLICT DO NOTHING RETURNING 1",
+                            (*trigger, run_id),
+                        ).fetchone()
+                    ):
+                        raise psycopg.Rollback()
+                    if not conn.execute(
+                        f"UPDATE {s}.runs SET {sets} WHERE run_id = %s{where} RETURNING 1", (*values, run_id, *params)
+                    ).fetchone():
+                        raise psycopg.Rollback()
+                    applied = True
+            except psycopg.DataError as exc:
+                raise ValueError(f"PostgreSQL refused a value: {str(exc).strip()}") from None
+            except psycopg.Error as exc:
+                raise self._fault(exc, "write") from None
+            if applied:
+                self._notices.note_run(run_id)
+                if epoch is None:  # not the run's own write: its owner hears it on the work channel
+                    self._notices.note("run", run_id)
+        self._notices.announce()
+        return applied
 
     # -- flow control -------------------------------------------------------------------------------
 
@@ -789,8 +848,10 @@ class PostgresJournal:
 
         Local: no round trip, so the engine can ask before every step. The listener thread counts what
         other processes announce; it also moves when the listener (re)connects, since announcements may
-        have been missed meanwhile. (The engine adds a slow poll of its own for journals that notify, in
-        case announcements never arrive, as behind a pooler that drops LISTEN.)
+        have been missed meanwhile. A journal that has not written for a run yet is a reader (the server
+        extension, a listing): it follows every run (see ``follow_runs``). (The engine adds a slow poll of
+        its own for journals that notify, in case announcements never arrive, as behind a pooler that
+        drops LISTEN.)
         """
         return self._notices.change_token()
 
@@ -800,12 +861,28 @@ class PostgresJournal:
         Kinds: ``run`` (a run's row: status, claim, cancel; key: run id), ``steps`` (a run's steps), ``event``
         (key: its name), ``slot`` (a concurrency slot freed; key: scope and key joined by U+001F, or ``*``),
         ``work`` (a run handed to workers; key: its queue, or ``*``). Also ``reconnect`` with an empty key when
-        announcements may have been missed. Returns a function that unsubscribes.
+        announcements may have been missed (the listener reconnected), and ``following`` when it began to
+        follow runs (what changed before was not heard; the change token does not move for it). ``run`` and
+        ``steps`` of runs executing elsewhere come only while runs are followed (``follow_runs``); a change
+        another process makes to a run executing here (a cancel) always comes. Returns a function that
+        unsubscribes.
         """
         return self._notices.subscribe(callback)
 
+    def follow_runs(self) -> Callable[[], None]:
+        """Hear every run's changes and steps (the runs channel) until the returned function is called.
+
+        For a process that watches runs executing elsewhere (a handle waiting for a worker's run, its
+        timeline). When the listener starts listening it announces ``following``, so what changed before
+        is looked at again. Workers do not follow runs, so they do no work for each other's steps.
+        """
+        return self._notices.follow_runs()
+
     def wait_listening(self, timeout: float = 10.0) -> bool:
-        """Block until the listener is connected and listening (tests and workers use it before relying on it)."""
+        """Block until the listener is connected and listening (tests and workers use it before relying on it).
+
+        Also until it listens to the runs channel, or not, as runs are followed or not.
+        """
         return self._notices.wait_listening(timeout)
 
     # -- closing ------------------------------------------------------------------------------------

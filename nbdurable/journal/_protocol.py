@@ -229,6 +229,26 @@ class Journal(Protocol):
         """
         ...
 
+    def update_run_if(
+        self,
+        run_id: str,
+        fields: dict[str, Any],
+        *,
+        expect: dict[str, Any],
+        status: str | None = None,
+        epoch: int | None = None,
+        trigger: tuple[str, str] | None = None,
+    ) -> bool:
+        """Set ``fields`` of a run only if it still holds ``expect`` (and ``status``, ``epoch``): a compare-and-set.
+
+        ``expect`` maps run fields to the values the writer read (JSON fields compared as stored).
+        With ``trigger`` (event id, function id), that event is linked to the run in the same
+        transaction. True when applied; False when the run changed meanwhile (or the event already
+        started a run of that function), and then nothing was written. How a debounced event and
+        the start of the run it would join cannot both win (see flow control in the architecture doc).
+        """
+        ...
+
     # -- workers: runs handed to worker processes, and positions in the event log --------------------
 
     def claim_next(

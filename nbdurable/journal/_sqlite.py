@@ -557,6 +557,48 @@ class SQLiteJournal:
         claimed: int | None = self._tx(body)
         return claimed
 
+    def update_run_if(
+        self,
+        run_id: str,
+        fields: dict[str, Any],
+        *,
+        expect: dict[str, Any],
+        status: str | None = None,
+        epoch: int | None = None,
+        trigger: tuple[str, str] | None = None,
+    ) -> bool:
+        self._check_writable()
+        bad = (set(fields) | set(expect)) - _RUN_FIELDS
+        if bad:
+            raise JournalError(f"update_run_if: unknown run fields {sorted(bad)}")
+        changes = dict(fields)
+        changes.setdefault("updated_at", time.time())
+        sets = ", ".join(f"{k}=?" for k in changes)
+        values = [_dumps(v) if k in _JSON_RUN_FIELDS else v for k, v in changes.items()]
+        # Each expected field as stored (JSON fields as the text _dumps writes); IS also matches NULL.
+        where = "".join(f" AND {k} IS ?" for k in expect)
+        params = [_dumps(v) if k in _JSON_RUN_FIELDS else v for k, v in expect.items()]
+        if status is not None:
+            where, params = where + " AND status=?", [*params, status]
+        if epoch is not None:
+            where, params = where + " AND epoch=?", [*params, epoch]
+
+        def body(conn: sqlite3.Connection) -> bool:
+            if (
+                trigger is not None
+                and conn.execute("SELECT 1 FROM triggers WHERE event_id=? AND function_id=?", trigger).fetchone()
+            ):
+                return False
+            cur = conn.execute(f"UPDATE runs SET {sets} WHERE run_id=?{where}", (*values, run_id, *params))
+            if cur.rowcount != 1:
+                return False
+            if trigger is not None:
+                conn.execute("INSERT INTO triggers (event_id, function_id, run_id) VALUES (?,?,?)", (*trigger, run_id))
+            return True
+
+        applied: bool = self._tx(body)
+        return applied
+
     # -- flow control -------------------------------------------------------------------------------
 
     def _tx(self, body: Callable[[sqlite3.Connection], Any]) -> Any:

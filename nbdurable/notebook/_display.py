@@ -282,9 +282,12 @@ def display_run(handle: RunHandle[Any]) -> TimelineDisplay:
             return
         if notice.kind == "run_finished":
             unsubscribe()
+            unfollow()
             view.finish(snapshot())
             return
         view.update(snapshot)
 
     unsubscribe = engine.subscribe(on_notice)
+    # A run executing elsewhere (a worker) reaches the feed through the journal's notifications.
+    unfollow = engine.follow(run_id) if run_id not in engine.active else (lambda: None)
     return view

@@ -14,7 +14,8 @@ Several of these share one journal, as several kernels would. The spec gives:
   ``["block", name, seconds]`` (a synchronous step that blocks the event loop, as a plain
   blocking call in a notebook does) or ``["sleep", name, seconds]``;
 - ``send``: events to send (``{"name", "data"}``) before starting anything, e.g. a cancel;
-- ``starts``: runs to start, ``{"via": "send" | "start", "data": {...}, "run_id": optional}``;
+- ``starts``: runs to start, ``{"via": "send" | "start", "data": {...}, "run_id": optional, "after":
+  seconds to wait before this one, optional}``;
 - ``resume``: run ids to resume here (a new process picking up runs another one left);
 - ``go``: a file to wait for before starting runs, so several processes contend at once;
 - ``kill_in_step``: SIGKILL this process at the start of its n-th step execution (1-based),
@@ -130,6 +131,8 @@ async def main() -> None:
         log({"ev": "resume", "run": run_id, "at": time.time(), "pid": os.getpid()})
         handles.append(nd.get_engine().resume(run_id))
     for start in spec.get("starts") or []:
+        if start.get("after"):
+            await asyncio.sleep(start["after"])
         if start["via"] == "send":
             handles.extend(await nd.send(fn_spec["trigger"], start.get("data") or {}))
         else:

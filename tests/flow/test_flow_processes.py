@@ -314,6 +314,49 @@ def test_rate_limit_skips_across_processes_and_keeps_every_run(tmp_path: Path, f
         )
 
 
+# -- debounce: an event and the start of the run it would join -----------------------------------------
+
+
+def test_debounced_events_are_never_lost_to_a_run_that_started(tmp_path: Path, flows: Flows) -> None:
+    """Three processes send events of one debounce key, spaced around the period, so events keep arriving just
+    as a pending run's quiet period ends. Each event must either join a run before it starts (the run then
+    starts with the last event that joined it, which its journaled event says) or start a run of its own:
+    never be written into a run that had already started with another event."""
+    flow = make(
+        flows,
+        tmp_path,
+        {"id": "fp-debounce", "trigger": "fp/typed", "debounce": {"period": 0.08, "key": "event.data.k"}},
+        [["run", "s", 0.0, None]],
+    )
+    pauses = itertools.cycle([0.05, 0.075, 0.08, 0.085, 0.09, 0.1, 0.07])
+    for p in range(3):
+        starts = [{"via": "send", "data": {"k": "doc", "i": p * 100 + n}, "after": next(pauses)} for n in range(14)]
+        flow.start(starts=starts, go=str(flow.go))
+    flow.release()
+    outcome = flow.wait(timeout=90)
+    assert outcome and all(o["status"] == "completed" for o in outcome.values()), outcome
+    ran = {r["run"]: r["data"]["i"] for r in flow.lines("end")}  # the event each run executed with
+    journal = flow.open()
+    try:
+        events = journal.events_after("fp/typed", 0, limit=1000)
+        assert len(events) == 42
+        for ev in events:
+            [(_fid, run_id)] = journal.runs_for_event(ev.event_id)
+            assert run_id in ran, f"event {ev.data['i']} went to run {run_id}, which never ran"
+        for run_id, took in ran.items():
+            rec = journal.get_run(run_id)
+            assert rec is not None and rec.event is not None
+            # An event written into the run after it started (or between its last look and its start)
+            # would be the journaled event here, while the run executed with an older one: lost.
+            assert rec.event["data"]["i"] == took, (
+                f"run {run_id} executed with event {took}, but event {rec.event['data']['i']} was written into "
+                "it: that event was lost"
+            )
+    finally:
+        journal.close()
+    assert len(ran) > 1, "the events were spaced to end several quiet periods: more than one run"
+
+
 # -- timeouts across a restart ---------------------------------------------------------------------------
 
 

@@ -676,6 +676,93 @@ def test_timestamps_are_floats(journal: nd.Journal) -> None:
     assert got is not None and got.created_at == now
 
 
+def ev(i: int) -> dict[str, object]:
+    """A run's trigger event as the engine journals it."""
+    return {"name": "doc/typed", "data": {"i": i}, "id": f"e{i}", "ts": 1000.0 + i}
+
+
+def test_update_run_if_is_compare_and_set_on_the_fields_read(journal: nd.Journal) -> None:
+    add_run(journal, run(status="queued", event=ev(0), options={"debounce_key": "k", "until": 1.5}))
+    read = journal.get_run("r1")
+    assert read is not None
+    expect = {"event": read.event, "options": read.options}
+    joined = {"event": ev(1), "options": {"debounce_key": "k", "until": 2.5}}
+    assert journal.update_run_if("r1", joined, expect=expect, status="queued", trigger=("e1", "fn"))
+    assert journal.runs_for_event("e1") == [("fn", "r1")]
+    # What was read is stale now: a second writer with it changes nothing, and links no event.
+    assert not journal.update_run_if("r1", {"event": ev(2)}, expect=expect, trigger=("e2", "fn"))
+    assert journal.runs_for_event("e2") == []
+    got = journal.get_run("r1")
+    assert got is not None and got.event == ev(1) and got.options == joined["options"]
+    # A status or an epoch not the run's refuses; so does an event that already started a run of the function.
+    fresh = {"event": got.event, "options": got.options}
+    assert not journal.update_run_if("r1", {"status_reason": "x"}, expect=fresh, status="running")
+    assert not journal.update_run_if("r1", {"status_reason": "x"}, expect=fresh, epoch=5)
+    assert not journal.update_run_if("r1", {"event": ev(3)}, expect=fresh, trigger=("e1", "fn"))
+    got = journal.get_run("r1")
+    assert got is not None and got.event == ev(1) and got.status_reason is None
+    assert journal.update_run_if("r1", {"status_reason": "ok"}, expect={"owner": None, **fresh}, epoch=0)
+    with pytest.raises(nd.JournalError, match="nope"):
+        journal.update_run_if("r1", {"nope": 1}, expect={})
+
+
+def test_a_debounced_event_and_the_start_it_races_never_both_win(two: tuple[nd.Journal, nd.Journal]) -> None:
+    """Two connections in two threads: one joins events to a pending run, the other starts that run.
+
+    Each event either joined before the start (the run started with it or a later one) or found the run
+    started and was left to start a run of its own: no event is linked to a run that started without it.
+    """
+    import threading
+
+    sender, runner = two
+    add_run(sender, run(status="queued", event=ev(0), options={"debounce_key": "k"}))
+    joined: list[int] = []
+    left: list[int] = []
+    started: list[dict[str, object]] = []
+
+    def send() -> None:
+        for i in range(1, 120):
+            while True:
+                rec = sender.get_run("r1")
+                assert rec is not None and rec.options is not None
+                if "started_running_at" in rec.options:
+                    left.append(i)
+                    break
+                if sender.update_run_if(
+                    "r1",
+                    {"event": ev(i), "options": {**rec.options, "last": i}},
+                    expect={"event": rec.event, "options": rec.options},
+                    status="queued",
+                    trigger=(f"e{i}", "fn"),
+                ):
+                    joined.append(i)
+                    break
+
+    def start() -> None:
+        time.sleep(0.02)
+        while True:
+            rec = runner.get_run("r1")
+            assert rec is not None and rec.options is not None
+            options = {**rec.options, "started_running_at": time.time()}
+            if runner.update_run_if("r1", {"options": options}, expect={"event": rec.event, "options": rec.options}):
+                assert rec.event is not None
+                started.append(rec.event)
+                return
+
+    threads = [threading.Thread(target=send), threading.Thread(target=start)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    [took] = started
+    last_joined = max(joined, default=0)
+    assert took == ev(last_joined), f"the run started with {took}, the last event joined was {last_joined}"
+    assert all(i > last_joined for i in left)
+    assert sorted(joined + left) == list(range(1, 120))
+    assert all(sender.runs_for_event(f"e{i}") == [("fn", "r1")] for i in joined)
+    assert not any(sender.runs_for_event(f"e{i}") for i in left)
+
+
 # -- workers: reserving runs handed to workers, cursors ------------------------------------------------
 
 
