@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..journal._protocol import RUN_STATUSES
+
 __all__ = ["main"]
 
-_STATUSES = ("queued", "running", "sleeping", "waiting", "completed", "failed", "cancelled", "skipped", "interrupted")
+_STATUSES = RUN_STATUSES
 
 
 def _limit(text: str) -> int:

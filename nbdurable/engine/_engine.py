@@ -45,7 +45,7 @@ from ._events import Event, EventLimits, validate_event
 from ._executor import backoff_delay, error_info
 from ._handle import effective_status
 from ._registry import Workflow, registry
-from ._runstate import RerunFrom, RunState, current_run_var, current_step_var
+from ._runstate import Outcome, OutcomeStatus, RerunFrom, RunState, current_run_var, current_step_var
 from ._serde import encode, module_of, return_type, storable_text
 from ._usercode import warn_at_user, workflow_code
 from ._waits import Waits
@@ -692,15 +692,15 @@ class Engine(Waits):
         except (NbDurableError, RunCancelledError) as exc:
             self._finish(st, "cancelled", reason=reason, exc=exc)
             if st.outcome is not None:
-                st.outcome = ("failed", None, {"type": type(exc).__name__, "message": str(exc)}, reason, exc)
+                st.outcome = Outcome("failed", None, {"type": type(exc).__name__, "message": str(exc)}, reason, exc)
             return
         self._finish(st, "cancelled", reason=reason)
-        st.outcome = ("completed", value, None, reason, None)
+        st.outcome = Outcome("completed", value, None, reason, None)
 
     def _finish(
         self,
         st: RunState,
-        status: str,
+        status: OutcomeStatus,
         *,
         value: Any = None,
         payload: str | None = None,
@@ -752,7 +752,7 @@ class Engine(Waits):
                 return
             if handler is not None:
                 self._start_handler(st, handler, failed=status == "failed")
-        self._settle(st, status, (status, value, error, reason, exc), ended_at=now)
+        self._settle(st, status, Outcome(status, value, error, reason, exc), ended_at=now)
 
     def _failure_handler(self, st: RunState, error: dict[str, Any] | None, now: float) -> RunRecord | None:
         """The queued run of the function's ``on_failure`` handler for this failure (None without one).
@@ -815,7 +815,9 @@ class Engine(Waits):
             self._give_up(st)
         st.halt = exc
         text = str(exc)
-        self._settle(st, "interrupted", ("interrupted", None, {"type": type(exc).__name__, "message": text}, text, exc))
+        self._settle(
+            st, "interrupted", Outcome("interrupted", None, {"type": type(exc).__name__, "message": text}, text, exc)
+        )
 
     def _give_up(self, st: RunState) -> None:
         """Clear a released run's claim (fenced: only while it is still ours), so a worker takes it at once."""
@@ -830,7 +832,7 @@ class Engine(Waits):
             st.halt = exc
         self.flow.forget(st.run_id)  # local bookkeeping only: slots held under the run id are the owner's now
         st.ended_at = _clock()
-        st.outcome = ("lost", None, None, "", exc)
+        st.outcome = Outcome("lost", None, None, "", exc)
         if self.active.get(st.run_id) is st:
             del self.active[st.run_id]
         if st.done is not None and not st.done.done():
@@ -841,7 +843,7 @@ class Engine(Waits):
         self,
         st: RunState,
         status: str,
-        outcome: tuple[str, Any, dict[str, Any] | None, str, BaseException | None],
+        outcome: Outcome,
         *,
         ended_at: float | None = None,
     ) -> None:
@@ -863,7 +865,7 @@ class Engine(Waits):
         ended = None
         if self.feed and st.record is not None:
             # For observers: the run as it ended (the stored record is left as loaded).
-            ended = dataclasses.replace(st.record, status=status, error=outcome[2], ended_at=st.ended_at)
+            ended = dataclasses.replace(st.record, status=status, error=outcome.error, ended_at=st.ended_at)
         self.notify("run_finished", st.run_id, record=ended)  # a timeline builds its last snapshot from memory here
         st.release_memory()
 

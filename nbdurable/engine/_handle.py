@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._errors import RunCancelledError, RunFailedError, RunInterruptedError, SerializationError
-from ..journal import ACTIVE_STATUSES, RunRecord, is_alive, this_owner
+from ..journal import ACTIVE_STATUSES, FINAL_STATUSES, RunRecord, is_alive, this_owner
 from ._present import presenter
 from ._registry import registry
 from ._serde import decode, module_of, return_type
@@ -82,7 +82,7 @@ class RunHandle(Generic[R]):
     # -- reading ------------------------------------------------------------------------------------
 
     def _rec(self) -> RunRecord | None:
-        if self._record is None or self._record.status not in ("completed", "failed", "cancelled"):
+        if self._record is None or self._record.status not in FINAL_STATUSES:
             fresh = self._engine.journal.get_run(self.run_id)
             if fresh is not None:
                 self._record = fresh
@@ -99,7 +99,7 @@ class RunHandle(Generic[R]):
     def status(self) -> str:
         """queued, running, sleeping, waiting, completed, failed, cancelled or interrupted."""
         st = self._state
-        if st is not None and st.outcome is not None and st.outcome[0] != "lost":
+        if st is not None and st.outcome is not None and st.outcome.status != "lost":
             return st.status
         if st is not None and st.outcome is None and st.run_id in self._engine.active:
             return st.status
@@ -222,7 +222,7 @@ class RunHandle(Generic[R]):
             )
             return stored
         # A run handed to workers is never abandoned: one of them resumes it if its owner stops.
-        for_workers = rec.queue is not None and rec.status not in ("completed", "failed", "cancelled", "skipped")
+        for_workers = rec.queue is not None and rec.status not in FINAL_STATUSES
         if status in ("failed", "cancelled", "skipped", "interrupted") and not for_workers:
             self._raise(status, rec.error, rec.status_reason or "", None)
         if status == "queued" and rec.owner is None and not for_workers and not self._engine.active.get(self.run_id):

@@ -13,11 +13,11 @@ import dataclasses
 import heapq
 import re
 from time import time as _clock
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .._errors import ConfigError, NestedStepError, NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
 from .._redact import StreamRedactor
-from ..journal._protocol import RunRecord, StepRecord
+from ..journal._protocol import FinalStatus, RunRecord, StepRecord
 from ._serde import storable_text
 from ._usercode import linted_lines, warn_at_user, workflow_code
 
@@ -29,6 +29,8 @@ __all__ = [
     "OUTPUT_PREVIEW",
     "RECENT_STEPS",
     "LiveStep",
+    "Outcome",
+    "OutcomeStatus",
     "RerunFrom",
     "RunState",
     "StepInfo",
@@ -192,6 +194,19 @@ class RerunFrom(BaseException):
         self.step_id = step_id
 
 
+OutcomeStatus = Literal[FinalStatus, "interrupted", "lost"]
+
+
+class Outcome(NamedTuple):
+    """How a run ended in this process: ``lost`` when another process owns it now (nothing was written)."""
+
+    status: OutcomeStatus
+    value: Any
+    error: dict[str, Any] | None
+    reason: str
+    exc: BaseException | None
+
+
 class RunState:
     """One run executing in this process."""
 
@@ -212,44 +227,68 @@ class RunState:
         self.on_change = on_change
         self.retries = retries
         self.record: RunRecord | None = None
+        self.status = "queued"
+        self.status_reason: str | None = None
+        self.started_at = _clock()
+        self.ended_at: float | None = None
+        self.warnings: list[dict[str, Any]] = []
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[Any] | None = None
+        self.done: asyncio.Future[Any] | None = None
+        # How the run ended in this process, once it has.
+        self.outcome: Outcome | None = None
+        self._clear_replay()
+        self._init_replay_checks()
+        self._init_live_steps()
+        self._init_control()
+
+    def _clear_replay(self) -> None:
+        """What replay looks steps up in: empty until :meth:`load` fills it (again, on a restart)."""
         self.journaled: dict[str, StepRecord] = {}
         self.by_position: dict[int, StepRecord] = {}
         self.counters: dict[str, int] = {}
-        self.legacy_names: set[str] = set()  # step names of the counter form that a 0.1.0 journal holds
         self.position = 0
         # Journaled completed steps not reached yet in this execution (divergence); only the journal's.
         self.unreached: set[str] = set()
-        # Steps in flight here. A step that ends leaves: kept in `recent` while a timeline watches (at
-        # most RECENT_STEPS, the highest positions), otherwise only counted. Memory per executed step
-        # is then O(1) with no timeline and bounded with one; views read older steps from the journal.
+        # Outer step id -> the NestedStepError its code met: the step fails even if its code caught it.
+        self.nested: dict[str, NestedStepError] = {}
+
+    def _init_replay_checks(self) -> None:
+        """What replay notes to tell a divergence (other path, inputs or code) and to answer steps once."""
+        self.legacy_names: set[str] = set()  # step names of the counter form that a 0.1.0 journal holds
+        self.replayed = ReplayedIds()  # ids of the steps answered from the journal
+        self.last_fn: object = None  # the callable last replayed, and its code hash (see Step._note_replayed)
+        self.last_fn_hash = ""
+        self.replaying = False
+        self.changed_code: list[str] = []
+        self.consumed_seqs: set[int] = set()
+        self.unusable_seqs: set[int] = set()  # journaled events a wait skipped (see Engine._unusable)
+        self.reported_sites: set[tuple[str, int, str]] = set()
+        self.advised = False  # the advice on where to look for a divergence's cause was given
+
+    def _init_live_steps(self) -> None:
+        """Steps in flight here, and the ended ones a timeline may still show.
+
+        A step that ends leaves ``live``: kept in ``recent`` while a timeline watches (at most
+        RECENT_STEPS, the highest positions), otherwise only counted. Memory per executed step
+        is then O(1) with no timeline and bounded with one; views read older steps from the journal.
+        """
         self.live: dict[str, LiveStep] = {}
         self.redactors: dict[str, StreamRedactor] = {}  # per streaming step in flight (see stream)
         self.recent: dict[int, LiveStep] = {}
         self._recent_heap: list[int] = []
         self.evicted = Tally()  # steps that left `recent`, for the timeline's totals
         self.memory_partial = False  # some step that ended here is in the journal only
-        self.replayed = ReplayedIds()  # ids of the steps answered from the journal
-        self.last_fn: object = None  # the callable last replayed, and its code hash (see Step._note_replayed)
-        self.last_fn_hash = ""
-        self.status_reason: str | None = None
+
+    def _init_control(self) -> None:
+        """Who may write the run, and what asks it to stop: claims, cancels, deadlines, halts."""
         self.finish_deadline: float | None = None  # Timeouts(finish=...), from the journaled first start
-        self.finish_reason = ""  # step id -> position, for steps answered from the journal
-        self.status = "queued"
-        self.started_at = _clock()
-        self.ended_at: float | None = None
-        self.warnings: list[dict[str, Any]] = []
+        self.finish_reason = ""
         self.cancel_requested = False
         self.cancel_reason = ""
         self.interrupt_requested = False  # Engine.interrupt (Ctrl-C): stop here, resumable
         self.superseded_by: str | None = None  # on_change="rerun": the run this one continues as
         self.retry_failed = False
-        self.consumed_seqs: set[int] = set()
-        self.unusable_seqs: set[int] = set()  # journaled events a wait skipped (see Engine._unusable)
-        self.wake = asyncio.Event()
-        self.task: asyncio.Task[Any] | None = None
-        self.done: asyncio.Future[Any] | None = None
-        self.replaying = False
-        self.changed_code: list[str] = []
         self.change_token = -1
         self.checked_at = 0.0  # when poll_cancel last re-read the run (the slow poll of journals that notify)
         self.released = False  # given up to another process (a worker stopping): its claim is cleared when it stops
@@ -257,12 +296,6 @@ class RunState:
         self.epoch = 0
         # Why this run must stop here: its journal failed, or another process claimed it.
         self.halt: BaseException | None = None
-        self.reported_sites: set[tuple[str, int, str]] = set()
-        self.advised = False  # the advice on where to look for a divergence's cause was given
-        # Outer step id -> the NestedStepError its code met: the step fails even if its code caught it.
-        self.nested: dict[str, NestedStepError] = {}
-        # (status, value, error, reason, exception) once the run has ended in this process.
-        self.outcome: tuple[str, Any, dict[str, Any] | None, str, BaseException | None] | None = None
 
     # -- loading ------------------------------------------------------------------------------------
 
@@ -285,8 +318,7 @@ class RunState:
         """The body is executed again from the top (a function-level retry): steps replay from ``steps``."""
         assert self.record is not None
         retry_failed = self.retry_failed
-        self.journaled, self.by_position, self.counters, self.position = {}, {}, {}, 0
-        self.unreached, self.nested = set(), {}
+        self._clear_replay()
         self.load(self.record, steps)
         self.retry_failed = retry_failed
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 __all__ = [
     "ACTIVE_STATUSES",
     "FINAL_STATUSES",
+    "RUN_STATUSES",
+    "ActiveStatus",
     "EventRecord",
+    "FinalStatus",
     "Journal",
     "RunRecord",
     "RunStatus",
@@ -27,12 +30,15 @@ __all__ = [
     "Write",
 ]
 
-RunStatus = Literal[
-    "queued", "running", "sleeping", "waiting", "completed", "failed", "cancelled", "skipped", "interrupted"
-]
+# The statuses are spelled here once; the sets below are made from these Literals.
+FinalStatus = Literal["completed", "failed", "cancelled", "skipped"]
+ActiveStatus = Literal["running", "sleeping", "waiting"]
+RunStatus = Literal["queued", ActiveStatus, FinalStatus, "interrupted"]
 StepStatus = Literal["completed", "failed", "retrying", "sleeping", "waiting"]
-FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "skipped"})
-ACTIVE_STATUSES: frozenset[str] = frozenset({"running", "sleeping", "waiting"})
+FINAL_STATUSES: frozenset[FinalStatus] = frozenset(get_args(FinalStatus))
+"""A run in one of these has ended for good (``interrupted`` has not: it can be resumed)."""
+ACTIVE_STATUSES: frozenset[ActiveStatus] = frozenset(get_args(ActiveStatus))
+RUN_STATUSES: tuple[RunStatus, ...] = ("queued", *get_args(ActiveStatus), *get_args(FinalStatus), "interrupted")
 
 
 @dataclasses.dataclass(slots=True)

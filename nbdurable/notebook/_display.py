@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+from ..journal import FINAL_STATUSES
 from ..timeline._render import bound_snapshot, is_terminal, timeline_mimebundle
 
 if TYPE_CHECKING:
@@ -271,9 +272,7 @@ def display_run(handle: RunHandle[Any]) -> TimelineDisplay:
 
     view = TimelineDisplay(snapshot(), on_action=act)
     view.show()
-    if view.finished or (
-        handle.status in ("completed", "failed", "cancelled", "skipped") and run_id not in engine.active
-    ):
+    if view.finished or (handle.status in FINAL_STATUSES and run_id not in engine.active):
         view.finish(snapshot())
         return view
 

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+from ..journal._protocol import FINAL_STATUSES
+
 __all__ = [
     "MIME_TYPE",
     "SNAPSHOT_VERSION",
@@ -40,7 +42,7 @@ Raise it (and add a migration there) when a field changes meaning, so a newer
 extension still draws notebooks saved by an older nbdurable.
 """
 
-TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "skipped", "interrupted"})
+TERMINAL_RUN_STATUSES = FINAL_STATUSES | {"interrupted"}  # nothing moves without the user
 
 # One stylesheet per output, scoped to the timeline's root: rows carry classes and data
 # attributes, not inline styles (a few hundred bytes a step less). The colours and which status

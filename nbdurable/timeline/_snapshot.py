@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine import effective_status, registry
 from ..engine._runstate import OUTPUT_PREVIEW, RECENT_STEPS, LiveStep, ReplayedIds, Tally
 from ..engine._usercode import user_traceback_text
-from ..journal._protocol import RunRecord, StepRecord
+from ..journal._protocol import FINAL_STATUSES, RunRecord, StepRecord
 from ..journal._rows import MAX_JSON_DEPTH, too_deep
 from ._render import SNAPSHOT_VERSION
 
@@ -373,12 +373,12 @@ def _run_error_and_reason(engine: Engine, src: _Sources, run_id: str) -> tuple[A
     state, rec = src.state, src.rec
     error = None
     if state is not None:
-        error = state.outcome[2] if state.outcome is not None else None
+        error = state.outcome.error if state.outcome is not None else None
     elif rec is not None and rec.error:
         error = rec.error
     reason = (
         (state.status_reason if state is not None and run_id in engine.active else None)
-        or (state.outcome[3] if state is not None and state.outcome is not None else None)
+        or (state.outcome.reason if state is not None and state.outcome is not None else None)
         or (rec.status_reason if rec else None)
     )
     return _with_user_traceback(error), reason
@@ -398,7 +398,7 @@ def build_snapshot(engine: Engine, run_id: str, *, max_steps: int = 500) -> dict
     total = len(keys) + src.tally.steps
     ordered = _rows(src, run_id, keys, max_steps)
     status = _run_status(engine, src, run_id)
-    final = status in ("completed", "failed", "cancelled", "skipped")
+    final = status in FINAL_STATUSES
     # A run executing (or just ended) here: its state is the truth, and the record it was loaded with may
     # still hold the ended_at (and error) of an earlier execution that failed before this resume.
     run_ended = state.ended_at if state is not None else (rec.ended_at if rec else None)
