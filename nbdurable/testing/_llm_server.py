@@ -568,7 +568,7 @@ class ScriptedLLMServer:
         self._port = port
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -577,7 +577,7 @@ class ScriptedLLMServer:
         """Start serving in a daemon thread; returns self so ``server = ScriptedLLMServer(...).start()`` works."""
         if self._httpd is not None:
             return self
-        self._httpd = ThreadingHTTPServer((self._host, self._port), _make_handler(self))
+        self._httpd = _HTTPServer((self._host, self._port), self)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="ScriptedLLMServer", daemon=True
@@ -701,172 +701,192 @@ class ScriptedLLMServer:
         return headers.get("x-api-key") == self._api_key or headers.get("authorization") == f"Bearer {self._api_key}"
 
 
-def _make_handler(server: ScriptedLLMServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "ScriptedLLMServer/1"
-        # Headers and body go out in separate writes: with Nagle's algorithm on, a keep-alive client's delayed
-        # ACK holds each answer back about 40 ms.
-        disable_nagle_algorithm = True
+class _HTTPServer(ThreadingHTTPServer):
+    """The HTTP server of one ScriptedLLMServer: its handlers reach the script through ``scripted``."""
 
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
-            pass
+    def __init__(self, address: tuple[str, int], scripted: ScriptedLLMServer) -> None:
+        self.scripted = scripted
+        super().__init__(address, _Handler)
 
-        def _send_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status, _REASONS.get(status))
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
 
-        def do_GET(self) -> None:
-            if self.path.rstrip("/") == "/_scripted/requests":
-                self._send_json(200, [asdict(r) for r in server.requests])
-            elif self.path.rstrip("/") == "/_scripted/count":
-                self._send_json(200, {"count": server.count, "completed": server.completed})
-            elif self.path.rstrip("/").endswith("/models"):
-                self._send_json(
-                    200,
-                    {
-                        "object": "list",
-                        "data": [
-                            {
-                                "id": server._model or "scripted-model",
-                                "object": "model",
-                                "created": 0,
-                                "owned_by": "scripted",
-                            }
-                        ],
-                    },
-                )
+class _Handler(BaseHTTPRequestHandler):
+    """One connection to the scripted server: records each request, answers it in the provider's wire format."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "ScriptedLLMServer/1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on, a keep-alive client's delayed
+    # ACK holds each answer back about 40 ms.
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+        pass
+
+    def _send_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status, _REASONS.get(status))
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    # -- GET: what the test asks the server, and the model listing ------------------------------------
+
+    def do_GET(self) -> None:
+        scripted = self.server.scripted
+        path = self.path.rstrip("/")
+        if path == "/_scripted/requests":
+            self._send_json(200, [asdict(r) for r in scripted.requests])
+        elif path == "/_scripted/count":
+            self._send_json(200, {"count": scripted.count, "completed": scripted.completed})
+        elif path.endswith("/models"):
+            model = {"id": scripted._model or "scripted-model", "object": "model", "created": 0, "owned_by": "scripted"}
+            self._send_json(200, {"object": "list", "data": [model]})
+        else:
+            self._send_json(404, {"error": {"message": f"no route for GET {self.path}", "type": "not_found"}})
+
+    # -- POST: a model call ------------------------------------------------------------------------
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        record, answer = self._record(path)
+        if answer.delay:
+            time.sleep(answer.delay)
+        try:
+            if isinstance(answer, ScriptedError):
+                self._answer_error(record, answer)
             else:
-                self._send_json(404, {"error": {"message": f"no route for GET {self.path}", "type": "not_found"}})
+                self._answer_turn(record, answer)
+        except (BrokenPipeError, ConnectionResetError):
+            record.status = -1  # the client went away mid-answer
 
-        def do_POST(self) -> None:
-            path = self.path.split("?", 1)[0].rstrip("/")
-            provider: str | None = (
-                "openai"
-                if path.endswith(("/chat/completions", "/responses"))
-                else "anthropic"
-                if path.endswith("/messages")
-                else None
+    def _record(self, path: str) -> tuple[RecordedRequest, Turn | ScriptedError]:
+        """Read and record the request; the scripted answer (or the error a bad request gets)."""
+        scripted = self.server.scripted
+        provider = _provider_of(path)
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        stream = bool(isinstance(body, Mapping) and body.get("stream"))
+        with scripted._lock:
+            record = RecordedRequest(
+                len(scripted._requests) + 1, "POST", path, provider, headers, copy.deepcopy(body), stream
             )
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body: Any = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            stream = bool(isinstance(body, Mapping) and body.get("stream"))
-            with server._lock:
-                record = RecordedRequest(
-                    len(server._requests) + 1, "POST", path, provider, headers, copy.deepcopy(body), stream
-                )
-                server._requests.append(record)
-                answer: Turn | ScriptedError
-                if provider is None:
-                    answer = ScriptedError(
-                        404, f"no route for POST {path}; use /v1/chat/completions, /v1/responses or /v1/messages"
-                    )
-                elif not server._authorized(provider, headers):
-                    answer = ScriptedError(401, "Incorrect API key provided.", type="authentication_error")
-                elif not isinstance(body, Mapping):
-                    answer = ScriptedError(400, "the request body must be a JSON object")
-                elif problem := _validator(path, provider)(body):
-                    answer = ScriptedError(400, problem)
-                else:
-                    try:
-                        answer = server._choose(record)
-                    except Exception as exc:  # a broken callable script shows up in the test, not as a hang
-                        answer = ScriptedError(500, f"ScriptedLLMServer: the script raised {exc!r}")
-            if answer.delay:
-                time.sleep(answer.delay)
-            try:
-                if isinstance(answer, ScriptedError):
-                    self._answer_error(record, answer)
-                else:
-                    self._answer_turn(record, answer)
-            except (BrokenPipeError, ConnectionResetError):
-                record.status = -1  # the client went away mid-answer
+            scripted._requests.append(record)
+            return record, _answer_for(scripted, record)
 
-        def _answer_error(self, record: RecordedRequest, err: ScriptedError) -> None:
-            record.status = err.status
-            headers = {} if err.retry_after is None else {"retry-after": str(err.retry_after)}
-            message = err.message or f"scripted {err.status} {_REASONS.get(err.status, 'error')}"
-            self._send_json(err.status, _error_body(record.provider, err.status, message, err.type), headers)
+    def _answer_error(self, record: RecordedRequest, err: ScriptedError) -> None:
+        record.status = err.status
+        headers = {} if err.retry_after is None else {"retry-after": str(err.retry_after)}
+        message = err.message or f"scripted {err.status} {_REASONS.get(err.status, 'error')}"
+        self._send_json(err.status, _error_body(record.provider, err.status, message, err.type), headers)
 
-        def _answer_turn(self, record: RecordedRequest, turn: Turn) -> None:
-            body = record.body
-            assert isinstance(body, Mapping)
-            model = turn.model or server._model or str(body.get("model"))
-            if record.stream:
-                self._stream(record, turn, body, model)
-                return
-            tokens_in, tokens_out = _usage_pair(turn, body)
-            payload: dict[str, Any]
-            if record.path.endswith("/responses"):
-                payload = _responses_payload(turn, model, tokens_in, tokens_out)
-            elif record.provider == "openai":
-                payload = {
-                    "id": _new_id("chatcmpl-"),
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": _openai_message(turn),
-                            "logprobs": None,
-                            "finish_reason": turn.finish_reason or ("tool_calls" if turn.tool_calls else "stop"),
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": tokens_in,
-                        "completion_tokens": tokens_out,
-                        "total_tokens": tokens_in + tokens_out,
-                    },
-                }
-            else:
-                payload = {
-                    "id": _new_id("msg_"),
-                    "type": "message",
-                    "role": "assistant",
-                    "model": model,
-                    "content": _anthropic_content(turn),
-                    "stop_reason": turn.finish_reason or ("tool_use" if turn.tool_calls else "end_turn"),
-                    "stop_sequence": None,
-                    "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
-                }
-            record.status = 200
-            self._send_json(200, payload)
+    def _answer_turn(self, record: RecordedRequest, turn: Turn) -> None:
+        body = record.body
+        assert isinstance(body, Mapping)
+        model = turn.model or self.server.scripted._model or str(body.get("model"))
+        if record.stream:
+            self._stream(record, turn, body, model)
+            return
+        tokens_in, tokens_out = _usage_pair(turn, body)
+        payload: dict[str, Any]
+        if record.path.endswith("/responses"):
+            payload = _responses_payload(turn, model, tokens_in, tokens_out)
+        elif record.provider == "openai":
+            payload = _chat_payload(turn, model, tokens_in, tokens_out)
+        else:
+            payload = _messages_payload(turn, model, tokens_in, tokens_out)
+        record.status = 200
+        self._send_json(200, payload)
 
-        def _stream(self, record: RecordedRequest, turn: Turn, body: Mapping[str, Any], model: str) -> None:
-            self.send_response(200, "OK")
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("cache-control", "no-cache")
-            self.send_header("connection", "close")
-            self.end_headers()
-            self.close_connection = True
-            events: Iterator[tuple[str | None, str]]
-            if record.provider == "openai":
-                events = ((None, data) for data in _openai_events(turn, body, model))
-            else:
-                events = ((name, json.dumps(data)) for name, data in _anthropic_events(turn, body, model))
-            for sent, (name, data) in enumerate(events):
-                if turn.cut_after is not None and sent >= turn.cut_after:
-                    break
-                frame = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
-                self.wfile.write(frame.encode())
-                self.wfile.flush()
-                if turn.chunk_delay:
-                    time.sleep(turn.chunk_delay)
-            record.status = 200
+    def _stream(self, record: RecordedRequest, turn: Turn, body: Mapping[str, Any], model: str) -> None:
+        self.send_response(200, "OK")
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        events: Iterator[tuple[str | None, str]]
+        if record.provider == "openai":
+            events = ((None, data) for data in _openai_events(turn, body, model))
+        else:
+            events = ((name, json.dumps(data)) for name, data in _anthropic_events(turn, body, model))
+        for sent, (name, data) in enumerate(events):
+            if turn.cut_after is not None and sent >= turn.cut_after:
+                break
+            frame = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
+            self.wfile.write(frame.encode())
+            self.wfile.flush()
+            if turn.chunk_delay:
+                time.sleep(turn.chunk_delay)
+        record.status = 200
 
-    return Handler
+
+def _provider_of(path: str) -> str | None:
+    """Which provider's API a POST path is: "openai", "anthropic", or None (no such route)."""
+    if path.endswith(("/chat/completions", "/responses")):
+        return "openai"
+    if path.endswith("/messages"):
+        return "anthropic"
+    return None
+
+
+def _answer_for(scripted: ScriptedLLMServer, record: RecordedRequest) -> Turn | ScriptedError:
+    """The answer to a recorded request: an error for a bad route, key or body, else the script's (under its lock)."""
+    body = record.body
+    if record.provider is None:
+        return ScriptedError(
+            404, f"no route for POST {record.path}; use /v1/chat/completions, /v1/responses or /v1/messages"
+        )
+    if not scripted._authorized(record.provider, record.headers):
+        return ScriptedError(401, "Incorrect API key provided.", type="authentication_error")
+    if not isinstance(body, Mapping):
+        return ScriptedError(400, "the request body must be a JSON object")
+    if problem := _validator(record.path, record.provider)(body):
+        return ScriptedError(400, problem)
+    try:
+        return scripted._choose(record)
+    except Exception as exc:  # a broken callable script shows up in the test, not as a hang
+        return ScriptedError(500, f"ScriptedLLMServer: the script raised {exc!r}")
+
+
+def _chat_payload(turn: Turn, model: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
+    """An OpenAI chat completion answering with ``turn``."""
+    return {
+        "id": _new_id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": _openai_message(turn),
+                "logprobs": None,
+                "finish_reason": turn.finish_reason or ("tool_calls" if turn.tool_calls else "stop"),
+            }
+        ],
+        "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out},
+    }
+
+
+def _messages_payload(turn: Turn, model: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
+    """An Anthropic message answering with ``turn``."""
+    return {
+        "id": _new_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": _anthropic_content(turn),
+        "stop_reason": turn.finish_reason or ("tool_use" if turn.tool_calls else "end_turn"),
+        "stop_sequence": None,
+        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
+    }
 
 
 # --------------------------------------------------------------------------- command line
