@@ -71,6 +71,24 @@ def compile_cell(body: str, name: str, namespace: dict[str, Any], *, first_line:
     line) so tracebacks match what the user sees.
     """
     filename = f"<durable-cell {name}>"
+    module = _as_function(_parse_cell(body, name, filename, first_line), first_line)
+    text = f"%%durable {name}\n" + body
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    code = compile(module, filename, "exec")
+    scope: dict[str, Any] = {}
+    exec(code, namespace, scope)  # noqa: S102 - the user's own cell, compiled above
+    inner = scope["__durable_cell__"]
+
+    async def workflow(step: Any, ctx: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await inner(step, ctx, namespace)
+        return result
+
+    workflow.__nbdurable_code__ = inner.__code__  # type: ignore[attr-defined]  # where replay reports point
+    return workflow
+
+
+def _parse_cell(body: str, name: str, filename: str, first_line: int) -> ast.Module:
+    """The cell's syntax tree; refuses what cannot become a function body (top-level global, nonlocal, return)."""
     try:
         tree = compile(body, filename, "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     except SyntaxError as exc:
@@ -86,6 +104,11 @@ def compile_cell(body: str, name: str, namespace: dict[str, Any], *, first_line:
             )
         if isinstance(node, ast.Return) and node in tree.body:
             raise ConfigError(f"%%durable {name}: 'return' at the top of the cell is not allowed.")
+    return tree
+
+
+def _as_function(tree: ast.Module, first_line: int) -> ast.Module:
+    """A module defining ``async def __durable_cell__(step, ctx, ns)``: the cell's statements, returning its names."""
     finder = _Assigned()
     for stmt in tree.body:
         finder.visit(stmt)
@@ -118,22 +141,9 @@ def compile_cell(body: str, name: str, namespace: dict[str, Any], *, first_line:
     }
     if sys.version_info >= (3, 12):
         fields["type_params"] = []
-    func = ast.AsyncFunctionDef(**fields)
-    module = ast.Module(body=[func], type_ignores=[])
+    module = ast.Module(body=[ast.AsyncFunctionDef(**fields)], type_ignores=[])
     ast.fix_missing_locations(module)
-    text = f"%%durable {name}\n" + body
-    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-    code = compile(module, filename, "exec")
-    scope: dict[str, Any] = {}
-    exec(code, namespace, scope)  # noqa: S102 - the user's own cell, compiled above
-    inner = scope["__durable_cell__"]
-
-    async def workflow(step: Any, ctx: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await inner(step, ctx, namespace)
-        return result
-
-    workflow.__nbdurable_code__ = inner.__code__  # type: ignore[attr-defined]  # where replay reports point
-    return workflow
+    return module
 
 
 def make_cell_function(
