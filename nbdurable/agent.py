@@ -59,10 +59,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 # --------------------------------------------------------------------------- the step interface
 
 
-class _Event(Protocol):
-    data: dict[str, Any]
-
-
 class _AIStep(Protocol):
     def infer(self, name: str, *, model: Model, body: dict[str, Any], stream: bool = ...) -> Awaitable[Any]: ...
 

@@ -78,7 +78,7 @@ def _report(qualname: str, kind: str) -> None:
         f"run {state.run_id!r}: {qualname}() called outside a step at {where}; it returns another "
         f"value when the run replays after a restart, so the workflow may take another path. Fix: {_HINTS[kind]}."
     )
-    state.warnings.append({"message": text, "step_id": None})
+    state.add_warning(text)
     state.engine.notify("warning", state.run_id, None, text)
     if not linted:  # else @nd.function's lint warned at this line when the function was defined
         warnings.warn_explicit(

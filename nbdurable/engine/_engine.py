@@ -523,10 +523,10 @@ class Engine(Waits):
             if st.cancel_requested and not st.interrupt_requested:
                 self._finish(st, "cancelled", reason=st.cancel_reason)
                 return
-            self._finish(st, "interrupted", sync=True)
+            self._finish(st, "interrupted")
             raise
         except (KeyboardInterrupt, SystemExit):
-            self._finish(st, "interrupted", sync=True)
+            self._finish(st, "interrupted")
             raise
         except RunCancelledError as exc:
             # The run's own cancel (st.cancel_reason), or one raised by a step it awaited (a cancelled child).
@@ -681,7 +681,7 @@ class Engine(Waits):
             f"run {st.run_id!r}: the code of step {step_id!r} changed since it ran; on_change='rerun' continues as "
             f"new run {new_id!r} from that step (the old run stays in the journal)."
         )
-        st.warnings.append({"message": text, "step_id": step_id})
+        st.add_warning(text, step_id)
         warn_at_user(ReplayDeterminismWarning(text), code=workflow_code(st.function))
         assert st.function is not None
         handle = self.start(st.function, run_id=new_id)
@@ -708,7 +708,6 @@ class Engine(Waits):
         error: dict[str, Any] | None = None,
         reason: str = "",
         exc: BaseException | None = None,
-        sync: bool = False,
     ) -> None:
         """Journal how the run ended (a write fenced by its epoch) and settle its handle."""
         if st.halt is not None:

@@ -1,22 +1,63 @@
-"""Pieces of step execution below the step API: a callable's code hash, an error's journaled form, backoff.
+"""The one step executor: a step described by the API (a :class:`StepSpec`) is replayed or executed here.
 
-Shared by the engine (a run's error), the workflow API (``nd.function`` hashes its
-code, ``Step`` retries and replays) and anything that executes steps.
+``step.run``, ``step.send_event``, ``step.invoke`` and ``step.ai.*`` only describe a step
+(name, kind, function, options); :func:`execute` owns everything else, in order: the
+replay lookup (a completed step is answered from the journal and never runs again),
+input hashing and the divergence checks, retries and backoff, shared ``nd.Limit``
+objects, the commit of each attempt's row, and the change-feed notices. Durable sleeps
+and waits have no function to call: they describe a :class:`ParkSpec` and :func:`park`
+replays them or journals them begun, parks the run until they end, and journals them done.
+
+Also the pieces of step execution the engine shares: a callable's code hash, an error's
+journaled form, backoff.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
 import inspect
+import json
 import os
 import random as _random
 import sys
 import traceback
-from typing import Any
+from collections.abc import Awaitable, Callable
+from time import time as _clock
+from typing import TYPE_CHECKING, Any, Literal
 
+from .._duration import parse_deadline, parse_duration
+from .._errors import (
+    NestedStepError,
+    NonDeterminismError,
+    NonRetriableError,
+    RetryAfterError,
+    RunCancelledError,
+    SerializationError,
+    StepError,
+)
 from .._redact import redact_text
+from ..journal._protocol import StepRecord, StepStatus
+from ._runstate import OUTPUT_PREVIEW, LiveStep, RerunFrom, RunState, StepInfo, current_step_var
+from ._serde import _PLAIN_TYPES, Serializer, decode, digest_inputs, encode, module_of, return_type
 
-__all__ = ["backoff_delay", "callable_hash", "error_info", "user_traceback"]
+if TYPE_CHECKING:
+    from ..flow import Limit
+
+__all__ = [
+    "ParkSpec",
+    "StepSpec",
+    "backoff_delay",
+    "callable_hash",
+    "error_info",
+    "execute",
+    "journaled_value",
+    "note_replayed",
+    "park",
+    "step_error",
+    "user_traceback",
+]
 
 _BACKOFF_BASE = 1.0
 _BACKOFF_CAP = 300.0
@@ -103,3 +144,472 @@ def callable_hash(fn: Any) -> str:
         _hash_code(code, h)
         cached = _code_hashes[code] = h.hexdigest()
     return cached
+
+
+# -- the step as the API describes it -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class StepSpec:
+    """A step with a function, as the API describes it: what to call and how its result is journaled.
+
+    Not frozen: a frozen dataclass pays for every field at construction, and a replayed loop builds
+    one per step.
+    """
+
+    name: str
+    kind: Literal["run", "send", "invoke", "ai"]
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    output_type: Any = None  # what the journaled value is rebuilt as (default: the source's return annotation)
+    serializer: Serializer = "json"
+    retries: int | None = None  # None: the run's
+    meta_of: Callable[[Any], dict[str, Any] | None] | None = None  # the row's meta from the step's value
+    limit: Limit | None = None  # a shared nd.Limit the step takes for each attempt
+    # The callable whose return annotation and module describe the value (default ``fn``), for steps
+    # whose ``fn`` is nbdurable's own wrapper (AI calls, invoke).
+    hint: Any = None
+
+    @property
+    def source(self) -> Any:
+        return self.fn if self.hint is None else self.hint
+
+    def wanted(self) -> Any:
+        """The type the journaled value is rebuilt as."""
+        return self.output_type if self.output_type is not None else return_type(self.source)
+
+
+@dataclasses.dataclass(slots=True)
+class ParkSpec:
+    """A durable sleep or wait as the API describes it: no function to call, the run parks until it ends."""
+
+    name: str
+    kind: Literal["sleep", "wait"]
+    deadline: Callable[[float], float]  # from its start time: when it ends (a wait: when it times out)
+    until: Callable[[float], Awaitable[Any]]  # parks the run until that deadline (or what it waits for)
+    meta: dict[str, Any] | None = None
+    # What a journaled completion answers on replay (default None), and what the awaited result is journaled
+    # as: (the value returned, its journal text and tag, the row's meta).
+    replayed: Callable[[StepRecord], Any] | None = None
+    outcome: Callable[[Any], tuple[Any, str | None, str | None, dict[str, Any] | None]] | None = None
+
+
+# -- replay -----------------------------------------------------------------------------------------------
+
+
+def note_replayed(st: RunState, rec: StepRecord, position: int, fn: Any) -> None:
+    """A step answered from the journal: check its code did not change (``on_change``), tell the feed."""
+    if fn is not None and rec.code_hash:
+        # A loop replays the same function thousands of times: remember its hash.
+        if fn is st.last_fn:
+            now_hash = st.last_fn_hash
+        else:
+            now_hash = st.last_fn_hash = callable_hash(fn)
+            st.last_fn = fn
+        if now_hash and now_hash != rec.code_hash:
+            st.changed_code.append(rec.step_id)
+            if st.on_change == "rerun":
+                raise RerunFrom(rec.step_id)
+            if st.on_change == "error":
+                raise NonDeterminismError(
+                    f"{st.where(rec.step_id)}: the step's code changed since it ran (on_change='error'). "
+                    f"Rerun from it with nd.rerun({st.run_id!r}, from_step={rec.step_id!r}), or use "
+                    "on_change='warn' to keep its journaled result."
+                )
+    # Cheap on purpose (replay must cost microseconds): views build rows from the journal record.
+    st.replayed.add(rec.step_id)
+    if st.engine.feed.subscribers:
+        st.engine.notify("step_replayed", st.run_id, rec.step_id, record=rec)
+    elif rec.status == "completed":
+        # No timeline watches: let the record go (a long run keeps O(1) per replayed step). It is never
+        # looked up again: an id is reached once, and positions only grow. Views page it from the journal.
+        st.forget(rec.step_id, position)
+
+
+_UNREADABLE = object()
+
+
+def _replay(st: RunState, spec: StepSpec, rec: StepRecord, position: int) -> Any:
+    """The journaled value of a completed step: a dict lookup, a hash only when there are inputs, a JSON parse."""
+    if rec.input_hash or spec.args or spec.kwargs:
+        input_hash, shown = digest_inputs(spec.args, spec.kwargs)
+        if rec.input_hash != input_hash:
+            st.check_replayed(rec, position, input_hash, shown or None)
+    note_replayed(st, rec, position, spec.fn)
+    if rec.output is None:
+        return None
+    # Spelled out, not spec.wanted(): replay pays for every call (a loop replays thousands of steps).
+    wanted = (
+        spec.output_type if spec.output_type is not None else return_type(spec.fn if spec.hint is None else spec.hint)
+    )
+    if rec.output_tag is None and (wanted is None or wanted in _PLAIN_TYPES):
+        try:
+            raw = json.loads(rec.output)
+        except (ValueError, RecursionError, TypeError):
+            raw = _UNREADABLE  # decode below says what is wrong with it
+        if raw is not _UNREADABLE and (
+            wanted is None or (isinstance(raw, wanted) and not (wanted is int and isinstance(raw, bool)))
+        ):
+            return raw
+    return decode(
+        rec.output,
+        rec.output_tag,
+        output_type=wanted,
+        module=module_of(spec.source),
+        serializer=spec.serializer,
+        where=st.where(rec.step_id),
+        strict=True,
+    )
+
+
+def step_error(
+    st: RunState, step_id: str, info: dict[str, Any], attempts: int, error_class: type[BaseException] | None = None
+) -> StepError:
+    """The error a workflow sees for a step that failed for good."""
+    return StepError(
+        f"{st.where(step_id)} failed after {attempts} attempt(s): {info.get('type')}: {info.get('message')}. "
+        "Catch nd.StepError in the workflow to handle it, or fix the step and resume the run; completed "
+        "steps will not run again.",
+        run_id=st.run_id,
+        step_id=step_id,
+        error_type=str(info.get("type", "")),
+        error_message=str(info.get("message", "")),
+        traceback=str(info.get("traceback", "")),
+        traceback_full=str(info.get("traceback_full") or info.get("traceback", "")),
+        child_run_id=str(info["child_run_id"]) if info.get("child_run_id") else None,
+        error_class=error_class,
+    )
+
+
+def _error_class(exc: BaseException) -> type[BaseException] | None:
+    """The class of the error behind a failed step: a failed child's own, when it failed in this process."""
+    if hasattr(exc, "nd_error_class"):
+        carried = exc.nd_error_class
+        return carried if isinstance(carried, type) else None
+    return type(exc)
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """What a StepError is raised from: the child's own exception when a child failed in this process."""
+    original = getattr(exc, "nd_original", None)
+    return original if isinstance(original, BaseException) else exc
+
+
+# -- execution ----------------------------------------------------------------------------------------------
+
+
+async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, *, counted: bool = False) -> Any:
+    """Replay or execute one step; its id and position were taken at call time (``RunState.next_id``).
+
+    ``counted``: the caller counted the step open (``Engine.open_steps``); it is counted closed here,
+    so a step is one coroutine, not one wrapped in another (replays of long loops feel that).
+    """
+    try:
+        if st.cancel_requested:
+            st.check_cancelled()
+        rec = st.journaled.get(step_id)
+        if rec is not None and rec.status == "completed":
+            return _replay(st, spec, rec, position)
+        input_hash, shown = digest_inputs(spec.args, spec.kwargs)
+        if rec is not None:
+            if rec.status == "failed" and not st.retry_failed:
+                note_replayed(st, rec, position, spec.fn)
+                raise step_error(st, step_id, rec.error or {}, rec.attempt + 1)
+        else:
+            st.check_new(step_id, position)
+        st.replaying = False
+        st.engine.poll_cancel(st)
+        retrying = rec if rec is not None and rec.status == "retrying" else None
+        return await _Execution(st, spec, step_id, position, input_hash, shown or None, retrying).run()
+    finally:
+        if counted:
+            st.engine.open_steps -= 1
+
+
+class _Execution:
+    """One step executing here, attempt after attempt, until it completes or fails for good."""
+
+    def __init__(
+        self,
+        st: RunState,
+        spec: StepSpec,
+        step_id: str,
+        position: int,
+        input_hash: str,
+        preview: str | None,  # digest_inputs redacted it
+        retrying: StepRecord | None,  # the row of an attempt that failed before a restart
+    ) -> None:
+        self.st = st
+        self.spec = spec
+        self.input_hash = input_hash
+        self.preview = preview
+        self.code_hash = callable_hash(spec.fn)
+        self.max_attempts = 1 + (st.retries if spec.retries is None else spec.retries)
+        self.attempt = retrying.attempt if retrying is not None else 0
+        self.next_at = retrying.next_at if retrying is not None else None
+        self.failed_attempt = retrying
+        self.tries: list[dict[str, Any]] = []  # the failed attempts so far: every one is shown, with its backoff
+        self.live = LiveStep(
+            step_id,
+            spec.name,
+            spec.kind,
+            position,
+            "running",
+            False,
+            _clock(),
+            attempt=self.attempt,
+            max_attempts=self.max_attempts,
+            input_preview=preview,
+        )
+        st.live[step_id] = self.live
+
+    def _meta(self) -> dict[str, Any] | None:
+        """The row's meta every attempt shares: the input's preview and the failed attempts."""
+        meta: dict[str, Any] = {}
+        if self.preview:
+            meta["input"] = self.preview
+        if self.tries:
+            meta["attempts"] = list(self.tries)
+        return meta or None
+
+    async def run(self) -> Any:
+        st, live, engine = self.st, self.live, self.st.engine
+        while True:
+            if self.next_at is not None:
+                live.status, live.next_at = "retrying", self.next_at
+                engine.notify("step_retrying", st.run_id, live.step_id, record=self.failed_attempt)
+                await engine.sleep_until(st, self.next_at)
+                live.status, live.next_at = "running", None
+            started = _clock()
+            live.attempt = self.attempt
+            live.started_at = started  # as journaled: the start of the attempt that ends the step
+            try:
+                value, payload, tag = await self._attempt()
+            except RunCancelledError:
+                raise  # cancelled while waiting for a shared Limit: not a failure of the step
+            except (NonRetriableError, SerializationError) as exc:
+                st.nested.pop(live.step_id, None)
+                raise await self._fail(exc, started, _error_class(exc)) from _cause(exc)
+            except Exception as exc:
+                nested = st.nested.pop(live.step_id, None)
+                if nested is not None:  # it caught the NestedStepError and raised another: still not retried
+                    raise await self._fail(nested, started, NestedStepError) from exc
+                if self.attempt + 1 >= self.max_attempts:
+                    raise await self._fail(exc, started, _error_class(exc)) from _cause(exc)
+                await self._retry_later(exc, started)
+                continue
+            await self._complete(value, payload, tag, started)
+            return value
+
+    async def _attempt(self) -> tuple[Any, str | None, str | None]:
+        """Call the step's function once (under its shared limit); its value and that value's journal text."""
+        st, spec, live, engine = self.st, self.spec, self.live, self.st.engine
+        token = current_step_var.set(StepInfo(st.run_id, live.step_id, self.attempt, f"{st.run_id}/{live.step_id}"))
+        try:
+            if spec.limit is not None:
+                await engine.flow.limit_acquire(st, spec.limit, live.step_id)
+                live.status = "running"
+            value = spec.fn(*spec.args, **spec.kwargs)
+            if inspect.isawaitable(value):
+                # Only a step that can take a while gets a "started" notice: a synchronous one ends
+                # before any view could draw it, and a notice per step would cost the live timeline.
+                engine.notify("step_started", st.run_id, live.step_id)
+                value = await value
+            nested = st.nested.pop(live.step_id, None)
+            if nested is not None:
+                raise nested  # the step's code caught it: the step fails all the same
+            if value is None:
+                return None, None, None
+            payload, tag = encode(
+                value,
+                serializer=spec.serializer,
+                where=st.where(live.step_id),
+                output_type=spec.wanted(),
+                module=module_of(spec.source),
+            )  # checked to come back the same on replay (same code, same types)
+            return value, payload, tag
+        finally:
+            current_step_var.reset(token)
+
+    def _record(
+        self,
+        status: StepStatus,
+        started: float,
+        ended: float,
+        *,
+        output: str | None = None,
+        output_tag: str | None = None,
+        error: dict[str, Any] | None = None,
+        next_at: float | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> StepRecord:
+        """This step's row for the attempt that ``started``: what is the same for every attempt, and the rest."""
+        return self.live.to_record(
+            self.st.run_id,
+            status=status,
+            attempt=self.attempt,
+            input_hash=self.input_hash,
+            output=output,
+            output_tag=output_tag,
+            error=error,
+            started_at=started,
+            ended_at=ended,
+            next_at=next_at,
+            meta=meta,
+            code_hash=self.code_hash,
+        )
+
+    async def _retry_later(self, exc: Exception, started: float) -> None:
+        """Journal a failed attempt with the time of the next one (the error's own delay, or backoff)."""
+        if isinstance(exc, RetryAfterError):
+            d = exc.delay
+            self.next_at = parse_deadline(d) if isinstance(d, dt.datetime) else _clock() + parse_duration(d)
+        else:
+            self.next_at = _clock() + backoff_delay(self.attempt)
+        live = self.live
+        live.error = error_info(exc)
+        self.tries.append(_attempt_note(self.attempt, started, live.error, self.next_at))
+        del self.tries[:-_ATTEMPTS_KEPT]
+        live.meta = {**(live.meta or {}), "attempts": list(self.tries)}
+        self.attempt += 1
+        self.failed_attempt = self._record(
+            "retrying", started, _clock(), error=live.error, next_at=self.next_at, meta=self._meta()
+        )
+        await self.st.engine.commit(self.failed_attempt)
+
+    async def _fail(self, exc: BaseException, started: float, error_class: type[BaseException] | None) -> StepError:
+        """Journal the step as failed for good; the error to raise in the workflow."""
+        st, live = self.st, self.live
+        info = error_info(exc)
+        ended = _clock()
+        meta = self._meta()
+        failed = self._record("failed", started, ended, error=info, meta=meta)
+        await st.engine.commit(failed)
+        live.status, live.ended_at, live.error = "failed", ended, info
+        if meta and meta.get("attempts"):
+            live.meta = {**(live.meta or {}), "attempts": meta["attempts"]}
+        st.step_ended(live)
+        st.engine.notify("step_finished", st.run_id, live.step_id, record=failed)
+        return step_error(st, live.step_id, info, self.attempt + 1, error_class)
+
+    async def _complete(self, value: Any, payload: str | None, tag: str | None, started: float) -> None:
+        """Journal the step as completed (with what its value says for the timeline) and let the run go on."""
+        st, spec, live, engine = self.st, self.spec, self.live, self.st.engine
+        ended = _clock()
+        meta = spec.meta_of(value) if spec.meta_of is not None else None
+        if spec.limit is not None and meta and isinstance(meta.get("ai"), dict):
+            ai = meta["ai"]
+            engine.flow.limit_spend(spec.limit, int(ai.get("tokens_in") or 0) + int(ai.get("tokens_out") or 0))
+        if self.preview or self.tries:
+            meta = {**(meta or {}), **(self._meta() or {})}
+        done = self._record("completed", started, ended, output=payload, output_tag=tag, meta=meta)
+        await engine.commit(done)
+        live.status, live.ended_at, live.meta, live.error = "completed", ended, meta, None
+        if payload is not None:
+            live.output_size = len(payload)
+            live.output_preview = payload[:OUTPUT_PREVIEW]
+            if spec.kind == "ai":
+                live.output = payload  # the timeline shows an AI step's whole response
+        st.step_ended(live)
+        engine.notify("step_finished", st.run_id, live.step_id, record=done)
+
+
+_ATTEMPTS_KEPT = 20
+"""The failed attempts a step's record keeps (the latest): a step retried a thousand times stays small."""
+
+
+def _attempt_note(attempt: int, started: float, error: dict[str, Any], retry_at: float) -> dict[str, Any]:
+    """One failed attempt as journaled: when, its error (the traceback is kept for the last one only), the retry."""
+    return {
+        "attempt": attempt + 1,
+        "started_at": started,
+        "ended_at": _clock(),
+        "error": {"type": error.get("type"), "message": error.get("message")},
+        "retry_at": retry_at,
+    }
+
+
+# -- durable time: sleeps and waits ---------------------------------------------------------------------------
+
+
+async def park(st: RunState, spec: ParkSpec, step_id: str, position: int) -> Any:
+    """Replay or execute a durable sleep or wait.
+
+    New: journal it begun (its deadline, the run's status), give back the run's concurrency slots,
+    park until ``spec.until`` returns, take the slots again and journal it completed. Begun before a
+    restart: the journaled deadline holds, so only the rest is slept or waited.
+    """
+    st.check_cancelled()
+    rec = st.journaled.get(step_id)
+    if rec is not None and rec.status == "completed":
+        note_replayed(st, rec, position, None)
+        return None if spec.replayed is None else spec.replayed(rec)
+    if rec is None:
+        st.check_new(step_id, position)
+    st.replaying = False
+    started = rec.started_at if rec is not None else _clock()
+    deadline = rec.next_at if rec is not None and rec.next_at is not None else spec.deadline(started)
+    status: Literal["sleeping", "waiting"] = "sleeping" if spec.kind == "sleep" else "waiting"
+    live = LiveStep(step_id, spec.name, spec.kind, position, status, False, started, next_at=deadline, meta=spec.meta)
+    st.live[step_id] = live
+    engine = st.engine
+    if rec is None:
+        rec = live.to_record(st.run_id, status=status, next_at=deadline, meta=spec.meta)
+        await engine.commit(rec, run_status=status)
+    else:
+        await engine.set_status(st, status)
+    engine.notify("step_started", st.run_id, step_id, record=rec)
+    engine.flow.release(st.run_id)  # a run that durably sleeps or waits holds no concurrency slot meanwhile
+    found = await spec.until(deadline)
+    if st.function is not None and st.function.concurrency:
+        await engine.flow.acquire(st, st.function)
+    value, output, tag, meta = (None, None, None, spec.meta) if spec.outcome is None else spec.outcome(found)
+    ended = _clock()
+    done = live.to_record(
+        st.run_id, status="completed", output=output, output_tag=tag, ended_at=ended, next_at=deadline, meta=meta
+    )
+    await engine.commit(done, run_status="running")
+    live.status, live.ended_at, live.meta = "completed", ended, meta
+    if output is not None:
+        # The timeline of a run that just finished is built from memory: it needs the event here.
+        live.output_preview, live.output_size = output[:OUTPUT_PREVIEW], len(output)
+    st.step_ended(live)
+    engine.notify("step_finished", st.run_id, step_id, record=done)
+    return value
+
+
+# -- journaled values (step.now, step.uuid, step.random) --------------------------------------------------------
+
+
+def journaled_value(
+    st: RunState, name: str, step_id: str, position: int, make: Callable[[], Any], tag_type: Any
+) -> Any:
+    """Replay a journaled value, or make it and journal it (synchronously: ``step.now()`` is not awaited)."""
+    rec = st.journaled.get(step_id)
+    if rec is not None and rec.status == "completed" and rec.output is not None:
+        if not st.engine.feed.subscribers:
+            st.forget(step_id, position)
+        return decode(rec.output, rec.output_tag, output_type=tag_type, where=st.where(step_id), strict=True)
+    if rec is None:
+        st.check_new(step_id, position)
+    value = make()
+    payload, tag = encode(value, output_type=tag_type, where=st.where(step_id))
+    now = _clock()
+    # Not awaited: later writes commit after it (one ordered queue), so a step that used
+    # this value can never be journaled without it.
+    st.engine.enqueue(
+        StepRecord(
+            run_id=st.run_id,
+            step_id=step_id,
+            name=name,
+            position=position,
+            kind="value",
+            status="completed",
+            output=payload,
+            output_tag=tag,
+            started_at=now,
+            ended_at=now,
+        )
+    )
+    return value

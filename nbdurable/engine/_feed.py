@@ -37,15 +37,16 @@ class ChangeFeed:
     """A list of subscribers; ``publish`` is a no-op when there are none."""
 
     def __init__(self) -> None:
-        # A tuple, replaced on change: publishing (every step) iterates it without copying.
-        self._subscribers: tuple[Callable[[Notice], None], ...] = ()
+        # A tuple, replaced on change: publishing (every step) iterates it without copying. Read-only
+        # outside this class (subscribe/unsubscribe change it); the hot paths test it as an attribute.
+        self.subscribers: tuple[Callable[[Notice], None], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self._subscribers)
+        return bool(self.subscribers)
 
     def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
         """Add ``callback``; returns a function that removes it."""
-        self._subscribers = (*self._subscribers, callback)
+        self.subscribers = (*self.subscribers, callback)
 
         def unsubscribe() -> None:
             self._remove(callback)
@@ -53,10 +54,10 @@ class ChangeFeed:
         return unsubscribe
 
     def _remove(self, callback: Callable[[Notice], None]) -> None:
-        self._subscribers = tuple(c for c in self._subscribers if c is not callback)
+        self.subscribers = tuple(c for c in self.subscribers if c is not callback)
 
     def publish(self, notice: Notice) -> None:
-        for callback in self._subscribers:
+        for callback in self.subscribers:
             try:
                 callback(notice)
             except Exception:

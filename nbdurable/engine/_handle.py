@@ -79,6 +79,11 @@ class RunHandle(Generic[R]):
     def __repr__(self) -> str:
         return f"<RunHandle {self.run_id!r} {self.function_id!r} {self.status}>"
 
+    @property
+    def engine(self) -> Engine:
+        """The engine the run belongs to (its journal, its change feed): what a view of the run reads."""
+        return self._engine
+
     # -- reading ------------------------------------------------------------------------------------
 
     def _rec(self) -> RunRecord | None:

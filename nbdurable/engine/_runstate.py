@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .._errors import ConfigError, NestedStepError, NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
 from .._redact import StreamRedactor
-from ..journal._protocol import FinalStatus, RunRecord, StepRecord
+from ..journal._protocol import FinalStatus, RunRecord, StepRecord, StepStatus
 from ._serde import storable_text
 from ._usercode import linted_lines, warn_at_user, workflow_code
 
@@ -77,6 +77,42 @@ class LiveStep:
     output_preview: str | None = None
     output_size: int | None = None
     output: str | None = None  # kept for AI steps only (their response), while the step is in memory
+
+    def to_record(
+        self,
+        run_id: str,
+        *,
+        status: StepStatus,
+        attempt: int = 0,
+        input_hash: str = "",
+        output: str | None = None,
+        output_tag: str | None = None,
+        error: dict[str, Any] | None = None,
+        started_at: float | None = None,
+        ended_at: float | None = None,
+        next_at: float | None = None,
+        meta: dict[str, Any] | None = None,
+        code_hash: str = "",
+    ) -> StepRecord:
+        """The journal row of this step now: its identity from here, its state as given."""
+        return StepRecord(
+            run_id=run_id,
+            step_id=self.step_id,
+            name=self.name,
+            position=self.position,
+            kind=self.kind,
+            status=status,
+            attempt=attempt,
+            input_hash=input_hash,
+            output=output,
+            output_tag=output_tag,
+            error=error,
+            started_at=self.started_at if started_at is None else started_at,
+            ended_at=ended_at,
+            next_at=next_at,
+            meta=meta,
+            code_hash=code_hash,
+        )
 
 
 # What next_id appends to the 2nd, 3rd... step of one name; no user step name may look like it.
@@ -406,6 +442,10 @@ class RunState:
             live.output_size = (live.output_size or 0) + len(text)
         self.engine.notify("stream", self.run_id, step_id, text)
 
+    def add_warning(self, text: str, step_id: str | None = None) -> None:
+        """Note a warning on the run: its timeline shows it and the journal keeps it when the run ends."""
+        self.warnings.append({"message": text, "step_id": step_id})
+
     def where(self, step_id: str | None = None) -> str:
         if step_id is None:
             return f"run {self.run_id!r}"
@@ -441,7 +481,7 @@ class RunState:
             if rest:
                 self.engine.notify("stream", self.run_id, live.step_id, rest)
         self.journaled.pop(live.step_id, None)  # a retrying/sleeping row from before: superseded now
-        if not self.engine.feed._subscribers:
+        if not self.engine.feed.subscribers:
             self.memory_partial = True
             return
         self.recent[live.position] = live
@@ -499,7 +539,7 @@ class RunState:
             self.advised = True
             message = f"{message} {self._cause(advice)}"
         text = f"{self.where(step_id)}: {message}"
-        self.warnings.append({"message": text, "step_id": step_id})
+        self.add_warning(text, step_id)
         self.engine.notify("warning", self.run_id, step_id, text)
         if self.determinism == "off":
             return

@@ -151,7 +151,7 @@ class Waits(JournalWriter):
             # Failing the run would let anyone who can send an event poison every waiting run.
             text = f"run {st.run_id!r}: events {name!r} on which if_exp goes over its limits are skipped: {exc}"
             if not any(w.get("message") == text for w in st.warnings):
-                st.warnings.append({"message": text, "step_id": None})
+                st.add_warning(text)
                 self.notify("warning", st.run_id, None, text)
                 _log.warning("%s (first: event %s)", text, cand.event_id)
             return False
@@ -172,7 +172,7 @@ class Waits(JournalWriter):
             f"{problem}. It was not sent through nbdurable's checks (an older release or another tool wrote it); "
             "send a valid event to go on."
         )
-        st.warnings.append({"message": text, "step_id": None})
+        st.add_warning(text)
         self.notify("warning", st.run_id, None, text)
         _log.warning("nbdurable: %s", text)
         return True
@@ -258,7 +258,7 @@ class Waits(JournalWriter):
 
     def _remote_run_changed(self, run_id: str) -> None:
         """Tell the feed's subscribers (timelines) how a run executing elsewhere is now."""
-        if self.feed._subscribers:
+        if self.feed.subscribers:
             rec = self.journal.get_run(run_id)
             if rec is not None:
                 ended = rec.status in FINAL_STATUSES or effective_status(rec, self) == "interrupted"

@@ -81,7 +81,7 @@ class JournalWriter:
     def notify(
         self, kind: str, run_id: str, step_id: str | None = None, text: str | None = None, record: Any = None
     ) -> None:
-        if self.feed._subscribers:
+        if self.feed.subscribers:
             self.feed.publish(Notice(kind, run_id, step_id, text, record))
 
     def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:

@@ -248,7 +248,7 @@ def display_run(handle: RunHandle[Any]) -> TimelineDisplay:
     """Display ``handle``'s timeline (live while the run goes on, static once it ends); returns the display."""
     from ..timeline._snapshot import build_snapshot
 
-    engine = handle._engine
+    engine = handle.engine
     run_id = handle.run_id
 
     def snapshot() -> dict[str, Any]:

@@ -399,7 +399,8 @@ async def _run_cell(line: str, body: str, namespace: dict[str, Any], *, backgrou
     state = engine.active.get(run_id)
     if state is not None:
         # The static check's findings go on the timeline's header with the run's other warnings.
-        state.warnings.extend({"message": f"lint: {text}", "step_id": None} for text in lint_findings)
+        for text in lint_findings:
+            state.add_warning(f"lint: {text}")
     _show(handle)
     if args.background or background:
         return

@@ -13,10 +13,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..engine._executor import StepSpec, execute
+
 if TYPE_CHECKING:
     from ..ai import Model
+    from ..engine._runstate import RunState
     from ..flow import Limit
-    from ._step import Step
 
 __all__ = ["AIStep"]
 
@@ -57,8 +59,8 @@ def _provider_of(fn: Any) -> str | None:
 class AIStep:
     """``step.ai.infer`` (nbdurable makes the HTTP call) and ``step.ai.wrap`` (any SDK call)."""
 
-    def __init__(self, step: Step) -> None:
-        self._step = step
+    def __init__(self, state: RunState) -> None:
+        self._state = state
 
     async def infer(
         self,
@@ -80,7 +82,7 @@ class AIStep:
         """
         from ..ai._http import infer
 
-        st = self._step._state
+        st = self._state
         step_id, position = st.next_id(name)
         holder: dict[str, Any] = {}
 
@@ -94,21 +96,18 @@ class AIStep:
             holder["call"] = result
             return result.response
 
-        value: dict[str, Any] = await self._step._run(
-            step_id,
+        spec = StepSpec(
             name,
-            position,
             "ai",
             call,
             (),
             {"model": model.model, "provider": model.provider, "body": body},
-            None,
-            "json",
             # Rate limits and 5xx are routine for model APIs: retry them even where steps default to no retries.
-            retries if retries is not None else max(st.retries, 3),
-            lambda _v: _ai_meta(holder["call"], drop_response=True),
-            _limit_for(limit, model.provider),
+            retries=retries if retries is not None else max(st.retries, 3),
+            meta_of=lambda _v: _ai_meta(holder["call"], drop_response=True),
+            limit=_limit_for(limit, model.provider),
         )
+        value: dict[str, Any] = await execute(st, spec, step_id, position)
         return value
 
     async def wrap(
@@ -128,7 +127,7 @@ class AIStep:
         """
         from .. import ai as _ai
 
-        st = self._step._state
+        st = self._state
         step_id, position = st.next_id(name)
         started: dict[str, float] = {}
 
@@ -151,7 +150,6 @@ class AIStep:
             return {"ai": info_dict}
 
         # The SDK call's return annotation (e.g. ChatCompletion | Stream[...]) says which classes replay may rebuild.
-        value: T = await self._step._run(
-            step_id, name, position, "ai", call, args, kwargs, None, "json", retries, meta_of, hint=fn
-        )
+        spec = StepSpec(name, "ai", call, args, kwargs, retries=retries, meta_of=meta_of, hint=fn)
+        value: T = await execute(st, spec, step_id, position)
         return value

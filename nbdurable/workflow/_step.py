@@ -13,8 +13,6 @@ import asyncio
 import contextvars
 import datetime as dt
 import hashlib
-import inspect
-import json
 import random as _random
 import typing
 import uuid as _uuid
@@ -26,19 +24,15 @@ from .._duration import Duration, parse_deadline, parse_duration
 from .._errors import (
     ConfigError,
     InvokeTimeoutError,
-    NestedStepError,
-    NonDeterminismError,
     NonRetriableError,
-    RetryAfterError,
-    RunCancelledError,
     RunFailedError,
     SerializationError,
     StepError,
 )
 from ..engine._events import Event, coerce_event, validate_event
-from ..engine._executor import backoff_delay, callable_hash, error_info
-from ..engine._runstate import OUTPUT_PREVIEW, LiveStep, RerunFrom, RunState, StepInfo, current_step_var
-from ..engine._serde import _PLAIN_TYPES, Serializer, decode, digest_inputs, encode, module_of, return_type
+from ..engine._executor import ParkSpec, StepSpec, execute, journaled_value, park
+from ..engine._runstate import RunState
+from ..engine._serde import Serializer, decode, encode
 from ..journal._protocol import StepRecord
 
 if TYPE_CHECKING:
@@ -49,8 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["Step"]
 
 T = TypeVar("T")
-
-_UNREADABLE = object()
 
 
 class Step:
@@ -70,7 +62,7 @@ class Step:
         if self._ai is None:
             from ._ai_step import AIStep
 
-            self._ai = AIStep(self)
+            self._ai = AIStep(self._state)
         return self._ai
 
     # -- run ----------------------------------------------------------------------------------------
@@ -125,317 +117,11 @@ class Step:
         # Counted now, at call time: steps started together under gather are all open before the
         # first of them commits, so their writes share one transaction.
         self._state.engine.open_steps += 1
-        # One coroutine per step (``counted``: _run gives the count back), not a wrapper around it; inside a
-        # step.parallel(mode="wait") branch, one more that waits for the branch's turn.
-        step = self._run(
-            step_id, name, position, "run", fn, args, kwargs, output_type, serializer, retries, None, use_limit, True
-        )
+        # One coroutine per step (``counted``: the executor gives the count back), not a wrapper around it;
+        # inside a step.parallel(mode="wait") branch, one more that waits for the branch's turn.
+        spec = StepSpec(name, "run", fn, args, kwargs, output_type, serializer, retries, limit=use_limit)
+        step = execute(self._state, spec, step_id, position, counted=True)
         return step if _branch_var.get() is None else self._in_turn(step, counted=True)
-
-    async def _run(
-        self,
-        step_id: str,
-        name: str,
-        position: int,
-        kind: str,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        output_type: Any,
-        serializer: Serializer,
-        retries: int | None,
-        meta_of: Callable[[Any], dict[str, Any] | None] | None,
-        use_limit: Limit | None = None,
-        counted: bool = False,
-        hint: Any = None,
-    ) -> Any:
-        """Replay or execute one step. ``hint``: the callable whose return annotation and module describe
-        the value (default ``fn``), for steps whose ``fn`` is nbdurable's own wrapper."""
-        try:
-            st = self._state
-            if st.cancel_requested:
-                st.check_cancelled()
-            rec = st.journaled.get(step_id)
-            if rec is not None and rec.status == "completed":
-                # The replay path: a dict lookup, a hash only when there are inputs, a JSON parse.
-                if rec.input_hash or args or kwargs:
-                    input_hash, shown = digest_inputs(args, kwargs)
-                    if rec.input_hash != input_hash:
-                        st.check_replayed(rec, position, input_hash, shown or None)
-                self._note_replayed(rec, position, fn)
-                if rec.output is None:
-                    return None
-                source = fn if hint is None else hint
-                wanted = output_type if output_type is not None else return_type(source)
-                if rec.output_tag is None and (wanted is None or wanted in _PLAIN_TYPES):
-                    try:
-                        raw = json.loads(rec.output)
-                    except (ValueError, RecursionError, TypeError):
-                        raw = _UNREADABLE  # decode below says what is wrong with it
-                    if raw is not _UNREADABLE and (
-                        wanted is None or (isinstance(raw, wanted) and not (wanted is int and isinstance(raw, bool)))
-                    ):
-                        return raw
-                return decode(
-                    rec.output,
-                    rec.output_tag,
-                    output_type=wanted,
-                    module=module_of(source),
-                    serializer=serializer,
-                    where=st.where(step_id),
-                    strict=True,
-                )
-            input_hash, shown = digest_inputs(args, kwargs)
-            if rec is not None:
-                if rec.status == "failed" and not st.retry_failed:
-                    self._note_replayed(rec, position, fn)
-                    raise self._step_error(step_id, rec.error or {}, rec.attempt + 1)
-            else:
-                st.check_new(step_id, position)
-            st.replaying = False
-            st.engine.poll_cancel(st)
-            max_attempts = 1 + (st.retries if retries is None else retries)
-            attempt = rec.attempt if rec is not None and rec.status == "retrying" else 0
-            next_at = rec.next_at if rec is not None and rec.status == "retrying" else None
-            failed_attempt = rec if rec is not None and rec.status == "retrying" else None
-            preview = shown or None  # digest_inputs redacted it
-            code_hash = callable_hash(fn)
-            first_started = _clock()
-            live = LiveStep(
-                step_id,
-                name,
-                kind,
-                position,
-                "running",
-                False,
-                first_started,
-                attempt=attempt,
-                max_attempts=max_attempts,
-                input_preview=preview,
-            )
-            st.live[step_id] = live
-            engine = st.engine
-            tries: list[dict[str, Any]] = []  # the failed attempts so far: every one is shown, with its backoff
-            while True:
-                if next_at is not None:
-                    live.status, live.next_at = "retrying", next_at
-                    engine.notify("step_retrying", st.run_id, step_id, record=failed_attempt)
-                    await engine.sleep_until(st, next_at)
-                    live.status, live.next_at = "running", None
-                started = _clock()
-                live.attempt = attempt
-                live.started_at = started  # as journaled: the start of the attempt that ends the step
-                token = current_step_var.set(StepInfo(st.run_id, step_id, attempt, f"{st.run_id}/{step_id}"))
-                try:
-                    if use_limit is not None:
-                        await engine.flow.limit_acquire(st, use_limit, step_id)
-                        live.status = "running"
-                    value = fn(*args, **kwargs)
-                    if inspect.isawaitable(value):
-                        # Only a step that can take a while gets a "started" notice: a synchronous one ends
-                        # before any view could draw it, and a notice per step would cost the live timeline.
-                        engine.notify("step_started", st.run_id, step_id)
-                        value = await value
-                    nested = st.nested.pop(step_id, None)
-                    if nested is not None:
-                        raise nested  # the step's code caught it: the step fails all the same
-                    payload, tag = (
-                        (None, None)
-                        if value is None
-                        else self._encode(value, fn, hint, output_type, serializer, step_id)
-                    )
-                except RunCancelledError:
-                    raise  # cancelled while waiting for a shared Limit: not a failure of the step
-                except (NonRetriableError, SerializationError) as exc:
-                    st.nested.pop(step_id, None)
-                    await self._fail(live, exc, attempt, started, code_hash, _meta(preview, tries), input_hash)
-                    raise self._step_error(step_id, error_info(exc), attempt + 1, _error_class(exc)) from _cause(exc)
-                except Exception as exc:
-                    nested = st.nested.pop(step_id, None)
-                    if nested is not None:  # it caught the NestedStepError and raised another: still not retried
-                        await self._fail(live, nested, attempt, started, code_hash, _meta(preview, tries), input_hash)
-                        raise self._step_error(step_id, error_info(nested), attempt + 1, NestedStepError) from exc
-                    if attempt + 1 >= max_attempts:
-                        await self._fail(live, exc, attempt, started, code_hash, _meta(preview, tries), input_hash)
-                        error = self._step_error(step_id, error_info(exc), attempt + 1, _error_class(exc))
-                        raise error from _cause(exc)
-                    if isinstance(exc, RetryAfterError):
-                        d = exc.delay
-                        next_at = parse_deadline(d) if isinstance(d, dt.datetime) else _clock() + parse_duration(d)
-                    else:
-                        next_at = _clock() + backoff_delay(attempt)
-                    live.error = error_info(exc)
-                    tries.append(_attempt_note(attempt, started, live.error, next_at))
-                    del tries[:-_ATTEMPTS_KEPT]
-                    live.meta = {**(live.meta or {}), "attempts": list(tries)}
-                    attempt += 1
-                    failed_attempt = StepRecord(
-                        run_id=st.run_id,
-                        step_id=step_id,
-                        name=name,
-                        position=position,
-                        kind=kind,
-                        status="retrying",
-                        attempt=attempt,
-                        input_hash=input_hash,
-                        output=None,
-                        output_tag=None,
-                        error=live.error,
-                        started_at=started,
-                        ended_at=_clock(),
-                        next_at=next_at,
-                        meta=_meta(preview, tries),
-                        code_hash=code_hash,
-                    )
-                    await engine.commit(failed_attempt)
-                    continue
-                finally:
-                    current_step_var.reset(token)
-                ended = _clock()
-                meta = meta_of(value) if meta_of is not None else None
-                if use_limit is not None and meta and isinstance(meta.get("ai"), dict):
-                    ai = meta["ai"]
-                    engine.flow.limit_spend(use_limit, int(ai.get("tokens_in") or 0) + int(ai.get("tokens_out") or 0))
-                if preview or tries:
-                    meta = {**(meta or {}), **(_meta(preview, tries) or {})}
-                done = StepRecord(
-                    run_id=st.run_id,
-                    step_id=step_id,
-                    name=name,
-                    position=position,
-                    kind=kind,
-                    status="completed",
-                    attempt=attempt,
-                    input_hash=input_hash,
-                    output=payload,
-                    output_tag=tag,
-                    error=None,
-                    started_at=started,
-                    ended_at=ended,
-                    next_at=None,
-                    meta=meta,
-                    code_hash=code_hash,
-                )
-                await engine.commit(done)
-                live.status, live.ended_at, live.meta, live.error = "completed", ended, meta, None
-                if payload is not None:
-                    live.output_size = len(payload)
-                    live.output_preview = payload[:OUTPUT_PREVIEW]
-                    if kind == "ai":
-                        live.output = payload  # the timeline shows an AI step's whole response
-                st.step_ended(live)
-                engine.notify("step_finished", st.run_id, step_id, record=done)
-                return value
-        finally:
-            if counted:
-                self._state.engine.open_steps -= 1
-
-    def _encode(
-        self, value: Any, fn: Any, hint: Any, output_type: Any, serializer: Serializer, step_id: str
-    ) -> tuple[str, str | None]:
-        """Journal text for a step's result, checked to come back the same on replay (same code, same types)."""
-        source = fn if hint is None else hint
-        wanted = output_type if output_type is not None else return_type(source)
-        return encode(
-            value,
-            serializer=serializer,
-            where=self._state.where(step_id),
-            output_type=wanted,
-            module=module_of(source),
-        )
-
-    async def _fail(
-        self,
-        live: LiveStep,
-        exc: BaseException,
-        attempt: int,
-        started: float,
-        code_hash: str,
-        meta: dict[str, Any] | None,
-        input_hash: str,
-    ) -> None:
-        st = self._state
-        info = error_info(exc)
-        ended = _clock()
-        failed = StepRecord(
-            run_id=st.run_id,
-            step_id=live.step_id,
-            name=live.name,
-            position=live.position,
-            kind=live.kind,
-            status="failed",
-            attempt=attempt,
-            input_hash=input_hash,
-            output=None,
-            output_tag=None,
-            error=info,
-            started_at=started,
-            ended_at=ended,
-            next_at=None,
-            meta=meta,
-            code_hash=code_hash,
-        )
-        await st.engine.commit(failed)
-        live.status, live.ended_at, live.error = "failed", ended, info
-        if meta and meta.get("attempts"):
-            live.meta = {**(live.meta or {}), "attempts": meta["attempts"]}
-        st.step_ended(live)
-        st.engine.notify("step_finished", st.run_id, live.step_id, record=failed)
-
-    def _step_error(
-        self, step_id: str, info: dict[str, Any], attempts: int, error_class: type[BaseException] | None = None
-    ) -> StepError:
-        st = self._state
-        return StepError(
-            f"{st.where(step_id)} failed after {attempts} attempt(s): {info.get('type')}: {info.get('message')}. "
-            "Catch nd.StepError in the workflow to handle it, or fix the step and resume the run; completed "
-            "steps will not run again.",
-            run_id=st.run_id,
-            step_id=step_id,
-            error_type=str(info.get("type", "")),
-            error_message=str(info.get("message", "")),
-            traceback=str(info.get("traceback", "")),
-            traceback_full=str(info.get("traceback_full") or info.get("traceback", "")),
-            child_run_id=str(info["child_run_id"]) if info.get("child_run_id") else None,
-            error_class=error_class,
-        )
-
-    def _note_replayed(self, rec: StepRecord, position: int, fn: Any) -> None:
-        st = self._state
-        if fn is not None and rec.code_hash:
-            # A loop replays the same function thousands of times: remember its hash.
-            if fn is st.last_fn:
-                now_hash = st.last_fn_hash
-            else:
-                now_hash = st.last_fn_hash = callable_hash(fn)
-                st.last_fn = fn
-            if now_hash and now_hash != rec.code_hash:
-                st.changed_code.append(rec.step_id)
-                if st.on_change == "rerun":
-                    raise RerunFrom(rec.step_id)
-                if st.on_change == "error":
-                    raise NonDeterminismError(
-                        f"{st.where(rec.step_id)}: the step's code changed since it ran (on_change='error'). "
-                        f"Rerun from it with nd.rerun({st.run_id!r}, from_step={rec.step_id!r}), or use "
-                        "on_change='warn' to keep its journaled result."
-                    )
-        # Cheap on purpose (replay must cost microseconds): views build rows from the journal record.
-        st.replayed.add(rec.step_id)
-        if st.engine.feed._subscribers:
-            st.engine.notify("step_replayed", st.run_id, rec.step_id, record=rec)
-        elif rec.status == "completed":
-            # No timeline watches: let the record go (a long run keeps O(1) per replayed step). It is never
-            # looked up again: an id is reached once, and positions only grow. Views page it from the journal.
-            st.forget(rec.step_id, position)
-
-    async def _give_back_slots(self) -> None:
-        """A run that durably sleeps or waits holds no concurrency slot meanwhile."""
-        self._state.engine.flow.release(self._state.run_id)
-
-    async def _take_slots(self) -> None:
-        st = self._state
-        if st.function is not None and st.function.concurrency:
-            await st.engine.flow.acquire(st, st.function)
 
     # -- durable time -------------------------------------------------------------------------------
 
@@ -443,78 +129,22 @@ class Step:
         """Sleep durably: the deadline is journaled, so after a restart only the rest is slept."""
         seconds = parse_duration(duration, what=f"step.sleep({name!r}) duration")
         step_id, position = self._state.next_id(name)
-        await self._in_turn(self._sleep(step_id, name, position, lambda: _clock() + seconds))
+        await self._in_turn(self._sleep(step_id, name, position, lambda _started: _clock() + seconds))
 
     async def sleep_until(self, name: str, when: dt.datetime | float | str) -> None:
         """Sleep durably until an aware datetime (or epoch seconds, or an ISO string)."""
         deadline = parse_deadline(when, what=f"step.sleep_until({name!r})")
         step_id, position = self._state.next_id(name)
-        await self._in_turn(self._sleep(step_id, name, position, lambda: deadline))
+        await self._in_turn(self._sleep(step_id, name, position, lambda _started: deadline))
 
-    async def _sleep(self, step_id: str, name: str, position: int, deadline_of: Callable[[], float]) -> None:
+    async def _sleep(self, step_id: str, name: str, position: int, deadline_of: Callable[[float], float]) -> None:
         st = self._state
-        engine = st.engine
-        st.check_cancelled()
-        rec = st.journaled.get(step_id)
-        if rec is not None and rec.status == "completed":
-            self._note_replayed(rec, position, None)
-            return
-        if rec is None:
-            st.check_new(step_id, position)
-        st.replaying = False
-        started = rec.started_at if rec is not None else _clock()
-        deadline = rec.next_at if rec is not None and rec.next_at is not None else deadline_of()
-        live = LiveStep(step_id, name, "sleep", position, "sleeping", False, started, next_at=deadline)
-        st.live[step_id] = live
-        if rec is None:
-            rec = StepRecord(
-                run_id=st.run_id,
-                step_id=step_id,
-                name=name,
-                position=position,
-                kind="sleep",
-                status="sleeping",
-                attempt=0,
-                input_hash="",
-                output=None,
-                output_tag=None,
-                error=None,
-                started_at=started,
-                ended_at=None,
-                next_at=deadline,
-                meta=None,
-                code_hash="",
-            )
-            await engine.commit(rec, run_status="sleeping")
-        else:
-            await engine.set_status(st, "sleeping")
-        engine.notify("step_started", st.run_id, step_id, record=rec)
-        await self._give_back_slots()
-        await engine.sleep_until(st, deadline)
-        await self._take_slots()
-        ended = _clock()
-        slept = StepRecord(
-            run_id=st.run_id,
-            step_id=step_id,
-            name=name,
-            position=position,
-            kind="sleep",
-            status="completed",
-            attempt=0,
-            input_hash="",
-            output=None,
-            output_tag=None,
-            error=None,
-            started_at=started,
-            ended_at=ended,
-            next_at=deadline,
-            meta=None,
-            code_hash="",
+        await park(
+            st,
+            ParkSpec(name, "sleep", deadline_of, lambda deadline: st.engine.sleep_until(st, deadline)),
+            step_id,
+            position,
         )
-        await engine.commit(slept, run_status="running")
-        live.status, live.ended_at = "completed", ended
-        st.step_ended(live)
-        engine.notify("step_finished", st.run_id, step_id, record=slept)
 
     # -- events -------------------------------------------------------------------------------------
 
@@ -541,81 +171,28 @@ class Step:
             expression = compile_expression(if_exp)
         step_id, position = self._state.next_id(name)
         st = self._state
-        engine = st.engine
-        st.check_cancelled()
-        rec = st.journaled.get(step_id)
-        if rec is not None and rec.status == "completed":
-            self._note_replayed(rec, position, None)
-            return None if rec.output is None else _journaled_event(rec, st.where(step_id))
-        if rec is None:
-            st.check_new(step_id, position)
-        st.replaying = False
-        started = rec.started_at if rec is not None else _clock()
-        deadline = rec.next_at if rec is not None and rec.next_at is not None else started + seconds
         meta: dict[str, Any] = {"event": event, "if_exp": if_exp}
-        live = LiveStep(step_id, name, "wait", position, "waiting", False, started, next_at=deadline, meta=meta)
-        st.live[step_id] = live
-        if rec is None:
-            rec = StepRecord(
-                run_id=st.run_id,
-                step_id=step_id,
-                name=name,
-                position=position,
-                kind="wait",
-                status="waiting",
-                attempt=0,
-                input_hash="",
-                output=None,
-                output_tag=None,
-                error=None,
-                started_at=started,
-                ended_at=None,
-                next_at=deadline,
-                meta=meta,
-                code_hash="",
-            )
-            await engine.commit(rec, run_status="waiting")
-        else:
-            await engine.set_status(st, "waiting")
-        engine.notify("step_started", st.run_id, step_id, record=rec)
         trigger = st.record.event if st.record is not None and st.record.event else {}
-        await self._give_back_slots()
-        found = await engine.wait_for_event(st, event, expression, trigger, deadline)
-        await self._take_slots()
-        ended = _clock()
-        if found is None:
-            payload, tag, done_meta = None, None, meta
-        else:
+
+        def outcome(found: Any) -> tuple[Event | None, str | None, str | None, dict[str, Any]]:
+            if found is None:
+                return None, None, None, meta
             st.consumed_seqs.add(found.seq)
             ev = Event(found.name, found.data, found.event_id, found.ts)
             payload, tag = encode(ev.to_dict())
-            done_meta = {**meta, "event_seq": found.seq, "event_id": found.event_id}
-        waited = StepRecord(
-            run_id=st.run_id,
-            step_id=step_id,
-            name=name,
-            position=position,
-            kind="wait",
-            status="completed",
-            attempt=0,
-            input_hash="",
-            output=payload,
-            output_tag=tag,
-            error=None,
-            started_at=started,
-            ended_at=ended,
-            next_at=deadline,
-            meta=done_meta,
-            code_hash="",
+            return ev, payload, tag, {**meta, "event_seq": found.seq, "event_id": found.event_id}
+
+        spec = ParkSpec(
+            name,
+            "wait",
+            lambda started: started + seconds,
+            lambda deadline: st.engine.wait_for_event(st, event, expression, trigger, deadline),
+            meta=meta,
+            replayed=lambda rec: None if rec.output is None else _journaled_event(rec, st.where(step_id)),
+            outcome=outcome,
         )
-        await engine.commit(waited, run_status="running")
-        live.status, live.ended_at, live.meta = "completed", ended, done_meta
-        if payload is not None:
-            # The timeline of a run that just finished is built from memory: it needs the event here.
-            live.output_preview, live.output_size = payload[:OUTPUT_PREVIEW], len(payload)
-        st.step_ended(live)
-        engine.notify("step_finished", st.run_id, step_id, record=waited)
-        return None if found is None else Event(found.name, found.data, found.event_id, found.ts)
+        found: Event | None = await park(st, spec, step_id, position)
+        return found
 
     async def send_event(
         self, name: str, events: Event | dict[str, Any] | Sequence[Event | dict[str, Any]]
@@ -637,7 +214,7 @@ class Step:
                 ids.append(event_id)
             return ids
 
-        result: list[str] = await self._run(step_id, name, position, "send", deliver, (), {}, None, "json", None, None)
+        result: list[str] = await execute(st, StepSpec(name, "send", deliver, (), {}), step_id, position)
         return result
 
     async def invoke(
@@ -695,22 +272,17 @@ class Step:
             except RunFailedError as exc:
                 raise _child_failed(exc, child_id) from None
 
-        value: T = await self._in_turn(
-            self._run(
-                step_id,
-                name,
-                position,
-                "invoke",
-                call,
-                (),
-                {"function": function_id, "data": data},
-                None,
-                "json",
-                0,
-                lambda _v: {"child_run_id": child["id"]},
-                hint=target.func if target is not None else None,
-            )
+        spec = StepSpec(
+            name,
+            "invoke",
+            call,
+            (),
+            {"function": function_id, "data": data},
+            retries=0,
+            meta_of=lambda _v: {"child_run_id": child["id"]},
+            hint=target.func if target is not None else None,
         )
+        value: T = await self._in_turn(execute(st, spec, step_id, position))
         return value
 
     # -- parallel groups ----------------------------------------------------------------------------
@@ -772,41 +344,8 @@ class Step:
     # -- journaled values ---------------------------------------------------------------------------
 
     def _value(self, name: str, make: Callable[[], Any], tag_type: Any) -> Any:
-        st = self._state
-        step_id, position = st.next_id(name)
-        rec = st.journaled.get(step_id)
-        if rec is not None and rec.status == "completed" and rec.output is not None:
-            if not st.engine.feed._subscribers:
-                st.forget(step_id, position)
-            return decode(rec.output, rec.output_tag, output_type=tag_type, where=st.where(step_id), strict=True)
-        if rec is None:
-            st.check_new(step_id, position)
-        value = make()
-        payload, tag = encode(value, output_type=tag_type, where=st.where(step_id))
-        now = _clock()
-        # Not awaited: later writes commit after it (one ordered queue), so a step that used
-        # this value can never be journaled without it.
-        st.engine.enqueue(
-            StepRecord(
-                run_id=st.run_id,
-                step_id=step_id,
-                name=name,
-                position=position,
-                kind="value",
-                status="completed",
-                attempt=0,
-                input_hash="",
-                output=payload,
-                output_tag=tag,
-                error=None,
-                started_at=now,
-                ended_at=now,
-                next_at=None,
-                meta=None,
-                code_hash="",
-            )
-        )
-        return value
+        step_id, position = self._state.next_id(name)
+        return journaled_value(self._state, name, step_id, position, make, tag_type)
 
     def now(self) -> dt.datetime:
         """The current time (UTC, aware), journaled: the same value on every replay."""
@@ -895,20 +434,6 @@ def _child_run_id(st: RunState, step_id: str) -> str:
     return f"{natural}#{_digest(st.run_id, step_id)[:12]}"
 
 
-def _error_class(exc: BaseException) -> type[BaseException] | None:
-    """The class of the error behind a failed step: a failed child's own, when it failed in this process."""
-    if hasattr(exc, "nd_error_class"):
-        carried = exc.nd_error_class
-        return carried if isinstance(carried, type) else None
-    return type(exc)
-
-
-def _cause(exc: BaseException) -> BaseException:
-    """What a StepError is raised from: the child's own exception when a child failed in this process."""
-    original = getattr(exc, "nd_original", None)
-    return original if isinstance(original, BaseException) else exc
-
-
 ParallelMode = Literal["wait", "race"]
 
 
@@ -969,27 +494,3 @@ def _child_failed(exc: RunFailedError, child_id: str) -> _ChildFailedError:
     else:
         err.nd_error_class = None  # type: ignore[attr-defined]
     return err
-
-
-_ATTEMPTS_KEPT = 20
-"""The failed attempts a step's record keeps (the latest): a step retried a thousand times stays small."""
-
-
-def _meta(preview: str | None, tries: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
-    meta: dict[str, Any] = {}
-    if preview:
-        meta["input"] = preview
-    if tries:
-        meta["attempts"] = list(tries)
-    return meta or None
-
-
-def _attempt_note(attempt: int, started: float, error: dict[str, Any], retry_at: float) -> dict[str, Any]:
-    """One failed attempt as journaled: when, its error (the traceback is kept for the last one only), the retry."""
-    return {
-        "attempt": attempt + 1,
-        "started_at": started,
-        "ended_at": _clock(),
-        "error": {"type": error.get("type"), "message": error.get("message")},
-        "retry_at": retry_at,
-    }
