@@ -230,28 +230,9 @@ def note_replayed(st: RunState, rec: StepRecord, position: int, fn: Any) -> None
 _UNREADABLE = object()
 
 
-def _replay(st: RunState, spec: StepSpec, rec: StepRecord, position: int) -> Any:
-    """The journaled value of a completed step: a dict lookup, a hash only when there are inputs, a JSON parse."""
-    if rec.input_hash or spec.args or spec.kwargs:
-        input_hash, shown = digest_inputs(spec.args, spec.kwargs)
-        if rec.input_hash != input_hash:
-            st.check_replayed(rec, position, input_hash, shown or None)
-    note_replayed(st, rec, position, spec.fn)
-    if rec.output is None:
-        return None
-    # Spelled out, not spec.wanted(): replay pays for every call (a loop replays thousands of steps).
-    wanted = (
-        spec.output_type if spec.output_type is not None else return_type(spec.fn if spec.hint is None else spec.hint)
-    )
-    if rec.output_tag is None and (wanted is None or wanted in _PLAIN_TYPES):
-        try:
-            raw = json.loads(rec.output)
-        except (ValueError, RecursionError, TypeError):
-            raw = _UNREADABLE  # decode below says what is wrong with it
-        if raw is not _UNREADABLE and (
-            wanted is None or (isinstance(raw, wanted) and not (wanted is int and isinstance(raw, bool)))
-        ):
-            return raw
+def _decode(st: RunState, spec: StepSpec, rec: StepRecord, wanted: Any) -> Any:
+    """A completed step's journaled value, rebuilt as ``wanted`` (the path for tagged and typed values)."""
+    assert rec.output is not None
     return decode(
         rec.output,
         rec.output_tag,
@@ -299,7 +280,7 @@ def _cause(exc: BaseException) -> BaseException:
 # -- execution ----------------------------------------------------------------------------------------------
 
 
-async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, *, counted: bool = False) -> Any:
+async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, counted: bool = False) -> Any:
     """Replay or execute one step; its id and position were taken at call time (``RunState.next_id``).
 
     ``counted``: the caller counted the step open (``Engine.open_steps``); it is counted closed here,
@@ -310,7 +291,28 @@ async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, *, 
             st.check_cancelled()
         rec = st.journaled.get(step_id)
         if rec is not None and rec.status == "completed":
-            return _replay(st, spec, rec, position)
+            # The replay path, inline (a loop replays thousands of steps): a dict lookup, a hash only when
+            # there are inputs, a JSON parse.
+            if rec.input_hash or spec.args or spec.kwargs:
+                input_hash, shown = digest_inputs(spec.args, spec.kwargs)
+                if rec.input_hash != input_hash:
+                    st.check_replayed(rec, position, input_hash, shown or None)
+            note_replayed(st, rec, position, spec.fn)
+            if rec.output is None:
+                return None
+            wanted = spec.output_type
+            if wanted is None:
+                wanted = return_type(spec.fn if spec.hint is None else spec.hint)
+            if rec.output_tag is None and (wanted is None or wanted in _PLAIN_TYPES):
+                try:
+                    raw = json.loads(rec.output)
+                except (ValueError, RecursionError, TypeError):
+                    raw = _UNREADABLE  # decode says what is wrong with it
+                if raw is not _UNREADABLE and (
+                    wanted is None or (isinstance(raw, wanted) and not (wanted is int and isinstance(raw, bool)))
+                ):
+                    return raw
+            return _decode(st, spec, rec, wanted)
         input_hash, shown = digest_inputs(spec.args, spec.kwargs)
         if rec is not None:
             if rec.status == "failed" and not st.retry_failed:

@@ -113,14 +113,14 @@ class Step:
         if not callable(fn):
             raise TypeError(f"step.run({name!r}, fn): fn must be callable, got {type(fn).__name__}")
         step_id, position = self._state.next_id(name)
-        use_limit = _take_limit(kwargs)
+        use_limit = _take_limit(kwargs) if "limit" in kwargs else None
         # Counted now, at call time: steps started together under gather are all open before the
         # first of them commits, so their writes share one transaction.
         self._state.engine.open_steps += 1
         # One coroutine per step (``counted``: the executor gives the count back), not a wrapper around it;
         # inside a step.parallel(mode="wait") branch, one more that waits for the branch's turn.
         spec = StepSpec(name, "run", fn, args, kwargs, output_type, serializer, retries, limit=use_limit)
-        step = execute(self._state, spec, step_id, position, counted=True)
+        step = execute(self._state, spec, step_id, position, True)  # counted
         return step if _branch_var.get() is None else self._in_turn(step, counted=True)
 
     # -- durable time -------------------------------------------------------------------------------
