@@ -37,18 +37,18 @@ from .._errors import (
     RunOwnedElsewhereError,
     StepError,
 )
-from ..flow import FlowController, FlowSubject, cancel_on_options, key_of, lease_ttl
+from ..flow import FlowController, cancel_on_options, lease_ttl
 from ..journal._owner import describe_owner, this_owner
-from ..journal._protocol import FINAL_STATUSES, EventRecord, Journal, RunRecord, Write
+from ..journal._protocol import FINAL_STATUSES, Journal, RunRecord, Write
 from ..journal._rows import refuse_damaged
-from ._events import Event, EventLimits, validate_event
+from ._endings import Endings
+from ._events import Event, EventLimits
 from ._executor import backoff_delay, error_info
 from ._handle import effective_status
 from ._registry import Workflow, registry
-from ._runstate import Outcome, OutcomeStatus, RerunFrom, RunState, current_run_var, current_step_var
+from ._runstate import Outcome, RerunFrom, RunState, current_run_var, current_step_var
 from ._serde import encode, module_of, return_type, storable_text
 from ._usercode import warn_at_user, workflow_code
-from ._waits import Waits
 
 if TYPE_CHECKING:
     from ._handle import RunHandle
@@ -64,11 +64,6 @@ def session_origin() -> dict[str, str] | None:
     return {"notebook": path} if path else None
 
 
-_CANCELLED = frozenset({"cancelled"})
-# The event a function's on_failure handler is started with (Inngest's is "inngest/function.failed").
-FAILURE_EVENT = "nd/function.failed"
-
-
 def _running_loop(what: str) -> asyncio.AbstractEventLoop:
     try:
         return asyncio.get_running_loop()
@@ -77,6 +72,18 @@ def _running_loop(what: str) -> asyncio.AbstractEventLoop:
             f"{what} needs a running asyncio event loop: call it from async code or a notebook cell "
             "(top-level await works there), or from a script use asyncio.run(fn.run(...))."
         ) from None
+
+
+def _step_failure(exc: StepError) -> dict[str, Any]:
+    """The run's journaled error when a step's failure ended it: the step's own error, and which step."""
+    return {
+        "type": exc.error_type,
+        "message": exc.error_message,
+        "traceback": exc.traceback,
+        **({"traceback_full": exc.traceback_full} if exc.traceback_full != exc.traceback else {}),
+        **({"child_run_id": exc.child_run_id} if exc.child_run_id else {}),
+        "step_id": exc.step_id,
+    }
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,13 +100,14 @@ class _Start:
     reexecute: bool
 
 
-class Engine(Waits):
+class Engine(Endings):
     """Executes workflows against one journal; usually one per process (``nd.configure``).
 
-    Built in three layers, one module each: the write queue and the runs executing here
+    Built in layers, one module each: the write queue and the runs executing here
     (``_writer.JournalWriter``), cancellation checks, durable sleeps and event waits
-    (``_waits.Waits``), and here the life of a run: start, claim, execute, finish,
-    cancel, fork, events that start runs, reading.
+    (``_waits.Waits``), events that start runs and reading runs (``_triggers.Triggers``),
+    how a run ends and what stops it (``_endings.Endings``), and here the life of a run:
+    start, claim, execute, fork, rerun.
     """
 
     def __init__(
@@ -302,14 +310,6 @@ class Engine(Waits):
             self._lose(st, ClaimLostError(self._owned_message(owner_rec), run_ids=(st.run_id,)))
         return False
 
-    def _origin(self) -> dict[str, str] | None:
-        """Where the run being started comes from; a failing hook costs the listing its origin, not the run."""
-        try:
-            return self.origin()
-        except Exception:
-            _log.debug("the origin hook failed", exc_info=True)
-            return None
-
     def _claimable(self, st: RunState, rec: RunRecord, start: _Start) -> bool:
         if rec.status in FINAL_STATUSES and not self._again(rec, start.resume_failed, start.reexecute):
             return False
@@ -473,50 +473,11 @@ class Engine(Waits):
     async def _execute_run(self, st: RunState, start: _Start) -> None:
         function = st.function
         assert function is not None
-        existing = start.existing
         try:
-            if not await self._claim(st, start):
+            if not await self._begin(st, start):
                 return
-            self.poll_cancel(st)  # cancelled before it began, here or elsewhere
-            if function.has_flow_control:
-                st.status = "queued"
-                skipped = await self.flow.admit(st, function)
-                if skipped is not None:
-                    self.skip(st, skipped)  # a rate limit did not let it start: journaled as "skipped"
-                    return
-                await self.write(Write("run_update", run_id=st.run_id, fields={"status": "running"}))
-            st.status = "running"
-            self.notify("run_status", st.run_id)
-            if existing is not None and existing.code_hash and existing.code_hash != function.code_hash:
-                if function.on_change == "error":
-                    raise NonDeterminismError(
-                        f"run {st.run_id!r}: the workflow's code changed since the run started (on_change='error'). "
-                        "Restore the code, start a new run, or use nd.rerun() from the first step to redo."
-                    )
-                st.diverged(
-                    "the workflow's code changed since the run started; completed steps replay from the journal "
-                    "and the new code runs from the first unfinished step.",
-                    None,
-                )
             value = await self._run_body(st, function, start.event)
-            # A cancel that came while the last step ran (or that the workflow caught and ignored) still
-            # ends the run cancelled: cancel() never returns True for a run that then completes.
-            self.poll_cancel(st)
-            st.check_unreached()
-            if st.changed_code:
-                st.diverged(
-                    f"the code of {len(st.changed_code)} replayed step(s) changed since they ran "
-                    f"({', '.join(repr(s) for s in st.changed_code[:5])}); their journaled results were used. "
-                    f"To run them again: nd.rerun({st.run_id!r}, from_step={st.changed_code[0]!r})",
-                    None,
-                )
-            payload, tag = (
-                (None, None)
-                if value is None
-                else encode(
-                    value, where=st.where(), output_type=return_type(function.func), module=module_of(function.func)
-                )
-            )
+            payload, tag = self._result(st, function, value)
         except RerunFrom as rerun:
             await self._supersede(st, rerun.step_id)
         except asyncio.CancelledError:
@@ -532,19 +493,7 @@ class Engine(Waits):
             # The run's own cancel (st.cancel_reason), or one raised by a step it awaited (a cancelled child).
             self._finish(st, "cancelled", reason=st.cancel_reason if st.cancel_requested else exc.reason)
         except StepError as exc:
-            self._finish(
-                st,
-                "failed",
-                error={
-                    "type": exc.error_type,
-                    "message": exc.error_message,
-                    "traceback": exc.traceback,
-                    **({"traceback_full": exc.traceback_full} if exc.traceback_full != exc.traceback else {}),
-                    **({"child_run_id": exc.child_run_id} if exc.child_run_id else {}),
-                    "step_id": exc.step_id,
-                },
-                exc=exc,
-            )
+            self._finish(st, "failed", error=_step_failure(exc), exc=exc)
         except (JournalError, ClaimLostError) as exc:
             # The journal failed (full, read-only, damaged, locked) or another process took the run: it
             # stops here without a final status, resumable from what was committed.
@@ -558,6 +507,53 @@ class Engine(Waits):
                 self._finish(st, "failed", error=error_info(exc), exc=exc)
         else:
             self._finish(st, "completed", value=value, payload=payload, tag=tag)
+
+    async def _begin(self, st: RunState, start: _Start) -> bool:
+        """Claim the run, admit it (flow control) and check its code against the journal's; False: not here."""
+        function = st.function
+        assert function is not None
+        existing = start.existing
+        if not await self._claim(st, start):
+            return False
+        self.poll_cancel(st)  # cancelled before it began, here or elsewhere
+        if function.has_flow_control:
+            st.status = "queued"
+            skipped = await self.flow.admit(st, function)
+            if skipped is not None:
+                self.skip(st, skipped)  # a rate limit did not let it start: journaled as "skipped"
+                return False
+            await self.write(Write("run_update", run_id=st.run_id, fields={"status": "running"}))
+        st.status = "running"
+        self.notify("run_status", st.run_id)
+        if existing is not None and existing.code_hash and existing.code_hash != function.code_hash:
+            if function.on_change == "error":
+                raise NonDeterminismError(
+                    f"run {st.run_id!r}: the workflow's code changed since the run started (on_change='error'). "
+                    "Restore the code, start a new run, or use nd.rerun() from the first step to redo."
+                )
+            st.diverged(
+                "the workflow's code changed since the run started; completed steps replay from the journal "
+                "and the new code runs from the first unfinished step.",
+                None,
+            )
+        return True
+
+    def _result(self, st: RunState, function: Workflow, value: Any) -> tuple[str | None, str | None]:
+        """The run's value as journaled, once the last checks pass (a late cancel, steps not reached)."""
+        # A cancel that came while the last step ran (or that the workflow caught and ignored) still
+        # ends the run cancelled: cancel() never returns True for a run that then completes.
+        self.poll_cancel(st)
+        st.check_unreached()
+        if st.changed_code:
+            st.diverged(
+                f"the code of {len(st.changed_code)} replayed step(s) changed since they ran "
+                f"({', '.join(repr(s) for s in st.changed_code[:5])}); their journaled results were used. "
+                f"To run them again: nd.rerun({st.run_id!r}, from_step={st.changed_code[0]!r})",
+                None,
+            )
+        if value is None:
+            return None, None
+        return encode(value, where=st.where(), output_type=return_type(function.func), module=module_of(function.func))
 
     async def _run_body(self, st: RunState, function: Workflow, event: Event) -> Any:
         """Execute the workflow's body; an error in it (outside steps) re-executes it from the top.
@@ -697,248 +693,6 @@ class Engine(Waits):
         self._finish(st, "cancelled", reason=reason)
         st.outcome = Outcome("completed", value, None, reason, None)
 
-    def _finish(
-        self,
-        st: RunState,
-        status: OutcomeStatus,
-        *,
-        value: Any = None,
-        payload: str | None = None,
-        tag: str | None = None,
-        error: dict[str, Any] | None = None,
-        reason: str = "",
-        exc: BaseException | None = None,
-    ) -> None:
-        """Journal how the run ended (a write fenced by its epoch) and settle its handle."""
-        if st.halt is not None:
-            self._halt(st, st.halt)
-            return
-        now = _clock()
-        fields: dict[str, Any] = {"status": status, "updated_at": now, "warnings": st.warnings or None}
-        if status in FINAL_STATUSES:
-            fields["ended_at"] = now
-        if status == "completed":
-            fields.update(result=payload, result_tag=tag, error=None)
-        elif status == "failed":
-            fields["error"] = error
-        elif status in ("cancelled", "skipped"):
-            fields["status_reason"] = reason or None
-        handler = self._failure_handler(st, error, now) if status == "failed" else None
-        if handler is not None:
-            fields["options"] = {**((st.record.options if st.record else None) or {}), "on_failure_run": handler.run_id}
-        if st.epoch:  # never claimed (stopped before its claim): nothing of the run is this process's to write
-            refused: set[str] = set()
-            try:
-                # Conditional, in the write's own transaction: a cancel written by another process (which
-                # itself applies only to an unfinished run) wins over the result we were about to store.
-                # The failure handler's run is queued in the same transaction: a failed run never lacks it.
-                refused = self._write_sync(
-                    Write("run_update", run_id=st.run_id, fields=fields, unless_status=_CANCELLED),
-                    *([Write("run", run=handler)] if handler is not None else []),
-                )
-                if status != "cancelled" and st.run_id not in refused:
-                    rec = self.journal.get_run(st.run_id)
-                    if rec is not None and rec.status == "cancelled":
-                        status, value, error, exc = "cancelled", None, None, None
-                        reason = rec.status_reason or "cancelled from another process"
-            except JournalError as err:
-                if status != "interrupted":
-                    self._halt(st, err)
-                    return
-                _log.warning("nbdurable: could not journal that run %s was interrupted: %s", st.run_id, err)
-            if st.run_id in refused:  # the journal refused the write: another process claimed the run
-                self._halt(st, st.halt or ClaimLostError(f"run {st.run_id!r} was claimed by another process"))
-                return
-            if handler is not None:
-                self._start_handler(st, handler, failed=status == "failed")
-        self._settle(st, status, Outcome(status, value, error, reason, exc), ended_at=now)
-
-    def _failure_handler(self, st: RunState, error: dict[str, Any] | None, now: float) -> RunRecord | None:
-        """The queued run of the function's ``on_failure`` handler for this failure (None without one).
-
-        Its event, ``nd/function.failed``, carries the failed run's id, function id, error (type,
-        message, traceback) and trigger event, as Inngest's ``inngest/function.failed`` does.
-        """
-        handler = getattr(st.function, "on_failure", None)
-        if handler is None or st.record is None:
-            return None
-        run_id = f"{st.run_id}:failure:{st.record.attempt}"  # one per execution that failed
-        info = {k: v for k, v in (error or {}).items() if k in ("type", "message", "traceback", "step_id")}
-        data = {"function_id": st.record.function_id, "run_id": st.run_id, "error": info, "event": st.record.event}
-        return RunRecord(
-            run_id=run_id,
-            function_id=handler.id,
-            status="queued",
-            event=Event(FAILURE_EVENT, data, run_id, now).to_dict(),
-            code_hash=handler.code_hash,
-            parent_run_id=st.run_id,
-            event_seq=self.journal.last_event_seq(),
-            created_at=now,
-            updated_at=now,
-        )
-
-    def _start_handler(self, st: RunState, rec: RunRecord, *, failed: bool) -> None:
-        """Start the failure handler's queued run here; cancel it if the run ended cancelled after all."""
-        if not failed:
-            self._write_sync(
-                Write(
-                    "run_update",
-                    run_id=rec.run_id,
-                    fields={"status": "cancelled", "status_reason": f"run {st.run_id!r} was cancelled, not failed"},
-                    unless_status=FINAL_STATUSES,
-                )
-            )
-            return
-        handler = getattr(st.function, "on_failure", None)
-        if handler is None:
-            return
-        try:
-            self.start(handler, run_id=rec.run_id, parent_run_id=st.run_id)
-        except RuntimeError:
-            pass  # no event loop (a run ending as its script exits): the run stays queued, resumable
-        except NbDurableError as exc:  # another process took it first, say: it runs there
-            _log.info("nbdurable: failure handler %s of run %s not started here: %s", rec.run_id, st.run_id, exc)
-
-    def _halt(self, st: RunState, exc: BaseException) -> None:
-        """End the run here without writing its end: the journal failed, or another process took the run.
-
-        The journal keeps what was committed. After a journal fault the run is left as it was
-        journaled (owned by this process, so "interrupted" once it stops here) and resumes from its
-        last committed step once the journal is fixed; its handle raises the JournalError. A lost
-        claim leaves the run to its new owner.
-        """
-        if isinstance(exc, RunOwnedElsewhereError):
-            self._lose(st, exc)
-            return
-        if st.released and st.epoch:
-            self._give_up(st)
-        st.halt = exc
-        text = str(exc)
-        self._settle(
-            st, "interrupted", Outcome("interrupted", None, {"type": type(exc).__name__, "message": text}, text, exc)
-        )
-
-    def _give_up(self, st: RunState) -> None:
-        """Clear a released run's claim (fenced: only while it is still ours), so a worker takes it at once."""
-        try:
-            self._write_sync(Write("run_update", run_id=st.run_id, fields={"owner": None, "lease_until": None}))
-        except (JournalError, ClaimLostError) as err:
-            _log.warning("nbdurable: could not give up run %s (its lease will run out instead): %s", st.run_id, err)
-
-    def _lose(self, st: RunState, exc: RunOwnedElsewhereError | None) -> None:
-        """Settle the handle of a run another process owns, writing nothing (None: it ended there meanwhile)."""
-        if exc is not None and st.halt is None:
-            st.halt = exc
-        self.flow.forget(st.run_id)  # local bookkeeping only: slots held under the run id are the owner's now
-        st.ended_at = _clock()
-        st.outcome = Outcome("lost", None, None, "", exc)
-        if self.active.get(st.run_id) is st:
-            del self.active[st.run_id]
-        if st.done is not None and not st.done.done():
-            st.done.set_result(None)
-        self.notify("run_finished", st.run_id)
-
-    def _settle(
-        self,
-        st: RunState,
-        status: str,
-        outcome: Outcome,
-        *,
-        ended_at: float | None = None,
-    ) -> None:
-        st.status = status
-        st.ended_at = ended_at or _clock()  # as journaled, so the timeline agrees whichever it is built from
-        st.outcome = outcome
-        try:
-            self.flow.release(st.run_id, ending=True)
-        except JournalError as err:
-            _log.warning("nbdurable: could not give back the slots of run %s: %s", st.run_id, err)
-        if self.active.get(st.run_id) is st:
-            del self.active[st.run_id]
-        self.finished.pop(st.run_id, None)
-        self.finished[st.run_id] = st
-        while len(self.finished) > 64:
-            self.finished.pop(next(iter(self.finished)))
-        if st.done is not None and not st.done.done():
-            st.done.set_result(None)
-        ended = None
-        if self.feed and st.record is not None:
-            # For observers: the run as it ended (the stored record is left as loaded).
-            ended = dataclasses.replace(st.record, status=status, error=outcome.error, ended_at=st.ended_at)
-        self.notify("run_finished", st.run_id, record=ended)  # a timeline builds its last snapshot from memory here
-        st.release_memory()
-
-    # -- cancellation, sleeping, waiting ------------------------------------------------------------
-
-    def cancel(self, run_id: str, reason: str = "") -> bool:
-        """Ask a run to stop; a step in flight finishes, nothing after it runs. False if it already ended.
-
-        True means the run ends ``cancelled``: a run executing here is flagged and checked again after
-        its workflow returns; any other is cancelled in the journal by a write that applies only while
-        the run is unfinished, which its executing process can no longer overwrite with a result.
-        """
-        st = self.active.get(run_id)
-        if st is not None:
-            if not st.cancel_requested:
-                st.cancel_requested = True
-                st.cancel_reason = reason
-            self._pulse(st)
-            self.flow.wake(run_id)  # a run queued for a slot re-checks at once
-            if st.superseded_by is not None:
-                self.cancel(st.superseded_by, reason)  # on_change="rerun": the run it continues as
-            return True
-        rec = self.journal.get_run(run_id)
-        if rec is None:
-            raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
-        if rec.status in FINAL_STATUSES:
-            return False
-        self._write_sync(
-            Write(
-                "run_update",
-                run_id=run_id,
-                fields={"status": "cancelled", "status_reason": reason or None, "ended_at": _clock()},
-                unless_status=FINAL_STATUSES,
-            )
-        )
-        after = self.journal.get_run(run_id)
-        if after is None or after.status != "cancelled":
-            return False  # it ended (completed, failed) between the read and the write
-        self.notify("run_finished", run_id)
-        return True
-
-    def release(self, run_id: str, *, now: bool = False) -> bool:
-        """Give up a run executing here, so another process (a worker) continues it; False if it is not here.
-
-        The run stops before its next step (``now``: at once, abandoning the step in flight, which then
-        runs again where the run resumes), and its claim is cleared in the journal (owner and lease; the
-        status stays), so a worker can take it over at once instead of waiting for the lease to run out.
-        """
-        st = self.active.get(run_id)
-        if st is None:
-            return False
-        st.released = True
-        if st.halt is None:
-            st.halt = RunInterruptedError(
-                f"run {run_id!r} was given up by this process (a worker stopping): another worker continues it "
-                "from its last committed step",
-                run_id=run_id,
-            )
-        if now and st.task is not None and not st.task.done():
-            st.task.cancel()
-        else:
-            self._pulse(st)  # a sleep or a wait stops now; a step in flight finishes first
-        return True
-
-    def interrupt(self, run_id: str) -> bool:
-        """Stop a run executing here as if its process had stopped: it is left interrupted and resumable."""
-        st = self.active.get(run_id)
-        if st is None or st.task is None or st.task.done():
-            return False
-        # Flagged too: workflow code that swallows the CancelledError meets it again at its next step.
-        st.interrupt_requested = True
-        st.task.cancel()
-        return True
-
     def fork(self, run_id: str, from_step: str) -> str:
         """Copy a run's journal up to (not including) ``from_step`` into a new run; returns its id.
 
@@ -999,287 +753,6 @@ class Engine(Waits):
             status = effective_status(rec, self)
             if status == "interrupted" or (status == "queued" and rec.owner is None):
                 out.append(rec)
-        return out
-
-    # -- events -------------------------------------------------------------------------------------
-
-    async def send(
-        self, name: str, data: dict[str, Any] | None = None, *, id: str | None = None
-    ) -> list[RunHandle[Any]]:
-        """Store an event, start a run of each function it triggers, and wake matching waits."""
-        return self.send_nowait(name, data, id=id)
-
-    def send_nowait(
-        self, name: str, data: dict[str, Any] | None = None, *, id: str | None = None
-    ) -> list[RunHandle[Any]]:
-        """``send`` for synchronous callers (magics, widget buttons): the event is durable when it returns."""
-        from ._handle import RunHandle
-
-        name, data, id = validate_event(name, data, id=id, limits=self.event_limits)
-        event_id = id or uuid.uuid4().hex
-        ts = _clock()
-        self.flush_now()
-        rec = self.journal.add_event(event_id, name, data, ts)
-        handles: list[RunHandle[Any]] = []
-        if rec is None:
-            return self._event_runs(event_id)
-        for st in list(self.active.values()):
-            self._pulse(st)
-        self.notify("event", "", None, name)
-        self.flow.cancel_matching(name, data, event_id, ts)
-        event = Event(name, data, event_id, ts)
-        for function in registry().values():
-            if not function.triggered_by(name):
-                continue
-            queue = function.queue if function.on == "workers" else None
-            made = self._event_run(function, event, rec.seq, queue=queue)
-            if made is None:
-                continue
-            if not isinstance(made, RunRecord):
-                handles.append(made)  # a debounced run pushed back, or one another process started for it
-                continue
-            if queue is not None:
-                handles.append(RunHandle(self, made.run_id, None, record=made))  # a worker takes it
-                continue
-            try:
-                handles.append(self.start(function, run_id=made.run_id, event=event))
-            except RuntimeError:
-                # No event loop here (a plain script or the CLI): the run stays queued for a process to resume.
-                handles.append(RunHandle(self, made.run_id, None, record=made))
-        return handles
-
-    def _event_run(
-        self, function: Workflow, event: Event, seq: int, *, queue: str | None
-    ) -> RunRecord | RunHandle[Any] | None:
-        """Journal the run ``event`` starts of ``function``, queued (for ``queue``'s workers, if given).
-
-        Returns the record written; or the handle of the run that already stands for this event: a
-        debounced run pushed back, or the run another process (a worker) made of it first.
-        """
-        if function.debounce is not None:
-            pushed = self._debounce(function, event, event.id)
-            if pushed is not None:
-                return pushed
-        if function.batch_events is not None:
-            joined = self._join_batch(function, event, event.id)
-            if joined is not None:
-                return joined
-        run_id = uuid.uuid4().hex
-        queued = RunRecord(
-            run_id,
-            function.id,
-            "queued",
-            event.to_dict(),
-            code_hash=function.code_hash,
-            event_seq=seq,
-            created_at=event.ts,
-            updated_at=event.ts,
-            queue=queue,
-        )
-        if function.debounce is not None:
-            try:
-                debounce_key = key_of(function.debounce.key, event.to_dict())
-            except ExpressionError:
-                debounce_key = None
-            queued.options = {
-                "debounce_key": debounce_key,
-                "debounce_until": event.ts + parse_duration(function.debounce.period),
-            }
-        if function.batch_events is not None:
-            queued.options = self.flow.batch_options(function, event.to_dict())
-        refused = self._write_sync(
-            Write("run", run=queued), Write("trigger", run_id=run_id, event_id=event.id, function_id=function.id)
-        )
-        if run_id in refused:
-            # Another process (a worker turning events into runs, or the sender) made this event's run first.
-            existing = self._event_runs(event.id, only=function.id)
-            return existing[0] if existing else None
-        return queued
-
-    def queue_for_event(self, function: Workflow, event: EventRecord) -> RunRecord | RunHandle[Any] | None:
-        """A worker turning a stored event into a run of a function it serves (once per event and function)."""
-        return self._event_run(
-            function, Event(event.name, event.data, event.event_id, event.ts), event.seq, queue=function.queue
-        )
-
-    def to_workers(
-        self,
-        function: Workflow | str,
-        *,
-        data: dict[str, Any] | None = None,
-        run_id: str | None = None,
-        queue: str = "default",
-        parent_run_id: str | None = None,
-    ) -> RunHandle[Any]:
-        """Hand a run to workers: journal it queued for ``queue``, owned by no process, and return its handle.
-
-        ``function`` may be a function id alone (one this process does not define). A worker serving
-        it claims the run; the handle follows it through the journal (its notifications, where it
-        makes them). A run that exists already is not queued again: its handle is returned.
-        """
-        from ._handle import RunHandle
-
-        function_id = function if isinstance(function, str) else function.id
-        if run_id is not None and (not isinstance(run_id, str) or not run_id.strip() or not storable_text(run_id)):
-            raise ConfigError(f"run_id must be a non-empty string of valid Unicode text, got {run_id!r}")
-        if not isinstance(queue, str) or not queue or not storable_text(queue):
-            raise ConfigError(f"a worker queue is a non-empty name, got {queue!r}")
-        if data is not None and not isinstance(data, dict):
-            raise ConfigError(f"data must be a dict (the event's data), got {type(data).__name__}")
-        run_id = run_id or uuid.uuid4().hex
-        existing = self.journal.get_run(run_id)
-        if existing is not None:
-            if existing.function_id != function_id:
-                raise ConfigError(
-                    f"run {run_id!r} belongs to function {existing.function_id!r}, not {function_id!r}: choose "
-                    "another run_id."
-                )
-            return RunHandle(self, run_id, self.active.get(run_id), record=existing)
-        trigger = function.first_trigger if not isinstance(function, str) else None
-        now = _clock()
-        event = Event(name=trigger or f"{function_id}/run", data=data or {}, id=run_id, ts=now)
-        origin = self._origin()
-        queued = RunRecord(
-            run_id,
-            function_id,
-            "queued",
-            event.to_dict(),
-            code_hash="" if isinstance(function, str) else function.code_hash,
-            options={"origin": origin} if origin else None,
-            parent_run_id=parent_run_id,
-            event_seq=self.journal.last_event_seq(),
-            created_at=now,
-            updated_at=now,
-            queue=queue,
-        )
-        if run_id in self._write_sync(Write("run", run=queued)):
-            return self.handle(run_id)  # queued at the same moment elsewhere: that one stands
-        return RunHandle(self, run_id, None, record=queued)
-
-    def _event_runs(self, event_id: str, *, only: str | None = None) -> list[RunHandle[Any]]:
-        """Handles of the runs an event started (of one function, with ``only``)."""
-        from ._handle import RunHandle
-
-        handles: list[RunHandle[Any]] = []
-        for fid, run_id in self.journal.runs_for_event(event_id):
-            if only is None or fid == only:
-                st = self.active.get(run_id)
-                handles.append(RunHandle(self, run_id, st, record=None if st else self.journal.get_run(run_id)))
-        return handles
-
-    # -- event batches ----------------------------------------------------------------------------
-
-    def _join_batch(self, function: Workflow, event: Event, event_id: str) -> RunHandle[Any] | None:
-        """Add a just-journaled event to the open batch of its key: the handle of that run (None: open one).
-
-        The batch's events are read from the journal when its run starts; this links the event to
-        the run (for listings) and starts the run at once when the batch is full.
-        """
-        from ._handle import RunHandle
-
-        be = function.batch_events
-        assert be is not None
-        key = self.flow.batch_options(function, event.to_dict())["batch_key"]
-        for rec in self.journal.list_runs(statuses=["queued"], function_id=function.id, limit=200):
-            options = rec.options or {}
-            if "batch_until" not in options or options.get("batch_key") != key or options.get("batch_started"):
-                continue
-            writes = [Write("trigger", run_id=rec.run_id, event_id=event_id, function_id=function.id)]
-            if key is not None and len(self.flow.pending_batch(function, key, rec, be.max_size)) >= be.max_size:
-                writes.append(
-                    Write("run_update", run_id=rec.run_id, fields={"options": {**options, "batch_until": event.ts}})
-                )
-            self._write_sync(*writes)
-            st = self.active.get(rec.run_id)
-            return RunHandle(self, rec.run_id, st, record=None if st else self.journal.get_run(rec.run_id))
-        return None
-
-    def _open_batch(self, function: FlowSubject, first: EventRecord) -> None:
-        """A batch run for the events left over by a full batch (its timeout counts from the first of them)."""
-        workflow = registry().get(function.id)
-        if workflow is None:
-            return
-        event = Event(first.name, first.data, first.event_id, first.ts)
-        now = _clock()
-        run_id = uuid.uuid4().hex
-        rec = RunRecord(
-            run_id,
-            workflow.id,
-            "queued",
-            event.to_dict(),
-            code_hash=workflow.code_hash,
-            options=self.flow.batch_options(workflow, event.to_dict()),
-            event_seq=first.seq,
-            created_at=now,
-            updated_at=now,
-        )
-        self._write_sync(Write("run", run=rec))
-        try:
-            self.start(workflow, run_id=run_id, event=event)
-        except RuntimeError:
-            pass  # no loop: it stays queued, resumable
-
-    def _debounce(self, function: Workflow, event: Event, event_id: str) -> RunHandle[Any] | None:
-        """Push back the pending debounced run for this key (giving it this event); None if there is none."""
-        from ._handle import RunHandle
-
-        assert function.debounce is not None
-        try:
-            key = key_of(function.debounce.key, event.to_dict())
-        except ExpressionError:
-            return None  # no key: a run of its own, which fails at admission saying which field is missing
-        for _attempt in range(20):
-            pending = [
-                rec
-                for rec in self.journal.list_runs(statuses=["queued"], function_id=function.id, limit=200)
-                if (rec.options or {}).get("debounce_key") == key and "started_running_at" not in (rec.options or {})
-            ]
-            if not pending:
-                return None
-            rec = pending[0]
-            options = {**(rec.options or {}), "debounce_until": event.ts + parse_duration(function.debounce.period)}
-            # Compare-and-set (flow._controller's start write is one too): if the run started, or took another
-            # event, since it was read, nothing is written and the runs are looked at again.
-            if self.journal.update_run_if(
-                rec.run_id,
-                {"event": event.to_dict(), "options": options},
-                expect={"event": rec.event, "options": rec.options},
-                status="queued",
-                trigger=(event_id, function.id),
-            ):
-                st = self.active.get(rec.run_id)
-                return RunHandle(self, rec.run_id, st, record=None if st else self.journal.get_run(rec.run_id))
-        return None
-
-    # -- reading ------------------------------------------------------------------------------------
-
-    def handle(self, run_id: str) -> RunHandle[Any]:
-        from ._handle import RunHandle
-
-        st = self.active.get(run_id)
-        if st is not None:
-            return RunHandle(self, run_id, st)
-        rec = self.journal.get_run(run_id)
-        if rec is None:
-            raise ConfigError(f"no run {run_id!r} in the journal at {self.journal.location}; see nd.runs()")
-        return RunHandle(self, run_id, self.finished.get(run_id), record=rec)
-
-    def runs(
-        self, *, status: str | None = None, function_id: str | None = None, limit: int | None = 100
-    ) -> list[RunHandle[Any]]:
-        from ._handle import RunHandle
-
-        stored = self.journal.list_runs(function_id=function_id, limit=None if status else limit)
-        out: list[RunHandle[Any]] = []
-        for rec in stored:
-            # As handle() does: a run that ended here lately still knows which of its steps replayed.
-            st = self.active.get(rec.run_id) or self.finished.get(rec.run_id)
-            handle: RunHandle[Any] = RunHandle(self, rec.run_id, st, record=rec)
-            if status is not None and handle.status != status:
-                continue
-            out.append(handle)
-            if limit is not None and len(out) >= limit:
-                break
         return out
 
 
