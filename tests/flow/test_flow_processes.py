@@ -276,7 +276,9 @@ def test_throttle_spaces_starts_across_processes(tmp_path: Path, flows: Flows) -
     assert len(outcome) == 8 and {o["status"] for o in outcome.values()} == {"completed"}, "delayed, never dropped"
     starts = sorted(r["start"] for r in flow.lines("end"))
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= period - 0.03, f"starts {gaps} apart across processes, period {period}"
+    # These are the times the steps began, a scheduling delay after each admission: a delayed start brings the
+    # next one closer. A throttle that let two through in one period would show a gap near zero.
+    assert min(gaps) >= period * 0.6, f"starts {gaps} apart across processes, period {period}"
     assert starts[-1] - starts[0] < 7 * period + 1.5
     assert len({r["pid"] for r in flow.lines("end")}) == 4
 
@@ -330,7 +332,12 @@ def test_debounced_events_are_never_lost_to_a_run_that_started(tmp_path: Path, f
     )
     pauses = itertools.cycle([0.05, 0.075, 0.08, 0.085, 0.09, 0.1, 0.07])
     for p in range(3):
-        starts = [{"via": "send", "data": {"k": "doc", "i": p * 100 + n}, "after": next(pauses)} for n in range(14)]
+        # Halfway, every process pauses 0.6 s at once: a quiet period ends there however the machine is loaded,
+        # so more than one run is certain; the other pauses keep events arriving just as a period ends.
+        starts = [
+            {"via": "send", "data": {"k": "doc", "i": p * 100 + n}, "after": 0.6 if n == 7 else next(pauses)}
+            for n in range(14)
+        ]
         flow.start(starts=starts, go=str(flow.go))
     flow.release()
     outcome = flow.wait(timeout=90)
