@@ -7,7 +7,6 @@ which keeps its behaviour honest against the SQLite journal.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -15,6 +14,7 @@ from typing import Any
 
 from .._errors import ClaimLostError, JournalError
 from ._protocol import EventRecord, RunRecord, StepRecord, StepSummary, Write
+from ._rows import run_changes, run_conditions
 
 __all__ = ["MemoryJournal"]
 
@@ -67,7 +67,6 @@ class MemoryJournal:
         with self._lock:
             # Validate the whole batch first so it applies all or nothing, like a transaction.
             known = set(self._runs)
-            fields_known = {f.name for f in dataclasses.fields(RunRecord)}
             lost: dict[str, str | None] = {}
             for w in batch:
                 run_id = w.target
@@ -78,9 +77,7 @@ class MemoryJournal:
                 elif w.op == "step" and w.step is not None and run_id not in known:
                     raise JournalError(f"run {w.step.run_id!r} is not in the journal")
                 elif w.op == "run_update":
-                    bad = set(w.fields or {}) - fields_known
-                    if bad:
-                        raise JournalError(f"unknown run fields {sorted(bad)}")
+                    run_changes("write", w.fields)
                 elif w.op == "trigger":
                     existing = self._triggers.get((w.event_id, w.function_id))
                     if existing is not None and existing != w.run_id:
@@ -109,9 +106,7 @@ class MemoryJournal:
                 elif w.op == "run_update":
                     run = self._runs.get(w.run_id)
                     if run is not None and not (w.unless_status and run.status in w.unless_status):
-                        fields = copy.deepcopy(w.fields or {})
-                        fields.setdefault("updated_at", time.time())
-                        for key, value in fields.items():
+                        for key, value in copy.deepcopy(run_changes("write", w.fields)).items():
                             setattr(run, key, value)
                 elif w.op == "step":
                     assert w.step is not None
@@ -203,16 +198,11 @@ class MemoryJournal:
         lease_until: float | None,
         fields: dict[str, Any] | None = None,
     ) -> int | None:
-        changes = copy.deepcopy(fields or {})
-        known = {f.name for f in dataclasses.fields(RunRecord)}
-        bad = (set(changes) - known) | ({"owner", "epoch", "lease_until"} & set(changes))
-        if bad:
-            raise JournalError(f"claim_run cannot set run fields {sorted(bad)}")
+        changes = copy.deepcopy(run_changes("claim_run", fields, claim=True))
         with self._lock:
             run = self._runs.get(run_id)
             if run is None or run.epoch != epoch or run.status != status:
                 return None
-            changes.setdefault("updated_at", time.time())
             for key, value in changes.items():
                 setattr(run, key, value)
             run.owner, run.epoch, run.lease_until = owner, run.epoch + 1, lease_until
@@ -229,22 +219,16 @@ class MemoryJournal:
         epoch: int | None = None,
         trigger: tuple[str, str] | None = None,
     ) -> bool:
-        known = {f.name for f in dataclasses.fields(RunRecord)}
-        bad = (set(fields) | set(expect)) - known
-        if bad:
-            raise JournalError(f"update_run_if: unknown run fields {sorted(bad)}")
+        changes = copy.deepcopy(run_changes("update_run_if", fields, expect=expect))
+        conditions = run_conditions(expect, status=status, epoch=epoch)
         with self._lock:
             run = self._runs.get(run_id)
             if (
                 run is None
-                or (status is not None and run.status != status)
-                or (epoch is not None and run.epoch != epoch)
-                or any(getattr(run, k) != v for k, v in expect.items())
+                or any(getattr(run, k) != v for k, v in conditions.items())
                 or (trigger is not None and trigger in self._triggers)
             ):
                 return False
-            changes = copy.deepcopy(fields)
-            changes.setdefault("updated_at", time.time())
             for key, value in changes.items():
                 setattr(run, key, value)
             if trigger is not None:

@@ -73,14 +73,13 @@ from ._postgres_sql import (
     check_conninfo,
     check_schema,
     field_value,
-    run_from_row,
     split_dsn,
     step_params,
     steps_from_rows,
 )
 from ._protocol import EventRecord, RunRecord, StepRecord, StepSummary, Write
-from ._rows import check_event
-from ._sqlite_schema import _RUN_COLS, _RUN_FIELDS, _loads, _run_params
+from ._rows import check_event, run_changes, run_conditions
+from ._sqlite_schema import _RUN_COLS, _loads, _run_params, run_from_row
 
 __all__ = ["DEFAULT_SCHEMA", "PostgresJournal", "split_dsn"]
 
@@ -398,11 +397,7 @@ class PostgresJournal:
             raise JournalError(f"unknown write {w.op!r}")
 
     def _update_run(self, conn: psycopg.Connection[Any], w: Write) -> None:
-        fields = dict(w.fields or {})
-        bad = set(fields) - _RUN_FIELDS
-        if bad:
-            raise JournalError(f"unknown run fields {sorted(bad)}")
-        fields.setdefault("updated_at", time.time())
+        fields = run_changes("write", w.fields)
         s = self._sql.s
         sets = ", ".join(f"{k} = %s" for k in fields)
         values = [field_value(k, v) for k, v in fields.items()]
@@ -482,12 +477,7 @@ class PostgresJournal:
         fields: dict[str, Any] | None = None,
     ) -> int | None:
         self._check_writable()
-        changes = dict(fields or {})
-        reserved = {"owner", "epoch", "lease_until"} & set(changes)
-        bad = set(changes) - _RUN_FIELDS
-        if bad or reserved:
-            raise JournalError(f"claim_run cannot set run fields {sorted(bad | reserved)}")
-        changes.setdefault("updated_at", time.time())
+        changes = run_changes("claim_run", fields, claim=True)
         s = self._sql.s
         sets = ", ".join(f"{k} = %s" for k in changes)
         values = [field_value(k, v) for k, v in changes.items()]
@@ -522,20 +512,13 @@ class PostgresJournal:
         trigger: tuple[str, str] | None = None,
     ) -> bool:
         self._check_writable()
-        bad = (set(fields) | set(expect)) - _RUN_FIELDS
-        if bad:
-            raise JournalError(f"update_run_if: unknown run fields {sorted(bad)}")
-        changes = dict(fields)
-        changes.setdefault("updated_at", time.time())
+        changes = run_changes("update_run_if", fields, expect=expect)
+        conditions = run_conditions(expect, status=status, epoch=epoch)
         s = self._sql.s
         sets = ", ".join(f"{k} = %s" for k in changes)
         # Each expected field as stored (JSON fields as the text _dumps writes); NULL matches None.
-        where = "".join(f" AND {k} IS NOT DISTINCT FROM %s" for k in expect)
-        params = [field_value(k, v) for k, v in expect.items()]
-        if status is not None:
-            where, params = where + " AND status = %s", [*params, status]
-        if epoch is not None:
-            where, params = where + " AND epoch = %s", [*params, epoch]
+        where = "".join(f" AND {k} IS NOT DISTINCT FROM %s" for k in conditions)
+        params = [field_value(k, v) for k, v in conditions.items()]
         values = [field_value(k, v) for k, v in changes.items()]
         applied = False
         with self._lock:

@@ -17,8 +17,8 @@ import psycopg.conninfo
 from psycopg import sql
 
 from .._errors import ConfigError
-from ._protocol import RunRecord, StepRecord
-from ._rows import check_run, check_step
+from ._protocol import StepRecord
+from ._rows import check_step
 from ._sqlite_schema import _JSON_RUN_FIELDS, _RUN_COLS, _STEP_COLS, _dumps, _loads
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
     "check_conninfo",
     "check_schema",
     "field_value",
-    "run_from_row",
     "split_dsn",
     "step_params",
     "steps_from_rows",
@@ -194,37 +193,6 @@ class Statements:
         )
         self.acquire_slot = f"SELECT * FROM {s}.nbd_acquire_slot(%s, %s, %s, %s, %s, %s, %s, %s)"
         self.take_mark = f"SELECT * FROM {s}.nbd_take_mark(%s, %s, %s, %s, %s, %s, %s)"
-
-
-def run_from_row(row: Sequence[Any]) -> RunRecord:
-    """A run record from a row of ``_RUN_COLS``, checked (a journal is untrusted data)."""
-    return check_run(
-        RunRecord(
-            run_id=row[0],
-            function_id=row[1],
-            status=row[2],
-            event=_loads(row[3]),
-            result=row[4],
-            result_tag=row[5],
-            error=_loads(row[6]),
-            code_hash=row[7],
-            kind=row[8],
-            source=row[9],
-            options=_loads(row[10]),
-            parent_run_id=row[11],
-            owner=row[12],
-            attempt=row[13],
-            event_seq=row[14],
-            status_reason=row[15],
-            warnings=_loads(row[16]),
-            created_at=row[17],
-            updated_at=row[18],
-            ended_at=row[19],
-            epoch=row[20],
-            lease_until=row[21],
-            queue=row[22],
-        )
-    )
 
 
 def steps_from_rows(run_id: str, rows: Sequence[Sequence[Any]]) -> list[StepRecord]:

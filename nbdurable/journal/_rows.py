@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._errors import JournalRecordError
+from .._errors import JournalError, JournalRecordError
 from ._protocol import EventRecord, RunRecord, RunStatus, StepRecord, StepStatus
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "check_run",
     "check_step",
     "refuse_damaged",
+    "run_changes",
+    "run_conditions",
     "too_deep",
 ]
 
@@ -362,3 +365,38 @@ def _shown(value: Any) -> str:
         return str.__str__(value)
     text = repr(value)
     return "<unreadable " + (text if len(text) <= 40 else text[:37] + "...") + ">"
+
+
+_RUN_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(RunRecord))
+_CLAIM_SETS = frozenset({"owner", "epoch", "lease_until"})
+
+
+def run_changes(
+    op: str, fields: Mapping[str, Any] | None, *, expect: Mapping[str, Any] | None = None, claim: bool = False
+) -> dict[str, Any]:
+    """The fields a run update writes, their names checked and ``updated_at`` stamped.
+
+    One rule for the memory, SQLite and PostgreSQL journals (a batch's run updates, ``claim_run``,
+    ``update_run_if``), so a backend cannot accept a field another refuses.
+    """
+    names = set(fields or ()) | set(expect or ())
+    bad = names - _RUN_RECORD_FIELDS
+    if bad:
+        raise JournalError(
+            f"{op}: unknown run fields {sorted(bad)}; a run has the fields of RunRecord "
+            f"({', '.join(sorted(_RUN_RECORD_FIELDS))})"
+        )
+    taken = names & _CLAIM_SETS if claim else set()
+    if taken:
+        raise JournalError(f"{op} cannot set run fields {sorted(taken)}: the claim itself sets owner, epoch and lease")
+    return {"updated_at": time.time(), **(fields or {})}
+
+
+def run_conditions(expect: Mapping[str, Any], *, status: str | None, epoch: int | None) -> dict[str, Any]:
+    """What ``update_run_if`` compares: the expected fields, plus ``status`` and ``epoch`` when given."""
+    conditions = dict(expect)
+    if status is not None:
+        conditions["status"] = status
+    if epoch is not None:
+        conditions["epoch"] = epoch
+    return conditions

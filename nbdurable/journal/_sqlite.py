@@ -32,14 +32,13 @@ from .._errors import (
 )
 from . import _files
 from ._protocol import EventRecord, RunRecord, StepRecord, StepSummary, Write
-from ._rows import check_run, check_step
+from ._rows import check_step, run_changes, run_conditions
 from ._sqlite_schema import (
     _APP_ID,
     _ASKED_READONLY,
     _FENCED_STEP_SQL,
     _JSON_RUN_FIELDS,
     _RUN_COLS,
-    _RUN_FIELDS,
     _SQLITE_BUSY,
     _SQLITE_CANTOPEN,
     _SQLITE_CORRUPT,
@@ -70,6 +69,7 @@ from ._sqlite_schema import (
     default_journal_path,
     pack_output,
     recovery_hint,
+    run_from_row,
     unfinished_runs,
     unpack_output,
 )
@@ -460,11 +460,7 @@ class SQLiteJournal:
             conn.execute(_STEP_SQL, self._step_row(rn, s))
             return True
         if w.op == "run_update":
-            fields = dict(w.fields or {})
-            bad = set(fields) - _RUN_FIELDS
-            if bad:
-                raise JournalError(f"unknown run fields {sorted(bad)}")
-            fields.setdefault("updated_at", time.time())
+            fields = run_changes("write", w.fields)
             cols = ", ".join(f"{k}=?" for k in fields)
             values = [_dumps(v) if k in _JSON_RUN_FIELDS else v for k, v in fields.items()]
             where = "run_id=?"
@@ -533,13 +529,7 @@ class SQLiteJournal:
         fields: dict[str, Any] | None = None,
     ) -> int | None:
         self._check_writable()
-        changes = dict(fields or {})
-        bad = set(changes) - _RUN_FIELDS
-        if bad or {"owner", "epoch", "lease_until"} & set(changes):
-            raise JournalError(
-                f"claim_run cannot set run fields {sorted(bad | ({'owner', 'epoch', 'lease_until'} & set(changes)))}"
-            )
-        changes.setdefault("updated_at", time.time())
+        changes = run_changes("claim_run", fields, claim=True)
         sets = ", ".join(f"{k}=?" for k in changes)
         values = [_dumps(v) if k in _JSON_RUN_FIELDS else v for k, v in changes.items()]
 
@@ -568,20 +558,13 @@ class SQLiteJournal:
         trigger: tuple[str, str] | None = None,
     ) -> bool:
         self._check_writable()
-        bad = (set(fields) | set(expect)) - _RUN_FIELDS
-        if bad:
-            raise JournalError(f"update_run_if: unknown run fields {sorted(bad)}")
-        changes = dict(fields)
-        changes.setdefault("updated_at", time.time())
+        changes = run_changes("update_run_if", fields, expect=expect)
+        conditions = run_conditions(expect, status=status, epoch=epoch)
         sets = ", ".join(f"{k}=?" for k in changes)
         values = [_dumps(v) if k in _JSON_RUN_FIELDS else v for k, v in changes.items()]
         # Each expected field as stored (JSON fields as the text _dumps writes); IS also matches NULL.
-        where = "".join(f" AND {k} IS ?" for k in expect)
-        params = [_dumps(v) if k in _JSON_RUN_FIELDS else v for k, v in expect.items()]
-        if status is not None:
-            where, params = where + " AND status=?", [*params, status]
-        if epoch is not None:
-            where, params = where + " AND epoch=?", [*params, epoch]
+        where = "".join(f" AND {k} IS ?" for k in conditions)
+        params = [_dumps(v) if k in _JSON_RUN_FIELDS else v for k, v in conditions.items()]
 
         def body(conn: sqlite3.Connection) -> bool:
             if (
@@ -776,7 +759,7 @@ class SQLiteJournal:
 
         rows = self._tx(body)
         with self._decoding("a run"):
-            return [check_run(self._run_from_row(r)) for r in rows]
+            return [run_from_row(r) for r in rows]
 
     def get_cursor(self, name: str) -> int | None:
         rows = self._read("SELECT seq FROM cursors WHERE name=?", (name,))
@@ -794,33 +777,6 @@ class SQLiteJournal:
         return moved
 
     # -- reads --------------------------------------------------------------------------------------
-
-    def _run_from_row(self, row: Sequence[Any]) -> RunRecord:
-        return RunRecord(
-            run_id=row[0],
-            function_id=row[1],
-            status=row[2],
-            event=_loads(row[3]),
-            result=row[4],
-            result_tag=row[5],
-            error=_loads(row[6]),
-            code_hash=row[7],
-            kind=row[8],
-            source=row[9],
-            options=_loads(row[10]),
-            parent_run_id=row[11],
-            owner=row[12],
-            attempt=row[13],
-            event_seq=row[14],
-            status_reason=row[15],
-            warnings=_loads(row[16]),
-            created_at=row[17],
-            updated_at=row[18],
-            ended_at=row[19],
-            epoch=row[20],
-            lease_until=row[21],
-            queue=row[22],
-        )
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
@@ -844,7 +800,7 @@ class SQLiteJournal:
     def get_run(self, run_id: str) -> RunRecord | None:
         rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE run_id=?", (run_id,))
         with self._decoding(f"run {run_id!r}"):
-            return check_run(self._run_from_row(rows[0])) if rows else None
+            return run_from_row(rows[0]) if rows else None
 
     def list_runs(
         self, *, statuses: Sequence[str] | None = None, function_id: str | None = None, limit: int | None = None
@@ -866,7 +822,7 @@ class SQLiteJournal:
             params.append(int(limit))
         rows = self._read(sql, params)
         with self._decoding("a run"):
-            return [check_run(self._run_from_row(r)) for r in rows]
+            return [run_from_row(r) for r in rows]
 
     def load_steps(self, run_id: str) -> list[StepRecord]:
         rows = self._read(

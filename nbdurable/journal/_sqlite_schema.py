@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._protocol import EventRecord, RunRecord, StepRecord
-from ._rows import MAX_JSON_DEPTH, UNREADABLE, BadText, check_event, too_deep
+from ._rows import MAX_JSON_DEPTH, UNREADABLE, BadText, check_event, check_run, too_deep
 
 __all__ = [
     "MIGRATIONS",
@@ -26,6 +26,7 @@ __all__ = [
     "connect_readonly",
     "default_journal_path",
     "recovery_hint",
+    "run_from_row",
     "unfinished_runs",
 ]
 
@@ -257,6 +258,38 @@ FROM runs r LEFT JOIN (
 WHERE r.run_id IN ({marks})
 GROUP BY r.run_id
 """
+
+
+def run_from_row(row: Sequence[Any]) -> RunRecord:
+    """A run record from a row of ``_RUN_COLS``, checked: a journal is untrusted data, and both SQL journals
+    store a run alike (``_run_params`` is the other direction)."""
+    return check_run(
+        RunRecord(
+            run_id=row[0],
+            function_id=row[1],
+            status=row[2],
+            event=_loads(row[3]),
+            result=row[4],
+            result_tag=row[5],
+            error=_loads(row[6]),
+            code_hash=row[7],
+            kind=row[8],
+            source=row[9],
+            options=_loads(row[10]),
+            parent_run_id=row[11],
+            owner=row[12],
+            attempt=row[13],
+            event_seq=row[14],
+            status_reason=row[15],
+            warnings=_loads(row[16]),
+            created_at=row[17],
+            updated_at=row[18],
+            ended_at=row[19],
+            epoch=row[20],
+            lease_until=row[21],
+            queue=row[22],
+        )
+    )
 
 
 def default_journal_path() -> Path:
