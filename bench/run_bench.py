@@ -576,8 +576,12 @@ def machine(r: Runner) -> dict[str, str]:
         return subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False).stdout.strip()
 
     versions = r.python(
-        "import importlib.metadata as m, sqlite3\n"
-        "for p in ('nbdurable', 'dbos', 'langgraph', 'langgraph-checkpoint-sqlite', 'aiosqlite', 'SQLAlchemy'):\n"
+        # nbdurable's own __version__: an editable install's metadata keeps the version of its first install.
+        "import importlib.metadata as m, sqlite3, nbdurable, subprocess\n"
+        "rev = subprocess.run(['git', '-C', nbdurable.__path__[0], 'rev-parse', '--short', 'HEAD'],"
+        " capture_output=True, text=True, check=False).stdout.strip()\n"
+        "print(f'nbdurable {nbdurable.__version__}' + (f' ({rev})' if rev else ''), end=', ')\n"
+        "for p in ('dbos', 'langgraph', 'langgraph-checkpoint-sqlite', 'aiosqlite', 'SQLAlchemy'):\n"
         "    print(f'{p} {m.version(p)}', end=', ')\n"
         "print(f'SQLite {sqlite3.sqlite_version}')"
     )
