@@ -237,7 +237,7 @@ class Worker:
         """Turn events after each served function's cursor into runs for workers (once per event and function)."""
         journal = self.engine.journal
         for function in self.functions.values():
-            if not function.triggers:
+            if not function.options.triggers:
                 continue
             name = f"dispatch:{function.id}"
             cursor = journal.get_cursor(name)

@@ -178,7 +178,7 @@ class Engine(Endings):
 
         loop = _running_loop(f"starting a run of {function.id!r}")
         self.listen()
-        if function.determinism != "off":
+        if function.options.determinism != "off":
             from ._determinism import install
 
             install()
@@ -208,9 +208,9 @@ class Engine(Endings):
             self,
             run_id,
             function,
-            determinism=function.determinism,
-            retries=function.retries,
-            on_change=function.on_change,
+            determinism=function.options.determinism,
+            retries=function.options.retries,
+            on_change=function.options.on_change,
         )
         state.done = loop.create_future()
         self.active[run_id] = state
@@ -323,8 +323,8 @@ class Engine(Endings):
         origin = self._origin()
         if origin:
             options = {**(options or {}), "origin": origin}
-        if function.cancel_on:
-            options = {**(options or {}), "cancel_on": cancel_on_options(function.cancel_on, now)}
+        if function.options.cancel_on:
+            options = {**(options or {}), "cancel_on": cancel_on_options(function.options.cancel_on, now)}
         rec = RunRecord(
             run_id=st.run_id,
             function_id=function.id,
@@ -361,8 +361,11 @@ class Engine(Endings):
         if existing.status == "completed" and (options or {}).get("started_running_at"):
             # A finished cell run again is a new execution: its finish timeout counts from now.
             options = {k: v for k, v in (options or {}).items() if k != "started_running_at"}
-        if function.cancel_on and not (options or {}).get("cancel_on"):
-            options = {**(options or {}), "cancel_on": cancel_on_options(function.cancel_on, existing.created_at)}
+        if function.options.cancel_on and not (options or {}).get("cancel_on"):
+            options = {
+                **(options or {}),
+                "cancel_on": cancel_on_options(function.options.cancel_on, existing.created_at),
+            }
         if existing.status == "failed" and (options or {}).get("body_retries"):
             # A failed run resumed gets a fresh budget of function-level retries, as its failed step does.
             options = {k: v for k, v in (options or {}).items() if k not in ("body_retries", "retry_at")}
@@ -526,7 +529,7 @@ class Engine(Endings):
         st.status = "running"
         self.notify("run_status", st.run_id)
         if existing is not None and existing.code_hash and existing.code_hash != function.code_hash:
-            if function.on_change == "error":
+            if function.options.on_change == "error":
                 raise NonDeterminismError(
                     f"run {st.run_id!r}: the workflow's code changed since the run started (on_change='error'). "
                     "Restore the code, start a new run, or use nd.rerun() from the first step to redo."

@@ -564,7 +564,7 @@ async def park(st: RunState, spec: ParkSpec, step_id: str, position: int) -> Any
     engine.notify("step_started", st.run_id, step_id, record=rec)
     engine.flow.release(st.run_id)  # a run that durably sleeps or waits holds no concurrency slot meanwhile
     found = await spec.until(deadline)
-    if st.function is not None and st.function.concurrency:
+    if st.function is not None and st.function.options.concurrency:
         await engine.flow.acquire(st, st.function)
     value, output, tag, meta = (None, None, None, spec.meta) if spec.outcome is None else spec.outcome(found)
     ended = _clock()

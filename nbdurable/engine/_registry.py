@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..flow import BatchEvents, CancelOn, Concurrency, Debounce, FlowSubject
+from ..flow import FlowSubject
 
 if TYPE_CHECKING:
     from ._events import Event
@@ -23,8 +23,9 @@ __all__ = ["Workflow", "registry"]
 class Workflow(FlowSubject, Protocol):
     """A durable workflow function as the engine runs it (``nd.Function`` is one).
 
-    Its options are ``options`` (:class:`~nbdurable.flow.FlowSubject`); the ones the engine reads
-    are also declared one by one below (``nd.Function`` reads each through to ``options``).
+    Its options are ``options`` (:class:`~nbdurable.flow.FlowSubject`), one frozen
+    :class:`~nbdurable.flow.FunctionOptions`: the engine reads every option there, so an option
+    added to it needs nothing here.
     """
 
     @property
@@ -34,35 +35,9 @@ class Workflow(FlowSubject, Protocol):
     @property
     def code_hash(self) -> str: ...
     @property
-    def retries(self) -> int: ...
-    @property
-    def determinism(self) -> str: ...
-    @property
-    def on_change(self) -> str: ...
-    @property
     def first_trigger(self) -> str | None: ...
     @property
-    def on(self) -> str:
-        """Where its runs execute by default: "here" (this process) or "workers" (worker processes)."""
-
-    @property
-    def queue(self) -> str:
-        """The worker queue its runs are handed to (with ``on="workers"``)."""
-
-    @property
     def has_flow_control(self) -> bool: ...
-    @property
-    def debounce(self) -> Debounce | None: ...
-    @property
-    def triggers(self) -> tuple[str, ...]:
-        """The event names (or patterns) that start its runs."""
-
-    @property
-    def concurrency(self) -> tuple[Concurrency, ...]: ...
-    @property
-    def cancel_on(self) -> tuple[CancelOn, ...]: ...
-    @property
-    def batch_events(self) -> BatchEvents | None: ...
     @property
     def body_retries(self) -> int:
         """Function-level retries: how many times an error in the body outside steps executes it again."""

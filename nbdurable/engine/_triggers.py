@@ -74,7 +74,7 @@ class Triggers(Waits):
         for function in registry().values():
             if not function.triggered_by(name):
                 continue
-            queue = function.queue if function.on == "workers" else None
+            queue = function.options.queue if function.options.on == "workers" else None
             made = self._event_run(function, event, rec.seq, queue=queue)
             if made is None:
                 continue
@@ -99,11 +99,11 @@ class Triggers(Waits):
         Returns the record written; or the handle of the run that already stands for this event: a
         debounced run pushed back, or the run another process (a worker) made of it first.
         """
-        if function.debounce is not None:
+        if function.options.debounce is not None:
             pushed = self._debounce(function, event, event.id)
             if pushed is not None:
                 return pushed
-        if function.batch_events is not None:
+        if function.options.batch_events is not None:
             joined = self._join_batch(function, event, event.id)
             if joined is not None:
                 return joined
@@ -119,16 +119,16 @@ class Triggers(Waits):
             updated_at=event.ts,
             queue=queue,
         )
-        if function.debounce is not None:
+        if function.options.debounce is not None:
             try:
-                debounce_key = key_of(function.debounce.key, event.to_dict())
+                debounce_key = key_of(function.options.debounce.key, event.to_dict())
             except ExpressionError:
                 debounce_key = None
             queued.options = {
                 "debounce_key": debounce_key,
-                "debounce_until": event.ts + parse_duration(function.debounce.period),
+                "debounce_until": event.ts + parse_duration(function.options.debounce.period),
             }
-        if function.batch_events is not None:
+        if function.options.batch_events is not None:
             queued.options = self.flow.batch_options(function, event.to_dict())
         refused = self._write_sync(
             Write("run", run=queued), Write("trigger", run_id=run_id, event_id=event.id, function_id=function.id)
@@ -142,7 +142,7 @@ class Triggers(Waits):
     def queue_for_event(self, function: Workflow, event: EventRecord) -> RunRecord | RunHandle[Any] | None:
         """A worker turning a stored event into a run of a function it serves (once per event and function)."""
         return self._event_run(
-            function, Event(event.name, event.data, event.event_id, event.ts), event.seq, queue=function.queue
+            function, Event(event.name, event.data, event.event_id, event.ts), event.seq, queue=function.options.queue
         )
 
     def to_workers(
@@ -215,7 +215,7 @@ class Triggers(Waits):
         the run (for listings) and starts the run at once when the batch is full.
         """
 
-        be = function.batch_events
+        be = function.options.batch_events
         assert be is not None
         key = self.flow.batch_options(function, event.to_dict())["batch_key"]
         for rec in self.journal.list_runs(statuses=["queued"], function_id=function.id, limit=200):
@@ -260,9 +260,9 @@ class Triggers(Waits):
     def _debounce(self, function: Workflow, event: Event, event_id: str) -> RunHandle[Any] | None:
         """Push back the pending debounced run for this key (giving it this event); None if there is none."""
 
-        assert function.debounce is not None
+        assert function.options.debounce is not None
         try:
-            key = key_of(function.debounce.key, event.to_dict())
+            key = key_of(function.options.debounce.key, event.to_dict())
         except ExpressionError:
             return None  # no key: a run of its own, which fails at admission saying which field is missing
         for _attempt in range(20):
@@ -274,7 +274,10 @@ class Triggers(Waits):
             if not pending:
                 return None
             rec = pending[0]
-            options = {**(rec.options or {}), "debounce_until": event.ts + parse_duration(function.debounce.period)}
+            options = {
+                **(rec.options or {}),
+                "debounce_until": event.ts + parse_duration(function.options.debounce.period),
+            }
             # Compare-and-set (flow._controller's start write is one too): if the run started, or took another
             # event, since it was read, nothing is written and the runs are looked at again.
             if self.journal.update_run_if(

@@ -66,71 +66,30 @@ class FlowController:
     async def admit(self, st: FlowRun, function: FlowSubject) -> str | None:
         """Wait until the run may execute (None), or say why it is to be skipped instead (a rate limit).
 
-        A run cancelled while queued raises RunCancelledError.
+        The options are checked in a fixed order (rate limit, debounce, throttle, batch, singleton,
+        concurrency) so a run skipped early never holds a later one's slot. A run cancelled while
+        queued raises RunCancelledError.
         """
         rec = st.record
         assert rec is not None
         options = dict(rec.options or {})
         fresh = "started_running_at" not in options
-        event = rec.event or {}
-        engine = self.engine
         if fresh and function.options.rate_limit is not None and not options.get("rate_checked"):
-            rl = function.options.rate_limit
-            key = key_of(rl.key, event)
-            period = parse_duration(rl.period)
-            now = _clock()
-            ok, _oldest = await self._retry_busy(
-                engine.journal.take_mark,
-                f"rate:{function.id}",
-                key,
-                now=now,
-                since=now - period,
-                max_count=rl.limit,
-                max_weight=None,
-                weight=1,
-            )
-            if not ok:
-                return f"skipped: rate limit of {rl.limit} run(s) per {rl.period}{_label(rl.key, key)}"
-            options["rate_checked"] = True
-            await engine.write(Write("run_update", run_id=st.run_id, fields={"options": options}))
+            limited = await self._rate_limit(st, function, options)
+            if limited is not None:
+                return limited
         debounced = fresh and options.get("debounce_until") is not None
         if debounced:
             options = await self._debounce_wait(st, function)
-            event = rec.event or {}  # the last event: later keys (throttle, concurrency) come from it
+        # The event is read after the debounce: the run takes its last event, whose keys the rest use.
         if fresh and function.options.throttle is not None:
-            th = function.options.throttle
-            key = key_of(th.key, event)
-            period = parse_duration(th.period)
-            while True:
-                st.poll_cancel()  # a cancel may come from another process while queued
-                now = _clock()
-                ok, oldest = await self._retry_busy(
-                    engine.journal.take_mark,
-                    f"throttle:{function.id}",
-                    key,
-                    now=now,
-                    since=now - period,
-                    max_count=th.limit,
-                    max_weight=None,
-                    weight=1,
-                )
-                if ok:
-                    break
-                wait = max(0.01, (oldest or now) + period - now)
-                await self._set_reason(
-                    st,
-                    f"queued: throttled to {th.limit} start(s) per {th.period}{_label(th.key, key)}; next in "
-                    f"{wait:.1f}s",
-                )
-                await asyncio.sleep(min(wait, 0.5))
-                self._check_start_timeout(st, function)
+            await self._throttle(st, function, rec.event or {})
         if fresh and function.options.batch_events is not None and options.get("batch") is None:
             empty = await self._collect_batch(st, function, options)
             if empty is not None:
                 return empty
-            event = rec.event or {}
         if function.options.singleton is not None:
-            skipped = await self._singleton(st, function, event, options, fresh)
+            skipped = await self._singleton(st, function, rec.event or {}, options, fresh)
             if skipped is not None:
                 return skipped
         await self.acquire(st, function)
@@ -138,13 +97,63 @@ class FlowController:
             options = await self._start_debounced(st, function, options)
         elif fresh:
             options["started_running_at"] = _clock()
-            await engine.write(
+            await self.engine.write(
                 Write("run_update", run_id=st.run_id, fields={"options": options, "status_reason": None})
             )
         if fresh:
             rec.options = options
         self._arm_finish(st, function)
         return None
+
+    async def _rate_limit(self, st: FlowRun, function: FlowSubject, options: dict[str, Any]) -> str | None:
+        """Count a new run against its rate limit once (journaled in ``options``); why it is skipped if over."""
+        rl = function.options.rate_limit
+        assert rl is not None
+        assert st.record is not None
+        key = key_of(rl.key, st.record.event or {})
+        now = _clock()
+        ok, _oldest = await self._retry_busy(
+            self.engine.journal.take_mark,
+            f"rate:{function.id}",
+            key,
+            now=now,
+            since=now - parse_duration(rl.period),
+            max_count=rl.limit,
+            max_weight=None,
+            weight=1,
+        )
+        if not ok:
+            return f"skipped: rate limit of {rl.limit} run(s) per {rl.period}{_label(rl.key, key)}"
+        options["rate_checked"] = True
+        await self.engine.write(Write("run_update", run_id=st.run_id, fields={"options": options}))
+        return None
+
+    async def _throttle(self, st: FlowRun, function: FlowSubject, event: dict[str, Any]) -> None:
+        """Wait for a start within the throttle's limit per period, saying in the run's status how long."""
+        th = function.options.throttle
+        assert th is not None
+        key = key_of(th.key, event)
+        period = parse_duration(th.period)
+        while True:
+            st.poll_cancel()  # a cancel may come from another process while queued
+            now = _clock()
+            ok, oldest = await self._retry_busy(
+                self.engine.journal.take_mark,
+                f"throttle:{function.id}",
+                key,
+                now=now,
+                since=now - period,
+                max_count=th.limit,
+                max_weight=None,
+                weight=1,
+            )
+            if ok:
+                return
+            wait = max(0.01, (oldest or now) + period - now)
+            why = f"queued: throttled to {th.limit} start(s) per {th.period}{_label(th.key, key)}"
+            await self._set_reason(st, f"{why}; next in {wait:.1f}s")
+            await asyncio.sleep(min(wait, 0.5))
+            self._check_start_timeout(st, function)
 
     async def _debounce_wait(self, st: FlowRun, function: FlowSubject) -> dict[str, Any]:
         """Wait until the debounce period after the run's last event is over; the run's options then.
@@ -413,7 +422,6 @@ class FlowController:
             return
         event = (st.record.event if st.record else None) or {}
         rank = (st.record.created_at if st.record else _clock()) - self._priority(function, event)
-        owner = this_owner()
         wanted = [
             (f"conc:{function.id}:{i}", key_of(c.key, event), c) for i, c in enumerate(function.options.concurrency)
         ]
@@ -423,68 +431,82 @@ class FlowController:
         try:
             while True:
                 st.poll_cancel()  # a cancel may come from another process while queued
-                taken: list[tuple[str, str]] = []
-                blocked: tuple[str, str, Concurrency, int, int] | None = None
-                for scope, key, conc in wanted:
-                    now = _clock()
-                    ok, busy, ahead = await self._retry_busy(
-                        self.engine.journal.acquire_slot,
-                        scope,
-                        key,
-                        st.run_id,
-                        owner,
-                        limit=conc.limit,
-                        rank=rank,
-                        expires_at=now + lease_ttl(),
-                        now=now,
-                    )
-                    if not ok:
-                        blocked = (scope, key, conc, busy, ahead)
-                        break
-                    taken.append((scope, key))
+                blocked = await self._take_all(st, wanted, rank)
                 if blocked is None:
-                    self.held[st.run_id] = taken
-                    self.waiting.discard(st.run_id)
-                    self._leave_queues(st.run_id, wake_next=True)
-                    st.status_reason = None
                     return
-                for scope, key in taken:
-                    # Give back the slots taken so far, and the place in their queues too: waiting there
-                    # for a limit elsewhere would block runs of other keys (head-of-line blocking).
-                    await self._retry_busy(self.engine.journal.release_slot, scope, key, st.run_id)
                 scope, key, conc, busy, ahead = blocked
                 self._reclaim_dead(scope, key)
                 await self._set_reason(
                     st, f"queued: {busy} of {conc.limit} slots busy{_label(conc.key, key)}, {ahead} ahead"
                 )
                 self._check_start_timeout(st, function)
-                # Only the first of this process's waiters for a key asks the journal; the others wait
-                # for it to go (no thundering herd when a slot frees). Their places in the journal's
-                # queue are kept fresh by the heartbeat.
-                queue = self._queues.setdefault((scope, key), {})
-                me = queue.get(st.run_id)
-                if me is None:
-                    me = queue[st.run_id] = (rank, asyncio.Event())
-                head = min(queue.items(), key=lambda item: (item[1][0], item[0]))[0]
-                me[1].clear()
-                try:
-                    await asyncio.wait_for(me[1].wait(), timeout=poll if head == st.run_id else 5.0)
-                except asyncio.TimeoutError:
-                    pass
-                if head == st.run_id:
-                    poll = min(poll * 1.5, 0.25)
+                poll = await self._wait_turn(st, (scope, key), rank, poll)
         except BaseException as exc:
-            self.waiting.discard(st.run_id)
-            self._leave_queues(st.run_id, wake_next=True)
-            if isinstance(exc, RunOwnedElsewhereError):
-                raise  # another process claimed the run: its slots and places are that owner's now
-            # Cancelled or timed out while queued: leave no place in any queue behind.
-            for scope, key, _conc in wanted:
-                try:
-                    self.engine.journal.release_slot(scope, key, st.run_id)
-                except JournalError:
-                    pass  # best effort on the way out: a lease left behind expires by itself
+            self._abandon(st, wanted, exc)
             raise
+
+    async def _take_all(
+        self, st: FlowRun, wanted: list[tuple[str, str, Concurrency]], rank: float
+    ) -> tuple[str, str, Concurrency, int, int] | None:
+        """Take every wanted slot (None: the run holds them all), or give back those taken and say which blocked."""
+        owner = this_owner()
+        taken: list[tuple[str, str]] = []
+        for scope, key, conc in wanted:
+            now = _clock()
+            ok, busy, ahead = await self._retry_busy(
+                self.engine.journal.acquire_slot,
+                scope,
+                key,
+                st.run_id,
+                owner,
+                limit=conc.limit,
+                rank=rank,
+                expires_at=now + lease_ttl(),
+                now=now,
+            )
+            if not ok:
+                for scope_taken, key_taken in taken:
+                    # Give back the slots taken so far, and the place in their queues too: waiting there
+                    # for a limit elsewhere would block runs of other keys (head-of-line blocking).
+                    await self._retry_busy(self.engine.journal.release_slot, scope_taken, key_taken, st.run_id)
+                return scope, key, conc, busy, ahead
+            taken.append((scope, key))
+        self.held[st.run_id] = taken
+        self.waiting.discard(st.run_id)
+        self._leave_queues(st.run_id, wake_next=True)
+        st.status_reason = None
+        return None
+
+    async def _wait_turn(self, st: FlowRun, where: tuple[str, str], rank: float, poll: float) -> float:
+        """Wait until this run should ask for its slots again; the next poll interval.
+
+        Only the first of this process's waiters for a key asks the journal; the others wait for it to
+        go (no thundering herd when a slot frees). Their places in the journal's queue are kept fresh by
+        the heartbeat.
+        """
+        queue = self._queues.setdefault(where, {})
+        me = queue.get(st.run_id)
+        if me is None:
+            me = queue[st.run_id] = (rank, asyncio.Event())
+        head = min(queue.items(), key=lambda item: (item[1][0], item[0]))[0]
+        me[1].clear()
+        try:
+            await asyncio.wait_for(me[1].wait(), timeout=poll if head == st.run_id else 5.0)
+        except asyncio.TimeoutError:
+            pass
+        return min(poll * 1.5, 0.25) if head == st.run_id else poll
+
+    def _abandon(self, st: FlowRun, wanted: list[tuple[str, str, Concurrency]], exc: BaseException) -> None:
+        """Leave every queue of a run that stops waiting (cancelled, timed out, or claimed elsewhere)."""
+        self.waiting.discard(st.run_id)
+        self._leave_queues(st.run_id, wake_next=True)
+        if isinstance(exc, RunOwnedElsewhereError):
+            return  # another process claimed the run: its slots and places are that owner's now
+        for scope, key, _conc in wanted:
+            try:
+                self.engine.journal.release_slot(scope, key, st.run_id)
+            except JournalError:
+                pass  # best effort on the way out: a lease left behind expires by itself
 
     def wake(self, run_id: str) -> None:
         """Wake a run of this process waiting in a slot queue, so it re-checks (a cancel) at once."""

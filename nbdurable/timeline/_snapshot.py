@@ -197,7 +197,7 @@ def _retries_of(rec: RunRecord | None) -> int:
         return 0
     function = registry().get(rec.function_id)
     if function is not None:
-        return function.retries
+        return function.options.retries
     return int((rec.options or {}).get("retries", 0))
 
 

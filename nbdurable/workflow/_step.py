@@ -247,14 +247,14 @@ class Step:
 
         async def call(**_inputs: Any) -> Any:  # the inputs are hashed by the step; the call closes over them
             child_id = child["id"] = _child_run_id(st, step_id)
-            if target is None or target.on == "workers":
+            if target is None or target.options.on == "workers":
                 # Defined only where workers run, or meant for them: queued for a worker, followed through the journal.
                 handle = st.engine.to_workers(
                     target or function_id,
                     data=data,
                     run_id=child_id,
                     parent_run_id=st.run_id,
-                    queue=target.queue if target is not None else "default",
+                    queue=target.options.queue if target is not None else "default",
                 )
             else:
                 handle = st.engine.start(
