@@ -75,13 +75,13 @@ background:var(--nbd-bg-alt)}
 .nbd-static summary{cursor:pointer;padding:3px 0;white-space:nowrap;overflow:hidden}
 .nbd-static summary>span{display:inline-block;vertical-align:middle;overflow:hidden;
 text-overflow:ellipsis;white-space:nowrap}
-.nbd-static .nbd-pos{width:2.5em;text-align:right}
+.nbd-static .nbd-pos{width:3.6em;text-align:right;font-variant-numeric:tabular-nums}
 .nbd-static .nbd-name{width:14em;font-weight:500}
 .nbd-static .nbd-kind{width:4em;font-family:var(--nbd-mono);font-size:0.85em}
 .nbd-static .nbd-status{width:17em;color:var(--nbd-c,var(--nbd-fg))}
 .nbd-static .nbd-step[data-status=completed] .nbd-status{color:var(--nbd-fg)}
 .nbd-static .nbd-dur{width:5.5em;text-align:right}
-.nbd-static summary>.nbd-track{position:relative;height:12px;width:calc(100% - 48em);min-width:140px;
+.nbd-static summary>.nbd-track{position:relative;height:12px;width:calc(100% - 49.1em);min-width:140px;
 background:var(--nbd-bg-alt);border-radius:2px}
 .nbd-static .nbd-bar{position:absolute;top:1px;bottom:1px;min-width:3px;border-radius:2px;
 background:var(--nbd-c,var(--nbd-muted))}

@@ -240,6 +240,16 @@ def test_static_html_renders_without_scripts_in_a_plain_page(page: Page, images:
     expect(page.locator(".nbd-badge")).to_have_text("completed")
     assert page.locator("script").count() == 0
 
+    # A long run's step numbers (five digits) fit their column: nothing clipped to "12…".
+    long_run = completed_snapshot()
+    for offset, row in enumerate(long_run["steps"]):
+        row["position"] = 12_340 + offset
+    page.set_content(f"<!doctype html><html><body style='margin:16px'>{render_html(long_run)}</body></html>")
+    numbers = page.locator("details.nbd-step .nbd-pos")
+    expect(numbers.first).to_have_text("12341")
+    clipped = numbers.evaluate_all("els => els.filter(e => e.scrollWidth > e.clientWidth).map(e => e.textContent)")
+    assert clipped == [], f"step numbers clipped: {clipped}"
+
 
 MID_RUN_SETUP = """\
 from nbdurable.notebook._display import TimelineDisplay
