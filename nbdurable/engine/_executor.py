@@ -55,6 +55,7 @@ __all__ = [
     "journaled_value",
     "note_replayed",
     "park",
+    "plain_value",
     "step_error",
     "user_traceback",
 ]
@@ -228,6 +229,25 @@ def note_replayed(st: RunState, rec: StepRecord, position: int, fn: Any) -> None
 
 
 _UNREADABLE = object()
+# json.loads less its two Python layers and its whitespace scans (what nbdurable journals has none).
+_raw_json = json.JSONDecoder().raw_decode
+
+
+def plain_value(output: str, wanted: Any) -> Any:
+    """The JSON text's value when it already is what ``wanted`` asks (any value for None), else _UNREADABLE.
+
+    Replay's common case, without decode's layers: the value must end where the text ends (anything
+    else, padding or not JSON at all, goes to decode, which reads it or says what is wrong with it).
+    """
+    try:
+        raw, end = _raw_json(output)
+    except (ValueError, RecursionError, TypeError):
+        return _UNREADABLE
+    if end == len(output) and (
+        wanted is None or (isinstance(raw, wanted) and not (wanted is int and isinstance(raw, bool)))
+    ):
+        return raw
+    return _UNREADABLE
 
 
 def _decode(st: RunState, spec: StepSpec, rec: StepRecord, wanted: Any) -> Any:
@@ -304,13 +324,8 @@ async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, cou
             if wanted is None:
                 wanted = return_type(spec.fn if spec.hint is None else spec.hint)
             if rec.output_tag is None and (wanted is None or wanted in _PLAIN_TYPES):
-                try:
-                    raw = json.loads(rec.output)
-                except (ValueError, RecursionError, TypeError):
-                    raw = _UNREADABLE  # decode says what is wrong with it
-                if raw is not _UNREADABLE and (
-                    wanted is None or (isinstance(raw, wanted) and not (wanted is int and isinstance(raw, bool)))
-                ):
+                raw = plain_value(rec.output, wanted)
+                if raw is not _UNREADABLE:
                     return raw
             return _decode(st, spec, rec, wanted)
         input_hash, shown = digest_inputs(spec.args, spec.kwargs)

@@ -192,17 +192,18 @@ class ReplayedIds:
         return None
 
     def add(self, step_id: str) -> None:
-        split = self._split(step_id)
-        if split is None:
+        # _split inline: a replay of a long loop adds an id per step.
+        name, sep, k = step_id.rpartition(":")
+        if not (sep and 0 < len(k) < 8 and k.isascii() and k.isdigit() and k[0] != "0"):
             self._plain.add(step_id)
             return
-        name, n = split
+        n = int(k)
         bits = self._bits.get(name)
         if bits is None:
             bits = self._bits[name] = bytearray()
         i = n >> 3
         if i >= len(bits):
-            bits.extend(bytes(i + 1 - len(bits)))
+            bits.extend(bytes(max(i + 1, 2 * len(bits)) - len(bits)))  # doubling: a long loop extends it rarely
         bits[i] |= 1 << (n & 7)
 
     def __contains__(self, step_id: object) -> bool:

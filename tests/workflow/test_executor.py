@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -183,3 +184,40 @@ async def test_a_step_failed_for_good_is_answered_from_the_journal_with_its_erro
     assert await nd.get_run("exec-failed").resume().result() == "KeyError: 'missing' (broken)"
     assert calls == 1
     assert str(seen[0]) == str(seen[1])
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=_json_values,
+    wanted=st.sampled_from([None, str, int, float, bool, dict, list]),
+    pad=st.sampled_from(["", " ", "\n", "x", "]", ",1"]),
+    before=st.booleans(),
+)
+@example(value=[[[[]]]], wanted=None, pad="", before=False)
+def test_the_replay_fast_path_reads_a_journaled_value_as_json_loads_does(
+    value: Any, wanted: Any, pad: str, before: bool
+) -> None:
+    """plain_value answers only with what json.loads gives (same types, -0.0, NaN), and only when it fits ``wanted``.
+
+    Text it does not answer (padding, trailing data, not JSON, another type) goes to the general decode.
+    """
+    text = json.dumps(value)
+    text = pad + text if before else text + pad
+    got = executor_module.plain_value(text, wanted)
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        assert got is executor_module._UNREADABLE
+        return
+    fits = wanted is None or (isinstance(expected, wanted) and not (wanted is int and isinstance(expected, bool)))
+    if got is executor_module._UNREADABLE:
+        assert (pad.strip() == "" and pad) or not fits, (text, wanted)  # only padding or another type goes the long way
+        return
+    assert fits and type(got) is type(expected) and json.dumps(got) == json.dumps(expected)
