@@ -19,7 +19,7 @@ from typing import Any
 
 from .._errors import ClaimLostError, JournalBusyError, JournalError, NbDurableError, SerializationError
 from .._redact import redact_strings
-from ..journal import Journal, StepRecord, Write, describe_owner
+from ..journal import FINAL_STATUSES, Journal, StepRecord, Write, describe_owner
 from ._feed import ChangeFeed, Notice
 from ._runstate import RunState
 
@@ -91,11 +91,23 @@ class JournalWriter:
     # -- writes -------------------------------------------------------------------------------------
 
     def _stamp(self, write: Write) -> Write:
-        """Fence a write of a run executing here with that run's epoch, so a stale owner's writes are refused."""
+        """Fence a write of a run executing here with that run's epoch, so a stale owner's writes are refused.
+
+        A write that sets an unfinished status (queued, running, sleeping, waiting) applies only while the
+        run is unfinished: a cancel written by another process in between must win, or the run would be
+        reopened and go on (a queued run rewriting its reason as the queue moves did exactly that).
+        """
         if write.epoch is None and write.op in ("step", "run_update"):
             st = self.active.get(write.target)
             if st is not None and st.epoch:
                 write.epoch = st.epoch
+        if (
+            write.op == "run_update"
+            and write.unless_status is None
+            and "status" in (write.fields or {})
+            and (write.fields or {})["status"] not in FINAL_STATUSES
+        ):
+            write.unless_status = FINAL_STATUSES
         return write
 
     def _enqueue(self, write: Write, *, wait: bool = True) -> asyncio.Future[None] | None:

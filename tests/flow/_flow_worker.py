@@ -18,6 +18,8 @@ Several of these share one journal, as several kernels would. The spec gives:
   seconds to wait before this one, optional}``;
 - ``resume``: run ids to resume here (a new process picking up runs another one left);
 - ``go``: a file to wait for before starting runs, so several processes contend at once;
+- ``hold_until``: a file every ``run`` step waits for (after its hold) before it ends, so a test
+  decides when a slot frees instead of guessing how long its other processes take to start;
 - ``kill_in_step``: SIGKILL this process at the start of its n-th step execution (1-based),
   after logging that the step began, as a dying kernel would.
 
@@ -63,6 +65,8 @@ async def work(name: str, hold: float, run_id: str, data: dict[str, Any]) -> str
     if spec.get("kill_in_step") == executions:
         os.kill(os.getpid(), signal.SIGKILL)
     await asyncio.sleep(hold)
+    while spec.get("hold_until") and not os.path.exists(spec["hold_until"]):
+        await asyncio.sleep(0.01)  # held until the test says so, whatever the machine's load
     log({"ev": "end", "start": start, "end": time.time(), **common})
     return name
 

@@ -711,6 +711,39 @@ async def test_cancel_on_timeout_ends_the_listening(journal_path: Path) -> None:
     assert await handle.result(timeout=5) == "done", "an event after the cancel_on timeout does not cancel"
 
 
+@pytest.mark.asyncio
+async def test_a_queued_run_cancelled_elsewhere_stays_cancelled_when_its_queue_moves(journal_path: Path) -> None:
+    """Its process rewrites a queued run's reason each time the queue moves: that write never reopens a cancel.
+
+    Before, the rewrite set the status back to "queued" over the other process's "cancelled", and the
+    run went on to take the slot and complete (found by a flaky two-process test).
+    """
+    hold = asyncio.Event()
+
+    @nd.function(id="fc-cancel-queue-moves", retries=0, concurrency=nd.Concurrency(limit=1))
+    async def job(ctx: nd.Context) -> None:
+        await ctx.step.run("work", hold.wait)
+
+    holder = job.start(run_id="cqm-holder")
+    await until(lambda: holder.status == "running")
+    queued = job.start(run_id="cqm-queued")
+    await until(lambda: (job.engine.journal.get_run("cqm-queued") or nd.RunRecord("", "")).status_reason is not None)
+    other = nd.Engine(nd.SQLiteJournal(journal_path))  # another process's view of the same journal
+    try:
+        assert other.cancel("cqm-queued", "from elsewhere") is True
+        # What its own process writes when the queue moves (a run ahead left, a slot freed), before it polls.
+        await job.engine.flow._set_reason(job.engine.active["cqm-queued"], "queued: the queue moved")
+        assert other.handle("cqm-queued").status == "cancelled"
+    finally:
+        other.journal.close()
+    hold.set()
+    with pytest.raises(nd.RunCancelledError) as info:
+        await asyncio.wait_for(queued.result(), 5)
+    assert "from elsewhere" in info.value.reason
+    await holder.result()
+    assert job.engine.journal.get_run("cqm-queued").status == "cancelled"  # type: ignore[union-attr]
+
+
 # -- debounce and priority -----------------------------------------------------------------------------
 
 

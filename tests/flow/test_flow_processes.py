@@ -463,8 +463,13 @@ def test_a_queued_run_cancelled_from_another_process_leaves_the_queue(tmp_path: 
         "cancel_on": [{"event": "fpcq/order.cancelled", "if_exp": "async.data.order == event.data.order"}],
     }
     flow = make(flows, tmp_path, function, [["run", "work", 0, None]])
+    # The holder keeps its slot until the cancel is in the journal: a sending process slow to start on a loaded
+    # machine must not let the queued run take the slot first.
+    free = tmp_path / "free-the-slot"
     holder = flow.start(
-        steps=[["run", "work", 2.0, None]], starts=[{"via": "send", "data": {"tenant": "t", "order": 0}}]
+        steps=[["run", "work", 0, None]],
+        starts=[{"via": "send", "data": {"tenant": "t", "order": 0}}],
+        hold_until=str(free),
     )
     flow.until(lambda: len(flow.lines("begin")) == 1, "one run holds the slot")
     queued = flow.start(starts=[{"via": "send", "data": {"tenant": "t", "order": n}} for n in (1, 2)])
@@ -476,6 +481,9 @@ def test_a_queued_run_cancelled_from_another_process_leaves_the_queue(tmp_path: 
         return {r.event["data"]["order"]: r for r in flow.runs() if r.event}
 
     flow.until(lambda: by_order()[1].status == "cancelled", "order 1 cancelled in the journal")
+    time.sleep(0.3)  # the queued process's next rewrite of its reason, which once set "queued" again
+    assert by_order()[1].status == "cancelled", "the cancel stays while the run waits in the queue"
+    free.touch()
     outcome = flow.wait([holder, queued])
     runs = by_order()
     assert outcome[runs[1].run_id]["status"] == "cancelled"
@@ -520,6 +528,8 @@ def test_requests_per_minute_hold_across_processes(tmp_path: Path, flows: Flows)
     assert len(calls) == 4
     for k, (call, free) in enumerate(zip(calls, frees, strict=True)):
         assert call > free, f"call {k + 1} made at {call - now:.2f}s, before the window had room ({free - now:.2f}s)"
-        assert call < free + 0.8, f"call {k + 1} waited too long"
+        # Let through once the window has room, not a window (60 s) later: the margin is for a loaded machine's
+        # scheduling (a worker process may get the CPU seconds late), not a measure of speed.
+        assert call < free + 10, f"call {k + 1} waited {call - free:.1f}s after the window had room"
     frees_of_free = [r["start"] for r in flow.lines("end") if r["step"] == "free"]
     assert len(frees_of_free) == 4
