@@ -54,10 +54,10 @@ class Waits(JournalWriter):
     _heard: list[tuple[str, str]] | None = None
     _take_scheduled = False
     # Why this engine follows runs executing elsewhere (the journal's runs channel): timelines shown here
-    # (``follow``: run id -> how many); handles waiting in ``_remote`` count too. The journal's unfollow
-    # while it does.
+    # (``follow``: run id -> how many); handles waiting in ``_remote`` count too. The journal's unfollow of
+    # each run followed (set up by ``_follow_runs``).
     _followed: dict[str, int]
-    _unfollow: Callable[[], None] | None = None
+    _unfollows: dict[str, Callable[[], None]] | None = None
 
     def _pulse(self, st: RunState) -> None:
         """Wake everything in ``st`` that waits (sleeps, waits), each re-checks its condition."""
@@ -307,13 +307,18 @@ class Waits(JournalWriter):
         return unfollow
 
     def _follow_runs(self) -> None:
-        """Follow the journal's runs channel while a timeline or a handle here watches a run executing elsewhere."""
-        wanted = bool(self._followed or self._remote)
-        if wanted and self._unfollow is None:
-            self._unfollow = self.journal.follow_runs()  # type: ignore[attr-defined]
-        elif not wanted and self._unfollow is not None:
-            self._unfollow()
-            self._unfollow = None
+        """Follow, through the journal, each run executing elsewhere that a timeline or a handle here watches.
+
+        Its owner announces a run only while someone follows it, so following is per run.
+        """
+        unfollows = self._unfollows
+        if unfollows is None:
+            unfollows = self._unfollows = {}
+        wanted = self._followed.keys() | self._remote.keys()
+        for run_id in wanted - unfollows.keys():
+            unfollows[run_id] = self.journal.follow_runs(run_id)  # type: ignore[attr-defined]
+        for run_id in unfollows.keys() - wanted:
+            unfollows.pop(run_id)()
 
     async def wait_watched(self, ev: asyncio.Event | None, limit: float | None = None) -> None:
         """Wait for ``ev`` (from ``watch``), at most the poll interval (slow when announced) or ``limit``."""

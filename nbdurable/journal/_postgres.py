@@ -27,7 +27,7 @@ which rolls back the whole batch in the same round trip.
 **Notifications** (``_postgres_notify.py``): each commit notes what it changed;
 a background thread announces it with ``NOTIFY``, coalesced, never on the
 commit's own round trip, on two channels (work for every process; runs and steps
-only for processes that follow runs executing elsewhere), and a listener thread
+only for runs some process follows, and only to processes that follow), and a listener thread
 turns what others announce into ``change_token()`` moves and ``subscribe``
 callbacks. The statements and the
 conversions between records and rows are in ``_postgres_sql.py``.
@@ -545,7 +545,7 @@ class PostgresJournal:
             except psycopg.Error as exc:
                 raise self._fault(exc, "write") from None
             if applied:
-                self._notices.note_run(run_id)
+                self._notices.note_run(run_id, own=epoch is not None)
                 if epoch is None:  # not the run's own write: its owner hears it on the work channel
                     self._notices.note("run", run_id)
         self._notices.announce()
@@ -832,7 +832,8 @@ class PostgresJournal:
         Local: no round trip, so the engine can ask before every step. The listener thread counts what
         other processes announce; it also moves when the listener (re)connects, since announcements may
         have been missed meanwhile. A journal that has not written for a run yet is a reader (the server
-        extension, a listing): it follows every run (see ``follow_runs``). (The engine adds a slow poll of
+        extension, a listing): while it keeps asking it follows every run (see ``follow_runs``), so
+        owners announce every run's changes and steps. (The engine adds a slow poll of
         its own for journals that notify, in case announcements never arrive, as behind a pooler that
         drops LISTEN.)
         """
@@ -846,25 +847,32 @@ class PostgresJournal:
         ``work`` (a run handed to workers; key: its queue, or ``*``). Also ``reconnect`` with an empty key when
         announcements may have been missed (the listener reconnected), and ``following`` when it began to
         follow runs (what changed before was not heard; the change token does not move for it). ``run`` and
-        ``steps`` of runs executing elsewhere come only while runs are followed (``follow_runs``); a change
+        ``steps`` of runs executing elsewhere come only for runs followed here (``follow_runs``), or every
+        run while this journal is a reader that asks ``change_token``; a change
         another process makes to a run executing here (a cancel) always comes. Returns a function that
         unsubscribes.
         """
         return self._notices.subscribe(callback)
 
-    def follow_runs(self) -> Callable[[], None]:
-        """Hear every run's changes and steps (the runs channel) until the returned function is called.
+    def follow_runs(self, run_id: str | None = None) -> Callable[[], None]:
+        """Hear a run's changes and steps (every run's without ``run_id``) until the returned function is called.
 
         For a process that watches runs executing elsewhere (a handle waiting for a worker's run, its
-        timeline). When the listener starts listening it announces ``following``, so what changed before
-        is looked at again. Workers do not follow runs, so they do no work for each other's steps.
+        timeline). The listener listens to the runs channel, then asks the run's owner (whoever it is or
+        will be) on the work channel to announce it, renewing the request while it follows; the owner
+        announces it once as soon as it hears the request, so what was committed before is read again,
+        and announces nothing of a run nobody follows. When the listener starts listening it announces
+        ``following``, so what changed before is looked at again. Workers follow nothing, so they do no
+        work for each other's steps.
         """
-        return self._notices.follow_runs()
+        return self._notices.follow_runs(run_id)
 
     def wait_listening(self, timeout: float = 10.0) -> bool:
-        """Block until the listener is connected and listening (tests and workers use it before relying on it).
+        """Block until the listener is connected and listening (tests use it before relying on it).
 
-        Also until it listens to the runs channel, or not, as runs are followed or not.
+        Also until it listens to the runs channel, or not, as runs are followed or not, has asked for the
+        runs followed here, and has heard who follows the runs executing here (about a second after it
+        connects: until then this journal announces every run it executes).
         """
         return self._notices.wait_listening(timeout)
 

@@ -10,6 +10,7 @@ which is what another process is to the server).
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -245,6 +246,76 @@ def test_other_connections_announce_runs_steps_events_and_slots(journal: nd.Post
         assert ("run", "r2") not in heard[before:]
     finally:
         other.close()
+
+
+class _RunsChannel:
+    """What is announced on a schema's runs channel, heard on a plain connection of the test's own."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = admin(url)
+        self.conn.execute(f'LISTEN "nbdurable_{schema_of(url)}_runs"')
+        self.items: list[tuple[str, str]] = []
+
+    def until(self, item: tuple[str, str], timeout: float = 30.0) -> list[tuple[str, str]]:
+        """Every (code, run id) heard until ``item`` was (and the rest of its announcement)."""
+        deadline = time.monotonic() + timeout
+        while item not in self.items and time.monotonic() < deadline:
+            for note in self.conn.notifies(timeout=0.1):
+                self.items += [(code, key) for code, key in json.loads(note.payload)[1]]
+        assert item in self.items, f"{item} was not announced; heard {self.items}"
+        return self.items
+
+
+def test_a_run_nobody_follows_is_not_announced_and_a_late_follower_hears_it(pg_url: str) -> None:
+    """Step and run announcements cost only while some process follows the run (issue 14).
+
+    The owner listens (as every engine executing runs does), so it knows who follows. A follower
+    that comes late is told at once (it reads the journal again then), and then hears each step live.
+    """
+    owner, follower = nd.PostgresJournal(pg_url), nd.PostgresJournal(pg_url)
+    spy = _RunsChannel(pg_url)
+    try:
+        owner.subscribe(lambda kind, key: None)
+        assert owner.wait_listening()
+        owner.write([Write("run", run=nd.RunRecord(r, "fn", owner="me", epoch=1)) for r in ("r1", "r2")])
+
+        def step(run_id: str, i: int) -> None:
+            record = nd.StepRecord(run_id=run_id, step_id=f"s{i}", name=f"s{i}", position=i)
+            owner.write([Write("step", step=record, epoch=1)])
+
+        for i in range(4):  # spaced beyond the announcements' pace: each would have had its own
+            step("r1", i)
+            time.sleep(0.15)
+        # A change made without the run's epoch (as from another process) is always announced: once it is
+        # heard, whatever the owner had to announce before it has been sent.
+        owner.write([Write("run_update", run_id="r2", fields={"status_reason": "marker"})])
+        heard = spy.until(("r", "r2"))
+        assert not [item for item in heard if item[1] == "r1"], heard
+
+        got: list[tuple[str, str]] = []
+        follower.subscribe(lambda kind, key: got.append((kind, key)))
+        follower.follow_runs("r1")
+        assert follower.wait_listening()
+        deadline = time.monotonic() + 30
+        while ("steps", "r1") not in got and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ("steps", "r1") in got and ("run", "r1") in got, got  # told at once, with no new step
+        assert [s.step_id for s in follower.load_steps("r1")] == ["s0", "s1", "s2", "s3"]
+
+        got.clear()
+        spy.items.clear()
+        step("r1", 4)
+        step("r2", 0)
+        owner.write([Write("run_update", run_id="r2", fields={"status_reason": "second marker"})])
+        heard = spy.until(("r", "r2"))
+        while ("steps", "r1") not in got and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ("steps", "r1") in got, got  # live
+        assert ("s", "r2") not in heard, heard  # the run nobody follows still costs nothing
+    finally:
+        spy.conn.close()
+        owner.close()
+        follower.close()
 
 
 @pytest.fixture
