@@ -262,8 +262,8 @@ class Worker:
     def _sweep_dead_owners(self) -> None:
         """Runs for workers whose owner on this host died: resumed now, not when their lease runs out."""
         now = time.monotonic()
-        if now - self._last_sweep < max(self.options.poll, 1.0):
-            return
+        if now - self._last_sweep < max(self.options.poll, 1.0) or self.busy >= self.options.concurrency:
+            return  # a worker with no room could not take those runs: it leaves them to one that has
         self._last_sweep = now
         host = self.owner.partition(":")[0]
         for rec in self.engine.journal.list_runs(statuses=["running", "sleeping", "waiting", "queued"], limit=500):

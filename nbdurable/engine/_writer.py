@@ -139,9 +139,17 @@ class JournalWriter:
 
         A step that is the only one open in the process (a sequential workflow) commits at once,
         without the two loop turns of the queue; steps open together (gather, several runs) go
-        through the queue and share a transaction (group commit).
+        through the queue and share a transaction (group commit). Several runs executing here count
+        as steps open together even when each step is open alone: a run whose steps commit inline
+        never lets the others run between its steps, so they would commit one round trip each.
         """
-        if run_status is None and self.open_steps <= 1 and not self._pending and not self._flush_scheduled:
+        if (
+            run_status is None
+            and self.open_steps <= 1
+            and len(self.active) <= 1
+            and not self._pending
+            and not self._flush_scheduled
+        ):
             st = self.active.get(record.run_id)
             write = Write("step", step=record, epoch=st.epoch if st is not None and st.epoch else None)
             try:
