@@ -49,10 +49,7 @@ from ._errors import (
     StepError,
     UntrustedSourceError,
 )
-from .engine import Engine, Event, RunHandle, StepInfo, StepView, configure, current_step, get_engine
-from .engine import set_presenter as _set_presenter
-from .engine._events import EventLimits, validate_event
-from .engine._serde import register_type
+from .engine._present import set_presenter as _set_presenter
 from .flow import (
     BatchEvents,
     CancelOn,
@@ -66,20 +63,7 @@ from .flow import (
     Throttle,
     Timeouts,
 )
-from .journal import EventRecord, Journal, MemoryJournal, RunRecord, SQLiteJournal, StepRecord, StepSummary
-from .workflow import (
-    Context,
-    Function,
-    Step,
-    function,
-    get_run,
-    join_or_start,
-    rerun,
-    runs,
-    send,
-    stream_text,
-    workflow_step,
-)
+from .workflow import Context, Function, function
 
 __all__ = [
     "BatchEvents",
@@ -204,6 +188,22 @@ RunFailedError._render_traceback_ = _render_traceback_  # type: ignore[attr-defi
 StepError._render_traceback_ = _render_traceback_  # type: ignore[attr-defined]
 
 _LAZY = {
+    # What runs and reads runs loads when first used: declaring a workflow (`import nbdurable` and
+    # `@nd.function`) needs none of it, so neither the engine, the journal nor asyncio load then.
+    **dict.fromkeys(
+        ("Engine", "Event", "RunHandle", "StepInfo", "StepView", "configure", "current_step", "get_engine"),
+        ".engine",
+    ),
+    "EventLimits": ".engine._events",
+    "validate_event": ".engine._events",
+    "register_type": ".engine._serde",
+    **dict.fromkeys(
+        ("EventRecord", "Journal", "MemoryJournal", "RunRecord", "SQLiteJournal", "StepRecord", "StepSummary"),
+        ".journal",
+    ),
+    **dict.fromkeys(
+        ("Step", "get_run", "join_or_start", "rerun", "runs", "send", "stream_text", "workflow_step"), ".workflow"
+    ),
     "Finding": ".linter",
     "lint": ".linter",
     # PostgresJournal imports psycopg (the postgres extra): only when asked for.
@@ -239,8 +239,13 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .analysis import Comparison, compare, runs_frame, steps_frame
+    from .engine import Engine, Event, RunHandle, StepInfo, StepView, configure, current_step, get_engine
+    from .engine._events import EventLimits, validate_event
+    from .engine._serde import register_type
+    from .journal import EventRecord, Journal, MemoryJournal, RunRecord, SQLiteJournal, StepRecord, StepSummary
     from .journal._postgres import PostgresJournal
     from .linter import Finding, lint
+    from .workflow import Step, get_run, join_or_start, rerun, runs, send, stream_text, workflow_step
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -183,3 +183,57 @@ def test_import_is_light() -> None:
         "nbdurable.otel",
     }
     assert loaded & heavy == set()
+
+
+def test_declaring_a_workflow_loads_no_engine(tmp_path: Path) -> None:
+    """``import nbdurable`` plus the first ``@nd.function`` load no engine, journal, step API or asyncio.
+
+    The engine loads when a run starts; declaring one only checks the options and lints the source.
+    Not timed (bench/_first_function.py times it): this checks what is loaded, which is what keeps it cheap.
+    """
+    script = tmp_path / "declare.py"
+    script.write_text(
+        "import json, sys\n"
+        "import nbdurable as nd\n\n\n"
+        '@nd.function(id="declared", retries=0)\n'
+        "async def declared(ctx: nd.Context) -> str:\n"
+        '    return str(await ctx.step.run("load", lambda: "x"))\n\n\n'
+        'assert nd.function is not None and "declared" in nd.engine.registry()\n'
+        "print(json.dumps(sorted(sys.modules)))\n",
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    loaded = set(json.loads(out))
+    assert "nbdurable.linter" in loaded  # the source was linted: the decoration did its work
+    deferred = {
+        "asyncio",
+        "sqlite3",
+        "logging",
+        "uuid",
+        "decimal",
+        "nbdurable.engine._engine",
+        "nbdurable.engine._runstate",
+        "nbdurable.engine._executor",
+        "nbdurable.engine._serde",
+        "nbdurable.journal._sqlite",
+        "nbdurable.journal._protocol",
+        "nbdurable.flow._controller",
+        "nbdurable.workflow._step",
+    }
+    assert loaded & deferred == set()
+
+
+def test_lazy_names_are_the_same_objects_as_their_modules() -> None:
+    """A name loaded on first use is the object its module defines (no copy, no wrapper)."""
+    from nbdurable import engine, journal, workflow
+    from nbdurable.engine._engine import Engine
+    from nbdurable.journal._sqlite import SQLiteJournal
+    from nbdurable.workflow._step import Step
+
+    assert nd.Engine is engine.Engine is Engine
+    assert nd.SQLiteJournal is journal.SQLiteJournal is SQLiteJournal
+    assert nd.Step is workflow.Step is Step
+    with pytest.raises(AttributeError, match="no_such_name"):
+        engine.no_such_name  # noqa: B018

@@ -17,13 +17,39 @@ what it needs from above comes in as a Protocol or a callable.
 
 from __future__ import annotations
 
-from ._engine import Engine, configure, get_engine
-from ._events import Event
-from ._feed import Notice
-from ._handle import RunHandle, StepView, effective_status
+from typing import TYPE_CHECKING, Any
+
+from .._lazy import load
 from ._present import Presenter, presenter, set_presenter
 from ._registry import Workflow, registry
-from ._runstate import RunState, StepInfo, current_step
+
+# Loaded on first use: declaring a workflow (``@nd.function``) needs only the registry and the
+# presenter; the engine and asyncio load when a run starts.
+_LAZY = {
+    "Engine": "._engine",
+    "configure": "._engine",
+    "get_engine": "._engine",
+    "Event": "._events",
+    "Notice": "._feed",
+    "RunHandle": "._handle",
+    "StepView": "._handle",
+    "effective_status": "._handle",
+    "RunState": "._runstate",
+    "StepInfo": "._runstate",
+    "current_step": "._runstate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    return load(__name__, _LAZY, name, globals())
+
+
+if TYPE_CHECKING:
+    from ._engine import Engine, configure, get_engine
+    from ._events import Event
+    from ._feed import Notice
+    from ._handle import RunHandle, StepView, effective_status
+    from ._runstate import RunState, StepInfo, current_step
 
 __all__ = [
     "Engine",

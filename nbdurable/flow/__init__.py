@@ -9,7 +9,9 @@ Protocols of ``_protocols``, never by import.
 
 from __future__ import annotations
 
-from ._controller import FlowController, lease_ttl
+from typing import TYPE_CHECKING, Any
+
+from .._lazy import load
 from ._function_options import FunctionArgs, FunctionOptions
 from ._options import (
     BatchEvents,
@@ -27,6 +29,17 @@ from ._options import (
     limits,
 )
 from ._protocols import FlowHost, FlowRun, FlowSubject
+
+# The controller (asyncio, the journal) loads when the engine starts; the options load with ``@nd.function``.
+_LAZY = {"FlowController": "._controller", "lease_ttl": "._controller"}
+
+
+def __getattr__(name: str) -> Any:
+    return load(__name__, _LAZY, name, globals())
+
+
+if TYPE_CHECKING:
+    from ._controller import FlowController, lease_ttl
 
 __all__ = [
     "BatchEvents",

@@ -16,7 +16,16 @@ from typing import Any, Literal, TypedDict, TypeVar
 from .._errors import ConfigError
 from ._options import BatchEvents, CancelOn, Concurrency, Debounce, Priority, RateLimit, Singleton, Throttle, Timeouts
 
-__all__ = ["Determinism", "FunctionArgs", "FunctionOptions", "LintMode", "OnChange", "Placement", "check_placement"]
+__all__ = [
+    "Determinism",
+    "FunctionArgs",
+    "FunctionOptions",
+    "LintMode",
+    "OnChange",
+    "Placement",
+    "check_placement",
+    "storable_text",
+]
 
 Determinism = Literal["warn", "strict", "off"]
 OnChange = Literal["warn", "rerun", "error"]
@@ -118,7 +127,7 @@ class FunctionOptions:
         for name, cls in _SINGLE.items():
             _one_of(getattr(self, name), cls, fn_id, name)
         check_placement(self.on, fn_id)
-        if not isinstance(self.queue, str) or not self.queue.strip() or not _unicode(self.queue):
+        if not isinstance(self.queue, str) or not self.queue.strip() or not storable_text(self.queue):
             raise ConfigError(f"{where}: queue must be a non-empty name, got {self.queue!r}")
         if self.batch_events is not None and self.debounce is not None:
             raise ConfigError(
@@ -147,8 +156,10 @@ def check_placement(on: Any, fn_id: str) -> Placement:
     return on  # type: ignore[no-any-return]
 
 
-def _unicode(text: str) -> bool:
+def storable_text(text: str) -> bool:
     """Whether ``text`` is valid Unicode (no lone surrogates), as every journal column must be."""
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -7,10 +7,11 @@ The engine implements :class:`FlowHost` (its ``Engine``), :class:`FlowRun` (its
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..journal import Journal, RunRecord, Write
-from ._function_options import FunctionOptions
+if TYPE_CHECKING:
+    from ..journal import Journal, RunRecord, Write
+    from ._function_options import FunctionOptions
 
 __all__ = ["FlowHost", "FlowRun", "FlowSubject", "QueuedStep"]
 

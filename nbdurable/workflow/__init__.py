@@ -10,11 +10,28 @@ body for the engine), ``_context`` (``Context``, ``ctx.logger``), ``_step`` (``S
 
 from __future__ import annotations
 
-from ._api import get_run, rerun, runs, send
+from typing import TYPE_CHECKING, Any
+
+from .._lazy import load
 from ._context import Context
 from ._function import Function, function
-from ._join import join_or_start, stream_text, workflow_step
-from ._step import Step
+
+# What a run calls loads with the run (the engine, asyncio); declaring a workflow needs only the two above.
+_LAZY = {
+    **dict.fromkeys(("get_run", "rerun", "runs", "send"), "._api"),
+    **dict.fromkeys(("join_or_start", "stream_text", "workflow_step"), "._join"),
+    "Step": "._step",
+}
+
+
+def __getattr__(name: str) -> Any:
+    return load(__name__, _LAZY, name, globals())
+
+
+if TYPE_CHECKING:
+    from ._api import get_run, rerun, runs, send
+    from ._join import join_or_start, stream_text, workflow_step
+    from ._step import Step
 
 __all__ = [
     "Context",

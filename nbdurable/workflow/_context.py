@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..engine import Event, RunState
-from ._step import Step
+if TYPE_CHECKING:
+    # Annotations only: a Context is made when a run starts, and ``nd.Context`` (read when a workflow
+    # is declared, as its parameter's annotation) must not load the engine.
+    import logging
 
-__all__ = ["Context", "RunLogger"]
+    from ..engine import Event
+    from ._step import Step
 
-
-class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """``ctx.logger``: muted while journaled steps replay, so a resume does not repeat old log lines."""
-
-    def __init__(self, state: RunState) -> None:
-        super().__init__(logging.getLogger("nbdurable.run"), {"run_id": state.run_id})
-        self._state = state
-
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
-        # Muted only while journaled steps remain to be reached: a line after the last of them is new.
-        st = self._state
-        return not (st.replaying and st.unreached) and super().isEnabledFor(level)
-
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        return f"[{self._state.run_id}] {msg}", kwargs
+__all__ = ["Context"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

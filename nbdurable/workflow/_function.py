@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from .._errors import ConfigError
-from ..engine import Event, RunState, get_engine, presenter, registry
-from ..engine._events import trigger_matches
-from ..engine._executor import callable_hash
-from ..engine._serde import storable_text
+
+# Declaring a workflow loads only what it checks (options, source, lint) and the registry: the engine,
+# the step API and asyncio load when a run starts (imported where used below).
+from ..engine._present import presenter
+from ..engine._registry import registry
 from ..flow import BatchEvents, CancelOn, Concurrency, Debounce, Priority, RateLimit, Singleton, Throttle, Timeouts
 from ..flow._function_options import (
     Determinism,
@@ -25,15 +26,15 @@ from ..flow._function_options import (
     OnChange,
     Placement,
     check_placement,
+    storable_text,
 )
-from ._context import Context, RunLogger
+from ._context import Context
 from ._source import source_lines
-from ._step import Step
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ..engine import Engine, RunHandle
+    from ..engine import Engine, Event, RunHandle, RunState
 
 __all__ = ["Function", "function"]
 
@@ -43,6 +44,8 @@ T = TypeVar("T")
 
 def _source_hash(func: Callable[..., Any], source: tuple[list[str], int, str] | None) -> str:
     if source is None:
+        from ..engine._executor import callable_hash
+
         return callable_hash(func)
     return hashlib.blake2b("".join(source[0]).encode(), digest_size=8).hexdigest()
 
@@ -189,14 +192,24 @@ class Function(Generic[R]):
         return self.triggers[0] if self.triggers else None
 
     def triggered_by(self, event_name: str) -> bool:
+        from ..engine._events import trigger_matches
+
         return any(trigger_matches(t, event_name) for t in self.triggers)
 
     @property
     def engine(self) -> Engine:
-        return self._engine if self._engine is not None else get_engine()
+        if self._engine is not None:
+            return self._engine
+        from ..engine._engine import get_engine
+
+        return get_engine()
 
     def execute(self, state: RunState, event: Event) -> Awaitable[R]:
         """The workflow's body for one run: ``func(ctx)`` with the run's context (what the engine awaits)."""
+        from ..engine._events import Event
+        from ._logger import RunLogger
+        from ._step import Step
+
         assert state.record is not None
         # A batch (nd.BatchEvents) is kept in the run's options when the run takes it.
         batch = (state.record.options or {}).get("batch")
