@@ -40,7 +40,7 @@ from .._errors import (
 from .._redact import redact_text
 from ..journal._protocol import StepRecord, StepStatus
 from ._runstate import OUTPUT_PREVIEW, LiveStep, RerunFrom, RunState, StepInfo, current_step_var
-from ._serde import _PLAIN_TYPES, Serializer, decode, digest_inputs, encode, module_of, return_type
+from ._serde import _PLAIN_TYPES, Serializer, decode, digest_inputs, encode, encode_plain, module_of, return_type
 
 if TYPE_CHECKING:
     from ..flow import Limit
@@ -438,13 +438,19 @@ class _Execution:
                 raise nested  # the step's code caught it: the step fails all the same
             if value is None:
                 return None, None, None
+            wanted = spec.wanted()
+            # A plain scalar (most steps) is its JSON text; anything else is checked to come back the same on
+            # replay (same code, same types), and where it failed is named.
+            plain = encode_plain(value, wanted) if spec.serializer == "json" else None
+            if plain is not None:
+                return value, plain, None
             payload, tag = encode(
                 value,
                 serializer=spec.serializer,
                 where=st.where(live.step_id),
-                output_type=spec.wanted(),
+                output_type=wanted,
                 module=module_of(spec.source),
-            )  # checked to come back the same on replay (same code, same types)
+            )
             return value, payload, tag
         finally:
             current_step_var.reset(token)

@@ -40,6 +40,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Literal, TypeVar
 
 from .._errors import ConfigError, SerializationError, SerializationWarning
+from ..flow._function_options import storable_text
 from ._roundtrip import MAX_DEPTH, TooDeepError, describe, first_difference, first_non_json, kind_of
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "decode",
     "digest_inputs",
     "encode",
+    "encode_plain",
     "hash_inputs",
     "module_of",
     "register_type",
@@ -245,6 +247,21 @@ class _RefusedError(Exception):
     """A value that would not come back the same; the message says why and what to do."""
 
 
+def encode_plain(value: Any, output_type: Any = None) -> str | None:
+    """The journal text of a plain scalar that comes back as itself (the common case, kept cheap), else None.
+
+    None says "use :func:`encode`", which also explains a refusal (an int too long for text, say).
+    """
+    if type(value) in _PLAIN and (output_type is None or output_type is type(value)):
+        try:
+            payload: str = _dumps(value)
+        except ValueError:
+            return None  # an int too long for text: encode refuses it, with the message
+        if payload.isascii() and len(payload) * 4 <= MAX_PAYLOAD_BYTES:
+            return payload
+    return None
+
+
 def encode(
     value: Any,
     *,
@@ -266,15 +283,9 @@ def encode(
             return base64.b64encode(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)).decode("ascii"), "pickle"
         except Exception as exc:
             raise SerializationError(f"{_at(where)}the result could not be pickled ({exc}).") from exc
-    if type(value) in _PLAIN and (output_type is None or output_type is type(value)):
-        # The common case, kept cheap: a plain scalar comes back as itself if its text is storable.
-        try:
-            payload = _dumps(value)
-        except ValueError:
-            pass  # an int too long for text: refused below, with the message
-        else:
-            if payload.isascii() and len(payload) * 4 <= MAX_PAYLOAD_BYTES:
-                return payload, None
+    plain = encode_plain(value, output_type)
+    if plain is not None:
+        return plain, None
     try:
         payload, tag = _encode(value)
         _check_storable(payload)
@@ -307,17 +318,6 @@ def _not_json(value: Any, exc: BaseException) -> str:
         "Return JSON types, a pydantic model, a dataclass, datetime, UUID or bytes instead (convert it inside the "
         "step), or pass serializer='pickle' to this step if you trust every reader of the journal."
     )
-
-
-def storable_text(text: str) -> bool:
-    """Whether ``text`` is valid Unicode (no lone surrogates), as every journal column must be."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _at(where: str) -> str:
