@@ -39,7 +39,7 @@ from .._errors import (
 )
 from .._redact import redact_text
 from ..journal._protocol import StepRecord, StepStatus
-from ._runstate import OUTPUT_PREVIEW, LiveStep, RerunFrom, RunState, StepInfo, current_step_var
+from ._runstate import OUTPUT_PREVIEW, LiveStep, RerunFrom, RunningStep, RunState, current_step_var
 from ._serde import _PLAIN_TYPES, Serializer, decode, digest_inputs, encode, encode_plain, module_of, return_type
 
 if TYPE_CHECKING:
@@ -328,12 +328,12 @@ async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, cou
                 if raw is not _UNREADABLE:
                     return raw
             return _decode(st, spec, rec, wanted)
-        input_hash, shown = digest_inputs(spec.args, spec.kwargs)
+        input_hash, shown = digest_inputs(spec.args, spec.kwargs) if spec.args or spec.kwargs else ("", "")
         if rec is not None:
             if rec.status == "failed" and not st.retry_failed:
                 note_replayed(st, rec, position, spec.fn)
                 raise step_error(st, step_id, rec.error or {}, rec.attempt + 1)
-        else:
+        elif st.by_position:  # a new step where the journal has steps: check it does not take another's place
             st.check_new(step_id, position)
         st.replaying = False
         st.engine.poll_cancel(st)
@@ -342,6 +342,10 @@ async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, cou
     finally:
         if counted:
             st.engine.open_steps -= 1
+
+
+# Exact types a step's value often has that are never awaitable (inspect.isawaitable asks an ABC, which costs).
+_NOT_AWAITABLE = frozenset({str, int, float, bool, bytes, dict, list, tuple, type(None)})
 
 
 class _Execution:
@@ -422,13 +426,13 @@ class _Execution:
     async def _attempt(self) -> tuple[Any, str | None, str | None]:
         """Call the step's function once (under its shared limit); its value and that value's journal text."""
         st, spec, live, engine = self.st, self.spec, self.live, self.st.engine
-        token = current_step_var.set(StepInfo(st.run_id, live.step_id, self.attempt, f"{st.run_id}/{live.step_id}"))
+        token = current_step_var.set(RunningStep(st.run_id, live.step_id, self.attempt))
         try:
             if spec.limit is not None:
                 await engine.flow.limit_acquire(st, spec.limit, live.step_id)
                 live.status = "running"
             value = spec.fn(*spec.args, **spec.kwargs)
-            if inspect.isawaitable(value):
+            if type(value) not in _NOT_AWAITABLE and inspect.isawaitable(value):
                 # Only a step that can take a while gets a "started" notice: a synchronous one ends
                 # before any view could draw it, and a notice per step would cost the live timeline.
                 engine.notify("step_started", st.run_id, live.step_id)

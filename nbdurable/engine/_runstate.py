@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import heapq
 import re
 from time import time as _clock
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -27,12 +26,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OUTPUT_PREVIEW",
+    "RECENT_BATCH",
     "RECENT_STEPS",
     "LiveStep",
     "Outcome",
     "OutcomeStatus",
     "RerunFrom",
     "RunState",
+    "RunningStep",
     "StepInfo",
     "Tally",
     "current_run",
@@ -125,8 +126,29 @@ def _renamed(name: str) -> str:
     return f"{head}-{tail}"
 
 
+class RunningStep:
+    """What ``current_step_var`` holds while a step's code runs; its :class:`StepInfo` is made only when asked for.
+
+    Every attempt of every step sets one, and few step functions ask (a frozen dataclass costs
+    a microsecond to build): the StepInfo is built on the first ``nd.current_step()`` and kept.
+    """
+
+    __slots__ = ("_info", "attempt", "run_id", "step_id")
+
+    def __init__(self, run_id: str, step_id: str, attempt: int) -> None:
+        self.run_id = run_id
+        self.step_id = step_id
+        self.attempt = attempt
+        self._info: StepInfo | None = None
+
+    def info(self) -> StepInfo:
+        if self._info is None:
+            self._info = StepInfo(self.run_id, self.step_id, self.attempt, f"{self.run_id}/{self.step_id}")
+        return self._info
+
+
 current_run_var: contextvars.ContextVar[RunState | None] = contextvars.ContextVar("nbdurable_run", default=None)
-current_step_var: contextvars.ContextVar[StepInfo | None] = contextvars.ContextVar("nbdurable_step", default=None)
+current_step_var: contextvars.ContextVar[RunningStep | None] = contextvars.ContextVar("nbdurable_step", default=None)
 
 
 def current_run() -> RunState | None:
@@ -135,11 +157,14 @@ def current_run() -> RunState | None:
 
 def current_step() -> StepInfo | None:
     """The step whose code is running now, or None outside a step."""
-    return current_step_var.get()
+    running = current_step_var.get()
+    return None if running is None else running.info()
 
 
-# Steps that ended here kept in memory for a watching timeline (it shows at most 500).
+# Steps that ended here kept in memory for a watching timeline (it shows at most 500): between RECENT_STEPS and
+# RECENT_STEPS + RECENT_BATCH of them, the older ones pushed out in batches.
 RECENT_STEPS = 500
+RECENT_BATCH = 100
 # Characters of a step's output a timeline shows, whether the step is read from memory or the journal.
 OUTPUT_PREVIEW = 2000
 
@@ -313,7 +338,6 @@ class RunState:
         self.live: dict[str, LiveStep] = {}
         self.redactors: dict[str, StreamRedactor] = {}  # per streaming step in flight (see stream)
         self.recent: dict[int, LiveStep] = {}
-        self._recent_heap: list[int] = []
         self.evicted = Tally()  # steps that left `recent`, for the timeline's totals
         self.memory_partial = False  # some step that ended here is in the journal only
 
@@ -472,7 +496,7 @@ class RunState:
         """A step executed here ended (its row is committed): stop holding it, unless a timeline watches.
 
         Without a watcher nothing of the step stays (the journal has it). With one, the last
-        RECENT_STEPS steps stay, so the timeline's few updates a second read nothing; the ones pushed
+        RECENT_STEPS steps (at least) stay, so the timeline's few updates a second read nothing; the ones pushed
         out are only counted, and they are older than any row the timeline shows.
         """
         self.live.pop(live.step_id, None)
@@ -486,9 +510,17 @@ class RunState:
             self.memory_partial = True
             return
         self.recent[live.position] = live
-        heapq.heappush(self._recent_heap, live.position)
-        if len(self.recent) > RECENT_STEPS:
-            self.evicted.add(self.recent.pop(heapq.heappop(self._recent_heap)))
+        if len(self.recent) > RECENT_STEPS + RECENT_BATCH:
+            self._evict_recent()
+
+    def _evict_recent(self) -> None:
+        """Keep the RECENT_STEPS highest positions; the older ones only add to the totals.
+
+        Done once per RECENT_BATCH steps with one sort (steps end in about position order), instead of
+        a heap push and pop on every step a timeline watches.
+        """
+        for position in sorted(self.recent)[: len(self.recent) - RECENT_STEPS]:
+            self.evicted.add(self.recent.pop(position))
 
     def forget(self, step_id: str, position: int) -> None:
         """A journaled step was answered and no timeline watches: drop its record (views page it from the journal).
@@ -514,7 +546,6 @@ class RunState:
         self.live = {}
         self.redactors = {}
         self.recent = {}
-        self._recent_heap = []
         self.unreached = set()
         self.consumed_seqs = set()
         self.reported_sites = set()

@@ -9,9 +9,11 @@ so the live view and the saved view say the same thing.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import html
 import json
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -147,7 +149,12 @@ _TEXT_MAX_ROWS = 30
 
 def _num(value: object) -> float | None:
     """A finite number or None; snapshots come from JSON and may hold anything."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    kind = type(value)
+    if kind is float:  # the common cases first: a render reads a few hundred numbers per row
+        return value if math.isfinite(value) else None  # type: ignore[arg-type,return-value]
+    if kind is int:
+        return float(value)  # type: ignore[arg-type]
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
 
@@ -203,12 +210,16 @@ def format_clock(epoch: float | None, now: float | None = None) -> str:
     if epoch is None or not math.isfinite(epoch):
         return ""
     moment = _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc)
-    time_text = moment.strftime("%H:%M:%S")
-    if now is not None and math.isfinite(now):
-        today = _dt.datetime.fromtimestamp(now, tz=_dt.timezone.utc).date()
-        if today == moment.date():
-            return f"{time_text} UTC"
-    return f"{moment.strftime('%Y-%m-%d')} {time_text} UTC"
+    time_text = f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    if now is not None and math.isfinite(now) and _utc_date(now) == moment.date():
+        return f"{time_text} UTC"
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} {time_text} UTC"
+
+
+@functools.lru_cache(maxsize=8)
+def _utc_date(epoch: float) -> _dt.date:
+    """The UTC day of ``epoch`` (a render asks it of the same ``now`` for every row)."""
+    return _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc).date()
 
 
 def format_relative(epoch: float | None, now: float | None) -> str:
@@ -656,7 +667,12 @@ def _error_title(error: Mapping[str, Any]) -> str:
 
 def _e(value: object) -> str:
     """Escape any value for HTML text and attribute values."""
-    return html.escape("" if value is None else str(value), quote=True)
+    text = "" if value is None else value if type(value) is str else str(value)
+    # Most of a timeline's text (times, counts, ids) has nothing to escape: one scan says so.
+    return html.escape(text, quote=True) if _HTML_SPECIAL.search(text) else text
+
+
+_HTML_SPECIAL = re.compile("[&<>\"']")
 
 
 def _pre(text: str, css_class: str) -> str:
@@ -884,10 +900,14 @@ def json_safe(value: object) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
+    # Plain members are taken as they are, without a call each (most of a snapshot's values are).
     if kind is dict:
-        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}  # type: ignore[attr-defined]
+        return {
+            k if type(k) is str else str(k): v if type(v) in _PLAIN else json_safe(v)
+            for k, v in value.items()  # type: ignore[attr-defined]
+        }
     if kind is list:
-        return [json_safe(v) for v in value]  # type: ignore[attr-defined]
+        return [v if type(v) in _PLAIN else json_safe(v) for v in value]  # type: ignore[attr-defined]
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, (str, bool, int)):
