@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ..engine._engine import Engine
     from ..engine._handle import RunHandle
     from ..engine._registry import Workflow
+    from ..journal._protocol import RunRecord
 
 __all__ = ["Worker", "WorkerOptions", "import_modules", "main"]
 
@@ -196,15 +197,15 @@ class Worker:
                 limit=free,
             )
             for rec in got:
-                self._execute(rec.run_id, rec.function_id, rec.attempt)
+                self._execute(rec.run_id, rec.function_id, rec.attempt, rec)
             if len(got) < free:
                 return
             free = self.options.concurrency - self.busy
 
-    def _execute(self, run_id: str, function_id: str, attempt: int) -> None:
+    def _execute(self, run_id: str, function_id: str, attempt: int, record: RunRecord | None = None) -> None:
         function = self.functions[function_id]
         try:
-            handle = self.engine.start(function, run_id=run_id)
+            handle = self.engine.start(function, run_id=run_id, record=record)  # as claimed: not read again
         except NbDurableError as exc:
             _log.warning("run %s (%s) not started here: %s", run_id, function_id, exc)
             return

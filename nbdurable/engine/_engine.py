@@ -166,6 +166,7 @@ class Engine(Endings):
         source: str | None = None,
         options: dict[str, Any] | None = None,
         reexecute: bool = False,
+        record: RunRecord | None = None,
     ) -> RunHandle[Any]:
         """Start (or resume, or look up) a run and return its handle at once.
 
@@ -173,6 +174,8 @@ class Engine(Endings):
         ``resume_failed`` (a failed run runs its failed steps again) or
         ``reexecute`` (a notebook cell run again: every step replays, new ones run).
         A run another live process executes raises RunOwnedElsewhereError.
+        ``record``: the run's row as the caller just read it (a worker's claim returns it),
+        which saves reading it again.
         """
         from ._handle import RunHandle
 
@@ -188,7 +191,7 @@ class Engine(Endings):
         state = self.active.get(run_id)
         if state is not None:
             return RunHandle(self, run_id, state)
-        rec = self.journal.get_run(run_id)
+        rec = record if record is not None and record.run_id == run_id else self.journal.get_run(run_id)
         if rec is not None:
             if rec.function_id != function.id:
                 raise ConfigError(
