@@ -784,3 +784,42 @@ def test_a_script_does_not_import_the_timeline(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def _one() -> int:
+    return 1
+
+
+@pytest.mark.asyncio
+async def test_runs_executing_together_share_their_step_commits(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several runs in one process commit their steps together (group commit); a lone run commits each at once.
+
+    A run whose steps commit inline never yields between them, so if runs executing together
+    committed inline, each step of each run would be a transaction of its own (a worker's 16 runs:
+    one round trip per step).
+    """
+
+    @nd.function(id="gc-steps")
+    async def steps(ctx: nd.Context) -> int:
+        return sum([await ctx.step.run(f"s{i}", _one) for i in range(10)])
+
+    j = journal()
+    batches: list[int] = []
+    write = j.write
+
+    def counting(batch: Any) -> None:
+        batches.append(sum(1 for w in batch if w.op == "step"))
+        write(batch)
+
+    monkeypatch.setattr(j, "write", counting)
+    handles = [steps.start(run_id=f"gc{i}") for i in range(8)]
+    assert [await h.result() for h in handles] == [10] * 8
+    with_steps = [n for n in batches if n]
+    assert sum(with_steps) == 80
+    assert len(with_steps) <= 20, with_steps  # committed inline, it would be 80 transactions
+
+    batches.clear()
+    assert await steps.run() == 10
+    assert [n for n in batches if n] == [1] * 10, batches  # alone: each step inline, at once
