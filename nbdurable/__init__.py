@@ -216,11 +216,19 @@ _LAZY = {
 }
 
 
+# Reading one of these means runs come next (an engine is configured or made).
+_RUNS_NEXT = frozenset({"configure", "get_engine", "Engine"})
+
+
 def __getattr__(name: str) -> Any:
     # Heavier parts load on first use so `import nbdurable` (run at every %load_ext) stays fast.
     if name in _LAZY:
         import importlib
 
+        if name in _RUNS_NEXT:
+            # Runs are about to start: what executes their bodies loads now, not inside the first run.
+            for needed in (".workflow._step", ".workflow._logger"):
+                importlib.import_module(needed, __name__)
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value

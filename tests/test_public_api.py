@@ -237,3 +237,19 @@ def test_lazy_names_are_the_same_objects_as_their_modules() -> None:
     assert nd.Step is workflow.Step is Step
     with pytest.raises(AttributeError, match="no_such_name"):
         engine.no_such_name  # noqa: B018
+
+
+def test_configuring_an_engine_loads_what_runs_need(tmp_path: Path) -> None:
+    """After ``nd.configure`` the step API is loaded: a run's first step does not pay for importing it."""
+    code = (
+        "import json, sys\n"
+        "import nbdurable as nd\n"
+        "assert 'nbdurable.workflow._step' not in sys.modules\n"
+        f"nd.configure({str(tmp_path / 'journal.db')!r})\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    loaded = set(json.loads(out))
+    assert {"nbdurable.workflow._step", "nbdurable.workflow._logger", "nbdurable.engine._engine"} <= loaded
