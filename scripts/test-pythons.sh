@@ -45,7 +45,8 @@ for v in $versions; do
     fi
     if [ "$(cat "$venv/.nbdurable-stamp" 2>/dev/null)" != "$stamp" ]; then
         "$venv/bin/python" -m pip install --quiet --upgrade pip
-        "$venv/bin/python" -m pip install --quiet -e ".[test-unit]"
+        # --no-compile: the tests compile only the modules they import; compiling every installed file costs CPU.
+        "$venv/bin/python" -m pip install --quiet --no-compile -e ".[test-unit]"
         echo "$stamp" >"$venv/.nbdurable-stamp"
     fi
     # tests/browser needs Playwright, which these venvs do not install; its tests are all browser tests.

@@ -44,7 +44,10 @@ section "unit tests (one worker per core, at most 4: they are CPU-bound and inde
 section "unit tests on the other supported Pythons"
 bash scripts/test-pythons.sh
 section "real kernels, crashes (real processes killed with SIGKILL), a real Jupyter server, a private PostgreSQL; the sdist and wheel installed without Node"
-.venv/bin/python -m pytest -m "(kernel or crash or server or package or postgres) and not browser"
+# Two workers: these tests mostly wait (kernels starting, processes killed and resumed, servers answering), using
+# under half a core alone. --dist loadfile keeps each file on one worker, so a module's costly fixtures (the package
+# build, a notebook server) are made once.
+.venv/bin/python -m pytest -n 2 --dist loadfile -m "(kernel or crash or server or package or postgres) and not browser"
 section "JupyterLab in headless Chromium"
 # A session of its own: Playwright's sync API keeps an event loop running in the main thread.
 .venv/bin/python -m pytest -m browser

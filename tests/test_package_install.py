@@ -124,7 +124,8 @@ def venv(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the wheel and JupyterLab; no node or npm on its PATH."""
     where = tmp_path_factory.mktemp("venv") / "v"
     _run([sys.executable, "-m", "venv", str(where)])
-    _run([str(where / "bin" / "python"), "-m", "pip", "install", "--quiet", str(built.wheel), "jupyterlab>=4.2,<5"])
+    pip = [str(where / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile"]
+    _run([*pip, str(built.wheel), "jupyterlab>=4.2,<5"])
     return where
 
 
