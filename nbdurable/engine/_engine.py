@@ -39,7 +39,7 @@ from .._errors import (
 )
 from ..flow import FlowController, cancel_on_options, lease_ttl
 from ..journal._owner import describe_owner, this_owner
-from ..journal._protocol import FINAL_STATUSES, Journal, RunRecord, Write
+from ..journal._protocol import FINAL_STATUSES, Journal, ReplaySteps, RunRecord, Write
 from ..journal._rows import refuse_damaged
 from ._endings import Endings
 from ._events import Event, EventLimits
@@ -353,7 +353,7 @@ class Engine(Endings):
         except ClaimLostError:
             return False
         st.epoch = rec.epoch
-        st.load(rec, [])
+        st.load(rec, ReplaySteps())
         self.flow.keep_alive()
         return True
 
@@ -410,8 +410,8 @@ class Engine(Endings):
             return False
         st.epoch = epoch
         # Loaded after the claim: the journal holds every step a previous owner committed, and no more can come.
-        steps = self.journal.load_steps(st.run_id)
-        refuse_damaged(existing, steps, self.journal.location)  # a damaged row could replay a wrong value
+        steps = self.journal.load_replay(st.run_id)
+        refuse_damaged(existing, steps.records, self.journal.location)  # a damaged row could replay a wrong value
         existing.attempt, existing.owner, existing.epoch, existing.lease_until = (
             fields["attempt"],
             this_owner(),
@@ -624,7 +624,7 @@ class Engine(Endings):
             self.poll_cancel(st)
             await asyncio.sleep(0.01)
         await self._backoff(st, next_at)
-        st.restart(self.journal.load_steps(st.run_id))
+        st.restart(self.journal.load_replay(st.run_id))
 
     async def _backoff(self, st: RunState, until: float) -> None:
         """Wait, durably and cancellably, for a function-level retry's time."""

@@ -38,7 +38,16 @@ from .._errors import (
     StepError,
 )
 from .._redact import redact_text
-from ..journal._protocol import StepRecord, StepStatus
+from ..journal._protocol import (
+    PLAIN_CODE_HASH,
+    PLAIN_INPUT_HASH,
+    PLAIN_OUTPUT,
+    PLAIN_OUTPUT_TAG,
+    PLAIN_POSITION,
+    PLAIN_STEP_ID,
+    StepRecord,
+    StepStatus,
+)
 from ._runstate import OUTPUT_PREVIEW, LiveStep, RerunFrom, RunningStep, RunState, current_step_var
 from ._serde import _PLAIN_TYPES, Serializer, decode, digest_inputs, encode, encode_plain, module_of, return_type
 
@@ -202,30 +211,48 @@ class ParkSpec:
 def note_replayed(st: RunState, rec: StepRecord, position: int, fn: Any) -> None:
     """A step answered from the journal: check its code did not change (``on_change``), tell the feed."""
     if fn is not None and rec.code_hash:
-        # A loop replays the same function thousands of times: remember its hash.
-        if fn is st.last_fn:
-            now_hash = st.last_fn_hash
-        else:
-            now_hash = st.last_fn_hash = callable_hash(fn)
-            st.last_fn = fn
-        if now_hash and now_hash != rec.code_hash:
-            st.changed_code.append(rec.step_id)
-            if st.on_change == "rerun":
-                raise RerunFrom(rec.step_id)
-            if st.on_change == "error":
-                raise NonDeterminismError(
-                    f"{st.where(rec.step_id)}: the step's code changed since it ran (on_change='error'). "
-                    f"Rerun from it with nd.rerun({st.run_id!r}, from_step={rec.step_id!r}), or use "
-                    "on_change='warn' to keep its journaled result."
-                )
+        _check_code(st, rec.step_id, rec.code_hash, fn)
     # Cheap on purpose (replay must cost microseconds): views build rows from the journal record.
-    st.replayed.add(rec.step_id)
+    st.replayed.add(rec.position, rec.step_id)
     if st.engine.feed.subscribers:
         st.engine.notify("step_replayed", st.run_id, rec.step_id, record=rec)
     elif rec.status == "completed":
         # No timeline watches: let the record go (a long run keeps O(1) per replayed step). It is never
         # looked up again: an id is reached once, and positions only grow. Views page it from the journal.
         st.forget(rec.step_id, position)
+
+
+def _note_plain(st: RunState, row: tuple[Any, ...], position: int, fn: Any) -> None:
+    """note_replayed for a plain step's row (ReplaySteps): the same checks, no record built unless a view watches."""
+    step_id = row[PLAIN_STEP_ID]
+    journaled_hash = row[PLAIN_CODE_HASH]
+    if fn is not None and journaled_hash is not None:
+        _check_code(st, step_id, journaled_hash.hex(), fn)
+    st.replayed.add(row[PLAIN_POSITION], step_id)
+    if st.engine.feed.subscribers:
+        st.engine.notify("step_replayed", st.run_id, step_id, record=st.records()[step_id])
+    else:
+        st.forget(step_id, position)
+
+
+def _check_code(st: RunState, step_id: str, journaled_hash: str, fn: Any) -> None:
+    """Note a replayed step whose code changed since it ran; stop here if ``on_change`` says so."""
+    # A loop replays the same function thousands of times: remember its hash.
+    if fn is st.last_fn:
+        now_hash = st.last_fn_hash
+    else:
+        now_hash = st.last_fn_hash = callable_hash(fn)
+        st.last_fn = fn
+    if now_hash and now_hash != journaled_hash:
+        st.changed_code.append(step_id)
+        if st.on_change == "rerun":
+            raise RerunFrom(step_id)
+        if st.on_change == "error":
+            raise NonDeterminismError(
+                f"{st.where(step_id)}: the step's code changed since it ran (on_change='error'). "
+                f"Rerun from it with nd.rerun({st.run_id!r}, from_step={step_id!r}), or use "
+                "on_change='warn' to keep its journaled result."
+            )
 
 
 _UNREADABLE = object()
@@ -250,16 +277,24 @@ def plain_value(output: str, wanted: Any) -> Any:
     return _UNREADABLE
 
 
-def _decode(st: RunState, spec: StepSpec, rec: StepRecord, wanted: Any) -> Any:
-    """A completed step's journaled value, rebuilt as ``wanted`` (the path for tagged and typed values)."""
-    assert rec.output is not None
+def _replayed_value(st: RunState, spec: StepSpec, step_id: str, output: str | None, tag: str | None) -> Any:
+    """A completed step's journaled value, rebuilt as the step's output type (or its source's return annotation)."""
+    if output is None:
+        return None
+    wanted = spec.output_type
+    if wanted is None:
+        wanted = return_type(spec.fn if spec.hint is None else spec.hint)
+    if tag is None and (wanted is None or wanted in _PLAIN_TYPES):
+        raw = plain_value(output, wanted)
+        if raw is not _UNREADABLE:
+            return raw
     return decode(
-        rec.output,
-        rec.output_tag,
+        output,
+        tag,
         output_type=wanted,
         module=module_of(spec.source),
         serializer=spec.serializer,
-        where=st.where(rec.step_id),
+        where=st.where(step_id),
         strict=True,
     )
 
@@ -309,25 +344,21 @@ async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, cou
     try:
         if st.cancel_requested:
             st.check_cancelled()
-        rec = st.journaled.get(step_id)
+        entry = st.journaled.get(step_id)
+        if type(entry) is tuple and entry[PLAIN_INPUT_HASH] is None and not spec.args and not spec.kwargs:
+            # The replay path of most steps (a loop replays thousands): a plain completed step, answered
+            # from the journal's row itself (ReplaySteps). Inputs to compare take the record's path below.
+            _note_plain(st, entry, position, spec.fn)
+            return _replayed_value(st, spec, step_id, entry[PLAIN_OUTPUT], entry[PLAIN_OUTPUT_TAG])
+        rec = None if entry is None else st.record_of(entry)
         if rec is not None and rec.status == "completed":
-            # The replay path, inline (a loop replays thousands of steps): a dict lookup, a hash only when
-            # there are inputs, a JSON parse.
+            # A dict lookup, a hash only when there are inputs, a JSON parse.
             if rec.input_hash or spec.args or spec.kwargs:
                 input_hash, shown = digest_inputs(spec.args, spec.kwargs)
                 if rec.input_hash != input_hash:
                     st.check_replayed(rec, position, input_hash, shown or None)
             note_replayed(st, rec, position, spec.fn)
-            if rec.output is None:
-                return None
-            wanted = spec.output_type
-            if wanted is None:
-                wanted = return_type(spec.fn if spec.hint is None else spec.hint)
-            if rec.output_tag is None and (wanted is None or wanted in _PLAIN_TYPES):
-                raw = plain_value(rec.output, wanted)
-                if raw is not _UNREADABLE:
-                    return raw
-            return _decode(st, spec, rec, wanted)
+            return _replayed_value(st, spec, step_id, rec.output, rec.output_tag)
         input_hash, shown = digest_inputs(spec.args, spec.kwargs) if spec.args or spec.kwargs else ("", "")
         if rec is not None:
             if rec.status == "failed" and not st.retry_failed:
@@ -568,7 +599,7 @@ async def park(st: RunState, spec: ParkSpec, step_id: str, position: int) -> Any
     restart: the journaled deadline holds, so only the rest is slept or waited.
     """
     st.check_cancelled()
-    rec = st.journaled.get(step_id)
+    rec = st.journaled_record(step_id)
     if rec is not None and rec.status == "completed":
         note_replayed(st, rec, position, None)
         return None if spec.replayed is None else spec.replayed(rec)
@@ -613,7 +644,7 @@ def journaled_value(
     st: RunState, name: str, step_id: str, position: int, make: Callable[[], Any], tag_type: Any
 ) -> Any:
     """Replay a journaled value, or make it and journal it (synchronously: ``step.now()`` is not awaited)."""
-    rec = st.journaled.get(step_id)
+    rec = st.journaled_record(step_id)
     if rec is not None and rec.status == "completed" and rec.output is not None:
         if not st.engine.feed.subscribers:
             st.forget(step_id, position)

@@ -133,7 +133,7 @@ class RunHandle(Generic[R]):
                 s.attempt,
                 s.started_at,
                 s.ended_at,
-                s.step_id in replayed,
+                replayed.has(s.position, s.step_id),
                 s.error,
                 s.meta,
             )

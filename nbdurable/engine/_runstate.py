@@ -7,16 +7,27 @@ divergence is noticed (another path, other inputs, changed code).
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextvars
 import dataclasses
 import re
+from collections.abc import Callable
 from time import time as _clock
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 from .._errors import ConfigError, NestedStepError, NonDeterminismError, ReplayDeterminismWarning, RunCancelledError
 from .._redact import StreamRedactor
-from ..journal._protocol import FinalStatus, RunRecord, StepRecord, StepStatus
+from ..journal._protocol import (
+    PLAIN_NAME,
+    PLAIN_POSITION,
+    PLAIN_STEP_ID,
+    FinalStatus,
+    ReplaySteps,
+    RunRecord,
+    StepRecord,
+    StepStatus,
+)
 from ._serde import storable_text
 from ._usercode import linted_lines, warn_at_user, workflow_code
 
@@ -197,52 +208,47 @@ class Tally:
 
 
 class ReplayedIds:
-    """The ids of the steps a run answered from the journal, held compactly.
+    """Which journaled steps a run answered from the journal: a (journaled position, step id) set, held compactly.
 
-    Why: a long replay would otherwise keep a set entry and a string per step (~110 bytes);
-    the ids of a loop's steps (``fetch:1``, ``fetch:2``...) are kept here as one bit each.
+    Why: a long replay would otherwise keep a set entry and a string per step (~110 bytes), and
+    splitting ``name:k`` ids into one bit per ``k`` cost ~0.8 µs per replayed step. Here each
+    position holds the hash of the id replayed there (8 bytes); a second id at a position (a
+    function-level retry that took another path) goes to a plain set. Asked by the journal's
+    record (position and id), as views are.
     """
 
-    __slots__ = ("_bits", "_plain")
+    __slots__ = ("_hashes", "_more")
+
+    _UNSET = -1  # no str hashes to -1 (CPython keeps it for errors)
+    _MAX_POSITION = 1 << 24  # a journal claiming a larger position (edited) goes to the set
 
     def __init__(self) -> None:
-        self._plain: set[str] = set()
-        self._bits: dict[str, bytearray] = {}
+        self._hashes = array.array("q")
+        self._more: set[tuple[int, str]] = set()
 
-    @staticmethod
-    def _split(step_id: str) -> tuple[str, int] | None:
-        name, sep, k = step_id.rpartition(":")
-        if sep and 0 < len(k) < 8 and k.isascii() and k.isdigit() and k[0] != "0":
-            return name, int(k)
-        return None
-
-    def add(self, step_id: str) -> None:
-        # _split inline: a replay of a long loop adds an id per step.
-        name, sep, k = step_id.rpartition(":")
-        if not (sep and 0 < len(k) < 8 and k.isascii() and k.isdigit() and k[0] != "0"):
-            self._plain.add(step_id)
+    def add(self, position: int, step_id: str) -> None:
+        hashes, h = self._hashes, hash(step_id)
+        if 0 <= position < len(hashes):
+            held = hashes[position]
+            if held == h or held == self._UNSET:
+                hashes[position] = h
+                return
+        elif 0 <= position < self._MAX_POSITION:
+            # Doubling: a long replay grows it rarely.
+            hashes.extend(array.array("q", [self._UNSET]) * (max(position + 1, 2 * len(hashes)) - len(hashes)))
+            hashes[position] = h
             return
-        n = int(k)
-        bits = self._bits.get(name)
-        if bits is None:
-            bits = self._bits[name] = bytearray()
-        i = n >> 3
-        if i >= len(bits):
-            bits.extend(bytes(max(i + 1, 2 * len(bits)) - len(bits)))  # doubling: a long loop extends it rarely
-        bits[i] |= 1 << (n & 7)
+        self._more.add((position, step_id))
 
-    def __contains__(self, step_id: object) -> bool:
-        if not isinstance(step_id, str):
-            return False
-        split = self._split(step_id)
-        if split is None:
-            return step_id in self._plain
-        bits = self._bits.get(split[0])
-        i = split[1] >> 3
-        return bits is not None and i < len(bits) and bool(bits[i] >> (split[1] & 7) & 1)
+    def has(self, position: int, step_id: str) -> bool:
+        """Whether the step journaled at ``position`` as ``step_id`` was answered from the journal."""
+        hashes = self._hashes
+        if 0 <= position < len(hashes) and hashes[position] == hash(step_id):
+            return True
+        return bool(self._more) and (position, step_id) in self._more
 
     def __bool__(self) -> bool:
-        return bool(self._plain) or any(any(b) for b in self._bits.values())
+        return bool(self._more) or any(h != self._UNSET for h in self._hashes)
 
 
 class RerunFrom(BaseException):
@@ -305,9 +311,14 @@ class RunState:
         self._init_control()
 
     def _clear_replay(self) -> None:
-        """What replay looks steps up in: empty until :meth:`load` fills it (again, on a restart)."""
-        self.journaled: dict[str, StepRecord] = {}
-        self.by_position: dict[int, StepRecord] = {}
+        """What replay looks steps up in: empty until :meth:`load` fills it (again, on a restart).
+
+        A journaled step is a StepRecord, or the journal's row of a plain completed step (a tuple, see
+        ReplaySteps): the executor replays those from the row; :meth:`record_of` makes the record.
+        """
+        self.journaled: dict[str, StepRecord | tuple[Any, ...]] = {}
+        self.by_position: dict[int, StepRecord | tuple[Any, ...]] = {}
+        self.to_record: Callable[[tuple[Any, ...]], StepRecord] | None = None
         self.counters: dict[str, int] = {}
         self.position = 0
         # Journaled completed steps not reached yet in this execution (divergence); only the journal's.
@@ -360,28 +371,63 @@ class RunState:
 
     # -- loading ------------------------------------------------------------------------------------
 
-    def load(self, record: RunRecord, steps: list[StepRecord]) -> None:
+    def load(self, record: RunRecord, steps: ReplaySteps) -> None:
         self.record = record
         self.retry_failed = record.status == "failed"
-        for s in steps:
-            self.journaled[s.step_id] = s
+        journaled, unreached, by_position = self.journaled, self.unreached, self.by_position
+        for s in steps.records:
+            journaled[s.step_id] = s
             if s.status == "completed" and s.kind != "value":
-                self.unreached.add(s.step_id)
+                unreached.add(s.step_id)
             if s.name == s.step_id and s.step_id[-1:].isdigit() and _COUNTER_FORM.search(s.step_id):
                 self.legacy_names.add(s.step_id)  # a 0.1.0 step named like a repeat: it keeps working
-            if s.kind in ("run", "ai", "invoke", "send", "value", "sleep", "wait"):
-                self.by_position.setdefault(s.position, s)
+            by_position.setdefault(s.position, s)
             if s.meta and "event_seq" in s.meta and s.status == "completed":
                 self.consumed_seqs.add(int(s.meta["event_seq"]))
-        self.replaying = any(s.status == "completed" for s in steps)
+        for row in steps.plain:  # completed "run" steps, as rows (one loop per step of a long replay)
+            step_id = row[PLAIN_STEP_ID]
+            journaled[step_id] = row
+            unreached.add(step_id)
+            name = row[PLAIN_NAME]
+            if (name is None or name == step_id) and step_id[-1:].isdigit() and _COUNTER_FORM.search(step_id):
+                self.legacy_names.add(step_id)
+            by_position.setdefault(row[PLAIN_POSITION], row)
+        if steps.plain:
+            self.to_record = steps.record
+        self.replaying = bool(steps.plain) or any(s.status == "completed" for s in steps.records)
 
-    def restart(self, steps: list[StepRecord]) -> None:
+    def restart(self, steps: ReplaySteps) -> None:
         """The body is executed again from the top (a function-level retry): steps replay from ``steps``."""
         assert self.record is not None
         retry_failed = self.retry_failed
         self._clear_replay()
         self.load(self.record, steps)
         self.retry_failed = retry_failed
+
+    def record_of(self, entry: StepRecord | tuple[Any, ...]) -> StepRecord:
+        """A journaled step (see :meth:`_clear_replay`) as its StepRecord."""
+        if type(entry) is tuple:
+            assert self.to_record is not None
+            return self.to_record(entry)
+        assert isinstance(entry, StepRecord)
+        return entry
+
+    def journaled_record(self, step_id: str) -> StepRecord | None:
+        """The journaled step ``step_id`` as a StepRecord (None if the journal has none, or it was answered)."""
+        entry = self.journaled.get(step_id)
+        return None if entry is None else self.record_of(entry)
+
+    def records(self) -> dict[str, StepRecord]:
+        """Every journaled step still held, as StepRecords (for a view): rows become records here, once."""
+        journaled = self.journaled
+        if any(type(e) is tuple for e in journaled.values()):
+            for step_id, entry in list(journaled.items()):
+                if type(entry) is tuple:
+                    journaled[step_id] = self.record_of(entry)
+            for position, entry in list(self.by_position.items()):
+                if type(entry) is tuple:
+                    self.by_position[position] = journaled.get(entry[PLAIN_STEP_ID]) or self.record_of(entry)
+        return cast("dict[str, StepRecord]", journaled)  # every entry is a StepRecord now
 
     # -- step identity ------------------------------------------------------------------------------
 
@@ -607,19 +653,33 @@ class RunState:
             )
 
     def check_new(self, step_id: str, position: int) -> None:
-        other = self.by_position.get(position)
-        if other is not None and other.step_id != step_id and other.status == "completed":
+        entry = self.by_position.get(position)
+        if entry is None:
+            return
+        # A plain row is a completed step: its id is all that is needed (no record built for it).
+        if type(entry) is tuple:
+            other_id, completed = entry[PLAIN_STEP_ID], True
+        else:
+            other = self.record_of(entry)
+            other_id, completed = other.step_id, other.status == "completed"
+        if other_id != step_id and completed:
             self.diverged(
-                f"new step {step_id!r} reached where the journal has {other.step_id!r} (position {position}); "
+                f"new step {step_id!r} reached where the journal has {other_id!r} (position {position}); "
                 "the workflow took another path than when the journal was written.",
                 step_id,
                 advice="Look for code outside steps that reads the clock, random numbers, files or the environment.",
-                journaled_step=other.step_id,
+                journaled_step=other_id,
                 found_step=step_id,
             )
 
+    def _position_of(self, step_id: str) -> int:
+        entry = self.journaled.get(step_id)
+        if entry is None:
+            return 0
+        return entry[PLAIN_POSITION] if type(entry) is tuple else self.record_of(entry).position
+
     def check_unreached(self) -> None:
-        missing = sorted(self.unreached, key=lambda i: self.journaled[i].position if i in self.journaled else 0)
+        missing = sorted(self.unreached, key=self._position_of)
         if missing:
             shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
             self.diverged(

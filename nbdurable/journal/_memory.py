@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .._errors import ClaimLostError, JournalError
-from ._protocol import EventRecord, RunRecord, StepRecord, StepSummary, Write
+from ._protocol import EventRecord, ReplaySteps, RunRecord, StepRecord, StepSummary, Write
 from ._rows import run_changes, run_conditions
 
 __all__ = ["MemoryJournal"]
@@ -148,6 +148,9 @@ class MemoryJournal:
         with self._lock:
             steps = list(self._steps.get(run_id, {}).values())
             return [copy.deepcopy(s) for s in sorted(steps, key=lambda s: s.position)]
+
+    def load_replay(self, run_id: str) -> ReplaySteps:
+        return ReplaySteps(records=self.load_steps(run_id))
 
     def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
         with self._lock:

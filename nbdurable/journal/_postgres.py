@@ -77,7 +77,7 @@ from ._postgres_sql import (
     step_params,
     steps_from_rows,
 )
-from ._protocol import EventRecord, RunRecord, StepRecord, StepSummary, Write
+from ._protocol import EventRecord, ReplaySteps, RunRecord, StepRecord, StepSummary, Write
 from ._rows import check_event, run_changes, run_conditions
 from ._sqlite_schema import _RUN_COLS, _loads, _run_params, run_from_row
 
@@ -745,6 +745,9 @@ class PostgresJournal:
 
     def load_steps(self, run_id: str) -> list[StepRecord]:
         return steps_from_rows(run_id, self._rows(self._sql.load_steps, (run_id,), prepare=True))
+
+    def load_replay(self, run_id: str) -> ReplaySteps:
+        return ReplaySteps(records=self.load_steps(run_id))
 
     def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
         if not run_ids:

@@ -11,17 +11,25 @@ SQLite commit costs less than a single hop to a worker thread.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 __all__ = [
     "ACTIVE_STATUSES",
     "FINAL_STATUSES",
+    "PLAIN_CODE_HASH",
+    "PLAIN_INPUT_HASH",
+    "PLAIN_NAME",
+    "PLAIN_OUTPUT",
+    "PLAIN_OUTPUT_TAG",
+    "PLAIN_POSITION",
+    "PLAIN_STEP_ID",
     "RUN_STATUSES",
     "ActiveStatus",
     "EventRecord",
     "FinalStatus",
     "Journal",
+    "ReplaySteps",
     "RunRecord",
     "RunStatus",
     "StepRecord",
@@ -96,6 +104,32 @@ class StepRecord:
     meta: dict[str, Any] | None = None  # tokens, AI call, wait details, input preview, consumed event seq
     code_hash: str = ""
     damaged: tuple[str, ...] = ()  # columns not as nbdurable writes them (see _rows.check_step)
+
+
+# Where a plain step's row (ReplaySteps.plain) holds what replay reads; the rest of the row is the journal's.
+PLAIN_STEP_ID = 0
+PLAIN_NAME = 1  # None: the step's name is its id
+PLAIN_POSITION = 2
+PLAIN_INPUT_HASH = 6  # None (no inputs) or the hash as 8 bytes
+PLAIN_OUTPUT = 7  # JSON text, or None
+PLAIN_OUTPUT_TAG = 8
+PLAIN_CODE_HASH = 14  # None or the hash as 8 bytes
+
+
+@dataclasses.dataclass(slots=True)
+class ReplaySteps:
+    """A run's journaled steps as replay loads them (``Journal.load_replay``).
+
+    ``plain`` holds the completed ``run`` steps that carry nothing but their result (most steps of
+    most runs), as the journal's rows, already checked: replay reads them in place (``PLAIN_*``), and
+    ``record`` makes one a StepRecord when a view or a message needs the whole step. Why: building and
+    checking a record per step was about a third of a replay. ``records`` holds every other step,
+    checked (a damaged one is there, with ``damaged`` set).
+    """
+
+    records: list[StepRecord] = dataclasses.field(default_factory=list)
+    plain: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    record: Callable[[tuple[Any, ...]], StepRecord] | None = None
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -190,6 +224,10 @@ class Journal(Protocol):
 
     def load_steps(self, run_id: str) -> list[StepRecord]:
         """All steps of a run in the order they were first reached (one query: replay is lookups)."""
+        ...
+
+    def load_replay(self, run_id: str) -> ReplaySteps:
+        """The steps of a run as replay reads them (one query): ``load_steps``, the plain ones left as rows."""
         ...
 
     def step_counts(self, run_ids: Sequence[str]) -> dict[str, int]:

@@ -31,7 +31,7 @@ from .._errors import (
     JournalVersionError,
 )
 from . import _files
-from ._protocol import EventRecord, RunRecord, StepRecord, StepSummary, Write
+from ._protocol import EventRecord, ReplaySteps, RunRecord, StepRecord, StepSummary, Write
 from ._rows import check_step, run_changes, run_conditions
 from ._sqlite_schema import (
     _APP_ID,
@@ -857,6 +857,46 @@ class SQLiteJournal:
             out = self._steps_from_rows(run_id, rows, _loads)
         out.sort(key=_by_position)
         return out
+
+    def load_replay(self, run_id: str) -> ReplaySteps:
+        rows = self._read(
+            f"SELECT {_STEP_COLS} FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?)",
+            (run_id,),
+        )
+        # Rows in key order, not sorted: replay looks steps up by id (RunState.load keeps, per position, the
+        # first row by id, as a stable sort by position would).
+        plain: list[tuple[Any, ...]] = []
+        others: list[Any] = []
+        for r in rows:
+            # A completed "run" step with only its result, every column of the type nbdurable writes: what
+            # check_step would pass unchanged (anything else goes through it). One chain: replay's hot path.
+            if (
+                r[4] is None
+                and r[3] is None
+                and r[9] is None
+                and r[13] is None
+                and r[12] is None
+                and type(r[0]) is str
+                and type(r[2]) is int
+                and type(r[5]) is int
+                and type(r[10]) is float
+                and (r[7] is None or type(r[7]) is str)
+                and (r[1] is None or type(r[1]) is str)
+                and (r[8] is None or type(r[8]) is str)
+                and (r[11] is None or type(r[11]) is float)
+                and (r[6] is None or type(r[6]) is bytes)
+                and (r[14] is None or type(r[14]) is bytes)
+            ):
+                plain.append(r)
+            else:
+                others.append(r)
+        with self._decoding(f"a step of run {run_id!r}"):
+            records = self._steps_from_rows(run_id, others, _loads)
+
+        def record(row: tuple[Any, ...]) -> StepRecord:
+            return self._steps_from_rows(run_id, [row], _loads)[0]
+
+        return ReplaySteps(records=records, plain=plain, record=record)
 
     @staticmethod
     def _steps_from_rows(run_id: str, rows: list[Any], loads: Callable[[str], Any]) -> list[StepRecord]:

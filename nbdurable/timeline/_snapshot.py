@@ -266,7 +266,7 @@ def _sources(engine: Engine, run_id: str, max_steps: int) -> _Sources:
         # Executing here with a timeline watching from the start: its start-time records, the steps
         # that ended lately and those in flight hold every row shown (the steps pushed out of memory are
         # older than all of them and only add to the totals), so updates read nothing from the journal.
-        return _Sources(state=state, rec=rec, records=state.journaled, tally=state.evicted, live=live)
+        return _Sources(state=state, rec=rec, records=state.records(), tally=state.evicted, live=live)
     # Known from the journal, or some of its steps are held only there (no timeline was watching
     # when they ended, or the run ended here): page them in from the journal.
     if rec is None:
@@ -333,7 +333,7 @@ def _rows(src: _Sources, run_id: str, keys: list[tuple[int, float, str]], max_st
         live_step = src.live.get(step_id)
         if record is not None:
             step = _step_from_record(record, retries + 1)
-            if step_id in replayed:
+            if replayed.has(record.position, step_id):
                 step["replayed"] = True
         else:
             assert live_step is not None

@@ -19,7 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nbdurable as nd
-from nbdurable.journal._protocol import Write
+from nbdurable.journal._protocol import (
+    PLAIN_CODE_HASH,
+    PLAIN_INPUT_HASH,
+    PLAIN_OUTPUT,
+    PLAIN_OUTPUT_TAG,
+    PLAIN_POSITION,
+    PLAIN_STEP_ID,
+    Write,
+)
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -428,6 +436,77 @@ def test_summarize_steps_agrees_with_the_memory_journal(journal: nd.Journal, sha
     assert a == dataclasses.replace(b, cost=a.cost) and (a.cost is None) == (b.cost is None)
     if a.cost is not None:
         assert b.cost is not None and abs(a.cost - b.cost) <= 1e-9 * max(1.0, b.cost)
+
+
+_replay_shapes = st.lists(
+    st.tuples(
+        st.sampled_from(["run", "ai", "value", "sleep"]),
+        st.sampled_from(["completed", "completed", "failed", "retrying", "sleeping"]),
+        st.none() | st.text(max_size=12),  # output
+        st.none() | st.sampled_from(["datetime", "set"]),  # output tag
+        st.sampled_from(["", "0123456789abcdef", "not hex"]),  # input hash
+        st.sampled_from(["", "fedcba9876543210", "Not-Hex"]),  # code hash
+        st.none() | st.just({"input": "[1]"}),
+        st.none() | st.floats(0, 1e6, allow_nan=False),  # next_at
+        st.booleans(),  # named as its id
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shapes=_replay_shapes)
+def test_load_replay_gives_what_load_steps_gives(journal: nd.Journal, shapes: list) -> None:  # type: ignore[type-arg]
+    """Replay's load (plain completed steps left as the journal's rows) holds exactly the records load_steps reads,
+    and only a completed "run" step with nothing but its result, hashes as bytes, is left as a row."""
+    run_id = f"r{uuid.uuid4().hex}"  # the journal is shared by the examples
+    add_run(journal, run(run_id))
+    journal.write(
+        [
+            Write(
+                "step",
+                step=step(
+                    run_id,
+                    f"s:{i}" if named else f"s{i}",
+                    i,
+                    name="s" if named else f"s{i}",
+                    kind=kind,
+                    status=status,
+                    output=output,
+                    output_tag=tag,
+                    input_hash=input_hash,
+                    code_hash=code_hash,
+                    meta=meta,
+                    next_at=next_at,
+                    started_at=float(i),
+                ),
+            )
+            for i, (kind, status, output, tag, input_hash, code_hash, meta, next_at, named) in enumerate(shapes)
+        ]
+    )
+    loaded = {s.step_id: s for s in journal.load_steps(run_id)}
+    replay = journal.load_replay(run_id)
+    got = {s.step_id: s for s in replay.records}
+    for row in replay.plain:
+        assert replay.record is not None
+        rec = replay.record(row)
+        assert (rec.kind, rec.status, rec.meta, rec.error, rec.next_at, rec.damaged) == (
+            "run",
+            "completed",
+            None,
+            None,
+            None,
+            (),
+        )
+        assert rec.step_id == row[PLAIN_STEP_ID] and rec.position == row[PLAIN_POSITION]
+        assert rec.output == row[PLAIN_OUTPUT] and rec.output_tag == row[PLAIN_OUTPUT_TAG]
+        assert (
+            rec.code_hash == (row[PLAIN_CODE_HASH] or b"").hex()
+            and rec.input_hash == (row[PLAIN_INPUT_HASH] or b"").hex()
+        )
+        got[rec.step_id] = rec
+    assert got == loaded
+    assert len(replay.plain) + len(replay.records) == len(loaded)
 
 
 def test_records_read_are_copies(journal: nd.Journal) -> None:

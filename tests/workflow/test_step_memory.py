@@ -208,19 +208,26 @@ async def test_a_long_replay_keeps_little_memory_per_step(journal_path: Path) ->
     assert state.journaled == {} and state.memory_partial
     views = handle.steps()
     assert len(views) == count and all(v.replayed for v in views)
-    assert "k1:7" in state.replayed and "k1:99999" not in state.replayed and "nope" not in state.replayed
+    # k1:7 is the 30th step (position 29); no other step was journaled at its position or with another id there.
+    assert state.replayed.has(29, "k1:7") and not state.replayed.has(29, "k1:8") and not state.replayed.has(28, "k1:7")
+    assert not state.replayed.has(99_999, "k1:99999") and not state.replayed.has(0, "nope")
 
 
 _names = st.text(alphabet="ab:0123456789²-", min_size=1, max_size=8)
+_replays = st.tuples(st.integers(-2, 40) | st.sampled_from([1 << 24, 10**9]), _names)
 
 
 @settings(max_examples=300, deadline=None)
-@given(added=st.lists(_names, max_size=30), probes=st.lists(_names, max_size=30))
-def test_replayed_ids_answer_membership_as_a_set_would(added: list[str], probes: list[str]) -> None:
-    """The compact record of replayed step ids (one bit per ``name:k``) says exactly what a set of them says."""
+@given(added=st.lists(_replays, max_size=30), probes=st.lists(_replays, max_size=30))
+def test_replayed_ids_answer_membership_as_a_set_would(
+    added: list[tuple[int, str]], probes: list[tuple[int, str]]
+) -> None:
+    """The compact record of replayed steps (the hash of the id replayed at each position) says exactly what a set of
+    (position, step id) pairs says: another id at a position, a position never replayed, an edited huge position."""
     ids = ReplayedIds()
-    for step_id in added:
-        ids.add(step_id)
-    for probe in [*added, *probes, "a:0", "a:00", "a:1", "a:²", ":1", "a:" + "9" * 9]:
-        assert (probe in ids) is (probe in set(added)), probe
+    for position, step_id in added:
+        ids.add(position, step_id)
+    pairs = set(added)
+    for position, step_id in [*added, *probes, (0, "a"), (-1, "a"), (1 << 24, "a:1")]:
+        assert ids.has(position, step_id) is ((position, step_id) in pairs), (position, step_id)
     assert bool(ids) is bool(added)
