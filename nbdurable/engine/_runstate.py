@@ -233,8 +233,9 @@ class ReplayedIds:
             if held == h or held == self._UNSET:
                 hashes[position] = h
                 return
-        elif 0 <= position < self._MAX_POSITION:
-            # Doubling: a long replay grows it rarely.
+        elif 0 <= position < min(self._MAX_POSITION, 2 * len(hashes) + 64):
+            # Doubling: a long replay grows it rarely. Only near its end: an edited journal's step at position
+            # 16,000,000 must not make a three-step replay allocate 128 MB (it goes to the set instead).
             hashes.extend(array.array("q", [self._UNSET]) * (max(position + 1, 2 * len(hashes)) - len(hashes)))
             hashes[position] = h
             return

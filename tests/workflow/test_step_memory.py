@@ -214,7 +214,7 @@ async def test_a_long_replay_keeps_little_memory_per_step(journal_path: Path) ->
 
 
 _names = st.text(alphabet="ab:0123456789²-", min_size=1, max_size=8)
-_replays = st.tuples(st.integers(-2, 40) | st.sampled_from([1 << 24, 10**9]), _names)
+_replays = st.tuples(st.integers(-2, 40) | st.sampled_from([1 << 24, 10**9, 16_000_000, 200]), _names)
 
 
 @settings(max_examples=300, deadline=None)
@@ -231,3 +231,18 @@ def test_replayed_ids_answer_membership_as_a_set_would(
     for position, step_id in [*added, *probes, (0, "a"), (-1, "a"), (1 << 24, "a:1")]:
         assert ids.has(position, step_id) is ((position, step_id) in pairs), (position, step_id)
     assert bool(ids) is bool(added)
+
+
+def test_an_edited_far_position_does_not_make_a_short_replay_allocate_much() -> None:
+    """A journal is untrusted: a step claiming position 16,000,000 in a three-step run keeps a few bytes, not 128 MB."""
+    ids = ReplayedIds()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for position, step_id in [(0, "a"), (1, "b"), (16_000_000, "c"), (2, "d")]:
+            ids.add(position, step_id)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert ids.has(16_000_000, "c") and ids.has(2, "d") and not ids.has(15_999_999, "c")
+    assert grown < 64_000, f"{grown} bytes for four replayed steps"
