@@ -188,7 +188,6 @@ _RUN_COLS = (
     "lease_until, queue"
 )
 _JSON_RUN_FIELDS = frozenset({"event", "error", "options", "warnings"})
-_RUN_FIELDS = frozenset(c.strip() for c in _RUN_COLS.split(","))
 
 
 def _run_params(r: RunRecord) -> tuple[Any, ...]:
