@@ -111,22 +111,30 @@ class FlowController:
         assert rl is not None
         assert st.record is not None
         key = key_of(rl.key, st.record.event or {})
-        now = _clock()
-        ok, _oldest = await self._retry_busy(
-            self.engine.journal.take_mark,
-            f"rate:{function.id}",
-            key,
-            now=now,
-            since=now - parse_duration(rl.period),
-            max_count=rl.limit,
-            max_weight=None,
-            weight=1,
-        )
+        ok, _oldest = await self._take_start(f"rate:{function.id}", key, rl.limit, parse_duration(rl.period))
         if not ok:
             return f"skipped: rate limit of {rl.limit} run(s) per {rl.period}{_label(rl.key, key)}"
         options["rate_checked"] = True
         await self.engine.write(Write("run_update", run_id=st.run_id, fields={"options": options}))
         return None
+
+    async def _take_start(self, scope: str, key: str, limit: int, period: float) -> tuple[bool, float | None]:
+        """Count one start in the journal if fewer than ``limit`` were counted in the last ``period`` seconds.
+
+        Returns (counted, time of the oldest start in the window): rate limits and throttles both ask this.
+        """
+        now = _clock()
+        taken: tuple[bool, float | None] = await self._retry_busy(
+            self.engine.journal.take_mark,
+            scope,
+            key,
+            now=now,
+            since=now - period,
+            max_count=limit,
+            max_weight=None,
+            weight=1,
+        )
+        return taken
 
     async def _throttle(self, st: FlowRun, function: FlowSubject, event: dict[str, Any]) -> None:
         """Wait for a start within the throttle's limit per period, saying in the run's status how long."""
@@ -136,19 +144,10 @@ class FlowController:
         period = parse_duration(th.period)
         while True:
             st.poll_cancel()  # a cancel may come from another process while queued
-            now = _clock()
-            ok, oldest = await self._retry_busy(
-                self.engine.journal.take_mark,
-                f"throttle:{function.id}",
-                key,
-                now=now,
-                since=now - period,
-                max_count=th.limit,
-                max_weight=None,
-                weight=1,
-            )
+            ok, oldest = await self._take_start(f"throttle:{function.id}", key, th.limit, period)
             if ok:
                 return
+            now = _clock()
             wait = max(0.01, (oldest or now) + period - now)
             why = f"queued: throttled to {th.limit} start(s) per {th.period}{_label(th.key, key)}"
             await self._set_reason(st, f"{why}; next in {wait:.1f}s")
