@@ -1,7 +1,7 @@
 """Notice, while a run executes, workflow code outside steps that will replay differently.
 
-Clock, random, uuid and environment functions are wrapped once (when the first
-run starts). A wrapper costs one context-variable read unless it is called from
+Clock, random, uuid and environment functions are wrapped once (when the engine is
+created: ``nd.configure``). A wrapper costs one context-variable read unless it is called from
 workflow code outside a step of a run, so steps are not slowed. Calls from the
 standard library, installed packages and nbdurable itself are ignored: only the
 user's own code (notebook cells, scripts) is reported, once per call site per run,

@@ -143,6 +143,12 @@ class Engine(Endings):
         self._followed: dict[str, int] = {}  # run id -> timelines here following it (it runs elsewhere)
         # Called on the loop with each journal notice (kind, key): workers learn of new work this way.
         self.notice_hooks: list[Callable[[str, str], None]] = []
+        # The determinism watch is installed with the engine, not at a run's start: no resume pays for
+        # importing and wrapping, and code that imports time.time by name after nd.configure is watched too.
+        from ._determinism import install
+
+        install()
+        this_owner()  # reads /proc once (then cached): the first claim need not
 
     def __repr__(self) -> str:
         return f"Engine({self.journal!r})"
@@ -181,10 +187,6 @@ class Engine(Endings):
 
         loop = _running_loop(f"starting a run of {function.id!r}")
         self.listen()
-        if function.options.determinism != "off":
-            from ._determinism import install
-
-            install()
         if run_id is not None and (not isinstance(run_id, str) or not run_id.strip() or not storable_text(run_id)):
             raise ConfigError(f"run_id must be a non-empty string of valid Unicode text, got {run_id!r}")
         run_id = run_id or uuid.uuid4().hex
@@ -293,11 +295,17 @@ class Engine(Endings):
         """
         rec = start.existing
         for _try in range(3):
+            # Read before the claim: this journal's own commits leave the token as it is, so if it has not
+            # moved at the run's first cancel check, no other process wrote since the claim saw the run, and
+            # that check need not read the run again (a journal that notifies still does, by its slow poll).
+            token = self.journal.change_token()
             if rec is None:
                 if await self._claim_new(st, start):
+                    st.change_token = token
                     return True
             elif self._claimable(st, rec, start):
                 if await self._claim_existing(st, rec, start):
+                    st.change_token = token
                     return True
             else:
                 break

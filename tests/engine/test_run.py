@@ -18,7 +18,7 @@ import pytest
 
 import nbdurable as nd
 from nbdurable.journal._protocol import Write
-from tests.helpers import restart, until
+from tests.helpers import interrupt, restart, until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -274,3 +274,55 @@ def test_step_view_duration() -> None:
 
 def test_run_handle_is_generic() -> None:
     assert nd.RunHandle[Any] is not None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("resumed", [False, True], ids=["new run", "resumed run"])
+async def test_a_cancel_from_another_process_just_after_the_claim_stops_the_run(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch, resumed: bool
+) -> None:
+    """The first cancel check trusts the change token read before the claim: a cancel another process commits
+    right after the claim (before that check) must still move it, and no step may run."""
+    ran: list[str] = []
+    gate = asyncio.Event()
+
+    async def second() -> None:
+        ran.append("second")
+        await gate.wait()
+
+    @nd.function(id="claim-window", retries=0)
+    async def job(ctx: nd.Context) -> None:
+        await ctx.step.run("first", lambda: ran.append("first"))
+        await ctx.step.run("second", second)
+
+    engine = nd.get_engine()
+    if resumed:
+        # A run interrupted inside its second step: resuming it claims the existing row (claim_run).
+        job.start(run_id="cw")
+        await until(lambda: ran == ["first", "second"], what="the second step")
+        await interrupt("cw")
+        ran.clear()
+        engine = restart(journal_path)
+    journal = engine.journal
+    claim_name = "claim_run" if resumed else "write"  # a new run is claimed by inserting it
+    real_claim = getattr(journal, claim_name)
+    claimed: list[bool] = []
+
+    def claim_then_cancel_elsewhere(*args: Any, **kwargs: Any) -> Any:
+        result = real_claim(*args, **kwargs)
+        if not claimed:
+            claimed.append(True)
+            other = nd.Engine(nd.SQLiteJournal(journal_path))  # another process's view of the same file
+            try:
+                assert other.cancel("cw", "right after the claim") is True
+            finally:
+                other.journal.close()
+        return result
+
+    monkeypatch.setattr(journal, claim_name, claim_then_cancel_elsewhere)
+    handle = engine.resume("cw") if resumed else job.start(run_id="cw")
+    with pytest.raises(nd.RunCancelledError) as info:
+        await asyncio.wait_for(handle.result(), 5)
+    assert claimed and "right after the claim" in info.value.reason
+    assert ran == [], "no step runs once another process cancelled the run"
+    assert journal.get_run("cw").status == "cancelled"  # type: ignore[union-attr]

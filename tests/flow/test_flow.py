@@ -344,6 +344,32 @@ async def test_the_heartbeat_keeps_a_long_runs_slot(journal_path: Path, monkeypa
     assert max_overlap([(s, e) for *_x, s, e in steps.done]) == 1
 
 
+@pytest.mark.asyncio
+async def test_the_heartbeat_renews_a_blocked_runs_lease_then_stops(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A synchronous step holds the event loop: only the heartbeat thread can renew the run's lease. When
+    nothing is left to renew it stops, and the next claim starts it again."""
+    monkeypatch.setenv("NBDURABLE_LEASE_TTL", "0.6")
+    seen: list[tuple[float, float]] = []
+
+    @nd.function(id="fc-lease-renewed", retries=0)
+    async def job(ctx: nd.Context) -> None:
+        def block() -> None:
+            first = journal().get_run(ctx.run_id).lease_until  # type: ignore[union-attr]
+            time.sleep(1.0)  # five heartbeats (every ttl / 3)
+            seen.append((first or 0.0, journal().get_run(ctx.run_id).lease_until or 0.0))  # type: ignore[union-attr]
+
+        await ctx.step.run("block", block)
+
+    flow = job.engine.flow
+    for run_id in ("lease-1", "lease-2"):
+        await job.run(run_id=run_id)
+        first, later = seen[-1]
+        assert later > first + 0.4, f"{run_id}: the lease was renewed while the loop was blocked"
+        await until(lambda: not flow._beating, timeout=3, what="the heartbeat stopped")
+
+
 # -- throttle and rate limit ---------------------------------------------------------------------------
 
 
