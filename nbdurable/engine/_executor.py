@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import inspect
 import json
@@ -23,6 +24,7 @@ import os
 import random as _random
 import sys
 import traceback
+import types
 from collections.abc import Awaitable, Callable
 from time import time as _clock
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,7 +51,7 @@ from ..journal._protocol import (
     StepStatus,
 )
 from ._runstate import OUTPUT_PREVIEW, LiveStep, RerunFrom, RunningStep, RunState, current_step_var
-from ._serde import _PLAIN_TYPES, Serializer, decode, digest_inputs, encode, encode_plain, module_of, return_type
+from ._serde import Serializer, decode, digest_inputs, encode, encode_plain, module_of, return_type
 
 if TYPE_CHECKING:
     from ..flow import Limit
@@ -65,6 +67,8 @@ __all__ = [
     "note_replayed",
     "park",
     "plain_value",
+    "replay_facts",
+    "replay_run",
     "step_error",
     "user_traceback",
 ]
@@ -138,7 +142,13 @@ def _hash_code(code: Any, h: Any) -> None:
 
 
 def callable_hash(fn: Any) -> str:
-    """A hash of a callable's code, to notice a step whose code changed since it ran."""
+    """A hash of a callable's code, to notice a step whose code changed since it ran.
+
+    A ``functools.partial`` is hashed as the function it wraps (its bound arguments are the step's
+    inputs, not its code).
+    """
+    while type(fn) is functools.partial:
+        fn = fn.func
     target = getattr(fn, "__func__", fn)
     if hasattr(target, "__wrapped__"):
         try:
@@ -154,6 +164,41 @@ def callable_hash(fn: Any) -> str:
         _hash_code(code, h)
         cached = _code_hashes[code] = h.hexdigest()
     return cached
+
+
+# What replay needs of a step function, per code object: (its raw return annotation, its globals, its code hash
+# as the journal stores it, its return type). See replay_facts.
+_facts: dict[types.CodeType, tuple[object, object, bytes, Any]] = {}
+_FACTS_MAX = 4096
+_NO_ANNOTATION = object()
+
+
+def replay_facts(fn: Any) -> tuple[bytes, Any]:
+    """``fn``'s code hash as the journal stores it (8 bytes; empty when it has no code) and its return type.
+
+    Why one lookup per code object: notebook code passes a new lambda, closure or bound method to
+    each step, so a cache by function object misses every time, and hashing the code and resolving
+    the annotation per step was a quarter of a replayed step. Functions sharing code share the entry
+    only while their raw return annotation and globals are the same objects (else it is learned
+    again); a partial, a decorated function or a callable object goes the general way.
+    """
+    if type(fn) is functools.partial:
+        # Hashed as the function it wraps, with no return type of its own (return_type gives a partial none).
+        while type(fn) is functools.partial:
+            fn = fn.func
+        return replay_facts(fn)[0], None
+    target = fn.__func__ if type(fn) is types.MethodType else fn
+    if type(target) is types.FunctionType and not hasattr(target, "__wrapped__"):
+        raw = target.__annotations__.get("return", _NO_ANNOTATION)
+        namespace = target.__globals__
+        found = _facts.get(target.__code__)
+        if found is None or found[0] is not raw or found[1] is not namespace:
+            found = (raw, namespace, bytes.fromhex(callable_hash(target)), return_type(target))
+            if len(_facts) >= _FACTS_MAX:
+                _facts.clear()
+            _facts[target.__code__] = found
+        return found[2], found[3]
+    return bytes.fromhex(callable_hash(fn)), return_type(fn)
 
 
 # -- the step as the API describes it -------------------------------------------------------------------
@@ -211,7 +256,9 @@ class ParkSpec:
 def note_replayed(st: RunState, rec: StepRecord, position: int, fn: Any) -> None:
     """A step answered from the journal: check its code did not change (``on_change``), tell the feed."""
     if fn is not None and rec.code_hash:
-        _check_code(st, rec.step_id, rec.code_hash, fn)
+        digest = replay_facts(fn)[0]
+        if digest and digest.hex() != rec.code_hash:
+            _code_changed(st, rec.step_id)
     # Cheap on purpose (replay must cost microseconds): views build rows from the journal record.
     st.replayed.add(rec.position, rec.step_id)
     if st.engine.feed.subscribers:
@@ -222,42 +269,71 @@ def note_replayed(st: RunState, rec: StepRecord, position: int, fn: Any) -> None
         st.forget(rec.step_id, position)
 
 
-def _note_plain(st: RunState, row: tuple[Any, ...], position: int, fn: Any) -> None:
-    """note_replayed for a plain step's row (ReplaySteps): the same checks, no record built unless a view watches."""
-    step_id = row[PLAIN_STEP_ID]
-    journaled_hash = row[PLAIN_CODE_HASH]
-    if fn is not None and journaled_hash is not None:
-        _check_code(st, step_id, journaled_hash.hex(), fn)
-    st.replayed.add(row[PLAIN_POSITION], step_id)
-    if st.engine.feed.subscribers:
-        st.engine.notify("step_replayed", st.run_id, step_id, record=st.records()[step_id])
-    else:
-        st.forget(step_id, position)
+async def replay_run(
+    st: RunState,
+    row: tuple[Any, ...],
+    fn: Any,
+    output_type: Any,
+    serializer: Serializer,
+    position: int,
+    counted: bool = True,
+) -> Any:
+    """A step whose journal row is a plain completed step (ReplaySteps, no inputs): its journaled value.
+
+    The replay path of most steps (a loop replays thousands), so ``Step.run`` calls it without building
+    a StepSpec, and it is one frame: note_replayed's checks and notices without a record (unless a view
+    watches), then the value, rebuilt as ``output_type``, else ``fn``'s return annotation. ``counted``:
+    the step is counted closed (``Engine.open_steps``) here.
+    """
+    try:
+        if st.cancel_requested:
+            st.check_cancelled()
+        step_id = row[PLAIN_STEP_ID]
+        digest, annotated = replay_facts(fn)
+        journaled_hash = row[PLAIN_CODE_HASH]
+        if journaled_hash is not None and digest and journaled_hash != digest:
+            _code_changed(st, step_id)
+        st.replayed.add(row[PLAIN_POSITION], step_id)
+        if st.engine.feed.subscribers:
+            st.engine.notify("step_replayed", st.run_id, step_id, record=st.records()[step_id])
+        else:
+            st.forget(step_id, position)
+        output, tag = row[PLAIN_OUTPUT], row[PLAIN_OUTPUT_TAG]
+        if output is None:
+            return None
+        wanted = annotated if output_type is None else output_type
+        if tag is None and (wanted is None or type(wanted) is type):
+            # plain_value, inlined: most replayed values are untagged JSON that already is what is wanted.
+            try:
+                raw, end = _scan_json(output, 0)
+            except (StopIteration, ValueError, RecursionError, TypeError):
+                pass
+            else:
+                if end == len(output) and (wanted is None or type(raw) is wanted):
+                    return raw
+        return _decoded(st, step_id, output, tag, wanted, fn, serializer)
+    finally:
+        if counted:
+            st.engine.open_steps -= 1
 
 
-def _check_code(st: RunState, step_id: str, journaled_hash: str, fn: Any) -> None:
+def _code_changed(st: RunState, step_id: str) -> None:
     """Note a replayed step whose code changed since it ran; stop here if ``on_change`` says so."""
-    # A loop replays the same function thousands of times: remember its hash.
-    if fn is st.last_fn:
-        now_hash = st.last_fn_hash
-    else:
-        now_hash = st.last_fn_hash = callable_hash(fn)
-        st.last_fn = fn
-    if now_hash and now_hash != journaled_hash:
-        st.changed_code.append(step_id)
-        if st.on_change == "rerun":
-            raise RerunFrom(step_id)
-        if st.on_change == "error":
-            raise NonDeterminismError(
-                f"{st.where(step_id)}: the step's code changed since it ran (on_change='error'). "
-                f"Rerun from it with nd.rerun({st.run_id!r}, from_step={step_id!r}), or use "
-                "on_change='warn' to keep its journaled result."
-            )
+    st.changed_code.append(step_id)
+    if st.on_change == "rerun":
+        raise RerunFrom(step_id)
+    if st.on_change == "error":
+        raise NonDeterminismError(
+            f"{st.where(step_id)}: the step's code changed since it ran (on_change='error'). "
+            f"Rerun from it with nd.rerun({st.run_id!r}, from_step={step_id!r}), or use "
+            "on_change='warn' to keep its journaled result."
+        )
 
 
 _UNREADABLE = object()
-# json.loads less its two Python layers and its whitespace scans (what nbdurable journals has none).
-_raw_json = json.JSONDecoder().raw_decode
+# json.loads less its Python layers and its whitespace scans (what nbdurable journals has none): the C scanner
+# raw_decode calls, which gives (value, end) and raises StopIteration where no value starts.
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def plain_value(output: str, wanted: Any) -> Any:
@@ -265,35 +341,43 @@ def plain_value(output: str, wanted: Any) -> Any:
 
     Replay's common case, without decode's layers: the value must end where the text ends (anything
     else, padding or not JSON at all, goes to decode, which reads it or says what is wrong with it).
+    JSON gives exact built-in types, so "is what ``wanted`` asks" is ``type(raw) is wanted`` (a bool
+    is not an int here, as decode would not give one for ``int``).
     """
     try:
-        raw, end = _raw_json(output)
-    except (ValueError, RecursionError, TypeError):
+        raw, end = _scan_json(output, 0)
+    except (StopIteration, ValueError, RecursionError, TypeError):
         return _UNREADABLE
-    if end == len(output) and (
-        wanted is None or (isinstance(raw, wanted) and not (wanted is int and isinstance(raw, bool)))
-    ):
+    if end == len(output) and (wanted is None or type(raw) is wanted):
         return raw
     return _UNREADABLE
 
 
-def _replayed_value(st: RunState, spec: StepSpec, step_id: str, output: str | None, tag: str | None) -> Any:
-    """A completed step's journaled value, rebuilt as the step's output type (or its source's return annotation)."""
-    if output is None:
-        return None
-    wanted = spec.output_type
-    if wanted is None:
-        wanted = return_type(spec.fn if spec.hint is None else spec.hint)
-    if tag is None and (wanted is None or wanted in _PLAIN_TYPES):
+def _journaled(
+    st: RunState, step_id: str, output: str, tag: str | None, wanted: Any, source: Any, serializer: Serializer
+) -> Any:
+    """A completed step's journaled value, rebuilt as ``wanted`` (the output type, or the source's annotation).
+
+    Untagged JSON whose type already is ``wanted`` is the value itself; anything else goes to
+    :func:`decode`, which builds the declared type or says what is wrong.
+    """
+    if tag is None and (wanted is None or type(wanted) is type):
         raw = plain_value(output, wanted)
         if raw is not _UNREADABLE:
             return raw
+    return _decoded(st, step_id, output, tag, wanted, source, serializer)
+
+
+def _decoded(
+    st: RunState, step_id: str, output: str, tag: str | None, wanted: Any, source: Any, serializer: Serializer
+) -> Any:
+    """:func:`decode` for a journaled step's value: strict, naming the step, vouching for ``source``'s module."""
     return decode(
         output,
         tag,
         output_type=wanted,
-        module=module_of(spec.source),
-        serializer=spec.serializer,
+        module=module_of(source),
+        serializer=serializer,
         where=st.where(step_id),
         strict=True,
     )
@@ -345,11 +429,16 @@ async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, cou
         if st.cancel_requested:
             st.check_cancelled()
         entry = st.journaled.get(step_id)
-        if type(entry) is tuple and entry[PLAIN_INPUT_HASH] is None and not spec.args and not spec.kwargs:
-            # The replay path of most steps (a loop replays thousands): a plain completed step, answered
-            # from the journal's row itself (ReplaySteps). Inputs to compare take the record's path below.
-            _note_plain(st, entry, position, spec.fn)
-            return _replayed_value(st, spec, step_id, entry[PLAIN_OUTPUT], entry[PLAIN_OUTPUT_TAG])
+        if (
+            type(entry) is tuple
+            and entry[PLAIN_INPUT_HASH] is None
+            and not spec.args
+            and not spec.kwargs
+            and spec.hint is None
+        ):
+            # A plain completed step, answered from the journal's row itself (ReplaySteps; Step.run goes
+            # straight to replay_run). Inputs to compare take the record's path below.
+            return await replay_run(st, entry, spec.fn, spec.output_type, spec.serializer, position, False)
         rec = None if entry is None else st.record_of(entry)
         if rec is not None and rec.status == "completed":
             # A dict lookup, a hash only when there are inputs, a JSON parse.
@@ -358,7 +447,9 @@ async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, cou
                 if rec.input_hash != input_hash:
                     st.check_replayed(rec, position, input_hash, shown or None)
             note_replayed(st, rec, position, spec.fn)
-            return _replayed_value(st, spec, step_id, rec.output, rec.output_tag)
+            if rec.output is None:
+                return None
+            return _journaled(st, step_id, rec.output, rec.output_tag, spec.wanted(), spec.source, spec.serializer)
         input_hash, shown = digest_inputs(spec.args, spec.kwargs) if spec.args or spec.kwargs else ("", "")
         if rec is not None:
             if rec.status == "failed" and not st.retry_failed:

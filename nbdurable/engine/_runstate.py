@@ -331,8 +331,6 @@ class RunState:
         """What replay notes to tell a divergence (other path, inputs or code) and to answer steps once."""
         self.legacy_names: set[str] = set()  # step names of the counter form that a 0.1.0 journal holds
         self.replayed = ReplayedIds()  # ids of the steps answered from the journal
-        self.last_fn: object = None  # the callable last replayed, and its code hash (see _executor.note_replayed)
-        self.last_fn_hash = ""
         self.replaying = False
         self.changed_code: list[str] = []
         self.consumed_seqs: set[int] = set()
@@ -596,7 +594,6 @@ class RunState:
         self.unreached = set()
         self.consumed_seqs = set()
         self.reported_sites = set()
-        self.last_fn = None
         self.memory_partial = True
 
     # -- divergence ---------------------------------------------------------------------------------

@@ -30,10 +30,10 @@ from .._errors import (
     StepError,
 )
 from ..engine._events import Event, coerce_event, validate_event
-from ..engine._executor import ParkSpec, StepSpec, execute, journaled_value, park
+from ..engine._executor import ParkSpec, StepSpec, execute, journaled_value, park, replay_run
 from ..engine._runstate import RunState
 from ..engine._serde import Serializer, decode, encode
-from ..journal._protocol import StepRecord
+from ..journal._protocol import PLAIN_INPUT_HASH, StepRecord
 
 if TYPE_CHECKING:
     from ..flow import Limit
@@ -112,15 +112,21 @@ class Step:
             raise TypeError(f"step.run needs a non-empty string name first, got {name!r}")
         if not callable(fn):
             raise TypeError(f"step.run({name!r}, fn): fn must be callable, got {type(fn).__name__}")
-        step_id, position = self._state.next_id(name)
+        st = self._state
+        step_id, position = st.next_id(name)
         use_limit = _take_limit(kwargs) if "limit" in kwargs else None
         # Counted now, at call time: steps started together under gather are all open before the
         # first of them commits, so their writes share one transaction.
-        self._state.engine.open_steps += 1
-        # One coroutine per step (``counted``: the executor gives the count back), not a wrapper around it;
-        # inside a step.parallel(mode="wait") branch, one more that waits for the branch's turn.
-        spec = StepSpec(name, "run", fn, args, kwargs, output_type, serializer, retries, limit=use_limit)
-        step = execute(self._state, spec, step_id, position, True)  # counted
+        st.engine.open_steps += 1
+        # One coroutine per step (the executor gives the count back), not a wrapper around it; inside a
+        # step.parallel(mode="wait") branch, one more that waits for the branch's turn.
+        entry = st.journaled.get(step_id)
+        if type(entry) is tuple and entry[PLAIN_INPUT_HASH] is None and not args and not kwargs:
+            # Replay's common case (a loop replays thousands): a plain completed step, from its row.
+            step = replay_run(st, entry, fn, output_type, serializer, position)
+        else:
+            spec = StepSpec(name, "run", fn, args, kwargs, output_type, serializer, retries, limit=use_limit)
+            step = execute(st, spec, step_id, position, True)  # counted
         return step if _branch_var.get() is None else self._in_turn(step, counted=True)
 
     # -- durable time -------------------------------------------------------------------------------

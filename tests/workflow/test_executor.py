@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import json
+import sqlite3
+import types
 import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -221,3 +226,257 @@ def test_the_replay_fast_path_reads_a_journaled_value_as_json_loads_does(
         assert (pad.strip() == "" and pad) or not fits, (text, wanted)  # only padding or another type goes the long way
         return
     assert fits and type(got) is type(expected) and json.dumps(got) == json.dumps(expected)
+
+
+# -- replay of a new callable per step (lambda, closure, partial, bound method, async closure, module function) --
+
+FORMS = ("lambda", "closure", "partial", "method", "async", "function")
+
+
+def _module_step() -> str:
+    return "function"
+
+
+def _partial_step(i: int) -> str:
+    return f"partial {i}"
+
+
+class _Tool:
+    def fetch(self) -> str:
+        return "method"
+
+
+def _step_of(form: str, i: int, ran: list[str]) -> Any:
+    """A new callable for step ``i`` in the given form, as a notebook loop writes them; each notes that it ran."""
+    if form == "lambda":
+        return lambda: ran.append(form) or f"lambda {i}"
+    if form == "closure":
+
+        def closure() -> str:
+            ran.append(form)
+            return f"closure {i}"
+
+        return closure
+    if form == "partial":
+        return functools.partial(lambda j: ran.append(form) or _partial_step(j), i)
+    if form == "method":
+        ran.append(form)  # made per step: noted when made, so a replay makes it without it counting as a run
+        ran.pop()
+        return _Tool().fetch
+    if form == "async":
+
+        async def fetch() -> str:
+            ran.append(form)
+            return f"async {i}"
+
+        return fetch
+    return _module_step
+
+
+def _set_code_hash(path: Path, run_id: str, step_id: str, digest: bytes) -> None:
+    """Edit one step's journaled code hash, as if its code had been different when it ran."""
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        changed = conn.execute(
+            "UPDATE steps SET code_hash=? WHERE rn=(SELECT rn FROM runs WHERE run_id=?) AND step_id=?",
+            (digest, run_id, step_id),
+        ).rowcount
+    assert changed == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("on_change", ["warn", "error"])
+async def test_changed_code_is_noticed_on_replay_whatever_the_step_function_is(
+    journal_path: Path, form: str, on_change: str
+) -> None:
+    """Every form of step function is hashed (a partial as the function it wraps) and checked on replay: the step
+    whose journaled hash differs is named (warn) or stops the run (error); the others are not; none runs again."""
+    ran: list[str] = []
+
+    @nd.function(id=f"changed-{form}-{on_change}", lint="off", retries=0, on_change=on_change)  # type: ignore[arg-type]
+    async def wf(ctx: nd.Context) -> list[str]:
+        out = [await ctx.step.run(form, _step_of(form, i, ran)) for i in range(3)]
+        if ctx.attempt == 0:
+            raise RuntimeError("stop after the steps, the first time")
+        return out
+
+    run_id = f"changed-{form}-{on_change}"
+    with pytest.raises(nd.RunFailedError):
+        await wf.run(run_id=run_id)
+    first = list(ran)
+    hashes = {s.step_id: s.code_hash for s in nd.get_engine().journal.load_steps(run_id)}
+    assert all(hashes[step_id] for step_id in (form, f"{form}:1", f"{form}:2")), hashes
+    _set_code_hash(journal_path, run_id, f"{form}:1", b"\0" * 8)
+    handle = nd.get_run(run_id).resume()
+    if on_change == "error":
+        with pytest.raises(nd.RunFailedError, match=rf"step '{form}:1'.*code changed since it ran"):
+            await handle.result()
+    else:
+        with pytest.warns(
+            nd.ReplayDeterminismWarning, match=rf"1 replayed step\(s\) changed since they ran \('{form}:1'\)"
+        ):
+            out = await handle.result()
+        assert len(out) == 3
+    assert ran == first, "a completed step ran again"
+
+
+@pytest.mark.asyncio
+async def test_a_new_callable_per_step_replays_each_value_as_the_type_it_had(journal_path: Path) -> None:
+    """Values of every kind the journal tags or the code declares come back from replay equal and of the same
+    type, whichever form of callable produced them (the per-code cache must not mix two functions' types)."""
+    import datetime as dt
+    import decimal
+
+    @dataclasses.dataclass
+    class Box:
+        n: int
+
+    class Model(pydantic.BaseModel):
+        x: int
+
+    values: list[Any] = [
+        Model(x=1),
+        Box(2),
+        (1, "a"),
+        dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        {3, 4},
+        b"\x00bytes",
+        decimal.Decimal("1.10"),
+        uuid.UUID(int=5),
+        {"k": [1, 2.5, None]},
+        7,
+        7.0,
+        -0.0,
+        True,
+        "text",
+        None,
+    ]
+
+    def produce(i: int) -> Any:
+        value = values[i % len(values)]
+        form = FORMS[i % len(FORMS)]
+        # Each value is returned by a function whose annotation declares its type (one code object per form).
+        if form == "lambda":
+            return lambda: value
+        if form == "closure":
+
+            def closure() -> Any:
+                return value
+
+            return closure
+        if form == "partial":
+            return functools.partial(lambda v: v, value)
+        if form == "method":
+            return _Holder(value).get
+        if form == "async":
+
+            async def later() -> Any:
+                return value
+
+            return later
+
+        def typed() -> Model:  # a declared type on a closure: the cache must not hand it to the others
+            return Model(x=i)
+
+        return typed
+
+    seen: list[list[Any]] = []
+
+    @nd.function(id="replay-types", lint="off", retries=0)
+    async def wf(ctx: nd.Context) -> int:
+        got = []
+        for i in range(len(values) * len(FORMS)):
+            # Now and then the type is declared at the call instead (output_type=), except on the typed closure.
+            declared = i % 7 == 0 and FORMS[i % len(FORMS)] != "function"
+            got.append(
+                await ctx.step.run("v", produce(i), output_type=type(values[i % len(values)]) if declared else None)
+            )
+        seen.append(got)
+        if ctx.attempt == 0:
+            raise RuntimeError("stop after the steps, the first time")
+        return len(got)
+
+    nd.register_type(Box)
+    nd.register_type(Model)
+    with pytest.raises(nd.RunFailedError):
+        await wf.run(run_id="replay-types")
+    assert await nd.get_run("replay-types").resume().result() == len(values) * len(FORMS)
+    first, again = seen
+    assert [type(v) for v in again] == [type(v) for v in first]
+    assert again == first
+
+
+class _Holder:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def get(self) -> Any:
+        return self.value
+
+
+class _A(pydantic.BaseModel):
+    a: int
+
+
+class _B(pydantic.BaseModel):
+    b: int
+
+
+def test_replay_facts_follow_each_function_sharing_code() -> None:
+    """replay_facts answers per code object, yet a function whose annotation or globals differ gets its own type;
+    the hash is callable_hash's (a partial: its function's), and a new closure per step is resolved once."""
+    from nbdurable.engine._executor import callable_hash, replay_facts
+
+    def make() -> Any:
+        def f() -> _A:
+            return _A(a=1)
+
+        return f
+
+    first, second = make(), make()
+    assert first.__code__ is second.__code__
+    assert replay_facts(first) == (bytes.fromhex(callable_hash(first)), _A)
+    second.__annotations__ = {"return": _B}
+    assert replay_facts(second)[1] is _B and replay_facts(first)[1] is _A
+    # The same code and annotation text, resolved in other globals, where the name means another class.
+    elsewhere = types.FunctionType(first.__code__, {**first.__globals__, "_A": _B}, closure=first.__closure__)
+    elsewhere.__annotations__ = first.__annotations__
+    assert replay_facts(elsewhere) == (replay_facts(first)[0], _B)
+    assert replay_facts(first)[1] is _A
+    assert replay_facts(functools.partial(first)) == (replay_facts(first)[0], None)
+    assert replay_facts(functools.partial(functools.partial(_Tool().fetch))) == (replay_facts(_Tool.fetch)[0], None)
+    assert replay_facts(_Tool().fetch) == (bytes.fromhex(callable_hash(_Tool.fetch)), str)
+    assert replay_facts(lambda: 1)[1] is None and replay_facts(lambda: 1)[0]
+    assert replay_facts(len) == (b"", None)  # a builtin: no code of its own to check
+
+    async def coro() -> int:
+        return 1
+
+    assert replay_facts(coro)[1] is int
+    assert callable_hash(functools.partial(_partial_step, 1)) == callable_hash(_partial_step) != ""
+
+
+def test_replay_facts_resolve_a_closure_per_step_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No typing introspection per replayed step: 50 closures of one code object resolve their annotation once."""
+    import typing
+
+    from nbdurable.engine import _serde
+    from nbdurable.engine._executor import replay_facts
+
+    calls: list[object] = []
+    real = typing.get_type_hints
+
+    def counting(obj: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(obj)
+        return real(obj, *args, **kwargs)
+
+    monkeypatch.setattr(_serde.typing, "get_type_hints", counting)
+
+    def make(i: int) -> Any:
+        def step() -> _Holder:
+            return _Holder(i)
+
+        return step
+
+    assert all(replay_facts(make(i))[1] is _Holder for i in range(50))
+    assert len(calls) <= 1, f"resolved {len(calls)} times for one code object"
