@@ -52,7 +52,9 @@ class FlowController:
     def __init__(self, engine: FlowHost) -> None:
         self.engine = engine
         self.held: dict[str, list[tuple[str, str]]] = {}
-        self._beating = False  # a heartbeat thread runs (it stops when nothing is left to renew)
+        # The process whose heartbeat thread runs (None: none; it stops when nothing is left to renew). A
+        # pid, not a flag: a child forked while the parent's heartbeat ran has no thread of its own.
+        self._beating: int | None = None
         self._beat_lock = threading.Lock()
         self.waiting: set[str] = set()  # runs queued here, whose places the heartbeat keeps
         # Singleton slots, by run: held while the run sleeps and waits too, given back when it ends.
@@ -590,8 +592,8 @@ class FlowController:
         # (0.25 ms here, milliseconds on a busy machine), on the path of every claim; the heartbeat needs
         # none of threading's bookkeeping (it catches everything, is never joined, dies with the process).
         with self._beat_lock:
-            if not self._beating:
-                self._beating = True
+            if self._beating != os.getpid():
+                self._beating = os.getpid()
                 _thread.start_new_thread(self._beat, ())
 
     def _beat(self) -> None:
@@ -600,7 +602,7 @@ class FlowController:
         except BaseException:
             # Not expected (renewal errors are caught below); the next claim starts a heartbeat again.
             with self._beat_lock:
-                self._beating = False
+                self._beating = None
             _log.exception("nbdurable: the lease heartbeat stopped on an unexpected error")
 
     def _renew_while_held(self) -> None:
@@ -612,7 +614,7 @@ class FlowController:
             with self._beat_lock:
                 # Decided under the lock: a run claimed meanwhile finds either this thread going on or none.
                 if not self.held and not self.singles and not self.waiting and not runs:
-                    self._beating = False
+                    self._beating = None
                     return
             try:
                 self.engine.journal.renew_leases(owner, _clock() + ttl, runs=runs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import socket
 import sqlite3
 import time
@@ -367,7 +368,12 @@ async def test_the_heartbeat_renews_a_blocked_runs_lease_then_stops(
         await job.run(run_id=run_id)
         first, later = seen[-1]
         assert later > first + 0.4, f"{run_id}: the lease was renewed while the loop was blocked"
-        await until(lambda: not flow._beating, timeout=3, what="the heartbeat stopped")
+        await until(lambda: flow._beating is None, timeout=3, what="the heartbeat stopped")
+    # A child forked while its parent's heartbeat ran inherits the mark, not the thread: it starts its own.
+    flow._beating = os.getppid()
+    await job.run(run_id="lease-after-fork")
+    first, later = seen[-1]
+    assert later > first + 0.4, "a heartbeat marked as another process's does not stop this one's from starting"
 
 
 # -- throttle and rate limit ---------------------------------------------------------------------------
