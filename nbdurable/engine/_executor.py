@@ -593,9 +593,17 @@ class _Execution:
         next_at: float | None = None,
         meta: dict[str, Any] | None = None,
     ) -> StepRecord:
-        """This step's row for the attempt that ``started``: what is the same for every attempt, and the rest."""
-        return self.live.to_record(
-            self.st.run_id,
+        """This step's row for the attempt that ``started``: what is the same for every attempt, and the rest.
+
+        Built here rather than through ``LiveStep.to_record`` (one call fewer per step executed).
+        """
+        live = self.live
+        return StepRecord(
+            run_id=self.st.run_id,
+            step_id=live.step_id,
+            name=live.name,
+            position=live.position,
+            kind=live.kind,
             status=status,
             attempt=self.attempt,
             input_hash=self.input_hash,

@@ -36,7 +36,6 @@ from ._rows import check_step, run_changes, run_conditions
 from ._sqlite_schema import (
     _APP_ID,
     _ASKED_READONLY,
-    _FENCED_STEP_SQL,
     _JSON_RUN_FIELDS,
     _RUN_COLS,
     _SQLITE_BUSY,
@@ -391,11 +390,16 @@ class SQLiteJournal:
         ``BEGIN IMMEDIATE`` begins one (the write lock first, waiting out the busy timeout the same way):
         the row and its fence commit together or not at all, with two statements fewer per step.
         """
-        conn = self._writer
+        conn, s = self._writer, w.step
+        assert s is not None
         with self._lock:
             try:
-                if not self._apply(conn, w, self._rn_cache):
-                    raise self._lost({w.target: self._owner_of(conn, w.target)})
+                # _apply's step write, inlined: this runs once per step of every sequential run.
+                rn = self._rn_cache.get(s.run_id)
+                if rn is None:
+                    rn = self._rn(conn, s.run_id, self._rn_cache)
+                if conn.execute(_STEP_SQL, self._step_row(rn, s, w.epoch)).rowcount != 1:
+                    raise self._lost({s.run_id: self._owner_of(conn, s.run_id)})
             except sqlite3.Error as exc:
                 _rollback(conn)  # nothing is open after a lone statement; kept in case a run-number read began one
                 self._rn_cache.clear()
@@ -448,7 +452,8 @@ class SQLiteJournal:
         return bool(cur.rowcount == 1)
 
     @staticmethod
-    def _step_row(rn: int, s: StepRecord) -> tuple[Any, ...]:
+    def _step_row(rn: int, s: StepRecord, epoch: int | None) -> tuple[Any, ...]:
+        """The parameters of ``_STEP_SQL``: the row, then the epoch that fences it (None: unfenced)."""
         return (
             rn,
             s.step_id,
@@ -457,15 +462,16 @@ class SQLiteJournal:
             None if s.kind == "run" else s.kind,
             None if s.status == "completed" else s.status,
             s.attempt,
-            _hash_blob(s.input_hash),
+            _hash_blob(s.input_hash) if s.input_hash else None,
             pack_output(s.output),
             s.output_tag,
-            _dumps(s.error),
+            None if s.error is None else _dumps(s.error),
             s.started_at,
             s.ended_at,
             s.next_at,
-            _dumps(s.meta),
-            _hash_blob(s.code_hash),
+            None if s.meta is None else _dumps(s.meta),
+            _hash_blob(s.code_hash) if s.code_hash else None,
+            epoch,
         )
 
     def _apply(self, conn: sqlite3.Connection, w: Write, cache: dict[str, int]) -> bool:
@@ -478,11 +484,7 @@ class SQLiteJournal:
             s = w.step
             assert s is not None
             rn = self._rn(conn, s.run_id, cache)
-            if w.epoch is not None:
-                cur = conn.execute(_FENCED_STEP_SQL, (*self._step_row(rn, s), rn, w.epoch))
-                return bool(cur.rowcount == 1)
-            conn.execute(_STEP_SQL, self._step_row(rn, s))
-            return True
+            return bool(conn.execute(_STEP_SQL, self._step_row(rn, s, w.epoch)).rowcount == 1)
         if w.op == "run_update":
             fields = run_changes("write", w.fields)
             cols = ", ".join(f"{k}=?" for k in fields)

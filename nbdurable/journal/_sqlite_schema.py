@@ -223,12 +223,12 @@ _STEP_COLS = (
     "step_id, name, position, kind, status, attempt, input_hash, output, output_tag, error, "
     "started_at, ended_at, next_at, meta, code_hash"
 )
-_STEP_MARKS = ",".join("?" * 16)  # rn and the step columns
-_STEP_SQL = f"INSERT OR REPLACE INTO steps (rn, {_STEP_COLS}) VALUES ({_STEP_MARKS})"
-# The fence is part of the statement: the row goes in only while the run's epoch is still the writer's.
-_FENCED_STEP_SQL = (
-    f"INSERT OR REPLACE INTO steps (rn, {_STEP_COLS}) SELECT {_STEP_MARKS} "
-    "WHERE EXISTS (SELECT 1 FROM runs WHERE rn=? AND epoch=?)"
+# rn (?1) and the step columns, then the writer's epoch (?17). The fence is part of the statement: the row goes in
+# only while the run's epoch is still the writer's, or always when the epoch is NULL (an unfenced write). One
+# statement and one parameter tuple for both, built once per step (the hot path of a first run).
+_STEP_SQL = (
+    f"INSERT OR REPLACE INTO steps (rn, {_STEP_COLS}) SELECT {','.join(f'?{i}' for i in range(1, 17))} "
+    "WHERE ?17 IS NULL OR EXISTS (SELECT 1 FROM runs WHERE rn=?1 AND epoch=?17)"
 )
 
 

@@ -688,6 +688,19 @@ def test_fenced_writes_of_a_stale_owner_are_refused_whole(journal: nd.Journal) -
     assert got is not None and got.status == "cancelled"
 
 
+def test_a_lone_fenced_step_write_is_refused_for_a_stale_owner(journal: nd.Journal) -> None:
+    """One step written alone (a sequential run's commit, the SQLite journal's own path): fenced, or not, as a batch."""
+    add_run(journal, run("r1", status="running", owner="old", epoch=1))
+    assert journal.claim_run("r1", "new", epoch=1, status="running", lease_until=None) == 2
+    with pytest.raises(nd.ClaimLostError) as info:
+        journal.write([Write("step", step=step("r1", "a", 0), epoch=1)])
+    assert info.value.owners == {"r1": "new"}
+    assert journal.load_steps("r1") == []
+    journal.write([Write("step", step=step("r1", "a", 0, output="1"), epoch=2)])
+    journal.write([Write("step", step=step("r1", "a", 0, output="2"))])  # unfenced: replaces the row
+    assert [(s.step_id, s.output) for s in journal.load_steps("r1")] == [("a", "2")]
+
+
 def test_renewing_leases_moves_only_the_holders_runs(journal: nd.Journal) -> None:
     add_run(journal, run("r1", owner="me", lease_until=1.0))
     add_run(journal, run("r2", owner="other", lease_until=1.0))
