@@ -12,7 +12,7 @@ import asyncio
 import contextvars
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import time as _clock
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
@@ -319,7 +319,7 @@ class RunState:
         """
         self.journaled: dict[str, StepRecord | tuple[Any, ...]] = {}
         self.by_position: dict[int, StepRecord | tuple[Any, ...]] = {}
-        self.to_record: Callable[[tuple[Any, ...]], StepRecord] | None = None
+        self.to_records: Callable[[Sequence[tuple[Any, ...]]], list[StepRecord]] | None = None
         self.counters: dict[str, int] = {}
         self.position = 0
         # Journaled completed steps not reached yet in this execution (divergence); only the journal's.
@@ -392,7 +392,7 @@ class RunState:
                 self.legacy_names.add(step_id)
             by_position.setdefault(row[PLAIN_POSITION], row)
         if steps.plain:
-            self.to_record = steps.record
+            self.to_records = steps.whole
         self.replaying = bool(steps.plain) or any(s.status == "completed" for s in steps.records)
 
     def restart(self, steps: ReplaySteps) -> None:
@@ -406,8 +406,8 @@ class RunState:
     def record_of(self, entry: StepRecord | tuple[Any, ...]) -> StepRecord:
         """A journaled step (see :meth:`_clear_replay`) as its StepRecord."""
         if type(entry) is tuple:
-            assert self.to_record is not None
-            return self.to_record(entry)
+            assert self.to_records is not None
+            return self.to_records([entry])[0]
         assert isinstance(entry, StepRecord)
         return entry
 
@@ -419,10 +419,11 @@ class RunState:
     def records(self) -> dict[str, StepRecord]:
         """Every journaled step still held, as StepRecords (for a view): rows become records here, once."""
         journaled = self.journaled
-        if any(type(e) is tuple for e in journaled.values()):
-            for step_id, entry in list(journaled.items()):
-                if type(entry) is tuple:
-                    journaled[step_id] = self.record_of(entry)
+        rows = [e for e in journaled.values() if type(e) is tuple]
+        if rows:
+            assert self.to_records is not None
+            for rec in self.to_records(rows):  # one query for all of them
+                journaled[rec.step_id] = rec
             for position, entry in list(self.by_position.items()):
                 if type(entry) is tuple:
                     self.by_position[position] = journaled.get(entry[PLAIN_STEP_ID]) or self.record_of(entry)

@@ -106,14 +106,14 @@ class StepRecord:
     damaged: tuple[str, ...] = ()  # columns not as nbdurable writes them (see _rows.check_step)
 
 
-# Where a plain step's row (ReplaySteps.plain) holds what replay reads; the rest of the row is the journal's.
+# Where a plain step's row (ReplaySteps.plain) holds what replay reads: only those columns are read for it.
 PLAIN_STEP_ID = 0
 PLAIN_NAME = 1  # None: the step's name is its id
 PLAIN_POSITION = 2
-PLAIN_INPUT_HASH = 6  # None (no inputs) or the hash as 8 bytes
-PLAIN_OUTPUT = 7  # JSON text, or None
-PLAIN_OUTPUT_TAG = 8
-PLAIN_CODE_HASH = 14  # None or the hash as 8 bytes
+PLAIN_INPUT_HASH = 3  # None (no inputs) or the hash as 8 bytes
+PLAIN_OUTPUT = 4  # JSON text, or None
+PLAIN_OUTPUT_TAG = 5
+PLAIN_CODE_HASH = 6  # None or the hash as 8 bytes
 
 
 @dataclasses.dataclass(slots=True)
@@ -121,15 +121,21 @@ class ReplaySteps:
     """A run's journaled steps as replay loads them (``Journal.load_replay``).
 
     ``plain`` holds the completed ``run`` steps that carry nothing but their result (most steps of
-    most runs), as the journal's rows, already checked: replay reads them in place (``PLAIN_*``), and
-    ``record`` makes one a StepRecord when a view or a message needs the whole step. Why: building and
-    checking a record per step was about a third of a replay. ``records`` holds every other step,
-    checked (a damaged one is there, with ``damaged`` set).
+    most runs), as rows of only what replay reads (``PLAIN_*``), every column of the row already
+    checked: replay reads them in place, and ``whole`` makes StepRecords of some (one query) when a
+    view or a message needs the whole step. Why: building and checking a record per step was about
+    a third of a replay, and fetching the columns replay does not read another quarter. ``records``
+    holds every other step, checked (a damaged one is there, with ``damaged`` set).
     """
 
     records: list[StepRecord] = dataclasses.field(default_factory=list)
     plain: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
-    record: Callable[[tuple[Any, ...]], StepRecord] | None = None
+    whole: Callable[[Sequence[tuple[Any, ...]]], list[StepRecord]] | None = None
+
+    def record(self, row: tuple[Any, ...]) -> StepRecord:
+        """One plain row's StepRecord."""
+        assert self.whole is not None
+        return self.whole([row])[0]
 
 
 @dataclasses.dataclass(slots=True, frozen=True)

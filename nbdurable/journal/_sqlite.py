@@ -31,7 +31,21 @@ from .._errors import (
     JournalVersionError,
 )
 from . import _files
-from ._protocol import EventRecord, ReplaySteps, RunRecord, StepRecord, StepSummary, Write
+from ._protocol import (
+    PLAIN_CODE_HASH,
+    PLAIN_INPUT_HASH,
+    PLAIN_NAME,
+    PLAIN_OUTPUT,
+    PLAIN_OUTPUT_TAG,
+    PLAIN_POSITION,
+    PLAIN_STEP_ID,
+    EventRecord,
+    ReplaySteps,
+    RunRecord,
+    StepRecord,
+    StepSummary,
+    Write,
+)
 from ._rows import check_step, run_changes, run_conditions
 from ._sqlite_schema import (
     _APP_ID,
@@ -84,6 +98,31 @@ __all__ = [
 ]
 
 Durability = Literal["normal", "full"]
+
+# What replay reads of a plain step (ReplaySteps.plain, the PLAIN_* order), and whether the columns it does not read
+# are as a plain step's are (1 or 0), decided by SQLite so they are not fetched (fetching them was about a quarter
+# of a replay's load): NULL where a completed "run" step with only its result has NULL; an integer attempt (an
+# integer equals its CAST, a real or a text does not); numbers for the times (every number sorts before every
+# text and blob, and REAL columns read numbers back as floats).
+_PLAIN_COLS = "step_id, name, position, input_hash, output, output_tag, code_hash"
+_PLAIN_REST = (
+    "kind IS NULL AND status IS NULL AND error IS NULL AND meta IS NULL AND next_at IS NULL "
+    "AND attempt = CAST(attempt AS INTEGER) AND started_at < '' AND (ended_at IS NULL OR ended_at < '')"
+)
+
+
+def _from_plain(run_id: str, row: tuple[Any, ...]) -> StepRecord:
+    """A plain row's record from what the row holds, for a step gone from the journal since it was loaded."""
+    return StepRecord(
+        run_id=run_id,
+        step_id=row[PLAIN_STEP_ID],
+        name=row[PLAIN_NAME] or row[PLAIN_STEP_ID],
+        position=row[PLAIN_POSITION],
+        input_hash=_hash_text(row[PLAIN_INPUT_HASH]),
+        output=row[PLAIN_OUTPUT],
+        output_tag=row[PLAIN_OUTPUT_TAG],
+        code_hash=_hash_text(row[PLAIN_CODE_HASH]),
+    )
 
 
 class SQLiteJournal:
@@ -862,7 +901,7 @@ class SQLiteJournal:
 
     def load_replay(self, run_id: str) -> ReplaySteps:
         rows = self._read(
-            f"SELECT {_STEP_COLS} FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?)",
+            f"SELECT {_PLAIN_COLS}, {_PLAIN_REST} FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?)",
             (run_id,),
         )
         # Rows in key order, not sorted: replay looks steps up by id (RunState.load keeps, per position, the
@@ -871,34 +910,60 @@ class SQLiteJournal:
         others: list[Any] = []
         for r in rows:
             # A completed "run" step with only its result, every column of the type nbdurable writes: what
-            # check_step would pass unchanged (anything else goes through it). One chain: replay's hot path.
+            # check_step would pass unchanged (SQLite checked the columns not read: r[7]; anything else goes
+            # through check_step). One chain: replay's hot path.
             if (
-                r[4] is None
-                and r[3] is None
-                and r[9] is None
-                and r[13] is None
-                and r[12] is None
+                r[7] == 1
                 and type(r[0]) is str
                 and type(r[2]) is int
-                and type(r[5]) is int
-                and type(r[10]) is float
-                and (r[7] is None or type(r[7]) is str)
+                and (r[4] is None or type(r[4]) is str)
                 and (r[1] is None or type(r[1]) is str)
-                and (r[8] is None or type(r[8]) is str)
-                and (r[11] is None or type(r[11]) is float)
+                and (r[5] is None or type(r[5]) is str)
+                and (r[3] is None or type(r[3]) is bytes)
                 and (r[6] is None or type(r[6]) is bytes)
-                and (r[14] is None or type(r[14]) is bytes)
             ):
                 plain.append(r)
             else:
-                others.append(r)
+                others.append(r[0])
         with self._decoding(f"a step of run {run_id!r}"):
-            records = self._steps_from_rows(run_id, others, _loads)
+            records = self._steps_from_rows(run_id, self._whole_rows(run_id, others, plain), _loads)
 
-        def record(row: tuple[Any, ...]) -> StepRecord:
-            return self._steps_from_rows(run_id, [row], _loads)[0]
+        def whole(some: Sequence[tuple[Any, ...]]) -> list[StepRecord]:
+            return self._plain_records(run_id, some)
 
-        return ReplaySteps(records=records, plain=plain, record=record)
+        return ReplaySteps(records=records, plain=plain, whole=whole)
+
+    def _whole_rows(self, run_id: str, step_ids: list[Any], plain: list[tuple[Any, ...]]) -> list[Any]:
+        """All columns of the run's steps ``step_ids`` (every step but the ``plain`` ones when some id cannot be
+        asked for: one that is not valid UTF-8 reads back as other text)."""
+        if not step_ids:
+            return []
+        found: list[Any] = []
+        for start in range(0, len(step_ids), 500):  # well under SQLite's limit on bound parameters
+            chunk = step_ids[start : start + 500]
+            found.extend(
+                self._read(
+                    f"SELECT {_STEP_COLS} FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?) "
+                    f"AND step_id IN ({','.join('?' * len(chunk))})",
+                    (run_id, *chunk),
+                )
+            )
+        if len(found) == len(step_ids):
+            return found
+        kept = {r[PLAIN_STEP_ID] for r in plain}
+        everything = self._read(
+            f"SELECT {_STEP_COLS} FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?)", (run_id,)
+        )
+        return [r for r in everything if not (type(r[0]) is str and r[0] in kept)]
+
+    def _plain_records(self, run_id: str, rows: Sequence[tuple[Any, ...]]) -> list[StepRecord]:
+        """StepRecords of plain rows (ReplaySteps.whole), their other columns read now, in one query per 500."""
+        with self._decoding(f"a step of run {run_id!r}"):
+            found = self._steps_from_rows(
+                run_id, self._whole_rows(run_id, [r[PLAIN_STEP_ID] for r in rows], []), _loads
+            )
+        by_id = {rec.step_id: rec for rec in found}
+        return [by_id.get(r[PLAIN_STEP_ID]) or _from_plain(run_id, r) for r in rows]
 
     @staticmethod
     def _steps_from_rows(run_id: str, rows: list[Any], loads: Callable[[str], Any]) -> list[StepRecord]:

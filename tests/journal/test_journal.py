@@ -999,3 +999,66 @@ def test_windows_count_marks_and_weights(journal: nd.Journal) -> None:
     journal.add_mark("limit", "m:tok", 32.0, 200)
     ok, oldest = mark("limit", "m:tok", now=33.0, since=0.0, max_count=None, max_weight=1000, weight=0)
     assert (ok, oldest) == (False, 30.0)
+
+
+# Values of every SQLite storage class, for a column edited by hand: what load_steps makes of them, load_replay
+# must make too (a plain row's other columns are checked by SQLite without being fetched).
+_EDITED = st.sampled_from(
+    [
+        None, 0, 1, -3, 2**62, 1.5, 0.0, -2.5, 1e300, float("inf"),
+        "", "x", "run", "completed", "12", "1.5", "{}", b"", b"\x01", b"\xff\xfe",
+    ]
+)  # fmt: skip
+_COLUMNS = st.sampled_from(
+    [
+        "name", "position", "kind", "status", "attempt", "input_hash", "output", "output_tag", "error",
+        "started_at", "ended_at", "next_at", "meta", "code_hash",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 2), _COLUMNS, _EDITED), min_size=1, max_size=3))
+def test_load_replay_checks_every_column_of_an_edited_row(
+    tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[int, str, object]]
+) -> None:
+    """Property: whatever an edited journal holds in any column of a plain step's row, load_replay gives what
+    load_steps gives (a damaged row among the records, marked, never plain), including the columns it does not
+    fetch for plain rows."""
+    import contextlib
+    import sqlite3
+
+    path = tmp_path_factory.mktemp("edited") / "journal.db"
+    journal = nd.SQLiteJournal(path)
+    try:
+        add_run(journal, run("r"))
+        journal.write(
+            [
+                Write("step", step=step("r", f"s{i}", i, output=f'"v{i}"', code_hash="0123456789abcdef", ended_at=2.0))
+                for i in range(3)
+            ]
+        )
+        with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+            for index, column, value in edits:
+                with contextlib.suppress(sqlite3.IntegrityError):  # NULL in a NOT NULL column: SQLite keeps none
+                    conn.execute(f"UPDATE steps SET {column}=? WHERE step_id=?", (value, f"s{index}"))
+        loaded = {s.step_id: s for s in journal.load_steps("r")}
+        replay = journal.load_replay("r")
+        got = {s.step_id: s for s in replay.records}
+        for row in replay.plain:
+            rec = replay.record(row)
+            assert rec.damaged == () and (rec.kind, rec.status, rec.error, rec.meta, rec.next_at) == (
+                "run",
+                "completed",
+                None,
+                None,
+                None,
+            ), rec
+            assert type(rec.attempt) is int and type(rec.started_at) is float
+            assert rec.ended_at is None or type(rec.ended_at) is float
+            got[rec.step_id] = rec
+        assert got == loaded
+        assert len(replay.plain) + len(replay.records) == 3
+        assert [r.step_id for r in replay.whole(replay.plain)] == [row[PLAIN_STEP_ID] for row in replay.plain]
+    finally:
+        journal.close()

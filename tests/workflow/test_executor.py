@@ -480,3 +480,74 @@ def test_replay_facts_resolve_a_closure_per_step_once(monkeypatch: pytest.Monkey
 
     assert all(replay_facts(make(i))[1] is _Holder for i in range(50))
     assert len(calls) <= 1, f"resolved {len(calls)} times for one code object"
+
+
+@pytest.mark.asyncio
+async def test_steps_with_inputs_replay_without_a_query_each_and_other_inputs_are_still_noticed(
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps with inputs (journaled with their input's preview, so loaded as records) replay with no query per step
+    (no plain row's record is read), one reached with other inputs is reported; none runs again."""
+    from nbdurable.journal._sqlite import SQLiteJournal
+
+    ran: list[int] = []
+    wholes: list[int] = []
+    real = SQLiteJournal._plain_records
+
+    def counting(self: SQLiteJournal, run_id: str, rows: Any) -> Any:
+        wholes.append(len(rows))
+        return real(self, run_id, rows)
+
+    monkeypatch.setattr(SQLiteJournal, "_plain_records", counting)
+    shift = [0]
+
+    def add(a: int, b: int) -> int:
+        ran.append(a)
+        return a + b
+
+    @nd.function(id="inputs-replay", lint="off", retries=0)
+    async def wf(ctx: nd.Context) -> list[int]:
+        out = [await ctx.step.run("add", add, i, b=i + (shift[0] if i == 7 else 0)) for i in range(20)]
+        if ctx.attempt == 0:
+            raise RuntimeError("stop after the steps, the first time")
+        return out
+
+    with pytest.raises(nd.RunFailedError):
+        await wf.run(run_id="inputs-replay")
+    assert ran == list(range(20))
+    shift[0] = 1  # step add:7 is reached with another b
+    with pytest.warns(nd.ReplayDeterminismWarning, match=r"step 'add:7': reached with other inputs than journaled"):
+        out = await nd.get_run("inputs-replay").resume().result()
+    assert out == [2 * i for i in range(20)]  # the journaled results, add:7's too
+    assert ran == list(range(20)), "a completed step ran again"
+    assert wholes == [], "a replayed step read its record from the journal"
+
+
+@pytest.mark.asyncio
+async def test_a_watched_replay_tells_each_plain_step_with_its_whole_record(journal_path: Path) -> None:
+    """With a view subscribed, every replayed plain step is announced with the record load_steps reads (the
+    columns replay does not fetch included: attempt, times, hashes), and none runs again."""
+    ran: list[int] = []
+
+    @nd.function(id="watched-replay", lint="off", retries=0)
+    async def wf(ctx: nd.Context) -> int:
+        total = 0
+        for i in range(30):
+            total += await ctx.step.run("s", functools.partial(lambda j: ran.append(j) or j, i))
+        if ctx.attempt == 0:
+            raise RuntimeError("stop after the steps, the first time")
+        return total
+
+    with pytest.raises(nd.RunFailedError):
+        await wf.run(run_id="watched-replay")
+    notices: list[Any] = []
+    unsubscribe = nd.get_engine().subscribe(notices.append)
+    try:
+        assert await nd.get_run("watched-replay").resume().result() == sum(range(30))
+    finally:
+        unsubscribe()
+    assert ran == list(range(30))
+    told = {n.step_id: n.record for n in notices if n.kind == "step_replayed" and n.run_id == "watched-replay"}
+    stored = {s.step_id: s for s in nd.get_engine().journal.load_steps("watched-replay")}
+    assert len(told) == 30 and told == {k: v for k, v in stored.items() if k in told}
+    assert all(r.started_at > 0 and r.ended_at and r.code_hash for r in told.values())
