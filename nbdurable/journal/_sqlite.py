@@ -51,6 +51,7 @@ from ._sqlite_schema import (
     _APP_ID,
     _ASKED_READONLY,
     _JSON_RUN_FIELDS,
+    _PLAIN_STEP_SQL,
     _RUN_COLS,
     _SQLITE_BUSY,
     _SQLITE_CANTOPEN,
@@ -437,7 +438,7 @@ class SQLiteJournal:
                 rn = self._rn_cache.get(s.run_id)
                 if rn is None:
                     rn = self._rn(conn, s.run_id, self._rn_cache)
-                if conn.execute(_STEP_SQL, self._step_row(rn, s, w.epoch)).rowcount != 1:
+                if conn.execute(*self._step_write(rn, s, w.epoch)).rowcount != 1:
                     raise self._lost({s.run_id: self._owner_of(conn, s.run_id)})
             except sqlite3.Error as exc:
                 _rollback(conn)  # nothing is open after a lone statement; kept in case a run-number read began one
@@ -491,9 +492,31 @@ class SQLiteJournal:
         return bool(cur.rowcount == 1)
 
     @staticmethod
-    def _step_row(rn: int, s: StepRecord, epoch: int | None) -> tuple[Any, ...]:
-        """The parameters of ``_STEP_SQL``: the row, then the epoch that fences it (None: unfenced)."""
-        return (
+    def _step_write(rn: int, s: StepRecord, epoch: int | None) -> tuple[str, tuple[Any, ...]]:
+        """The statement that writes step ``s`` and its parameters: the row, then the epoch that fences it (None:
+        unfenced). A plain completed step (as load_replay's plain rows) binds only the columns it fills."""
+        if (
+            s.status == "completed"
+            and s.kind == "run"
+            and not s.input_hash
+            and s.output_tag is None
+            and s.error is None
+            and s.next_at is None
+            and s.meta is None
+        ):
+            return _PLAIN_STEP_SQL, (
+                rn,
+                s.step_id,
+                None if s.name == s.step_id else s.name,
+                s.position,
+                s.attempt,
+                pack_output(s.output),
+                s.started_at,
+                s.ended_at,
+                _hash_blob(s.code_hash) if s.code_hash else None,
+                epoch,
+            )
+        return _STEP_SQL, (
             rn,
             s.step_id,
             None if s.name == s.step_id else s.name,
@@ -523,7 +546,7 @@ class SQLiteJournal:
             s = w.step
             assert s is not None
             rn = self._rn(conn, s.run_id, cache)
-            return bool(conn.execute(_STEP_SQL, self._step_row(rn, s, w.epoch)).rowcount == 1)
+            return bool(conn.execute(*self._step_write(rn, s, w.epoch)).rowcount == 1)
         if w.op == "run_update":
             fields = run_changes("write", w.fields)
             cols = ", ".join(f"{k}=?" for k in fields)

@@ -230,6 +230,13 @@ _STEP_SQL = (
     f"INSERT OR REPLACE INTO steps (rn, {_STEP_COLS}) SELECT {','.join(f'?{i}' for i in range(1, 17))} "
     "WHERE ?17 IS NULL OR EXISTS (SELECT 1 FROM runs WHERE rn=?1 AND epoch=?17)"
 )
+# A completed "run" step with only its result (most steps): the columns that are NULL for it are left to their
+# default (NULL; REPLACE drops the old row whole), and seven fewer parameters are bound (~2 µs of ~24 per step).
+_PLAIN_STEP_SQL = (
+    "INSERT OR REPLACE INTO steps (rn, step_id, name, position, attempt, output, started_at, ended_at, code_hash) "
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
+    "WHERE ?10 IS NULL OR EXISTS (SELECT 1 FROM runs WHERE rn=?1 AND epoch=?10)"
+)
 
 
 # Step counts, tokens and cost per run in one pass over its steps, without sending them to Python. A step's

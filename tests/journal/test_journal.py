@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import nbdurable as nd
@@ -699,6 +699,68 @@ def test_a_lone_fenced_step_write_is_refused_for_a_stale_owner(journal: nd.Journ
     journal.write([Write("step", step=step("r1", "a", 0, output="1"), epoch=2)])
     journal.write([Write("step", step=step("r1", "a", 0, output="2"))])  # unfenced: replaces the row
     assert [(s.step_id, s.output) for s in journal.load_steps("r1")] == [("a", "2")]
+
+
+_rewrite_shapes = st.lists(
+    st.tuples(
+        st.sampled_from(["run", "run", "ai", "sleep"]),
+        st.sampled_from(["completed", "completed", "failed", "retrying", "sleeping"]),
+        st.none() | st.text(alphabet='ab"é{}1 ', max_size=8),  # output
+        st.none() | st.just("datetime"),  # output tag
+        st.sampled_from(["", "0123456789abcdef"]),  # input hash
+        st.sampled_from(["", "fedcba9876543210", "Not-Hex"]),  # code hash
+        st.none() | st.just({"type": "ValueError", "message": "m"}),  # error
+        st.none() | st.just({"input": "[1]"}),  # meta
+        st.none() | st.floats(0, 1e6, allow_nan=False),  # next_at
+        st.integers(0, 3),  # attempt
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+_ERR = {"type": "ValueError", "message": "m"}
+_DONE = ("run", "completed", "1", None, "", "fedcba9876543210", None, None, None, 2)  # a plain completed step
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shapes=_rewrite_shapes, fenced=st.booleans())
+# A retrying row with every column, then a plain completed one; and completed rows that are plain but for one column.
+@example(
+    shapes=[("run", "retrying", None, None, "0123456789abcdef", "", _ERR, {"input": "[1]"}, 5.0, 1), _DONE], fenced=True
+)
+@example(shapes=[_DONE, ("ai", *_DONE[1:])], fenced=False)
+@example(shapes=[_DONE, (*_DONE[:3], "datetime", *_DONE[4:])], fenced=True)
+@example(shapes=[_DONE, (*_DONE[:4], "0123456789abcdef", *_DONE[5:])], fenced=True)
+@example(shapes=[_DONE, (*_DONE[:6], _ERR, *_DONE[7:])], fenced=True)
+@example(shapes=[_DONE, (*_DONE[:7], {"input": "[1]"}, *_DONE[8:])], fenced=True)
+@example(shapes=[_DONE, (*_DONE[:8], 5.0, _DONE[9])], fenced=True)
+def test_a_step_rewritten_alone_reads_back_as_last_written(journal: nd.Journal, shapes: list, fenced: bool) -> None:  # type: ignore[type-arg]
+    """Each write of a step replaces its row whole: a plain completed row after a retrying one keeps none of its
+    error, meta or next time (the SQLite journal writes plain steps with a statement of their own columns)."""
+    run_id = f"r{uuid.uuid4().hex}"  # the journal is shared by the examples
+    add_run(journal, run(run_id, epoch=1))
+    last = None
+    for i, (kind, status, output, tag, input_hash, code_hash, error, meta, next_at, attempt) in enumerate(shapes):
+        last = step(
+            run_id,
+            "s",
+            0,
+            kind=kind,
+            status=status,
+            attempt=attempt,
+            output=output,
+            output_tag=tag,
+            input_hash=input_hash,
+            code_hash=code_hash,
+            error=error,
+            meta=meta,
+            next_at=next_at,
+            started_at=float(i),
+            ended_at=float(i) + 0.5,
+        )
+        journal.write([Write("step", step=last, epoch=1 if fenced else None)])
+    assert journal.load_steps(run_id) == [last]
 
 
 def test_renewing_leases_moves_only_the_holders_runs(journal: nd.Journal) -> None:
