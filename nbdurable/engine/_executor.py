@@ -45,7 +45,6 @@ from ..journal._protocol import (
     PLAIN_INPUT_HASH,
     PLAIN_OUTPUT,
     PLAIN_OUTPUT_TAG,
-    PLAIN_POSITION,
     PLAIN_STEP_ID,
     StepRecord,
     StepStatus,
@@ -293,11 +292,7 @@ async def replay_run(
         journaled_hash = row[PLAIN_CODE_HASH]
         if journaled_hash is not None and digest and journaled_hash != digest:
             _code_changed(st, step_id)
-        st.replayed.add(row[PLAIN_POSITION], step_id)
-        if st.engine.feed.subscribers:
-            st.engine.notify("step_replayed", st.run_id, step_id, record=st.records()[step_id])
-        else:
-            st.forget(step_id, position)
+        st.replayed_row(row, position)
         output, tag = row[PLAIN_OUTPUT], row[PLAIN_OUTPUT_TAG]
         if output is None:
             return None
