@@ -482,7 +482,15 @@ class _Execution:
         self.spec = spec
         self.input_hash = input_hash
         self.preview = preview
-        self.code_hash = callable_hash(spec.fn)
+        # The code hash and the type a value is journaled as, with one lookup per code object (replay_facts) when the
+        # callable describes its own value: notebook loops pass a new lambda or closure to every step.
+        if spec.hint is None:
+            blob, returns = replay_facts(spec.fn)
+            self.code_hash = blob.hex()
+            self.wanted = returns if spec.output_type is None else spec.output_type
+        else:
+            self.code_hash = callable_hash(spec.fn)
+            self.wanted = spec.wanted()
         self.max_attempts = 1 + (st.retries if spec.retries is None else spec.retries)
         self.attempt = retrying.attempt if retrying is not None else 0
         self.next_at = retrying.next_at if retrying is not None else None
@@ -559,7 +567,7 @@ class _Execution:
                 raise nested  # the step's code caught it: the step fails all the same
             if value is None:
                 return None, None, None
-            wanted = spec.wanted()
+            wanted = self.wanted
             # A plain scalar (most steps) is its JSON text; anything else is checked to come back the same on
             # replay (same code, same types), and where it failed is named.
             plain = encode_plain(value, wanted) if spec.serializer == "json" else None
