@@ -165,9 +165,9 @@ def callable_hash(fn: Any) -> str:
     return cached
 
 
-# What replay needs of a step function, per code object: (its raw return annotation, its globals, its code hash
-# as the journal stores it, its return type). See replay_facts.
-_facts: dict[types.CodeType, tuple[object, object, bytes, Any]] = {}
+# What replay needs of a step function, per code object: (its raw return annotation, its globals, and the answer:
+# its code hash as the journal stores it and its return type). See replay_facts.
+_facts: dict[types.CodeType, tuple[object, object, tuple[bytes, Any]]] = {}
 _FACTS_MAX = 4096
 _NO_ANNOTATION = object()
 
@@ -192,11 +192,11 @@ def replay_facts(fn: Any) -> tuple[bytes, Any]:
         namespace = target.__globals__
         found = _facts.get(target.__code__)
         if found is None or found[0] is not raw or found[1] is not namespace:
-            found = (raw, namespace, bytes.fromhex(callable_hash(target)), return_type(target))
+            found = (raw, namespace, (bytes.fromhex(callable_hash(target)), return_type(target)))
             if len(_facts) >= _FACTS_MAX:
                 _facts.clear()
             _facts[target.__code__] = found
-        return found[2], found[3]
+        return found[2]
     return bytes.fromhex(callable_hash(fn)), return_type(fn)
 
 
@@ -275,41 +275,36 @@ async def replay_run(
     output_type: Any,
     serializer: Serializer,
     position: int,
-    counted: bool = True,
 ) -> Any:
     """A step whose journal row is a plain completed step (ReplaySteps, no inputs): its journaled value.
 
     The replay path of most steps (a loop replays thousands), so ``Step.run`` calls it without building
     a StepSpec, and it is one frame: note_replayed's checks and notices without a record (unless a view
-    watches), then the value, rebuilt as ``output_type``, else ``fn``'s return annotation. ``counted``:
-    the step is counted closed (``Engine.open_steps``) here.
+    watches), then the value, rebuilt as ``output_type``, else ``fn``'s return annotation. It is not
+    counted among the open steps (``Engine.open_steps``): it writes nothing.
     """
-    try:
-        if st.cancel_requested:
-            st.check_cancelled()
-        step_id = row[PLAIN_STEP_ID]
-        digest, annotated = replay_facts(fn)
-        journaled_hash = row[PLAIN_CODE_HASH]
-        if journaled_hash is not None and digest and journaled_hash != digest:
-            _code_changed(st, step_id)
-        st.replayed_row(row, position)
-        output, tag = row[PLAIN_OUTPUT], row[PLAIN_OUTPUT_TAG]
-        if output is None:
-            return None
-        wanted = annotated if output_type is None else output_type
-        if tag is None and (wanted is None or type(wanted) is type):
-            # plain_value, inlined: most replayed values are untagged JSON that already is what is wanted.
-            try:
-                raw, end = _scan_json(output, 0)
-            except (StopIteration, ValueError, RecursionError, TypeError):
-                pass
-            else:
-                if end == len(output) and (wanted is None or type(raw) is wanted):
-                    return raw
-        return _decoded(st, step_id, output, tag, wanted, fn, serializer)
-    finally:
-        if counted:
-            st.engine.open_steps -= 1
+    if st.cancel_requested:
+        st.check_cancelled()
+    step_id = row[PLAIN_STEP_ID]
+    digest, annotated = replay_facts(fn)
+    journaled_hash = row[PLAIN_CODE_HASH]
+    if journaled_hash is not None and digest and journaled_hash != digest:
+        _code_changed(st, step_id)
+    st.replayed_row(row, position)
+    output, tag = row[PLAIN_OUTPUT], row[PLAIN_OUTPUT_TAG]
+    if output is None:
+        return None
+    wanted = annotated if output_type is None else output_type
+    if tag is None and (wanted is None or type(wanted) is type):
+        # plain_value, inlined: most replayed values are untagged JSON that already is what is wanted.
+        try:
+            raw, end = _scan_json(output, 0)
+        except (StopIteration, ValueError, RecursionError, TypeError):
+            pass
+        else:
+            if end == len(output) and (wanted is None or type(raw) is wanted):
+                return raw
+    return _decoded(st, step_id, output, tag, wanted, fn, serializer)
 
 
 def _code_changed(st: RunState, step_id: str) -> None:
@@ -433,7 +428,7 @@ async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, cou
         ):
             # A plain completed step, answered from the journal's row itself (ReplaySteps; Step.run goes
             # straight to replay_run). Inputs to compare take the record's path below.
-            return await replay_run(st, entry, spec.fn, spec.output_type, spec.serializer, position, False)
+            return await replay_run(st, entry, spec.fn, spec.output_type, spec.serializer, position)
         rec = None if entry is None else st.record_of(entry)
         if rec is not None and rec.status == "completed":
             # A dict lookup, a hash only when there are inputs, a JSON parse.

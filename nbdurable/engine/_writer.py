@@ -73,7 +73,7 @@ class JournalWriter:
         self._pending: list[_Pending] = []
         self._flush_scheduled = False
         self._busy_since: float | None = None
-        self.open_steps = 0  # step.run calls made and not finished yet, in this process
+        self.open_steps = 0  # step.run calls made and not finished yet, in this process (a replayed one is not counted)
         self._inline = 0
 
     # -- change feed --------------------------------------------------------------------------------

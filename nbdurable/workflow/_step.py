@@ -115,18 +115,19 @@ class Step:
         st = self._state
         step_id, position = st.next_id(name)
         use_limit = _take_limit(kwargs) if "limit" in kwargs else None
-        # Counted now, at call time: steps started together under gather are all open before the
-        # first of them commits, so their writes share one transaction.
-        st.engine.open_steps += 1
-        # One coroutine per step (the executor gives the count back), not a wrapper around it; inside a
-        # step.parallel(mode="wait") branch, one more that waits for the branch's turn.
+        # One coroutine per step, not a wrapper around it; inside a step.parallel(mode="wait") branch, one
+        # more that waits for the branch's turn.
         entry = st.journaled.get(step_id)
         if type(entry) is tuple and entry[PLAIN_INPUT_HASH] is None and not args and not kwargs:
-            # Replay's common case (a loop replays thousands): a plain completed step, from its row.
+            # Replay's common case (a loop replays thousands): a plain completed step, from its row. It
+            # writes nothing, so it is not counted open.
             step = replay_run(st, entry, fn, output_type, serializer, position)
-        else:
-            spec = StepSpec(name, "run", fn, args, kwargs, output_type, serializer, retries, limit=use_limit)
-            step = execute(st, spec, step_id, position, True)  # counted
+            return step if _branch_var.get() is None else self._in_turn(step)
+        # Counted now, at call time: steps started together under gather are all open before the first
+        # of them commits, so their writes share one transaction (the executor gives the count back).
+        st.engine.open_steps += 1
+        spec = StepSpec(name, "run", fn, args, kwargs, output_type, serializer, retries, limit=use_limit)
+        step = execute(st, spec, step_id, position, True)  # counted
         return step if _branch_var.get() is None else self._in_turn(step, counted=True)
 
     # -- durable time -------------------------------------------------------------------------------

@@ -551,3 +551,39 @@ async def test_a_watched_replay_tells_each_plain_step_with_its_whole_record(jour
     stored = {s.step_id: s for s in nd.get_engine().journal.load_steps("watched-replay")}
     assert len(told) == 30 and told == {k: v for k, v in stored.items() if k in told}
     assert all(r.started_at > 0 and r.ended_at and r.code_hash for r in told.values())
+
+
+@pytest.mark.asyncio
+async def test_open_steps_are_counted_back_to_zero_through_replayed_parallel_branches(journal_path: Path) -> None:
+    """Replayed steps are not counted open (they write nothing) and executed ones are counted back, in and out of
+    step.parallel branches: the count the writer batches commits by ends at zero, never below."""
+    ran: list[str] = []
+    seen: list[int] = []
+
+    @nd.function(id="open-count", lint="off", retries=0)
+    async def wf(ctx: nd.Context) -> list[Any]:
+        engine = nd.get_engine()
+
+        def branch(tag: str) -> Any:
+            async def body() -> list[str]:
+                first = await ctx.step.run(f"{tag}-1", lambda: ran.append(tag) or tag)
+                seen.append(engine.open_steps)
+                second = await ctx.step.run(f"{tag}-2", lambda: ran.append(tag) or tag)
+                return [first, second]
+
+            return body
+
+        out = list(await ctx.step.parallel([branch("a"), branch("b")]))
+        out.append(await ctx.step.run("after", lambda: ran.append("after") or "after"))
+        seen.append(engine.open_steps)
+        if ctx.attempt == 0:
+            raise RuntimeError("stop after the steps, the first time")
+        return out
+
+    with pytest.raises(nd.RunFailedError):
+        await wf.run(run_id="open-count")
+    first = list(ran)
+    seen.clear()
+    assert await nd.get_run("open-count").resume().result() == [["a", "a"], ["b", "b"], "after"]
+    assert ran == first, "a completed step ran again"
+    assert all(n >= 0 for n in seen) and seen[-1] == 0 and nd.get_engine().open_steps == 0
