@@ -172,14 +172,23 @@ _FACTS_MAX = 4096
 _NO_ANNOTATION = object()
 
 
+def _same_annotation(known: object, raw: object) -> bool:
+    """Whether two raw return annotations are equal: ``-> list[int]`` without ``from __future__ import
+    annotations`` is a new object each time its ``def`` runs (a closure per step), yet resolves the same."""
+    try:
+        return type(known) is type(raw) and bool(known == raw)
+    except Exception:
+        return False
+
+
 def replay_facts(fn: Any) -> tuple[bytes, Any]:
     """``fn``'s code hash as the journal stores it (8 bytes; empty when it has no code) and its return type.
 
     Why one lookup per code object: notebook code passes a new lambda, closure or bound method to
     each step, so a cache by function object misses every time, and hashing the code and resolving
     the annotation per step was a quarter of a replayed step. Functions sharing code share the entry
-    only while their raw return annotation and globals are the same objects (else it is learned
-    again); a partial, a decorated function or a callable object goes the general way.
+    only while their globals are the same object and their raw return annotations equal (else it is
+    learned again); a partial, a decorated function or a callable object goes the general way.
     """
     if type(fn) is functools.partial:
         # Hashed as the function it wraps, with no return type of its own (return_type gives a partial none).
@@ -191,7 +200,7 @@ def replay_facts(fn: Any) -> tuple[bytes, Any]:
         raw = target.__annotations__.get("return", _NO_ANNOTATION)
         namespace = target.__globals__
         found = _facts.get(target.__code__)
-        if found is None or found[0] is not raw or found[1] is not namespace:
+        if found is None or found[1] is not namespace or (found[0] is not raw and not _same_annotation(found[0], raw)):
             found = (raw, namespace, (bytes.fromhex(callable_hash(target)), return_type(target)))
             if len(_facts) >= _FACTS_MAX:
                 _facts.clear()

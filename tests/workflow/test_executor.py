@@ -587,3 +587,34 @@ async def test_open_steps_are_counted_back_to_zero_through_replayed_parallel_bra
     assert await nd.get_run("open-count").resume().result() == [["a", "a"], ["b", "b"], "after"]
     assert ran == first, "a completed step ran again"
     assert all(n >= 0 for n in seen) and seen[-1] == 0 and nd.get_engine().open_steps == 0
+
+
+def test_replay_facts_resolve_an_equal_generic_annotation_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``from __future__ import annotations``, ``-> list[X]`` is a new object per closure: equal ones share
+    the resolution, an unequal one (another class) gets its own."""
+    import typing
+
+    from nbdurable.engine import _serde
+    from nbdurable.engine._executor import replay_facts
+
+    calls: list[object] = []
+    real = typing.get_type_hints
+
+    def counting(obj: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(obj)
+        return real(obj, *args, **kwargs)
+
+    monkeypatch.setattr(_serde.typing, "get_type_hints", counting)
+
+    def make(item: type) -> Any:
+        def step() -> Any:
+            return []
+
+        step.__annotations__ = {"return": list[item]}  # type: ignore[valid-type]  # a new GenericAlias each time
+        return step
+
+    made = [make(_Holder) for _ in range(20)]
+    assert made[0].__annotations__["return"] is not made[1].__annotations__["return"]
+    assert all(replay_facts(f)[1] == list[_Holder] for f in made)
+    assert len(calls) <= 1, f"resolved {len(calls)} times for equal annotations"
+    assert replay_facts(make(_A))[1] == list[_A] and replay_facts(made[0])[1] == list[_Holder]
