@@ -493,8 +493,8 @@ class SQLiteJournal:
 
     @staticmethod
     def _step_write(rn: int, s: StepRecord, epoch: int | None) -> tuple[str, tuple[Any, ...]]:
-        """The statement that writes step ``s`` and its parameters: the row, then the epoch that fences it (None:
-        unfenced). A plain completed step (as load_replay's plain rows) binds only the columns it fills."""
+        """The statement that writes step ``s`` and its parameters: the row, then the fence (the epoch, rn, the
+        epoch; None: unfenced). A plain completed step (as load_replay's plain rows) binds only the columns it fills."""
         if (
             s.status == "completed"
             and s.kind == "run"
@@ -515,6 +515,8 @@ class SQLiteJournal:
                 s.ended_at,
                 _hash_blob(s.code_hash) if s.code_hash else None,
                 epoch,
+                rn,
+                epoch,
             )
         return _STEP_SQL, (
             rn,
@@ -533,6 +535,8 @@ class SQLiteJournal:
             s.next_at,
             None if s.meta is None else _dumps(s.meta),
             _hash_blob(s.code_hash) if s.code_hash else None,
+            epoch,
+            rn,
             epoch,
         )
 

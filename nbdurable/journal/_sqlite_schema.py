@@ -223,19 +223,20 @@ _STEP_COLS = (
     "step_id, name, position, kind, status, attempt, input_hash, output, output_tag, error, "
     "started_at, ended_at, next_at, meta, code_hash"
 )
-# rn (?1) and the step columns, then the writer's epoch (?17). The fence is part of the statement: the row goes in
-# only while the run's epoch is still the writer's, or always when the epoch is NULL (an unfenced write). One
-# statement and one parameter tuple for both, built once per step (the hot path of a first run).
+# rn and the step columns, then the fence: the writer's epoch, rn and the epoch again. The row goes in only while
+# the run's epoch is still the writer's, or always when the epoch is NULL (an unfenced write). One statement and one
+# parameter tuple for both, built once per step (the hot path of a first run). Plain "?" markers, bound in order:
+# numbered ones (?17) with a tuple are deprecated from Python 3.12's sqlite3 on.
 _STEP_SQL = (
-    f"INSERT OR REPLACE INTO steps (rn, {_STEP_COLS}) SELECT {','.join(f'?{i}' for i in range(1, 17))} "
-    "WHERE ?17 IS NULL OR EXISTS (SELECT 1 FROM runs WHERE rn=?1 AND epoch=?17)"
+    f"INSERT OR REPLACE INTO steps (rn, {_STEP_COLS}) SELECT {','.join('?' * 16)} "
+    "WHERE ? IS NULL OR EXISTS (SELECT 1 FROM runs WHERE rn=? AND epoch=?)"
 )
 # A completed "run" step with only its result (most steps): the columns that are NULL for it are left to their
 # default (NULL; REPLACE drops the old row whole), and seven fewer parameters are bound (~2 µs of ~24 per step).
 _PLAIN_STEP_SQL = (
     "INSERT OR REPLACE INTO steps (rn, step_id, name, position, attempt, output, started_at, ended_at, code_hash) "
-    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
-    "WHERE ?10 IS NULL OR EXISTS (SELECT 1 FROM runs WHERE rn=?1 AND epoch=?10)"
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    "WHERE ? IS NULL OR EXISTS (SELECT 1 FROM runs WHERE rn=? AND epoch=?)"
 )
 
 
