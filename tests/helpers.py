@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,3 +53,21 @@ async def interrupt(run_id: str) -> None:
 
 def journal() -> nd.Journal:
     return nd.get_engine().journal
+
+
+def count_type_hints(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record each object whose annotations nbdurable resolves (``typing.get_type_hints`` as ``_serde`` calls it).
+
+    Replay must not resolve a step function's return type per step: tests count the resolutions.
+    """
+    from nbdurable.engine import _serde
+
+    calls: list[object] = []
+    real = _serde.typing.get_type_hints
+
+    def counting(obj: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(obj)
+        return real(obj, *args, **kwargs)
+
+    monkeypatch.setattr(_serde.typing, "get_type_hints", counting)
+    return calls

@@ -18,7 +18,7 @@ import pytest
 
 import nbdurable as nd
 from nbdurable.engine._serde import decode, digest_inputs, encode, hash_inputs
-from tests.helpers import CrashError
+from tests.helpers import CrashError, count_type_hints
 
 # -- types a user returns from steps (module level, so the journal can name them) -----------------
 
@@ -601,18 +601,9 @@ async def test_a_model_returned_by_a_new_closure_per_step_replays_as_the_model(j
 
 def test_a_closure_per_step_resolves_its_return_type_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Not per function object: notebook code makes a new closure for every step, and each resolution is costly."""
-    import typing
-
     from nbdurable.engine import _serde
 
-    calls: list[object] = []
-    real = typing.get_type_hints
-
-    def counting(obj: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append(obj)
-        return real(obj, *args, **kwargs)
-
-    monkeypatch.setattr(_serde.typing, "get_type_hints", counting)
+    calls = count_type_hints(monkeypatch)
 
     def make(i: int) -> Callable[[], _Point]:
         def step() -> _Point:

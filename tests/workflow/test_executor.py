@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import nbdurable as nd
 import nbdurable.engine._executor as executor_module
 from nbdurable.engine import registry
-from tests.helpers import interrupt, reset_engine, restart, until
+from tests.helpers import count_type_hints, interrupt, reset_engine, restart, until
 
 KINDS = ("run", "run_async", "retry", "send", "sleep", "value", "wait", "invoke", "parallel", "fail")
 
@@ -458,19 +458,9 @@ def test_replay_facts_follow_each_function_sharing_code() -> None:
 
 def test_replay_facts_resolve_a_closure_per_step_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """No typing introspection per replayed step: 50 closures of one code object resolve their annotation once."""
-    import typing
-
-    from nbdurable.engine import _serde
     from nbdurable.engine._executor import replay_facts
 
-    calls: list[object] = []
-    real = typing.get_type_hints
-
-    def counting(obj: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append(obj)
-        return real(obj, *args, **kwargs)
-
-    monkeypatch.setattr(_serde.typing, "get_type_hints", counting)
+    calls = count_type_hints(monkeypatch)
 
     def make(i: int) -> Any:
         def step() -> _Holder:
@@ -592,19 +582,9 @@ async def test_open_steps_are_counted_back_to_zero_through_replayed_parallel_bra
 def test_replay_facts_resolve_an_equal_generic_annotation_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without ``from __future__ import annotations``, ``-> list[X]`` is a new object per closure: equal ones share
     the resolution, an unequal one (another class) gets its own."""
-    import typing
-
-    from nbdurable.engine import _serde
     from nbdurable.engine._executor import replay_facts
 
-    calls: list[object] = []
-    real = typing.get_type_hints
-
-    def counting(obj: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append(obj)
-        return real(obj, *args, **kwargs)
-
-    monkeypatch.setattr(_serde.typing, "get_type_hints", counting)
+    calls = count_type_hints(monkeypatch)
 
     def make(item: type) -> Any:
         def step() -> Any:
