@@ -570,23 +570,13 @@ class RunState:
 
     def replayed_row(self, row: tuple[Any, ...], position: int) -> None:
         """A plain row was answered from the journal (``executor.replay_run``): noted replayed, then a watching
-        view is told with the step's record, or the row is let go as :meth:`forget` does.
-
-        One call per replayed step, with forget's lines inlined: a long replay pays for every frame.
-        """
+        view is told with the step's record, or the row is let go (:meth:`forget`)."""
         step_id = row[PLAIN_STEP_ID]
         self.replayed.add(row[PLAIN_POSITION], step_id)
         if self.engine.feed.subscribers:
             self.engine.notify("step_replayed", self.run_id, step_id, record=self.records()[step_id])
-            return
-        journaled, by_position = self.journaled, self.by_position
-        journaled.pop(step_id, None)
-        by_position.pop(position, None)
-        self.memory_partial = True
-        if not journaled:
-            self.journaled = {}  # an emptied dict keeps its table: let a long replay's go
-        if not by_position:
-            self.by_position = {}
+        else:
+            self.forget(step_id, position)
 
     def forget(self, step_id: str, position: int) -> None:
         """A journaled step was answered and no timeline watches: drop its record (views page it from the journal).
