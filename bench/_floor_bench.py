@@ -5,6 +5,11 @@ runs each call on its own thread, so a step there is two awaited thread hops
 (execute, then commit), which is what a user of it writes. The value is stored as
 JSON text, as nbdurable stores a result.
 
+``row`` is nbdurable's own step row through plain ``sqlite3``: the statement and parameters the
+SQLite journal executes for a plain completed step (fenced by the run's epoch, autocommit), built
+before the clock starts, so the time is SQLite's alone; ``--check`` adds the cancel check nbdurable
+makes before each step (``PRAGMA data_version``). What a first run costs above it is the engine.
+
 ``read`` is the Python read floor of a replay, in a fresh process over the database a
 ``sqlite3`` run wrote: one query for all the rows, then per step a ``json.loads`` and
 one awaited call that hands the value back (what any replay must at least do).
@@ -23,7 +28,8 @@ import aiosqlite
 from _common import PAYLOAD, checkpointed_size, clock, cpu, report, us_per_step
 
 parser = argparse.ArgumentParser()
-parser.add_argument("kind", choices=["sqlite3", "aiosqlite", "read"])
+parser.add_argument("kind", choices=["sqlite3", "aiosqlite", "read", "row"])
+parser.add_argument("--check", action="store_true", help="row: also the cancel check before each step")
 parser.add_argument("--n", type=int, required=True)
 parser.add_argument("--db", required=True)
 args = parser.parse_args()
@@ -79,9 +85,58 @@ async def read_floor(path: Path, n: int) -> tuple[float, float]:
     return elapsed, cpu_s
 
 
+def row_statements(path: Path, n: int) -> tuple[sqlite3.Connection, list[tuple[str, tuple[object, ...]]]]:
+    """A journal with one claimed run (made by nbdurable), its writer, and the statements of N mixed steps."""
+    import nbdurable as nd
+    from nbdurable.journal import StepRecord
+    from nbdurable.journal._sqlite import SQLiteJournal
+
+    nd.configure(path)
+
+    @nd.function
+    async def empty(ctx: nd.Context) -> None:
+        return None
+
+    asyncio.run(empty.run(run_id="row-floor"))
+    nd.get_engine().journal.close()  # its connections are not used again
+    journal = SQLiteJournal(path)
+    rn, epoch = journal._writer.execute("SELECT rn, epoch FROM runs WHERE run_id='row-floor'").fetchone()
+    kinds = ("lambda", "closure", "partial", "method", "async", "function")  # as the mixed run names them
+    stmts = []
+    for i in range(n):
+        name = kinds[i % 6]
+        step = StepRecord(
+            run_id="row-floor",
+            step_id=name if i < 6 else f"{name}:{i // 6}",
+            name=name,
+            position=i,
+            output=json.dumps(PAYLOAD),
+            started_at=1.0,
+            ended_at=2.0,
+            code_hash="0123456789abcdef",
+        )
+        stmts.append(journal._step_write(rn, step, epoch))
+    return journal._writer, stmts
+
+
+def with_row(path: Path, n: int, check: bool) -> tuple[float, float]:
+    conn, stmts = row_statements(path, n)
+    execute, dumps = conn.execute, json.dumps
+    t0, c0 = clock(), cpu()
+    for sql, params in stmts:
+        if check:
+            execute("PRAGMA data_version").fetchone()
+        dumps(PAYLOAD)  # the floor encodes its value in the loop too
+        if execute(sql, params).rowcount != 1:
+            raise SystemExit(f"row floor: a step write was refused in {path}")
+    return clock() - t0, cpu() - c0
+
+
 path = Path(args.db)
 if args.kind == "sqlite3":
     elapsed, cpu_s = with_sqlite3(path, args.n)
+elif args.kind == "row":
+    elapsed, cpu_s = with_row(path, args.n, args.check)
 elif args.kind == "aiosqlite":
     elapsed, cpu_s = asyncio.run(with_aiosqlite(path, args.n))
 else:
