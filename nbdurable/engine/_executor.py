@@ -50,7 +50,16 @@ from ..journal._protocol import (
     StepStatus,
 )
 from ._runstate import OUTPUT_PREVIEW, LiveStep, RerunFrom, RunningStep, RunState, current_step_var
-from ._serde import Serializer, decode, digest_inputs, encode, encode_plain, module_of, return_type
+from ._serde import (
+    Serializer,
+    decode,
+    describing,
+    digest_inputs,
+    encode,
+    encode_plain,
+    module_of,
+    return_type,
+)
 
 if TYPE_CHECKING:
     from ..flow import Limit
@@ -144,10 +153,9 @@ def callable_hash(fn: Any) -> str:
     """A hash of a callable's code, to notice a step whose code changed since it ran.
 
     A ``functools.partial`` is hashed as the function it wraps (its bound arguments are the step's
-    inputs, not its code).
+    inputs, not its code), a callable object as its ``__call__`` (``describing``).
     """
-    while type(fn) is functools.partial:
-        fn = fn.func
+    fn = describing(fn)
     target = getattr(fn, "__func__", fn)
     if hasattr(target, "__wrapped__"):
         try:
@@ -190,11 +198,11 @@ def replay_facts(fn: Any) -> tuple[bytes, Any]:
     only while their globals are the same object and their raw return annotations equal (else it is
     learned again); a partial, a decorated function or a callable object goes the general way.
     """
-    if type(fn) is functools.partial:
-        # Hashed as the function it wraps, with no return type of its own (return_type gives a partial none).
-        while type(fn) is functools.partial:
+    if isinstance(fn, functools.partial):
+        # Hashed and typed as the function it wraps (describing): its bound arguments are inputs.
+        while isinstance(fn, functools.partial):
             fn = fn.func
-        return replay_facts(fn)[0], None
+        return replay_facts(fn)
     target = fn.__func__ if type(fn) is types.MethodType else fn
     if type(target) is types.FunctionType and not hasattr(target, "__wrapped__"):
         raw = target.__annotations__.get("return", _NO_ANNOTATION)

@@ -126,6 +126,22 @@ _by_code: dict[types.CodeType, tuple[object, object, Any]] = {}
 _BY_CODE_MAX = 4096
 
 
+def describing(fn: Any) -> Any:
+    """The function whose annotation, module and code describe what ``fn`` returns.
+
+    A ``functools.partial`` is described by the function it wraps (its bound arguments are inputs,
+    not code), and a callable object by its ``__call__``: otherwise ``-> Model`` on either is not
+    seen, and its value cannot be rebuilt on replay. A class is left as it is.
+    """
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if not isinstance(fn, (types.FunctionType, types.MethodType, types.BuiltinFunctionType, type)) and isinstance(
+        inspect.getattr_static(type(fn), "__call__", None), types.FunctionType
+    ):
+        return fn.__call__
+    return fn
+
+
 def return_type(fn: Any) -> Any:
     """The callable's return annotation, resolved once per code object (None when there is none).
 
@@ -133,10 +149,12 @@ def return_type(fn: Any) -> Any:
     annotation; the raw annotation and the globals are compared too, so a function whose
     annotation or namespace differs is resolved again.
     """
+    if type(fn) is not types.FunctionType and type(fn) is not types.MethodType:
+        fn = describing(fn)
     target = getattr(fn, "__func__", fn)
     code = getattr(target, "__code__", None)
     if type(code) is not types.CodeType or hasattr(target, "__wrapped__"):
-        return _return_type_of(target)  # a callable object, a partial, a decorated function: by object
+        return _return_type_of(target)  # a decorated function, a builtin: by object
     raw = (getattr(target, "__annotations__", None) or {}).get("return", _NO_TYPE)
     if raw is _NO_TYPE:
         return None  # no annotation: nothing to resolve (a lambda)
@@ -153,7 +171,7 @@ def return_type(fn: Any) -> Any:
 
 def _return_type_of(target: Any) -> Any:
     if "return" not in (getattr(target, "__annotations__", None) or {}):
-        return None  # a partial, a callable object, a builtin: no annotation of its own
+        return None  # a builtin, a class: no return annotation
     try:
         found = _annotations.get(target, _NO_TYPE)
     except TypeError:
@@ -184,6 +202,7 @@ def _resolve_return(target: Any) -> Any:
 
 def module_of(fn: Any) -> str | None:
     """The module of the code that produced a value: its own classes may be rebuilt from a tag."""
+    fn = describing(fn)
     target = getattr(fn, "__func__", fn)
     module = getattr(target, "__module__", None)
     return module if isinstance(module, str) else None

@@ -539,7 +539,8 @@ class _Other(pydantic.BaseModel):
 
 def test_return_types_of_functions_sharing_code_follow_each_annotation() -> None:
     """Return types are cached by code object (a closure per step), yet a function whose annotation or globals
-    differ from the cached one gets its own; a lambda or partial has none; an async closure its awaited type."""
+    differ from the cached one gets its own; a lambda has none, a partial its function's; an async closure its awaited
+    type; a callable object its __call__'s."""
     from nbdurable.engine._serde import return_type
 
     def make() -> Callable[[], Any]:
@@ -564,7 +565,15 @@ def test_return_types_of_functions_sharing_code_follow_each_annotation() -> None
     assert return_type(lambda: 1) is None
     import functools
 
-    assert return_type(functools.partial(make)) is None
+    assert return_type(functools.partial(make)) == Callable[[], Any]
+    assert return_type(functools.partial(functools.partial(first))) is _Point
+
+    class Maker:
+        def __call__(self) -> _Other:
+            return _Other(y="b")
+
+    assert return_type(Maker()) is _Other and return_type(functools.partial(Maker())) is _Other
+    assert return_type(Maker) is None  # a class: what calling it makes is not read from annotations
 
     class Tool:
         def call(self) -> _Other:

@@ -406,6 +406,54 @@ async def test_a_new_callable_per_step_replays_each_value_as_the_type_it_had(jou
     assert again == first
 
 
+class _Made(pydantic.BaseModel):  # never registered: only a declared type lets replay rebuild it
+    n: int
+
+
+def _make(n: int) -> _Made:
+    return _Made(n=n)
+
+
+class _Maker:
+    def __call__(self, n: int) -> _Made:
+        return _Made(n=n * 10)
+
+
+@pytest.mark.asyncio
+async def test_a_partial_and_a_callable_object_declare_their_functions_return_type(journal_path: Path) -> None:
+    """A partial's value is what the function it wraps declares, a callable object's what its __call__ declares:
+    an unregistered model comes back from a replay in a new engine as itself (before, the first run failed saying
+    to annotate the function, which was annotated), and a callable object's code is hashed, so on_change sees it."""
+    ran: list[int] = []
+    seen: list[list[Any]] = []
+
+    @nd.function(id="described", lint="off", retries=0)
+    async def wf(ctx: nd.Context) -> int:
+        got = [
+            # A lambda's model is rebuilt by its tag: the lambda's module declares the class.
+            await ctx.step.run("partial", functools.partial(lambda n: ran.append(n) or _make(n), 1)),
+            await ctx.step.run("wrapped", functools.partial(_make, 2)),
+            await ctx.step.run("object", _Maker(), 3),
+            await ctx.step.run("both", functools.partial(_Maker(), 4)),
+        ]
+        seen.append(got)
+        if ctx.attempt == 0:
+            raise RuntimeError("stop after the steps, the first time")
+        return len(got)
+
+    with pytest.raises(nd.RunFailedError, match="stop after the steps"):
+        await wf.run(run_id="described")
+    restart(journal_path)
+    assert await nd.get_run("described").resume().result() == 4
+    first, again = seen
+    assert [type(v) for v in again] == [type(v) for v in first] == [_Made] * 4
+    assert again == first == [_Made(n=1), _Made(n=2), _Made(n=30), _Made(n=40)]
+    assert ran == [1], "a completed step ran again"
+    hashes = {s.step_id: s.code_hash for s in nd.get_engine().journal.load_steps("described")}
+    assert hashes["object"] == hashes["both"] == executor_module.callable_hash(_Maker.__call__) != ""
+    assert hashes["wrapped"] == executor_module.callable_hash(_make)
+
+
 class _Holder:
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -443,8 +491,8 @@ def test_replay_facts_follow_each_function_sharing_code() -> None:
     elsewhere.__annotations__ = first.__annotations__
     assert replay_facts(elsewhere) == (replay_facts(first)[0], _B)
     assert replay_facts(first)[1] is _A
-    assert replay_facts(functools.partial(first)) == (replay_facts(first)[0], None)
-    assert replay_facts(functools.partial(functools.partial(_Tool().fetch))) == (replay_facts(_Tool.fetch)[0], None)
+    assert replay_facts(functools.partial(first)) == (replay_facts(first)[0], _A)  # typed as the function it wraps
+    assert replay_facts(functools.partial(functools.partial(_Tool().fetch))) == (replay_facts(_Tool.fetch)[0], str)
     assert replay_facts(_Tool().fetch) == (bytes.fromhex(callable_hash(_Tool.fetch)), str)
     assert replay_facts(lambda: 1)[1] is None and replay_facts(lambda: 1)[0]
     assert replay_facts(len) == (b"", None)  # a builtin: no code of its own to check
