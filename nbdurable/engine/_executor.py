@@ -394,8 +394,10 @@ def step_error(
     st: RunState, step_id: str, info: dict[str, Any], attempts: int, error_class: type[BaseException] | None = None
 ) -> StepError:
     """The error a workflow sees for a step that failed for good."""
+    message = str(info.get("message", "")).rstrip()
+    stop = "" if message.endswith((".", "!", "?")) else "."  # most messages end a sentence already
     return StepError(
-        f"{st.where(step_id)} failed after {attempts} attempt(s): {info.get('type')}: {info.get('message')}. "
+        f"{st.where(step_id)} failed after {attempts} attempt(s): {info.get('type')}: {message}{stop} "
         "Catch nd.StepError in the workflow to handle it, or fix the step and resume the run; completed "
         "steps will not run again.",
         run_id=st.run_id,

@@ -18,6 +18,7 @@ import json
 import math
 import sys
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 __all__ = ["MAX_DEPTH", "TooDeepError", "describe", "first_difference", "first_non_json", "kind_of"]
@@ -154,6 +155,8 @@ def _becomes(value: Any) -> str:
         return f"{_a(name)} would come back as base64 text (a str)"
     if isinstance(value, (dt.date, dt.time, dt.timedelta, uuid.UUID, decimal.Decimal)):
         return f"{_a(name)} would come back as a str"
+    if isinstance(value, (Iterator, AsyncIterator)):
+        return f"{_a(name)} makes its items as it is read, and storing it would use it up (return a list instead)"
     return f"{_a(name)} would come back in its JSON form"
 
 

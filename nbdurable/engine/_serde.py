@@ -29,6 +29,7 @@ import enum
 import functools
 import hashlib
 import inspect
+import io
 import json
 import sys
 import types
@@ -36,7 +37,7 @@ import typing
 import uuid
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Literal, TypeVar
 
 from .._errors import ConfigError, SerializationError, SerializationWarning
@@ -306,6 +307,8 @@ def encode(
     if plain is not None:
         return plain, None
     try:
+        if isinstance(value, _LAZY):
+            raise _RefusedError(_lazy_result(value))
         payload, tag = _encode(value)
         _check_storable(payload)
         _check_round_trip(value, payload, tag, output_type, module)
@@ -319,6 +322,29 @@ def encode(
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"{_at(where)}{_not_json(value, exc)}") from exc
     return payload, tag
+
+
+_LAZY = (Iterator, AsyncIterator)
+
+
+def _lazy_result(value: Any) -> str:
+    """Why a generator, an iterator or an open file cannot be a step's result, and what to return instead.
+
+    Storing one would use it up (the caller would get an empty one back), and a replay could not
+    give back something that makes its items as it goes: the step must hand over what it made.
+    """
+    name = f"{type(value).__module__}.{type(value).__qualname__}"
+    if isinstance(value, io.IOBase):
+        return f"the result is an open file ({name}): return what was read from it (f.read()) or its path instead."
+    if isinstance(value, AsyncIterator):
+        return (
+            f"the result is an async iterator ({name}), whose items come later: collect them inside the step and "
+            "return the list ([item async for item in ...])."
+        )
+    return (
+        f"the result is an iterator ({name}), whose items are made as it is read: storing it would use it up, and a "
+        "replay could not give it back. Return a list of its items instead (list(...) inside the step)."
+    )
 
 
 def _not_json(value: Any, exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..engine._executor import StepSpec, execute
+from ._step import not_callable
 
 if TYPE_CHECKING:
     from ..ai import Model
@@ -127,6 +128,8 @@ class AIStep:
         """
         from .. import ai as _ai
 
+        if not callable(fn):
+            raise TypeError(not_callable(f"step.ai.wrap({name!r}, fn)", name, fn))
         st = self._state
         step_id, position = st.next_id(name)
         started: dict[str, float] = {}

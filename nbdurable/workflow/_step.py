@@ -111,7 +111,7 @@ class Step:
         if not isinstance(name, str) or not name:
             raise TypeError(f"step.run needs a non-empty string name first, got {name!r}")
         if not callable(fn):
-            raise TypeError(f"step.run({name!r}, fn): fn must be callable, got {type(fn).__name__}")
+            raise TypeError(not_callable(f"step.run({name!r}, fn)", name, fn))
         st = self._state
         step_id, position = st.next_id(name)
         use_limit = _take_limit(kwargs) if "limit" in kwargs else None
@@ -307,9 +307,19 @@ class Step:
         if mode not in ("wait", "race"):
             raise ConfigError(f"step.parallel: mode must be 'wait' or 'race', got {mode!r}")
         if not all(callable(b) for b in branches):
+            given: Sequence[object] = branches  # what the caller passed, whatever the signature says
+            called = [b for b in given if isinstance(b, Coroutine)]
+            for b in called:
+                b.close()  # made by calling step.run(...) too early: closed, so Python does not warn it never ran
             raise TypeError(
                 "step.parallel takes a sequence of callables that call steps, e.g. "
                 "(lambda: step.run('a', fa), lambda: step.run('b', fb))"
+                + (
+                    f"; got {len(called)} coroutine(s), the result of calling step.run(...) (or another async "
+                    "function) where a lambda around the call belongs. Nothing of them ran."
+                    if called
+                    else ""
+                )
             )
         if mode == "race":
             return tuple(await asyncio.gather(*(b() for b in branches)))
@@ -385,6 +395,33 @@ def _journaled_event(rec: StepRecord, where: str) -> Event:
         "an id and a time). The journal was edited or damaged; rerun from this step (nd.rerun or %durable rerun) "
         "to wait again."
     )
+
+
+def not_callable(call: str, name: str, fn: Any) -> str:
+    """What is wrong with a step function that is not callable, and the call to write instead.
+
+    The usual slip is calling the function in place (``step.run("a", fetch(url))``): its
+    result, or its coroutine, is handed over, and the function would run outside the step,
+    again on every replay. A coroutine is closed here, so Python does not warn it never ran.
+    """
+    if isinstance(fn, Coroutine):
+        fn.close()
+        code = getattr(fn, "cr_code", None)
+        label = getattr(code, "co_qualname", None) or getattr(code, "co_name", "fn")
+        return (
+            f"{call}: fn is a coroutine, the result of calling {label}(...) already; pass the function and its "
+            f"arguments instead, as in step.run({name!r}, {label}, arg1, key=value), so the step calls it once and "
+            "a replay does not call it at all. Nothing ran."
+        )
+    return (
+        f"{call}: fn must be callable, got {type(fn).__name__} {_preview(fn)}: pass the function and its arguments "
+        f"(step.run({name!r}, fetch, url)), not the result of calling it, which ran outside the step."
+    )
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _take_limit(kwargs: dict[str, Any]) -> Limit | None:

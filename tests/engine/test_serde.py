@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import enum
 import math
+import re
 import sys
 import uuid
 from collections.abc import Callable
@@ -226,6 +227,48 @@ def test_nested_values_without_a_declared_type_are_refused_not_changed() -> None
     declared = dict[str, dt.datetime | uuid.UUID | list[Point] | tuple[int, int]]
     payload, tag = encode(nested(), output_type=declared)
     assert same(decode(payload, tag, output_type=declared), nested())
+
+
+def _numbers() -> Any:
+    yield 1
+
+
+async def _later() -> Any:
+    yield 1
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (_numbers, "an iterator (builtins.generator), whose items are made as it is read"),
+        (lambda: map(str, [1, 2]), "an iterator (builtins.map)"),
+        (lambda: iter([1]), "an iterator (builtins.list_iterator)"),
+        (_later, "an async iterator (builtins.async_generator), whose items come later"),
+        (lambda: open(__file__), "an open file (_io.TextIOWrapper): return what was read from it"),
+    ],
+)
+def test_a_lazy_result_is_refused_saying_what_to_return_and_is_not_used_up(make: Callable[[], Any], said: str) -> None:
+    """A generator, iterator or open file is refused by name before anything reads it (storing it would use it up,
+    and a replay could not give it back), with what to return instead; whatever output_type says."""
+    for output_type in (None, list[int]):
+        value = make()
+        try:
+            with pytest.raises(nd.SerializationError, match=re.escape(said)) as info:
+                encode(value, where="run 'r', step 'g'", output_type=output_type)
+            assert str(info.value).startswith("run 'r', step 'g': the result is ")
+            assert "list" in str(info.value) or "path" in str(info.value)
+            if hasattr(value, "__next__") and not hasattr(value, "read"):
+                assert next(value) is not None, "refusing it used it up"
+        finally:
+            if hasattr(value, "close"):
+                value.close()
+            elif hasattr(value, "aclose"):
+                value.aclose().close()
+
+
+def test_a_generator_inside_a_result_is_named_where_it_is() -> None:
+    with pytest.raises(nd.SerializationError, match=r"at result\['rows'\], a generator makes its items as it is read"):
+        encode({"rows": _numbers()}, where="run 'r', step 'g'")
 
 
 class Shape(pydantic.BaseModel):

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import gc
 import os
 import re
 import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -155,7 +157,44 @@ async def test_bad_step_arguments_fail_at_the_call(journal_path: Path) -> None:
     await wf.run(run_id="bad-args")
     assert len(errors) == 3
     assert "non-empty string name" in errors[0]
-    assert "must be callable" in errors[1]
+    assert "must be callable, got int 5" in errors[1] and "not the result of calling it" in errors[1]
+
+
+async def _fetch(url: str) -> str:
+    return url
+
+
+@pytest.mark.asyncio
+async def test_a_step_given_a_called_function_says_to_pass_the_function(journal_path: Path) -> None:
+    """step.run("a", fetch(url)) hands over a coroutine: the error names the function and the call to write, for
+    step.run, step.ai.wrap and step.parallel, and the coroutine is closed (no "never awaited" warning), none ran."""
+    errors: list[str] = []
+
+    @nd.function(id="called-in-place", retries=0, lint="off")
+    async def wf(ctx: nd.Context) -> int:
+        calls: list[Callable[[], object]] = [
+            lambda: ctx.step.run("a", _fetch("u")),  # type: ignore[call-overload]
+            lambda: ctx.step.ai.wrap("b", _fetch("u")),  # type: ignore[arg-type]
+            lambda: ctx.step.parallel([ctx.step.run("c", _fetch, "u")]),  # type: ignore[list-item]
+        ]
+        for call in calls:
+            try:
+                made = call()
+                await made  # type: ignore[misc]
+            except TypeError as exc:
+                errors.append(str(exc))
+        return 0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a coroutine left unawaited would warn when collected
+        await wf.run(run_id="called-in-place")
+        gc.collect()
+    assert len(errors) == 3, errors
+    assert "fn is a coroutine, the result of calling _fetch(...) already" in errors[0]
+    assert "step.run('a', _fetch, arg1, key=value)" in errors[0] and "Nothing ran" in errors[0]
+    assert errors[1].startswith("step.ai.wrap('b', fn): fn is a coroutine")
+    assert "got 1 coroutine(s), the result of calling step.run(...)" in errors[2]
+    assert nd.get_engine().journal.load_steps("called-in-place") == []
 
 
 @pytest.mark.asyncio
