@@ -48,6 +48,9 @@ parser.add_argument("--widget", action="store_true")
 parser.add_argument("--profile", help="write cProfile stats of the timed part to this file")
 parser.add_argument("--untyped", action="store_true", help="steps call a function with no return annotation")
 parser.add_argument(
+    "--inputs", action="store_true", help="each step is given an input: step.run('fetch', fetch, url) with its own url"
+)
+parser.add_argument(
     "--mix",
     action="store_true",
     help="each step gets a new callable, in turn a lambda, a closure, a partial, a bound method, an async closure "
@@ -177,6 +180,9 @@ async def sequential(ctx: nd.Context) -> None:
         for i in range(args.n):
             name, fn = mixed_step(i)
             await run(name, fn)
+    elif args.inputs:
+        for i in range(args.n):
+            await run("fetch", scaled, i)  # the input is hashed (and previewed) per step
     else:
         for _ in range(args.n):
             await run("trivial", step_fn)

@@ -683,6 +683,10 @@ def render(res: dict[str, Any], args: argparse.Namespace) -> str:
         f"- Resume of the 1,000-step run when the step function has no return annotation (replay then skips "
         f"pydantic): {untyped['resume_s'].fmt(2, 1e3)} ms, {untyped['replay_us'].fmt(2)} µs per replayed step; "
         f"its first run {untyped['first_us'].fmt()} µs per step.",
+        f"- The same with an input per step (`step.run('fetch', fetch, i)`: the input is hashed, and previewed on the "
+        f"first run): resume {res['nbd_inputs']['resume_s'].fmt(2, 1e3)} ms, "
+        f"{res['nbd_inputs']['replay_us'].fmt(2)} µs per replayed step; its first run "
+        f"{res['nbd_inputs']['first_us'].fmt()} µs per step.",
         f"- Opening the journal (`nd.configure(path)`) in the resuming process: {s1['open_s'].fmt(2, 1e3)} ms "
         "(not included in the resume time above).",
         f"- Empty journal after a 0-step run, checkpointed: {other['empty_size']:,} bytes.",
@@ -843,6 +847,7 @@ def main() -> None:
     res["floor_bytes"] = floor_bytes(r)
     res["nbd"] = {n: sequential(r, args.reps, n) for n in (1000, 10000)}
     res["nbd_untyped"] = sequential(r, args.reps, 1000, "--untyped", with_floor=False)
+    res["nbd_inputs"] = sequential(r, args.reps, 1000, "--inputs", with_floor=False)
     res["nbd_other"] = nbdurable_other(r, args.reps)
     res["peers"] = {
         "dbos": peer(r, args.reps, args.peer_n, "_dbos_bench.py", [], "dbos"),

@@ -41,6 +41,9 @@ _PATTERNS = (
 _SHAPE_REACH = 64
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
 _cache: tuple[int, float, tuple[str, ...]] = (-1, 0.0, ())
+_known: tuple[object, list[str]] = (None, [])
+# The clock itself, not the determinism watch's wrapper of it (installed in workflows): this runs per step.
+_monotonic = getattr(time.monotonic, "__wrapped__", time.monotonic)
 
 
 def secret_values() -> tuple[str, ...]:
@@ -51,7 +54,7 @@ def secret_values() -> tuple[str, ...]:
     """
     global _cache
     marker = len(os.environ)
-    now = time.monotonic()
+    now = _monotonic()
     if _cache[0] == marker and now - _cache[1] < 1.0:
         return _cache[2]
     values = sorted(
@@ -75,9 +78,22 @@ def watch_env(name: str) -> None:
 
 
 def known_secrets() -> list[str]:
-    """Every secret value to mask, longest first (so a key that contains another is masked whole)."""
-    found = {os.environ.get(name, "") for name in _WATCHED_ENVS} | _REGISTERED | set(secret_values())
-    return sorted((v for v in found if len(v) >= _MIN_LEN), key=len, reverse=True)
+    """Every secret value to mask, longest first (so a key that contains another is masked whole).
+
+    The watched variables are read every time, as before; the list is built again only when they,
+    :func:`secret_values` or the registered secrets changed (this runs for every step with inputs,
+    and building it was most of a step's redaction).
+    """
+    global _known
+    values = secret_values()
+    watched = tuple(os.environ.get(name, "") for name in _WATCHED_ENVS)
+    marker = (values, len(_REGISTERED), watched)
+    if _known[0] == marker:
+        return _known[1]
+    found = set(watched) | _REGISTERED | set(values)
+    listed = sorted((v for v in found if len(v) >= _MIN_LEN), key=len, reverse=True)
+    _known = (marker, listed)
+    return listed
 
 
 def redact_text(text: str, secrets: list[str] | None = None) -> str:

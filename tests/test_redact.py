@@ -23,6 +23,24 @@ def test_redact_text_masks_registered_watched_and_shaped_secrets(monkeypatch: py
     assert _redact.redact_text("the bearer of this letter, sk-short") == "the bearer of this letter, sk-short"
 
 
+def test_the_list_of_secrets_follows_every_change_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """known_secrets is built once while nothing changes (it runs per step with inputs), yet a secret registered,
+    a watched variable given another value in place (the environment's size unchanged) or a new variable whose
+    name says secret is masked by the very next call."""
+    monkeypatch.setenv("MY_OTHER_CREDS", "first-credential-value")
+    _redact.watch_env("MY_OTHER_CREDS")
+    before = _redact.known_secrets()
+    assert "first-credential-value" in before and _redact.known_secrets() is before  # nothing changed: the same list
+    monkeypatch.setenv("MY_OTHER_CREDS", "second-credential-value")  # replaced in place
+    assert "second-credential-value" in _redact.known_secrets()
+    assert "first-credential-value" not in _redact.known_secrets()
+    _redact.register_secret("registered-just-now-123")
+    assert "registered-just-now-123" in _redact.known_secrets()
+    monkeypatch.setenv("SERVICE_TOKEN", "a-token-set-later-456")  # a new variable: the environment grew
+    assert "a-token-set-later-456" in _redact.known_secrets()
+    assert _redact.redact_text("x a-token-set-later-456 y second-credential-value") == "x *** y ***"
+
+
 @pytest.mark.asyncio
 async def test_step_inputs_and_errors_are_masked_in_the_journal(journal_path: Path) -> None:
     _redact.register_secret(REGISTERED)

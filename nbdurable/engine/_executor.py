@@ -57,6 +57,8 @@ from ._serde import (
     digest_inputs,
     encode,
     encode_plain,
+    hash_inputs,
+    input_digest,
     module_of,
     return_type,
 )
@@ -293,7 +295,7 @@ async def replay_run(
     serializer: Serializer,
     position: int,
 ) -> Any:
-    """A step whose journal row is a plain completed step (ReplaySteps, no inputs): its journaled value.
+    """A step whose journal row is a plain completed step (ReplaySteps; its inputs, if any, match): its journaled value.
 
     The replay path of most steps (a loop replays thousands), so ``Step.run`` calls it without building
     a StepSpec, and it is one frame: note_replayed's checks and notices without a record (unless a view
@@ -440,20 +442,23 @@ async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, cou
         entry = st.journaled.get(step_id)
         if (
             type(entry) is tuple
-            and entry[PLAIN_INPUT_HASH] is None
-            and not spec.args
-            and not spec.kwargs
             and spec.hint is None
+            and (
+                entry[PLAIN_INPUT_HASH] is None
+                if not spec.args and not spec.kwargs
+                else entry[PLAIN_INPUT_HASH] == input_digest(spec.args, spec.kwargs)
+            )
         ):
-            # A plain completed step, answered from the journal's row itself (ReplaySteps; Step.run goes
-            # straight to replay_run). Inputs to compare take the record's path below.
+            # A plain completed step given the inputs it ran with, answered from the journal's row itself
+            # (ReplaySteps; Step.run goes straight to replay_run). Other inputs take the record's path below.
             return await replay_run(st, entry, spec.fn, spec.output_type, spec.serializer, position)
         rec = None if entry is None else st.record_of(entry)
         if rec is not None and rec.status == "completed":
-            # A dict lookup, a hash only when there are inputs, a JSON parse.
+            # A dict lookup, a hash only when there are inputs (the preview only when they differ), a JSON parse.
             if rec.input_hash or spec.args or spec.kwargs:
-                input_hash, shown = digest_inputs(spec.args, spec.kwargs)
+                input_hash = hash_inputs(spec.args, spec.kwargs)
                 if rec.input_hash != input_hash:
+                    shown = digest_inputs(spec.args, spec.kwargs)[1]
                     st.check_replayed(rec, position, input_hash, shown or None)
             note_replayed(st, rec, position, spec.fn)
             if rec.output is None:

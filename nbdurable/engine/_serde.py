@@ -714,11 +714,18 @@ def _hash_default(value: Any) -> Any:
         return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
+# json.dumps with these options, built once: every step with inputs is hashed on each run and each replay, and
+# dumps's own layer was a fifth of that. The text must stay as dumps makes it (journaled hashes are of it).
+_INPUT_ENCODERS = tuple(
+    json.JSONEncoder(sort_keys=sort_keys, separators=(",", ":"), default=_hash_default) for sort_keys in (True, False)
+)
+
+
 def _inputs_text(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """The inputs as JSON; any value, however odd, gives some text (inputs are only hashed and shown)."""
-    for sort_keys in (True, False):
+    for encoder in _INPUT_ENCODERS:
         try:
-            return json.dumps([args, kwargs], sort_keys=sort_keys, separators=(",", ":"), default=_hash_default)
+            return encoder.encode([args, kwargs])
         except (TypeError, ValueError, RecursionError):
             continue
     return json.dumps([[_type_only(a) for a in args], {k: _type_only(v) for k, v in sorted(kwargs.items())}])
@@ -746,6 +753,16 @@ def digest_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], limit: int = 20
     return digest, redact_clipped(shown, limit)
 
 
+def input_digest(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    """The hash of :func:`digest_inputs` as the journal stores it (8 bytes), without the preview.
+
+    What a replay compares: it needs no preview (the journal has one), and redacting one costs more
+    than hashing.
+    """
+    text = _inputs_text(args, kwargs)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
 def hash_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """The hash part of :func:`digest_inputs` (what replay compares)."""
-    return digest_inputs(args, kwargs)[0]
+    """The hash part of :func:`digest_inputs` (what replay compares), as hex."""
+    return input_digest(args, kwargs).hex() if args or kwargs else ""

@@ -120,8 +120,9 @@ PLAIN_CODE_HASH = 6  # None or the hash as 8 bytes
 class ReplaySteps:
     """A run's journaled steps as replay loads them (``Journal.load_replay``).
 
-    ``plain`` holds the completed ``run`` steps that carry nothing but their result (most steps of
-    most runs), as rows of only what replay reads (``PLAIN_*``), every column of the row already
+    ``plain`` holds the completed ``run`` steps that carry nothing but their result and their inputs'
+    hash and preview (most steps of most runs), as rows of only what replay reads (``PLAIN_*``; the
+    preview stays in the journal), every column of the row already
     checked: replay reads them in place, and ``whole`` makes StepRecords of some (one query) when a
     view or a message needs the whole step. Why: building and checking a record per step was about
     a third of a replay, and fetching the columns replay does not read another quarter. ``records``

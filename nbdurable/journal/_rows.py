@@ -30,6 +30,7 @@ __all__ = [
     "check_event",
     "check_run",
     "check_step",
+    "meta_ok",
     "refuse_damaged",
     "run_changes",
     "run_conditions",
@@ -142,7 +143,8 @@ def _typed(obj: Any, types: dict[str, tuple[type, ...]]) -> bool:
     return True
 
 
-def _meta_ok(meta: Any) -> bool:
+def meta_ok(meta: Any) -> bool:
+    """Whether a step's decoded meta is as nbdurable writes it (check_step's test, for replay's plain rows too)."""
     return _typed(meta, _META_TYPES) and ("ai" not in meta or _typed(meta["ai"], _AI_TYPES))
 
 
@@ -200,7 +202,7 @@ def check_step(s: StepRecord) -> StepRecord:
         and (s.ended_at is None or type(s.ended_at) is float)
         and (s.next_at is None or type(s.next_at) is float)
         and (s.error is None or _error_ok(s.error))
-        and (s.meta is None or _meta_ok(s.meta))
+        and (s.meta is None or meta_ok(s.meta))
     ):
         return s
     return _repair_step(s)
@@ -232,7 +234,7 @@ def _repair_step(s: StepRecord) -> StepRecord:
         ended_at=keep("ended_at", s.ended_at is None or type(s.ended_at) is float, None),
         next_at=keep("next_at", s.next_at is None or type(s.next_at) is float, None),
         error=keep("error", s.error is None or _error_ok(s.error), None),
-        meta=keep("meta", s.meta is None or _meta_ok(s.meta), None),
+        meta=keep("meta", s.meta is None or meta_ok(s.meta), None),
     )
     if bad and s.status == "completed":
         s.status = "failed"  # never replayed as done: its output cannot be trusted to be what the step gave

@@ -46,7 +46,7 @@ from ._protocol import (
     StepSummary,
     Write,
 )
-from ._rows import check_step, run_changes, run_conditions
+from ._rows import check_step, meta_ok, run_changes, run_conditions
 from ._sqlite_schema import (
     _APP_ID,
     _ASKED_READONLY,
@@ -77,6 +77,7 @@ from ._sqlite_schema import (
     _prepare_file,
     _rollback,
     _run_params,
+    _short_json,
     _size,
     _tolerant_text,
     connect_readonly,
@@ -106,8 +107,9 @@ Durability = Literal["normal", "full"]
 # integer equals its CAST, a real or a text does not); numbers for the times (every number sorts before every
 # text and blob, and REAL columns read numbers back as floats).
 _PLAIN_COLS = "step_id, name, position, input_hash, output, output_tag, code_hash"
+# meta comes last, after this check (r[8]): a step with inputs keeps their preview there, which replay never reads.
 _PLAIN_REST = (
-    "kind IS NULL AND status IS NULL AND error IS NULL AND meta IS NULL AND next_at IS NULL "
+    "kind IS NULL AND status IS NULL AND error IS NULL AND next_at IS NULL "
     "AND attempt = CAST(attempt AS INTEGER) AND started_at < '' AND (ended_at IS NULL OR ended_at < '')"
 )
 
@@ -928,7 +930,7 @@ class SQLiteJournal:
 
     def load_replay(self, run_id: str) -> ReplaySteps:
         rows = self._read(
-            f"SELECT {_PLAIN_COLS}, {_PLAIN_REST} FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?)",
+            f"SELECT {_PLAIN_COLS}, {_PLAIN_REST}, meta FROM steps WHERE rn=(SELECT rn FROM runs WHERE run_id=?)",
             (run_id,),
         )
         # Rows in key order, not sorted: replay looks steps up by id (RunState.load keeps, per position, the
@@ -936,9 +938,9 @@ class SQLiteJournal:
         plain: list[tuple[Any, ...]] = []
         others: list[Any] = []
         for r in rows:
-            # A completed "run" step with only its result, every column of the type nbdurable writes: what
-            # check_step would pass unchanged (SQLite checked the columns not read: r[7]; anything else goes
-            # through check_step). One chain: replay's hot path.
+            # A completed "run" step with its result (and its inputs' hash and preview), every column of the type
+            # nbdurable writes: what check_step would pass unchanged (SQLite checked the columns not read: r[7];
+            # anything else goes through check_step). One chain: replay's hot path.
             if (
                 r[7] == 1
                 and type(r[0]) is str
@@ -948,8 +950,9 @@ class SQLiteJournal:
                 and (r[5] is None or type(r[5]) is str)
                 and (r[3] is None or type(r[3]) is bytes)
                 and (r[6] is None or type(r[6]) is bytes)
+                and (r[8] is None or (type(r[8]) is str and meta_ok(_short_json(r[8]))))
             ):
-                plain.append(r)
+                plain.append(r if r[8] is None else (*r[:8], None))  # the inputs' preview stays in the journal
             else:
                 others.append(r[0])
         with self._decoding(f"a step of run {run_id!r}"):

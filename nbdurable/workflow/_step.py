@@ -32,7 +32,7 @@ from .._errors import (
 from ..engine._events import Event, coerce_event, validate_event
 from ..engine._executor import ParkSpec, StepSpec, execute, journaled_value, park, replay_run
 from ..engine._runstate import RunState
-from ..engine._serde import Serializer, decode, encode
+from ..engine._serde import Serializer, decode, encode, input_digest
 from ..journal._protocol import PLAIN_INPUT_HASH, StepRecord
 
 if TYPE_CHECKING:
@@ -118,9 +118,14 @@ class Step:
         # One coroutine per step, not a wrapper around it; inside a step.parallel(mode="wait") branch, one
         # more that waits for the branch's turn.
         entry = st.journaled.get(step_id)
-        if type(entry) is tuple and entry[PLAIN_INPUT_HASH] is None and not args and not kwargs:
-            # Replay's common case (a loop replays thousands): a plain completed step, from its row. It
-            # writes nothing, so it is not counted open.
+        if type(entry) is tuple and (
+            entry[PLAIN_INPUT_HASH] is None
+            if not args and not kwargs
+            else entry[PLAIN_INPUT_HASH] == input_digest(args, kwargs)
+        ):
+            # Replay's common case (a loop replays thousands): a plain completed step, from its row, given the
+            # inputs it ran with (other inputs take the record's path, which says how they differ). It writes
+            # nothing, so it is not counted open.
             step = replay_run(st, entry, fn, output_type, serializer, position)
             return step if _branch_var.get() is None else self._in_turn(step)
         # Counted now, at call time: steps started together under gather are all open before the first

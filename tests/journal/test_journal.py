@@ -458,7 +458,8 @@ _replay_shapes = st.lists(
 @given(shapes=_replay_shapes)
 def test_load_replay_gives_what_load_steps_gives(journal: nd.Journal, shapes: list) -> None:  # type: ignore[type-arg]
     """Replay's load (plain completed steps left as the journal's rows) holds exactly the records load_steps reads,
-    and only a completed "run" step with nothing but its result, hashes as bytes, is left as a row."""
+    and only a completed "run" step with nothing but its result (and its inputs' preview), hashes as bytes, is left
+    as a row."""
     run_id = f"r{uuid.uuid4().hex}"  # the journal is shared by the examples
     add_run(journal, run(run_id))
     journal.write(
@@ -490,14 +491,8 @@ def test_load_replay_gives_what_load_steps_gives(journal: nd.Journal, shapes: li
     for row in replay.plain:
         assert replay.record is not None
         rec = replay.record(row)
-        assert (rec.kind, rec.status, rec.meta, rec.error, rec.next_at, rec.damaged) == (
-            "run",
-            "completed",
-            None,
-            None,
-            None,
-            (),
-        )
+        assert (rec.kind, rec.status, rec.error, rec.next_at, rec.damaged) == ("run", "completed", None, None, ())
+        assert rec.meta in (None, {"input": "[1]"})  # a step's inputs' preview: replay never reads it
         assert rec.step_id == row[PLAIN_STEP_ID] and rec.position == row[PLAIN_POSITION]
         assert rec.output == row[PLAIN_OUTPUT] and rec.output_tag == row[PLAIN_OUTPUT_TAG]
         assert (
@@ -1069,6 +1064,7 @@ _EDITED = st.sampled_from(
     [
         None, 0, 1, -3, 2**62, 1.5, 0.0, -2.5, 1e300, float("inf"),
         "", "x", "run", "completed", "12", "1.5", "{}", b"", b"\x01", b"\xff\xfe",
+        '{"input":"[1]"}', '{"input":5}', ' {"input":"[1]"}', '{"input":"[1]"} ', '{"attempts":[]}', "[]",
     ]
 )  # fmt: skip
 _COLUMNS = st.sampled_from(
@@ -1109,13 +1105,13 @@ def test_load_replay_checks_every_column_of_an_edited_row(
         got = {s.step_id: s for s in replay.records}
         for row in replay.plain:
             rec = replay.record(row)
-            assert rec.damaged == () and (rec.kind, rec.status, rec.error, rec.meta, rec.next_at) == (
+            assert rec.damaged == () and (rec.kind, rec.status, rec.error, rec.next_at) == (
                 "run",
                 "completed",
                 None,
                 None,
-                None,
             ), rec
+            assert rec.meta is None or type(rec.meta) is dict, rec  # as written (an inputs' preview), never damaged
             assert type(rec.attempt) is int and type(rec.started_at) is float
             assert rec.ended_at is None or type(rec.ended_at) is float
             got[rec.step_id] = rec

@@ -524,8 +524,8 @@ def test_replay_facts_resolve_a_closure_per_step_once(monkeypatch: pytest.Monkey
 async def test_steps_with_inputs_replay_without_a_query_each_and_other_inputs_are_still_noticed(
     journal_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Steps with inputs (journaled with their input's preview, so loaded as records) replay with no query per step
-    (no plain row's record is read), one reached with other inputs is reported; none runs again."""
+    """Steps with inputs replay from their plain rows (their inputs' preview stays in the journal) with no query per
+    step: only the one reached with other inputs reads its record, to report both previews; none runs again."""
     from nbdurable.journal._sqlite import SQLiteJournal
 
     ran: list[int] = []
@@ -554,11 +554,17 @@ async def test_steps_with_inputs_replay_without_a_query_each_and_other_inputs_ar
         await wf.run(run_id="inputs-replay")
     assert ran == list(range(20))
     shift[0] = 1  # step add:7 is reached with another b
-    with pytest.warns(nd.ReplayDeterminismWarning, match=r"step 'add:7': reached with other inputs than journaled"):
+    replay = nd.get_engine().journal.load_replay("inputs-replay")
+    assert len(replay.plain) == 20 and replay.records == []  # every step with inputs is a plain row
+    with pytest.warns(
+        nd.ReplayDeterminismWarning,
+        match=r"step 'add:7': reached with other inputs than journaled \(journaled \[7\],\{\"b\":7\}, "
+        r"now \[7\],\{\"b\":8\}\)",
+    ):
         out = await nd.get_run("inputs-replay").resume().result()
     assert out == [2 * i for i in range(20)]  # the journaled results, add:7's too
     assert ran == list(range(20)), "a completed step ran again"
-    assert wholes == [], "a replayed step read its record from the journal"
+    assert wholes == [1], "a replayed step read its record from the journal (only add:7's preview is needed)"
 
 
 @pytest.mark.asyncio
