@@ -61,6 +61,7 @@ from ._serde import (
     input_digest,
     module_of,
     return_type,
+    same_annotation,
 )
 
 if TYPE_CHECKING:
@@ -182,15 +183,6 @@ _FACTS_MAX = 4096
 _NO_ANNOTATION = object()
 
 
-def _same_annotation(known: object, raw: object) -> bool:
-    """Whether two raw return annotations are equal: ``-> list[int]`` without ``from __future__ import
-    annotations`` is a new object each time its ``def`` runs (a closure per step), yet resolves the same."""
-    try:
-        return type(known) is type(raw) and bool(known == raw)
-    except Exception:
-        return False
-
-
 def replay_facts(fn: Any) -> tuple[bytes, Any]:
     """``fn``'s code hash as the journal stores it (8 bytes; empty when it has no code) and its return type.
 
@@ -210,7 +202,7 @@ def replay_facts(fn: Any) -> tuple[bytes, Any]:
         raw = target.__annotations__.get("return", _NO_ANNOTATION)
         namespace = target.__globals__
         found = _facts.get(target.__code__)
-        if found is None or found[1] is not namespace or (found[0] is not raw and not _same_annotation(found[0], raw)):
+        if found is None or found[1] is not namespace or (found[0] is not raw and not same_annotation(found[0], raw)):
             found = (raw, namespace, (bytes.fromhex(callable_hash(target)), return_type(target)))
             if len(_facts) >= _FACTS_MAX:
                 _facts.clear()

@@ -49,13 +49,16 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "Serializer",
     "decode",
+    "describing",
     "digest_inputs",
     "encode",
     "encode_plain",
     "hash_inputs",
+    "input_digest",
     "module_of",
     "register_type",
     "return_type",
+    "same_annotation",
     "storable_text",
 ]
 
@@ -143,6 +146,15 @@ def describing(fn: Any) -> Any:
     return fn
 
 
+def same_annotation(known: object, raw: object) -> bool:
+    """Whether two raw return annotations are equal: ``-> list[int]`` without ``from __future__ import
+    annotations`` is a new object each time its ``def`` runs (a closure per step), yet resolves the same."""
+    try:
+        return type(known) is type(raw) and bool(known == raw)
+    except Exception:
+        return False
+
+
 def return_type(fn: Any) -> Any:
     """The callable's return annotation, resolved once per code object (None when there is none).
 
@@ -161,7 +173,7 @@ def return_type(fn: Any) -> Any:
         return None  # no annotation: nothing to resolve (a lambda)
     namespace = getattr(target, "__globals__", None)
     cached = _by_code.get(code)
-    if cached is not None and cached[0] is raw and cached[1] is namespace:
+    if cached is not None and cached[1] is namespace and (cached[0] is raw or same_annotation(cached[0], raw)):
         return cached[2]
     found = _resolve_return(target)
     if len(_by_code) >= _BY_CODE_MAX:

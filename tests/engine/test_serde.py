@@ -580,6 +580,25 @@ class _Other(pydantic.BaseModel):
     y: str
 
 
+def test_a_closure_per_step_with_a_generic_annotation_is_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``from __future__ import annotations`` ``-> list[int]`` is a new object each time a ``def`` runs: the
+    cache by code object compares annotations by equality, so the record path (every step on PostgreSQL) does not
+    resolve it per step."""
+    from nbdurable.engine._serde import return_type
+
+    calls = count_type_hints(monkeypatch)
+
+    def make() -> Callable[[], Any]:
+        def f() -> Any:
+            return [1]
+
+        f.__annotations__ = {"return": list[int]}  # a new, equal annotation per closure
+        return f
+
+    assert {return_type(make()) for _ in range(50)} == {list[int]}
+    assert len(calls) <= 1, f"resolved {len(calls)} times for one code object"
+
+
 def test_return_types_of_functions_sharing_code_follow_each_annotation() -> None:
     """Return types are cached by code object (a closure per step), yet a function whose annotation or globals
     differ from the cached one gets its own; a lambda has none, a partial its function's; an async closure its awaited
