@@ -241,8 +241,14 @@ class StepSpec:
         return self.fn if self.hint is None else self.hint
 
     def wanted(self) -> Any:
-        """The type the journaled value is rebuilt as."""
-        return self.output_type if self.output_type is not None else return_type(self.source)
+        """The type the journaled value is rebuilt as.
+
+        A step's own function goes through replay_facts (one lookup per code object): on journals that
+        load records (PostgreSQL, memory) every replayed step asks this.
+        """
+        if self.output_type is not None:
+            return self.output_type
+        return replay_facts(self.fn)[1] if self.hint is None else return_type(self.hint)
 
 
 @dataclasses.dataclass(slots=True)
