@@ -307,15 +307,22 @@ async def main() -> None:
         builds: list[float] = []
         if args.widget:
             # What nbdurable.notebook._display.display_run does in a notebook, minus IPython's display(): every
-            # notice pushes a snapshot source to the widget (built only when it sends, at most 4 times a second);
-            # when the run ends, the last snapshot is built at once (from memory, as the run's state is released
-            # just after) and becomes the static view that replaces the widget.
+            # notice pushes a snapshot source to the widget (built only when it sends, at most 4 times a second),
+            # and while a send is scheduled the step notices are held (the feed delivers none) until the source
+            # is built; when the run ends, the last snapshot is built at once (from memory, as the run's state is
+            # released just after) and becomes the static view that replaces the widget. (A tree without
+            # ChangeFeed.hold gets every notice, as display_run did there.)
             from nbdurable.notebook._display import TIMELINE_ROWS
             from nbdurable.notebook._widget import TimelineWidget
             from nbdurable.timeline._render import bound_snapshot, timeline_mimebundle
             from nbdurable.timeline._snapshot import build_snapshot
 
+            hold = getattr(engine.feed, "hold", None)
+            release = getattr(engine.feed, "release", None)
+
             def source() -> dict[str, Any]:
+                if release is not None:
+                    release(on_notice)
                 t = clock()
                 snap = build_snapshot(engine, RUN_ID, max_steps=TIMELINE_ROWS)
                 builds.append(clock() - t)
@@ -324,16 +331,23 @@ async def main() -> None:
             widget = shown = TimelineWidget(max_steps=TIMELINE_ROWS)
 
             def on_notice(notice: Any) -> None:
+                if notice.run_id != RUN_ID and notice.kind != "event":
+                    return
                 if notice.kind == "run_finished":
                     timeline_mimebundle(bound_snapshot(source(), max_steps=TIMELINE_ROWS))
                     shown.close()
                     return
                 shown.push(source)
+                if hold is not None and shown.pending:
+                    hold(on_notice)
 
             engine.subscribe(on_notice)
+        if profiler is not None:
+            profiler.enable()
         t0, cpu0 = clock(), cpu()
         await plain.run(run_id=RUN_ID)
         elapsed, cpu_elapsed = clock() - t0, cpu() - cpu0
+        stop_profile()
         report(
             us_per_step=us_per_step(0.0, elapsed, args.n),
             cpu_us_per_step=us_per_step(0.0, cpu_elapsed, args.n),

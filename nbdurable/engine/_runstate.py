@@ -12,7 +12,7 @@ import asyncio
 import contextvars
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from time import time as _clock
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
@@ -192,10 +192,23 @@ class Tally:
     cost: float = 0.0
     cost_unknown: bool = False
 
-    def add(self, live: LiveStep) -> None:
-        self.steps += 1
-        self.done += live.status == "completed"
-        info = (live.meta or {}).get("ai") if live.meta else None
+    def add_all(self, lives: Iterable[LiveStep]) -> None:
+        """Count steps in one loop: a watched run pushes a batch of them out every RECENT_BATCH steps.
+
+        Why one loop with local counters (not ``add`` per step): a method call and attribute writes
+        per step were a measurable share of the live timeline's cost.
+        """
+        steps = done = 0
+        for live in lives:
+            steps += 1
+            if live.status == "completed":
+                done += 1
+            if live.meta:
+                self._add_ai(live.meta.get("ai"))
+        self.steps += steps
+        self.done += done
+
+    def _add_ai(self, info: object) -> None:
         if isinstance(info, dict):
             self.ai += 1
             self.tokens_in += int(info.get("tokens_in") or 0)
@@ -565,8 +578,9 @@ class RunState:
         Done once per RECENT_BATCH steps with one sort (steps end in about position order), instead of
         a heap push and pop on every step a timeline watches.
         """
-        for position in sorted(self.recent)[: len(self.recent) - RECENT_STEPS]:
-            self.evicted.add(self.recent.pop(position))
+        recent = self.recent
+        pop = recent.pop
+        self.evicted.add_all([pop(position) for position in sorted(recent)[: len(recent) - RECENT_STEPS]])
 
     def replayed_row(self, row: tuple[Any, ...], position: int) -> None:
         """A plain row was answered from the journal (``executor.replay_run``): noted replayed, then a watching

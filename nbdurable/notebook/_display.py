@@ -179,12 +179,23 @@ class TimelineDisplay:
         drawn = self._widget.views_rendered > 0
         return not drawn and time.monotonic() - self._shown_at >= self._static_grace
 
+    @property
+    def waiting(self) -> bool:
+        """True while the live widget has an update scheduled and no static refresh is due.
+
+        A newer snapshot source given to ``update`` then changes nothing: the scheduled update builds
+        its snapshot when it is sent (``display_run`` holds the run's step notices meanwhile).
+        """
+        widget = self._widget
+        return widget is not None and widget.pending and not self._wants_static_updates()
+
     def update(self, snapshot: SnapshotSource) -> None:
         """Send a newer snapshot (coalesced); a snapshot of an ended run finishes the display."""
         if self._finished:
             return
         self._latest = snapshot
-        if isinstance(snapshot, Mapping) and is_terminal(snapshot):
+        # callable() first: a source function (every update of a live run) is no Mapping, and an ABC check costs more.
+        if not callable(snapshot) and is_terminal(snapshot):
             self.finish(snapshot)
             return
         if self._widget is not None:
@@ -252,6 +263,8 @@ def display_run(handle: RunHandle[Any]) -> TimelineDisplay:
     run_id = handle.run_id
 
     def snapshot() -> dict[str, Any]:
+        # The state is read now: the step notices held since the update was scheduled are in it, later ones are not.
+        engine.feed.release(on_notice)
         # Only the rows the view keeps are built: the widget and the static view both hold TIMELINE_ROWS.
         return build_snapshot(engine, run_id, max_steps=TIMELINE_ROWS)
 
@@ -270,12 +283,6 @@ def display_run(handle: RunHandle[Any]) -> TimelineDisplay:
         display_run(new)
         return None
 
-    view = TimelineDisplay(snapshot(), on_action=act)
-    view.show()
-    if view.finished or (handle.status in FINAL_STATUSES and run_id not in engine.active):
-        view.finish(snapshot())
-        return view
-
     def on_notice(notice: Notice) -> None:
         if notice.run_id != run_id and notice.kind != "event":
             return
@@ -285,6 +292,16 @@ def display_run(handle: RunHandle[Any]) -> TimelineDisplay:
             view.finish(snapshot())
             return
         view.update(snapshot)
+        if view.waiting:
+            # An update is scheduled and builds its snapshot when sent: until then (snapshot() releases)
+            # the run's step notices are not delivered here, so a long run costs no call per step.
+            engine.feed.hold(on_notice)
+
+    view = TimelineDisplay(snapshot(), on_action=act)
+    view.show()
+    if view.finished or (handle.status in FINAL_STATUSES and run_id not in engine.active):
+        view.finish(snapshot())
+        return view
 
     unsubscribe = engine.subscribe(on_notice)
     # A run executing elsewhere (a worker) reaches the feed through the journal's notifications.

@@ -613,6 +613,51 @@ async def test_a_failing_subscriber_cannot_break_a_run(journal_path: Path, caplo
     assert "subscriber failed" in caplog.text
 
 
+@pytest.mark.asyncio
+async def test_a_subscriber_holding_step_notices_gets_the_run_notices_and_a_run_still_keeps_its_steps(
+    journal_path: Path,
+) -> None:
+    """A held subscriber (a timeline with an update scheduled) gets no step notices until it releases, the run's
+    other notices all the same; another subscriber gets everything; the run keeps its recent steps in memory
+    for the held one, so its next snapshot reads nothing from the journal."""
+    engine = nd.get_engine()
+    held: list[tuple[str, str | None]] = []
+    everything: list[tuple[str, str | None]] = []
+
+    def holder(notice: Notice) -> None:
+        held.append((notice.kind, notice.step_id))
+        if notice.kind == "step_finished":
+            engine.feed.hold(holder)
+
+    unsubscribe = engine.subscribe(holder)
+    unsubscribe_all = engine.subscribe(lambda n: everything.append((n.kind, n.step_id)))
+    kept: list[bool] = []
+
+    @nd.function(id="eng-feed-hold", retries=0)
+    async def wf(ctx: nd.Context) -> None:
+        for i in range(5):
+            await ctx.step.run(f"s{i}", lambda i=i: i)
+        kept.append(not engine.active["hold"].memory_partial and len(engine.active["hold"].recent) == 5)
+        engine.feed.release(holder)
+        engine.feed.release(holder)  # releasing twice changes nothing
+        await ctx.step.run("after", lambda: 0)
+
+    try:
+        await wf.run(run_id="hold")
+    finally:
+        unsubscribe()
+        unsubscribe_all()
+    steps = [(k, s) for k, s in everything if k == "step_finished"]
+    assert steps == [("step_finished", f"s{i}") for i in range(5)] + [("step_finished", "after")]
+    assert [(k, s) for k, s in held if k == "step_finished"] == [("step_finished", "s0"), ("step_finished", "after")]
+    assert held[0] == ("run_started", None) and held[-1] == ("run_finished", None)
+    assert [n for n in held if n[0] == "run_status"] == [n for n in everything if n[0] == "run_status"]
+    assert kept == [True]
+    assert engine.feed.subscribers == () and engine.feed.step_subscribers == ()
+    engine.feed.release(holder)  # not subscribed: nothing to give notices to
+    assert engine.feed.step_subscribers == ()
+
+
 # -- determinism ------------------------------------------------------------------------------------
 
 

@@ -442,3 +442,51 @@ def test_in_a_kernel_the_display_ends_as_a_static_timeline(kernel: BlockingKerne
     assert "notify" in data["text/plain"]
     assert [m["content"]["comm_id"] for m in finished if m["msg_type"] == "comm_close"] == [model_id]
     assert _stdout(finished).strip() == "None"
+
+
+@pytest.mark.kernel
+def test_in_a_kernel_a_run_s_timeline_updates_live_holds_step_notices_between_sends_and_ends_complete(
+    kernel: BlockingKernelClient, tmp_path: Path
+) -> None:
+    """display_run on a real run: while the widget has an update scheduled the run's step notices are held (the
+    feed delivers none to the timeline), yet the widget still updates while the run goes on and the output ends
+    as the static timeline of the finished run, every step counted."""
+    _drain(kernel)
+    steps = 400
+    messages = _run(
+        kernel,
+        f"""
+        import asyncio
+        import nbdurable as nd
+        engine = nd.configure({str(tmp_path / "held.db")!r})
+        held = []
+
+        @nd.function(id="kernel-held-feed")
+        async def long_run(ctx: nd.Context) -> int:
+            for i in range({steps}):
+                await ctx.step.run("s", lambda: i)
+                if i % 25 == 0:
+                    held.append(len(engine.feed.step_subscribers) < len(engine.feed.subscribers))
+                    await asyncio.sleep(0.04)  # the kernel's loop turns: the widget's timer sends
+            return {steps}
+
+        handle = long_run.start(run_id="held-feed")  # shown by display_run, as from any cell
+        print("result", await handle.result(), "held", any(held))
+        """,
+    )
+    assert _stdout(messages).split() == ["result", str(steps), "held", "True"]
+    [live] = [m for m in messages if m["msg_type"] == "display_data"]
+    assert WIDGET_VIEW in live["content"]["data"]
+    updates = [
+        m["content"]["data"]["state"]["snapshot"]["run"]["steps_done"]
+        for m in messages
+        if m["msg_type"] == "comm_msg" and "snapshot" in m["content"]["data"].get("state", {})
+    ]
+    assert len(updates) >= 2, f"the widget should update while the run goes on, sent {updates}"
+    assert updates == sorted(updates) and 0 < updates[-1] <= steps
+    [final] = [m for m in messages if m["msg_type"] == "update_display_data"]
+    assert final["content"]["transient"]["display_id"] == live["content"]["transient"]["display_id"]
+    snapshot = final["content"]["data"][MIME_TYPE]
+    assert WIDGET_VIEW not in final["content"]["data"]
+    assert snapshot["run"]["status"] == "completed"
+    assert snapshot["run"]["steps_done"] == snapshot["run"]["steps_total"] == steps
