@@ -8,6 +8,7 @@ so the live view and the saved view say the same thing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 import html
@@ -161,6 +162,8 @@ def _num(value: object) -> float | None:
 
 def _str(value: object) -> str | None:
     """A string or None; numbers are shown as text, other values dropped (as in format.ts)."""
+    if value is None:  # most optional fields of a row are absent: the common case first
+        return None
     if isinstance(value, str):
         return value
     number = _num(value)
@@ -405,11 +408,12 @@ def _axis(snapshot: Mapping[str, Any]) -> tuple[float, float] | None:
     return start, max(end - start, 1e-3)
 
 
-def _bar(step: Mapping[str, Any], axis: tuple[float, float] | None, now: float | None) -> tuple[float, float] | None:
-    start = _num(step.get("started_at"))
+def _bar_of(
+    start: float | None, end: float | None, axis: tuple[float, float] | None, now: float | None
+) -> tuple[float, float] | None:
+    """Where a step's bar sits on the axis (left, width in %), from its start and end (None: still going)."""
     if axis is None or start is None:
         return None
-    end = _num(step.get("ended_at"))
     if end is None:
         end = now if now is not None else start
     axis_start, span = axis
@@ -706,35 +710,50 @@ def _error_html(error: Mapping[str, Any], css_class: str, *, note: str = "", wit
     return f'<div class="{css_class}">{"".join(parts)}</div>'
 
 
-def _step_detail_html(step: Mapping[str, Any], now: float | None) -> str:
-    rows: list[tuple[str, str]] = []
+def _step_detail_html(step: Mapping[str, Any], now: float | None, label: str, row: _RowFacts) -> str:
+    """A row's details: its fields, input, output, failed attempts, error and AI call.
 
-    def add(label: str, text: str | None, *, as_code: bool = False) -> None:
-        if text:
-            rows.append((label, f"<code>{_e(text)}</code>" if as_code else _e(text)))
-
-    add("step id", _str(step.get("step_id")), as_code=True)
-    add("kind", _str(step.get("kind")))
-    add("status", step_status_label(step, now) + (" (from the journal)" if step.get("replayed") else ""))
-    attempt = _num(step.get("attempt"))
-    max_attempts = _num(step.get("max_attempts"))
+    Why the fields are built inline (not ``_fields`` with an ``add`` helper): the static view of a run's
+    end renders 200 rows inside the run, and this was most of it. The labels are constants and the times
+    and durations are digits and units, so only text from the snapshot is escaped.
+    """
+    get = step.get
+    cells = []
+    if row.step_id:
+        cells.append(f"<tr><th>step id</th><td><code>{_e(row.step_id)}</code></td></tr>")
+    if row.kind:
+        cells.append(f"<tr><th>kind</th><td>{_e(row.kind)}</td></tr>")
+    status_text = label + (" (from the journal)" if row.replayed else "")
+    if status_text:
+        cells.append(f"<tr><th>status</th><td>{_e(status_text)}</td></tr>")
+    attempt = _num(get("attempt"))
     if attempt is not None:
-        add("attempts", f"{_str(attempt)} of {_str(max_attempts)}" if max_attempts is not None else _str(attempt))
-    add("started", format_clock(_num(step.get("started_at")), now))
-    add("ended", format_clock(_num(step.get("ended_at")), now))
-    if _num(step.get("ended_at")) is not None:
-        add("duration", format_duration(_elapsed(step.get("started_at"), step.get("ended_at"), now)))
-    add("next attempt", format_clock(_num(step.get("next_attempt_at")), now))
-    add("sleeps until", format_clock(_num(step.get("sleep_until")), now))
-    add("waits for", _str(step.get("wait_event")))
-    add("idempotency key", _str(step.get("idempotency_key")), as_code=True)
-    parts = [_fields(rows)]
-    input_preview = _str(step.get("input_preview"))
+        max_attempts = _num(get("max_attempts"))
+        attempts = f"{_str(attempt)} of {_str(max_attempts)}" if max_attempts is not None else _str(attempt)
+        cells.append(f"<tr><th>attempts</th><td>{attempts}</td></tr>")
+    if row.started is not None:
+        cells.append(f"<tr><th>started</th><td>{format_clock(row.started, now)}</td></tr>")
+    if row.ended is not None:
+        cells.append(f"<tr><th>ended</th><td>{format_clock(row.ended, now)}</td></tr>")
+        if row.duration:
+            cells.append(f"<tr><th>duration</th><td>{row.duration}</td></tr>")
+    for field, field_label in (("next_attempt_at", "next attempt"), ("sleep_until", "sleeps until")):
+        at = _num(get(field))
+        if at is not None:
+            cells.append(f"<tr><th>{field_label}</th><td>{format_clock(at, now)}</td></tr>")
+    wait_event = _str(get("wait_event"))
+    if wait_event:
+        cells.append(f"<tr><th>waits for</th><td>{_e(wait_event)}</td></tr>")
+    key = _str(get("idempotency_key"))
+    if key:
+        cells.append(f"<tr><th>idempotency key</th><td><code>{_e(key)}</code></td></tr>")
+    parts = [f'<table class="nbd-fields">{"".join(cells)}</table>']
+    input_preview = _str(get("input_preview"))
     if input_preview:
         parts += [_section("Input"), _pre(input_preview, "nbd-input")]
-    output_preview = _str(step.get("output_preview"))
+    output_preview = _str(get("output_preview"))
     if output_preview is not None:
-        size = _num(step.get("output_size"))
+        size = _num(get("output_size"))
         shown = len(output_preview.encode("utf-8"))
         note = ""
         if size is not None and size > shown:
@@ -742,14 +761,14 @@ def _step_detail_html(step: Mapping[str, Any], now: float | None) -> str:
         elif size is not None:
             note = f"({format_bytes(size)})"
         parts += [_section("Output", note), _pre(output_preview, "nbd-output")]
-    attempts = _list(step.get("attempts"))
-    if attempts:
-        items = "".join(f"<li>{_e(attempt_line(a, i))}</li>" for i, a in enumerate(attempts))
+    attempts_list = _list(get("attempts"))
+    if attempts_list:
+        items = "".join(f"<li>{_e(attempt_line(a, i))}</li>" for i, a in enumerate(attempts_list))
         parts += [_section("Failed attempts"), f'<ol class="nbd-attempts">{items}</ol>']
-    error = step.get("error")
+    error = get("error")
     if isinstance(error, Mapping):
         parts.append(_error_html(error, "nbd-step-error"))
-    ai = step.get("ai")
+    ai = get("ai")
     if isinstance(ai, Mapping):
         parts += _ai_html(ai)
     return f'<div class="nbd-detail">{"".join(parts)}</div>'
@@ -776,35 +795,58 @@ def _ai_html(ai: Mapping[str, Any]) -> list[str]:
     return parts
 
 
+@dataclasses.dataclass(slots=True)
+class _RowFacts:
+    """What a step row and its details both show, read from the step once."""
+
+    step_id: str | None
+    kind: str | None
+    replayed: bool
+    started: float | None
+    ended: float | None
+    duration: str
+
+
 def _step_html(step: Mapping[str, Any], index: int, axis: tuple[float, float] | None, now: float | None) -> str:
-    status = _str(step.get("status")) or "unknown"
-    replayed = bool(step.get("replayed"))
-    name = _str(step.get("name")) or _str(step.get("step_id")) or f"step {index + 1}"
-    position = _num(step.get("position"))
+    get = step.get
+    status = _str(get("status")) or "unknown"
+    started, ended = _num(get("started_at")), _num(get("ended_at"))
+    end_or_now = now if ended is None else ended
+    elapsed = None if started is None or end_or_now is None else max(0.0, end_or_now - started)
+    row = _RowFacts(
+        step_id=_str(get("step_id")),
+        kind=_str(get("kind")),
+        replayed=bool(get("replayed")),
+        started=started,
+        ended=ended,
+        duration=format_duration(elapsed),  # digits and units: nothing to escape
+    )
+    name = _e(_str(get("name")) or row.step_id or f"step {index + 1}")
+    position = _num(get("position"))
     label = step_status_label(step, now)
+    label_html = _e(label)
     replay_mark = (
         '<span class="nbd-replayed-mark" title="replayed from the journal" aria-label="replayed">↺</span>'
-        if replayed
+        if row.replayed
         else ""
     )
-    bar = _bar(step, axis, now)
+    bar = _bar_of(started, ended, axis, now)
     # Only where the bar sits differs from step to step: it stays inline.
     bar_html = "" if bar is None else f'<span class="nbd-bar" style="left:{bar[0]}%;width:{bar[1]}%"></span>'
-    duration = format_duration(_elapsed(step.get("started_at"), step.get("ended_at"), now))
     summary = (
-        f'<summary class="nbd-row" title="{_e(name)}: {_e(label)}">'
-        f'<span class="nbd-pos">{_e(int(position) + 1 if position is not None else index + 1)}</span> '
-        f'<span class="nbd-name">{replay_mark}{_e(name)}</span> '
-        f'<span class="nbd-kind">{_e(_str(step.get("kind")) or "")}</span> '
-        f'<span class="nbd-status">{_e(label)}</span> '
-        f'<span class="nbd-dur">{_e(duration)}</span> '
+        f'<summary class="nbd-row" title="{name}: {label_html}">'
+        f'<span class="nbd-pos">{int(position) + 1 if position is not None else index + 1}</span> '
+        f'<span class="nbd-name">{replay_mark}{name}</span> '
+        f'<span class="nbd-kind">{_e(row.kind or "")}</span> '
+        f'<span class="nbd-status">{label_html}</span> '
+        f'<span class="nbd-dur">{row.duration}</span> '
         f'<span class="nbd-track">{bar_html}</span>'
         "</summary>"
     )
     return (
-        f'<details class="nbd-step" data-step-id="{_e(_str(step.get("step_id")) or "")}" data-status="{_e(status)}" '
-        f'data-replayed="{"true" if replayed else "false"}">'
-        f"{summary}{_step_detail_html(step, now)}</details>"
+        f'<details class="nbd-step" data-step-id="{_e(row.step_id or "")}" data-status="{_e(status)}" '
+        f'data-replayed="{"true" if row.replayed else "false"}">'
+        f"{summary}{_step_detail_html(step, now, label, row)}</details>"
     )
 
 
