@@ -162,6 +162,25 @@ def test_widget_state_stays_bounded(recording: Callable[[TimelineWidget], Record
     assert sent["run"]["steps_done"] == 2000
 
 
+def test_a_snapshot_update_is_the_message_ipywidgets_sends(
+    recording: Callable[[TimelineWidget], RecordingComm],
+) -> None:
+    """TimelineWidget.send_state skips ipywidgets' search for binary parts; the message must stay the same."""
+    import ipywidgets
+
+    snap = completed_snapshot()
+    snap["steps"][0]["output_preview"] = "plain text, <b>markup</b> & a NaN: " + str(float("nan"))
+    snap["run"]["cost"] = float("nan")  # json_safe makes it None: no value a JSON encoder refuses
+    widget = TimelineWidget(waiting_snapshot())
+    widget.push(snap)  # no event loop: sent at once
+    ipywidgets.Widget.send_state(widget, "snapshot")  # what ipywidgets itself sends for the same state
+    ours, theirs = [d for t, d in recording(widget).published if t == "comm_msg"]
+    assert ours == theirs
+    assert ours["method"] == "update" and ours["buffer_paths"] == []
+    assert ours["state"]["snapshot"]["run"]["cost"] is None
+    json.dumps(ours, allow_nan=False)
+
+
 def test_mimebundle_has_the_widget_view_and_the_static_parts() -> None:
     widget = TimelineWidget(waiting_snapshot())
     result = widget._repr_mimebundle_()
