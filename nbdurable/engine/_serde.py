@@ -198,10 +198,21 @@ def _return_type_of(target: Any) -> Any:
     return found
 
 
+# Return annotations written as these names, not shadowed in the function's module, are these builtins.
+_BUILTIN_NAMES: dict[str, Any] = {
+    t.__name__: t for t in (str, int, float, bool, bytes, dict, list, tuple, set, frozenset, object)
+} | {"None": None}
+
+
 def _resolve_return(target: Any) -> Any:
     """The return annotation evaluated (``typing.get_type_hints``), None for none, Any, object or None."""
     found = None
-    if "return" in (getattr(target, "__annotations__", None) or {}):
+    raw = (getattr(target, "__annotations__", None) or {}).get("return", _NO_TYPE)
+    if type(raw) is str and raw in _BUILTIN_NAMES and raw not in (getattr(target, "__globals__", None) or {}):
+        # "str" under `from __future__ import annotations`: get_type_hints would compile it (~0.1 ms, paid by the
+        # first step of every run that resolves it in a fresh process) to find the builtin it names.
+        found = _BUILTIN_NAMES[raw]
+    elif raw is not _NO_TYPE:
         try:
             found = typing.get_type_hints(target).get("return")
         except Exception:

@@ -580,6 +580,34 @@ class _Other(pydantic.BaseModel):
     y: str
 
 
+def test_a_builtin_named_by_a_string_annotation_is_resolved_without_get_type_hints(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under ``from __future__ import annotations`` (this module) ``-> str`` is the string "str": it is the builtin
+    without get_type_hints compiling it, unless the function's module binds the name to something else."""
+    import types
+
+    from nbdurable.engine._serde import return_type
+
+    calls = count_type_hints(monkeypatch)
+
+    def text() -> str:
+        return "a"
+
+    def nothing() -> None:
+        return None
+
+    def count() -> int:
+        return 1
+
+    assert text.__annotations__["return"] == "str"  # a string, as the module postpones annotations
+    assert (return_type(text), return_type(nothing)) == (str, None)
+    assert calls == []
+    shadowed = types.FunctionType(count.__code__, {**count.__globals__, "int": _Point})
+    shadowed.__annotations__ = {"return": "int"}
+    assert return_type(shadowed) is _Point and len(calls) == 1  # the module's own int: resolved the long way
+
+
 def test_a_closure_per_step_with_a_generic_annotation_is_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without ``from __future__ import annotations`` ``-> list[int]`` is a new object each time a ``def`` runs: the
     cache by code object compares annotations by equality, so the record path (every step on PostgreSQL) does not
