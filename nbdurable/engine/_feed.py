@@ -38,7 +38,7 @@ STEP_NOTICES = frozenset({"step_started", "step_finished", "step_retrying", "ste
 
 
 class ChangeFeed:
-    """A list of subscribers; ``publish`` is a no-op when there are none.
+    """A list of subscribers; ``JournalWriter.notify`` delivers each notice to them (nothing when there are none).
 
     A subscriber that only redraws (a timeline) can ``hold`` step notices while it has an update
     scheduled, one that will read the run's state when it runs: a long run then builds and
@@ -47,7 +47,7 @@ class ChangeFeed:
     """
 
     def __init__(self) -> None:
-        # Tuples, replaced on change: publishing (every step) iterates them without copying. Read-only
+        # Tuples, replaced on change: notifying (every step) iterates them without copying. Read-only
         # outside this class; the hot paths test them as attributes. ``subscribers`` is everyone (a run
         # keeps what a timeline shows in memory while it is not empty); ``step_subscribers`` those not
         # holding step notices now.
@@ -84,13 +84,6 @@ class ChangeFeed:
         """Give ``callback`` step notices again (a no-op if it is not holding them or not subscribed)."""
         if any(c is callback for c in self.subscribers) and not any(c is callback for c in self.step_subscribers):
             self.step_subscribers = (*self.step_subscribers, callback)
-
-    def publish(self, notice: Notice) -> None:
-        for callback in self.step_subscribers if notice.kind in STEP_NOTICES else self.subscribers:
-            try:
-                callback(notice)
-            except Exception:
-                self.failed(callback)
 
     def failed(self, callback: Callable[[Notice], None]) -> None:
         """``callback`` raised (the exception being handled): log it and drop the subscriber."""
