@@ -193,10 +193,7 @@ def replay_facts(fn: Any) -> tuple[bytes, Any]:
     learned again); a partial, a decorated function or a callable object goes the general way.
     """
     if isinstance(fn, functools.partial):
-        # Hashed and typed as the function it wraps (describing): its bound arguments are inputs.
-        while isinstance(fn, functools.partial):
-            fn = fn.func
-        return replay_facts(fn)
+        return replay_facts(describing(fn))  # hashed and typed as the function it wraps: its arguments are inputs
     target = fn.__func__ if type(fn) is types.MethodType else fn
     if type(target) is types.FunctionType and not hasattr(target, "__wrapped__"):
         raw = target.__annotations__.get("return", _NO_ANNOTATION)
@@ -283,6 +280,15 @@ def note_replayed(st: RunState, rec: StepRecord, position: int, fn: Any) -> None
         # No timeline watches: let the record go (a long run keeps O(1) per replayed step). It is never
         # looked up again: an id is reached once, and positions only grow. Views page it from the journal.
         st.forget(rec.step_id, position)
+
+
+def row_answers(row: tuple[Any, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a plain row answers a step called with these inputs: it journaled none and none are given, or
+    their 8-byte hash is the row's (other inputs take the record's path, which says how they differ)."""
+    journaled = row[PLAIN_INPUT_HASH]
+    if not args and not kwargs:
+        return journaled is None
+    return journaled is not None and journaled == input_digest(args, kwargs)
 
 
 async def replay_run(
@@ -438,15 +444,7 @@ async def execute(st: RunState, spec: StepSpec, step_id: str, position: int, cou
         if st.cancel_requested:
             st.check_cancelled()
         entry = st.journaled.get(step_id)
-        if (
-            type(entry) is tuple
-            and spec.hint is None
-            and (
-                entry[PLAIN_INPUT_HASH] is None
-                if not spec.args and not spec.kwargs
-                else entry[PLAIN_INPUT_HASH] == input_digest(spec.args, spec.kwargs)
-            )
-        ):
+        if type(entry) is tuple and spec.hint is None and row_answers(entry, spec.args, spec.kwargs):
             # A plain completed step given the inputs it ran with, answered from the journal's row itself
             # (ReplaySteps; Step.run goes straight to replay_run). Other inputs take the record's path below.
             return await replay_run(st, entry, spec.fn, spec.output_type, spec.serializer, position)

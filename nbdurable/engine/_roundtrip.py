@@ -21,7 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "TooDeepError", "describe", "first_difference", "first_non_json", "kind_of"]
+__all__ = ["MAX_DEPTH", "TooDeepError", "describe", "first_difference", "first_non_json", "kind_of", "short_repr"]
 
 # Nesting levels a journaled value may have. pydantic's JSON parser stops near 200 and Python's
 # json module near the interpreter's recursion limit; 100 keeps every reader well inside both.
@@ -65,7 +65,8 @@ def _a(name: str) -> str:
     return ("an " if name[:1].lower() in "aeiou" else "a ") + name
 
 
-def _short(value: Any) -> str:
+def short_repr(value: Any) -> str:
+    """``repr(value)``, cut to 60 characters for a message."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -125,7 +126,9 @@ def _key_problem(key: Any) -> str:
         text = json.dumps(key)
     except (TypeError, ValueError):
         text = str(key)
-    return f"the key {_short(key)} ({_a(_name(type(key)))}) would come back as the str {text!r} (JSON keys are text)"
+    return (
+        f"the key {short_repr(key)} ({_a(_name(type(key)))}) would come back as the str {text!r} (JSON keys are text)"
+    )
 
 
 def _becomes(value: Any) -> str:
@@ -133,7 +136,7 @@ def _becomes(value: Any) -> str:
     t = type(value)
     name = _name(t)
     if isinstance(value, enum.Enum):
-        return f"the Enum member {name}.{value.name} would come back as its value {_short(value.value)}"
+        return f"the Enum member {name}.{value.name} would come back as its value {short_repr(value.value)}"
     kind = kind_of(t)
     if kind is not None:
         return f"{_a(name)} ({describe(kind)}) would come back as a dict"
@@ -180,14 +183,14 @@ def _diff(a: Any, b: Any, depth: int) -> tuple[list[Any], str] | None:
         if ta is int and tb is float and a == b:
             return None  # an int where float is declared: PEP 484's numeric tower, and equal
         if isinstance(a, enum.Enum) or kind_of(ta) is None:
-            return [], f"{_a(_name(ta))} would come back as {_a(_name(tb))} ({_short(b)})"
+            return [], f"{_a(_name(ta))} would come back as {_a(_name(tb))} ({short_repr(b)})"
         return [], f"{_a(_name(ta))} would come back as {_a(_name(tb))}"
     if ta is float:
         if (a == b and math.copysign(1.0, a) == math.copysign(1.0, b)) or (a != a and b != b):
             return None
         return [], f"{a!r} would come back as {b!r}"
     if ta in _EXACT:
-        return None if a == b else ([], f"{_short(a)} would come back as {_short(b)}")
+        return None if a == b else ([], f"{short_repr(a)} would come back as {short_repr(b)}")
     if depth >= MAX_DEPTH:
         raise TooDeepError
     if ta is dt.datetime or ta is dt.time:
@@ -200,7 +203,7 @@ def _diff(a: Any, b: Any, depth: int) -> tuple[list[Any], str] | None:
         return _diff_dict(a, b, depth)
     if issubclass(ta, (set, frozenset)):
         same = a == b and collections.Counter(map(type, a)) == collections.Counter(map(type, b))
-        return None if same else ([], f"{_short(a)} would come back as {_short(b)}")
+        return None if same else ([], f"{short_repr(a)} would come back as {short_repr(b)}")
     if isinstance(a, enum.Enum):
         return None if a == b else ([], f"{a!r} would come back as {b!r}")
     kind = kind_of(ta)
@@ -226,13 +229,13 @@ def _fixed(tz: Any) -> bool:
 def _diff_clock(a: Any, b: Any) -> tuple[list[Any], str] | None:
     if a.tzinfo is not None and not _fixed(a.tzinfo):
         return [], (
-            f"{_short(a)} is in the time zone {a.tzinfo}, which would come back as a fixed UTC offset (ISO text keeps "
-            "no zone rules): convert it to UTC (.astimezone(datetime.timezone.utc)) and keep the zone name apart"
+            f"{short_repr(a)} is in the time zone {a.tzinfo}, which would come back as a fixed UTC offset (ISO text "
+            "keeps no zone rules): convert it to UTC (.astimezone(datetime.timezone.utc)) and keep the zone name apart"
         )
     same = a == b and (a.tzinfo is None) == (b.tzinfo is None) and a.utcoffset() == b.utcoffset()
     if same and a.fold == b.fold:
         return None
-    return [], f"{_short(a)} would come back as {_short(b)}"
+    return [], f"{short_repr(a)} would come back as {short_repr(b)}"
 
 
 def _diff_items(a: Any, b: Any, depth: int) -> tuple[list[Any], str] | None:
@@ -251,7 +254,7 @@ def _diff_dict(a: dict[Any, Any], b: dict[Any, Any], depth: int) -> tuple[list[A
         return [], f"a dict of {len(a)} keys would come back with {len(b)}"
     for (ka, va), (kb, vb) in zip(a.items(), b.items(), strict=True):
         if type(ka) is not type(kb) or ka != kb:
-            return [], f"the key {_short(ka)} ({_a(_name(type(ka)))}) would come back as {_short(kb)}"
+            return [], f"the key {short_repr(ka)} ({_a(_name(type(ka)))}) would come back as {short_repr(kb)}"
         found = _diff(va, vb, depth + 1)
         if found is not None:
             found[0].append(ka)

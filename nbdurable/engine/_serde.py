@@ -769,7 +769,7 @@ def digest_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], limit: int = 20
         return "", ""
     text = _inputs_text(args, kwargs)
     shown = text[1:-4] if not kwargs and text.endswith(",{}]") else text[1:-1]
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    digest = _text_digest(text).hex()
     # Redacted before it is cut: a secret crossing the cut must not leave a fragment in the journal.
     from .._redact import redact_clipped
 
@@ -782,7 +782,10 @@ def input_digest(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
     What a replay compares: it needs no preview (the journal has one), and redacting one costs more
     than hashing.
     """
-    text = _inputs_text(args, kwargs)
+    return _text_digest(_inputs_text(args, kwargs))
+
+
+def _text_digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 

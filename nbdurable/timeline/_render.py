@@ -811,15 +811,13 @@ def _step_html(step: Mapping[str, Any], index: int, axis: tuple[float, float] | 
     get = step.get
     status = _str(get("status")) or "unknown"
     started, ended = _num(get("started_at")), _num(get("ended_at"))
-    end_or_now = now if ended is None else ended
-    elapsed = None if started is None or end_or_now is None else max(0.0, end_or_now - started)
     row = _RowFacts(
         step_id=_str(get("step_id")),
         kind=_str(get("kind")),
         replayed=bool(get("replayed")),
         started=started,
         ended=ended,
-        duration=format_duration(elapsed),  # digits and units: nothing to escape
+        duration=format_duration(_elapsed(started, ended, now)),  # digits and units: nothing to escape
     )
     name = _e(_str(get("name")) or row.step_id or f"step {index + 1}")
     position = _num(get("position"))

@@ -129,7 +129,7 @@ class AIStep:
         from .. import ai as _ai
 
         if not callable(fn):
-            raise TypeError(not_callable(f"step.ai.wrap({name!r}, fn)", name, fn))
+            raise TypeError(not_callable("step.ai.wrap", name, fn))
         st = self._state
         step_id, position = st.next_id(name)
         started: dict[str, float] = {}

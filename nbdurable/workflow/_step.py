@@ -30,10 +30,11 @@ from .._errors import (
     StepError,
 )
 from ..engine._events import Event, coerce_event, validate_event
-from ..engine._executor import ParkSpec, StepSpec, execute, journaled_value, park, replay_run
+from ..engine._executor import ParkSpec, StepSpec, execute, journaled_value, park, replay_run, row_answers
+from ..engine._roundtrip import short_repr
 from ..engine._runstate import RunState
-from ..engine._serde import Serializer, decode, encode, input_digest
-from ..journal._protocol import PLAIN_INPUT_HASH, StepRecord
+from ..engine._serde import Serializer, decode, encode
+from ..journal._protocol import StepRecord
 
 if TYPE_CHECKING:
     from ..flow import Limit
@@ -111,18 +112,14 @@ class Step:
         if not isinstance(name, str) or not name:
             raise TypeError(f"step.run needs a non-empty string name first, got {name!r}")
         if not callable(fn):
-            raise TypeError(not_callable(f"step.run({name!r}, fn)", name, fn))
+            raise TypeError(not_callable("step.run", name, fn))
         st = self._state
         step_id, position = st.next_id(name)
         use_limit = _take_limit(kwargs) if "limit" in kwargs else None
         # One coroutine per step, not a wrapper around it; inside a step.parallel(mode="wait") branch, one
         # more that waits for the branch's turn.
         entry = st.journaled.get(step_id)
-        if type(entry) is tuple and (
-            entry[PLAIN_INPUT_HASH] is None
-            if not args and not kwargs
-            else entry[PLAIN_INPUT_HASH] == input_digest(args, kwargs)
-        ):
+        if type(entry) is tuple and row_answers(entry, args, kwargs):
             # Replay's common case (a loop replays thousands): a plain completed step, from its row, given the
             # inputs it ran with (other inputs take the record's path, which says how they differ). It writes
             # nothing, so it is not counted open.
@@ -402,8 +399,8 @@ def _journaled_event(rec: StepRecord, where: str) -> Event:
     )
 
 
-def not_callable(call: str, name: str, fn: Any) -> str:
-    """What is wrong with a step function that is not callable, and the call to write instead.
+def not_callable(api: str, name: str, fn: Any) -> str:
+    """What is wrong with the function given to ``api`` (``step.run``...), and the call to write instead.
 
     The usual slip is calling the function in place (``step.run("a", fetch(url))``): its
     result, or its coroutine, is handed over, and the function would run outside the step,
@@ -414,19 +411,14 @@ def not_callable(call: str, name: str, fn: Any) -> str:
         code = getattr(fn, "cr_code", None)
         label = getattr(code, "co_qualname", None) or getattr(code, "co_name", "fn")
         return (
-            f"{call}: fn is a coroutine, the result of calling {label}(...) already; pass the function and its "
-            f"arguments instead, as in step.run({name!r}, {label}, arg1, key=value), so the step calls it once and "
-            "a replay does not call it at all. Nothing ran."
+            f"{api}({name!r}, fn): fn is a coroutine, the result of calling {label}(...) already; pass the function "
+            f"and its arguments instead, as in {api}({name!r}, {label}, arg1, key=value), so the step calls it once "
+            "and a replay does not call it at all. Nothing ran."
         )
     return (
-        f"{call}: fn must be callable, got {type(fn).__name__} {_preview(fn)}: pass the function and its arguments "
-        f"(step.run({name!r}, fetch, url)), not the result of calling it, which ran outside the step."
+        f"{api}({name!r}, fn): fn must be callable, got {type(fn).__name__} {short_repr(fn)}: pass the function and "
+        f"its arguments ({api}({name!r}, fetch, url)), not the result of calling it."
     )
-
-
-def _preview(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _take_limit(kwargs: dict[str, Any]) -> Limit | None:
