@@ -193,6 +193,7 @@ async def test_a_step_given_a_called_function_says_to_pass_the_function(journal_
     assert "fn is a coroutine, the result of calling _fetch(...) already" in errors[0]
     assert "step.run('a', _fetch, arg1, key=value)" in errors[0] and "Nothing ran" in errors[0]
     assert errors[1].startswith("step.ai.wrap('b', fn): fn is a coroutine")
+    assert "as in step.ai.wrap('b', _fetch, arg1" in errors[1]  # the call to write is the API's own
     assert "got 1 coroutine(s), the result of calling step.run(...)" in errors[2]
     assert nd.get_engine().journal.load_steps("called-in-place") == []
 
@@ -548,6 +549,25 @@ async def test_a_pending_retry_keeps_its_deadline_across_a_restart(journal_path:
 # -- errors -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.asyncio
+async def test_a_step_error_adds_no_second_full_stop(journal_path: Path) -> None:
+    """A cause whose message ends a sentence (as nbdurable's own do) is not followed by another full stop."""
+
+    def refuse() -> None:
+        raise ValueError("the input is not valid.")
+
+    @nd.function(id="one-stop", retries=0)
+    async def wf(ctx: nd.Context) -> None:
+        await ctx.step.run("refuse", refuse)
+
+    with pytest.raises(nd.RunFailedError) as info:
+        await wf.run(run_id="one-stop")
+    step_error = info.value.__cause__
+    assert isinstance(step_error, nd.StepError)
+    assert "ValueError: the input is not valid. Catch nd.StepError" in str(step_error)
+    assert ".." not in str(step_error)
+
+
 class PaymentDeclinedError(Exception):
     pass
 
@@ -578,6 +598,7 @@ async def test_step_error_keeps_type_message_and_traceback(journal_path: Path) -
     assert "in charge" in exc.traceback and "PaymentDeclinedError: card 4242 declined" in exc.traceback
     assert isinstance(exc.__cause__, PaymentDeclinedError)
     assert "run 'error-info', step 'charge'" in str(exc)
+    assert "declined. Catch nd.StepError" in str(exc)  # a full stop after the cause's message
     # The run fails with the same details...
     failed = info.value
     assert (failed.error_type, failed.error_message, failed.traceback) == (
